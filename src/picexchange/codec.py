@@ -1,0 +1,431 @@
+"""The only module that parses XML: a safe, bounded parser and the model <-> XML and JSON mapping.
+
+:func:`parse` is the one place bytes become an lxml tree (a test holds the package to it). It refuses
+DTDs, never resolves entities, never touches the network, and bounds size, depth and element count
+before anything else looks at the tree.
+
+:func:`decode` maps a (schema-valid) tree to its model; :func:`encode` / :func:`to_xml` map a model back.
+The mapping is driven by :func:`picexchange.models.base.binding`, so it follows the XSD exactly. Errors
+carry the source line and the element path of every problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Any, TypeVar
+from uuid import UUID
+
+import pydantic
+from lxml import etree
+
+from picexchange.errors import BusinessRuleError, Issue, MessageTooLarge, ParseError, SchemaError
+from picexchange.models.base import NS_COMMON, NS_ENVELOPE, NS_EXPORT, NS_PIC, Binding, Rule, XmlModel, binding
+from picexchange.models.envelope import Body, Envelope
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "NSMAP",
+    "decode",
+    "document_classes",
+    "element_path",
+    "encode",
+    "from_json",
+    "from_xml",
+    "parse",
+    "to_json",
+    "to_xml",
+]
+
+M = TypeVar("M", bound=XmlModel)
+
+#: Prefixes used when writing; any prefixes are accepted when reading.
+NSMAP: Mapping[str, str] = {"env": NS_ENVELOPE, "pic": NS_PIC, "exp": NS_EXPORT, "cmn": NS_COMMON}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Bounds applied to every document before it is looked at.
+
+    Attributes:
+        max_bytes: largest document accepted, in bytes; larger input raises MessageTooLarge unparsed.
+        max_depth: deepest element nesting accepted (the envelope needs about 8).
+        max_elements: most elements accepted (an ExportData with 10 000 goods items has about 300 000).
+    """
+
+    max_bytes: int = 32 * 1024 * 1024
+    max_depth: int = 32
+    max_elements: int = 1_000_000
+
+
+DEFAULT_LIMITS = Limits()
+
+_PARSER_OPTIONS: Mapping[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_blank_text": False,
+    "collect_ids": False,
+}
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers must not be shared between threads; one per thread, reused.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(**_PARSER_OPTIONS)
+        _local.parser = parser
+    return parser
+
+
+@cache
+def _depth_probe(depth: int) -> etree.XPath:
+    # True if any element sits deeper than `depth`; evaluated in C, linear in the document.
+    return etree.XPath("boolean(/" + "/".join(["*"] * (depth + 1)) + ")")
+
+
+_COUNT = etree.XPath("count(//*)")
+
+
+def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
+    """Parse ``raw`` into an element tree, safely.
+
+    Args:
+        raw: the document's bytes (never a str, path or URL).
+        limits: size, depth and element-count bounds.
+
+    Returns:
+        The root element.
+
+    Raises:
+        MessageTooLarge: ``raw`` is longer than ``limits.max_bytes``.
+        ParseError: empty, not well-formed, carries a DOCTYPE, or is deeper or larger than the bounds.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise TypeError(f"parse() takes bytes, not {type(raw).__name__}")
+    if len(raw) > limits.max_bytes:
+        raise MessageTooLarge(f"document of {len(raw)} bytes exceeds the limit of {limits.max_bytes} bytes")
+    if not bytes(raw[:4096]).strip():
+        raise ParseError("document is empty")
+    parser = _parser()
+    try:
+        root = etree.fromstring(bytes(raw), parser)
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
+        raise ParseError(f"not well-formed XML: {exc.msg}", line=line) from exc
+    except (ValueError, etree.LxmlError) as exc:
+        raise ParseError(f"not a parsable XML document: {exc}") from exc
+    if root is None:
+        raise ParseError("document has no root element")
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise ParseError("DOCTYPE declarations are not allowed", line=1)
+    if _depth_probe(limits.max_depth)(root):
+        raise ParseError(f"document is nested deeper than {limits.max_depth} elements")
+    count = _COUNT(root)
+    if isinstance(count, float) and count > limits.max_elements:
+        raise ParseError(f"document has {int(count)} elements, more than the limit of {limits.max_elements}")
+    return root
+
+
+# ------------------------------------------------------------------------------------------------ registry
+
+
+@cache
+def document_classes() -> Mapping[str, type[XmlModel]]:
+    """Return every global element by Clark tag: the Envelope, each business document, Receipt and Error."""
+    found: dict[str, type[XmlModel]] = {f"{{{NS_ENVELOPE}}}Envelope": Envelope}
+    for item in binding(Body):
+        assert item.model is not None
+        found[item.tag] = item.model
+    return found
+
+
+@cache
+def _children(cls: type[XmlModel]) -> Mapping[str, Binding]:
+    return {item.tag: item for item in binding(cls) if item.kind == "element"}
+
+
+@cache
+def _by_field(cls: type[XmlModel]) -> Mapping[str, Binding]:
+    return {item.field: item for item in binding(cls)}
+
+
+# ------------------------------------------------------------------------------------------------ decoding
+
+_Loc = tuple[str | int, ...]
+
+
+def _read(element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_Loc, int], issues: list[Issue]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    children = _children(cls)
+    for item in binding(cls):
+        if item.kind == "attribute":
+            attribute = element.get(item.local_name)
+            if attribute is not None:
+                values[item.field] = attribute
+        elif item.kind == "text":
+            values[item.field] = element.text or ""
+    counters: dict[str, int] = {}
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue  # comments and processing instructions carry no data
+        item = children.get(tag)
+        if item is None:
+            issues.append(
+                Issue(
+                    text=f"unexpected element {etree.QName(tag).localname}",
+                    path=element_path(child),
+                    line=child.sourceline,
+                    rule_id="xsd",
+                )
+            )
+            continue
+        if item.repeated:
+            index = counters.get(item.field, 0)
+            counters[item.field] = index + 1
+            where: _Loc = (*loc, item.field, index)
+        else:
+            where = (*loc, item.field)
+        if child.sourceline is not None:
+            lines[where] = child.sourceline
+        value: Any = (
+            _read(child, item.model, where, lines, issues) if item.model is not None else (child.text or "")
+        )
+        if item.repeated:
+            values.setdefault(item.field, []).append(value)
+        else:
+            values[item.field] = value
+    return values
+
+
+def element_path(element: etree._Element) -> str:
+    """Return the path of ``element`` by local names, with [n] where a name repeats among siblings."""
+    parts = []
+    node: etree._Element | None = element
+    while node is not None:
+        name = etree.QName(node).localname
+        parent = node.getparent()
+        if parent is not None:
+            same = [sibling for sibling in parent if sibling.tag == node.tag]
+            if len(same) > 1:
+                name += f"[{same.index(node) + 1}]"
+        parts.append(name)
+        node = parent
+    return "/" + "/".join(reversed(parts))
+
+
+def model_path(cls: type[XmlModel], loc: Iterable[str | int]) -> str:
+    """Return the element path of a model location (field names and indices) below a root class."""
+    path = "/" + cls.__name__
+    current: type[XmlModel] | None = cls
+    for key in loc:
+        if isinstance(key, int):
+            path += f"[{key + 1}]"
+            continue
+        item = _by_field(current).get(key) if current is not None else None
+        if item is None:
+            path += f"/{key}"
+            current = None
+            continue
+        if item.kind == "attribute":
+            path += f"/@{item.local_name}"
+        elif item.kind == "element":
+            path += f"/{item.local_name}"
+        current = item.model
+    return path
+
+
+def _line(lines: Mapping[_Loc, int], loc: _Loc, default: int | None) -> int | None:
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return default
+
+
+def _issues_from(
+    error: pydantic.ValidationError, cls: type[XmlModel], lines: Mapping[_Loc, int], root_line: int | None
+) -> tuple[list[Issue], bool]:
+    """Translate pydantic's errors; the flag is True if every one is a cross-field rule."""
+    issues: list[Issue] = []
+    only_rules = True
+    for detail in error.errors(include_url=False):
+        loc: _Loc = tuple(detail["loc"])
+        kind = detail["type"]
+        context = detail.get("ctx") or {}
+        if kind == "business_rule":
+            for rule in context.get("violations", ()):
+                assert isinstance(rule, Rule)
+                where = (*loc, *rule.field)
+                issues.append(
+                    Issue(text=rule.text, path=model_path(cls, where), line=_line(lines, where, root_line), rule_id=rule.rule_id)
+                )
+            continue
+        only_rules = False
+        if kind == "missing":
+            field = loc[-1] if loc else ""
+            name = _by_field(_owner(cls, loc[:-1])).get(str(field)) if loc else None
+            label = name.local_name if name is not None else str(field)
+            text = f"required {'attribute' if name is not None and name.kind == 'attribute' else 'element'} {label} is missing"
+            line = _line(lines, loc[:-1], root_line)
+        elif kind == "extra_forbidden":
+            text = f"unknown element {loc[-1]}"
+            line = _line(lines, loc[:-1], root_line)
+        else:
+            text = detail["msg"]
+            line = _line(lines, loc, root_line)
+        issues.append(Issue(text=text, path=model_path(cls, loc), line=line, rule_id="model"))
+    return issues, only_rules
+
+
+def _owner(cls: type[XmlModel], loc: _Loc) -> type[XmlModel]:
+    current = cls
+    for key in loc:
+        if isinstance(key, int):
+            continue
+        item = _by_field(current).get(key)
+        if item is None or item.model is None:
+            return current
+        current = item.model
+    return current
+
+
+def decode(root: etree._Element, cls: type[M] | None = None) -> M:
+    """Map a parsed document to its model, checking every field and cross-field rule.
+
+    Args:
+        root: the root element, from :func:`parse` (ideally already schema-valid).
+        cls: the expected model class; by default the class of the root element's tag.
+
+    Raises:
+        SchemaError: an element is unknown, missing or of the wrong form (every problem in ``issues``).
+        BusinessRuleError: the document is well-formed but breaks a rule of its own (``violations``).
+    """
+    expected = document_classes().get(root.tag) if cls is None else cls
+    tag = etree.QName(root)
+    if expected is None or (cls is not None and root.tag != f"{{{_namespace(cls)}}}{cls.__name__}"):
+        wanted = cls.__name__ if cls is not None else "Envelope or a business document"
+        raise SchemaError(
+            [Issue(text=f"root element {{{tag.namespace}}}{tag.localname} is not {wanted}", path=f"/{tag.localname}", line=root.sourceline, rule_id="xsd")]
+        )
+    lines: dict[_Loc, int] = {}
+    issues: list[Issue] = []
+    values = _read(root, expected, (), lines, issues)
+    if issues:
+        raise SchemaError(issues)
+    try:
+        return expected.model_validate(values)  # type: ignore[return-value]
+    except pydantic.ValidationError as exc:
+        found, only_rules = _issues_from(exc, expected, lines, root.sourceline)
+        raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc
+
+
+def _namespace(cls: type[XmlModel]) -> str:
+    from picexchange.models.base import namespace_of
+
+    return namespace_of(cls)
+
+
+def from_xml(raw: bytes, cls: type[M] | None = None, *, limits: Limits = DEFAULT_LIMITS) -> M:
+    """Parse and decode ``raw`` (no XSD validation; see :func:`picexchange.schemas.validate`)."""
+    return decode(parse(raw, limits=limits), cls)
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+
+
+def _lexical(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, dt.date | UUID | int):
+        return str(value) if not isinstance(value, dt.date) else value.isoformat()
+    return str(value)
+
+
+def _fill(element: etree._Element, model: XmlModel) -> None:
+    for item in binding(type(model)):
+        value = getattr(model, item.field)
+        if value is None:
+            continue
+        if item.kind == "attribute":
+            element.set(item.local_name, _lexical(value))
+        elif item.kind == "text":
+            element.text = _lexical(value)
+        else:
+            for one in value if item.repeated else (value,):
+                child = etree.SubElement(element, item.tag)
+                if item.model is not None:
+                    _fill(child, one)
+                else:
+                    child.text = _lexical(one)
+
+
+def encode(model: XmlModel) -> etree._Element:
+    """Return ``model`` as a new element tree (the root is the model's global element)."""
+    cls = type(model)
+    if not cls.xml_root:
+        raise TypeError(f"{cls.__name__} is not a document; encode its Envelope or document")
+    root = etree.Element(f"{{{_namespace(cls)}}}{cls.__name__}", nsmap=dict(NSMAP))
+    _fill(root, model)
+    return root
+
+
+def to_xml(model: XmlModel, *, pretty: bool = True) -> bytes:
+    """Return ``model`` as UTF-8 XML bytes with an XML declaration."""
+    return etree.tostring(encode(model), xml_declaration=True, encoding="UTF-8", pretty_print=pretty)
+
+
+# ------------------------------------------------------------------------------------------------ JSON
+
+
+def to_json(model: XmlModel, *, indent: int | None = 2) -> bytes:
+    """Return ``model`` as JSON: ``{"<RootName>": {fields in snake_case}}``; decimals as strings."""
+    cls = type(model)
+    if not cls.xml_root:
+        raise TypeError(f"{cls.__name__} is not a document")
+    payload = {cls.__name__: model.model_dump(mode="json", exclude_none=True)}
+    return json.dumps(payload, indent=indent, ensure_ascii=False).encode("utf-8")
+
+
+def from_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> XmlModel:
+    """Read JSON written by :func:`to_json` back into its model.
+
+    Raises:
+        MessageTooLarge: the input is over the size bound.
+        ParseError: not JSON, or not one object keyed by a document name.
+        SchemaError, BusinessRuleError: as :func:`decode`, with paths and without lines.
+    """
+    if len(raw) > limits.max_bytes:
+        raise MessageTooLarge(f"document of {len(raw)} bytes exceeds the limit of {limits.max_bytes} bytes")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"not valid JSON: {exc}") from exc
+    classes = {cls.__name__: cls for cls in document_classes().values()}
+    if not isinstance(payload, dict) or len(payload) != 1 or next(iter(payload)) not in classes:
+        raise ParseError(f"JSON must be one object keyed by a document name ({', '.join(sorted(classes))})")
+    name, values = next(iter(payload.items()))
+    cls = classes[name]
+    try:
+        return cls.model_validate(values)
+    except pydantic.ValidationError as exc:
+        found, only_rules = _issues_from(exc, cls, {}, None)
+        raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc

@@ -1,0 +1,199 @@
+"""The picexchange exception tree.
+
+Every error the library raises is a :class:`PicExchangeError`. Errors that a partner caused carry what a
+signed ``Error`` reply needs as attributes — a stable :attr:`~MessageError.code`, an HTTP status hint, the
+message id, the element path and the line — never as text to parse::
+
+    PicExchangeError
+    ├── ConfigurationError         our own setup is wrong; never sent to a peer
+    ├── MessageError               becomes a signed Error reply (code, status, path, line)
+    │   ├── ParseError             400 parse        not well-formed, hostile or empty XML
+    │   ├── MessageTooLarge        413 too-large    over the size bound, before parsing
+    │   ├── SchemaError            400 schema       XSD or model-shape problems (.issues)
+    │   ├── SignatureError         403 signature    signature missing, broken or not covering the envelope
+    │   ├── TrustError             403 trust        unknown sender, sender != signer, receiver != us, ...
+    │   ├── ConflictError          409 conflict     same message id, other bytes
+    │   └── BusinessRuleError      422 business-rule  Basel rules (.violations)
+    ├── TransportError
+    │   ├── DeliveryError          network, timeout, 5xx; retryable
+    │   └── RemoteError            the peer answered with a signed Error
+    └── StoreError
+
+Foreign exceptions (lxml, signxml, httpx, sqlite3, psycopg, pydantic) are translated at the boundary with
+``raise ... from exc`` and never leak. This module imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BusinessRuleError",
+    "ConfigurationError",
+    "ConflictError",
+    "DeliveryError",
+    "Issue",
+    "MessageError",
+    "MessageTooLarge",
+    "ParseError",
+    "PicExchangeError",
+    "RemoteError",
+    "SchemaError",
+    "SignatureError",
+    "StoreError",
+    "TransportError",
+    "TrustError",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Issue:
+    """One problem found in a document, as a person and a machine can act on it.
+
+    Attributes:
+        text: a sentence naming what is wrong, e.g. ``'Y99' is not a Basel Annex I code``.
+        path: the element path without prefixes, e.g. ``/Envelope/Body/Notification/WasteIdentification``.
+        line: the 1-based source line of the offending element, when the document came from XML.
+        rule_id: a stable identifier of the rule that failed (``xsd``, ``V-A 6``, ``code-validity``, ...).
+    """
+
+    text: str
+    path: str | None = None
+    line: int | None = None
+    rule_id: str | None = None
+
+    def __str__(self) -> str:
+        where = " ".join(part for part in (f"line {self.line}:" if self.line else "", self.path or "") if part)
+        return f"{where}: {self.text}" if where else self.text
+
+
+class PicExchangeError(Exception):
+    """Root of every error picexchange raises."""
+
+
+class ConfigurationError(PicExchangeError):
+    """Our own setup is wrong (keys, partner registry, store URL); never sent to a peer."""
+
+
+class MessageError(PicExchangeError):
+    """A problem with a message a partner sent us (or we are about to send); becomes a signed ``Error``.
+
+    Attributes:
+        code: stable error code carried by the ``Error`` reply (``parse``, ``schema``, ...).
+        http_status: the HTTP status the gateway answers with.
+        message_id: the envelope's message id, when it could be read.
+        path: element path of the offending element, when known.
+        line: source line of the offending element, when known.
+    """
+
+    code: str = "internal"
+    http_status: int = 400
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        message_id: str | None = None,
+        path: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.text = text
+        self.message_id = message_id
+        self.path = path
+        self.line = line
+
+    def __str__(self) -> str:
+        return str(Issue(text=self.text, path=self.path, line=self.line))
+
+
+class ParseError(MessageError):
+    """The input is not a well-formed, safe XML document (or not JSON of a message)."""
+
+    code = "parse"
+    http_status = 400
+
+
+class MessageTooLarge(MessageError):
+    """The input is larger than the configured bound; refused before parsing."""
+
+    code = "too-large"
+    http_status = 413
+
+
+class SchemaError(MessageError):
+    """The document does not conform to its XSD or to its model's shape; ``issues`` lists every problem."""
+
+    code = "schema"
+    http_status = 400
+
+    def __init__(self, issues: tuple[Issue, ...] | list[Issue], *, message_id: str | None = None) -> None:
+        self.issues: tuple[Issue, ...] = tuple(issues)
+        first = self.issues[0] if self.issues else Issue(text="document is not valid")
+        more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
+        super().__init__(first.text + more, message_id=message_id, path=first.path, line=first.line)
+
+
+class BusinessRuleError(MessageError):
+    """The document breaks a rule of the Basel Convention or of its own consistency; see ``violations``."""
+
+    code = "business-rule"
+    http_status = 422
+
+    def __init__(self, violations: tuple[Issue, ...] | list[Issue], *, message_id: str | None = None) -> None:
+        self.violations: tuple[Issue, ...] = tuple(violations)
+        first = self.violations[0] if self.violations else Issue(text="business rule violated")
+        more = f" (and {len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
+        super().__init__(first.text + more, message_id=message_id, path=first.path, line=first.line)
+
+    @property
+    def issues(self) -> tuple[Issue, ...]:
+        """Return the violations under the name :class:`SchemaError` uses, for uniform reporting."""
+        return self.violations
+
+
+class SignatureError(MessageError):
+    """The XML signature is missing, invalid, or does not cover exactly the whole envelope."""
+
+    code = "signature"
+    http_status = 403
+
+
+class TrustError(MessageError):
+    """The signer or the routing is not trusted: unknown sender, sender != signer, receiver != us, ..."""
+
+    code = "trust"
+    http_status = 403
+
+
+class ConflictError(MessageError):
+    """A message with this id was already received with other bytes."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class TransportError(PicExchangeError):
+    """Sending a message to a partner did not end in a verified receipt."""
+
+
+class DeliveryError(TransportError):
+    """The message may not have arrived (network error, timeout, 5xx, 429); safe to retry unchanged."""
+
+
+class RemoteError(TransportError):
+    """The partner answered with a signed ``Error``; retrying the same bytes will not help.
+
+    Attributes:
+        code: the partner's error code (``schema``, ``signature``, ...).
+        issues: the problems the partner listed.
+    """
+
+    def __init__(self, text: str, *, code: str, issues: tuple[Issue, ...] = ()) -> None:
+        super().__init__(text)
+        self.code = code
+        self.issues = issues
+
+
+class StoreError(PicExchangeError):
+    """The message store failed; nothing was acknowledged."""
