@@ -26,7 +26,17 @@ import pydantic
 from lxml import etree
 
 from picexchange.errors import BusinessRuleError, Issue, MessageTooLarge, ParseError, SchemaError
-from picexchange.models.base import NS_COMMON, NS_ENVELOPE, NS_EXPORT, NS_PIC, Binding, Rule, XmlModel, binding
+from picexchange.models.base import (
+    NS_COMMON,
+    NS_ENVELOPE,
+    NS_EXPORT,
+    NS_PIC,
+    Binding,
+    Rule,
+    XmlModel,
+    binding,
+    namespace_of,
+)
 from picexchange.models.envelope import Body, Envelope
 
 __all__ = [
@@ -58,6 +68,7 @@ class Limits:
         max_bytes: largest document accepted, in bytes; larger input raises MessageTooLarge unparsed.
         max_depth: deepest element nesting accepted (the envelope needs about 8).
         max_elements: most elements accepted (an ExportData with 10 000 goods items has about 300 000).
+
     """
 
     max_bytes: int = 32 * 1024 * 1024
@@ -110,6 +121,7 @@ def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     Raises:
         MessageTooLarge: ``raw`` is longer than ``limits.max_bytes``.
         ParseError: empty, not well-formed, carries a DOCTYPE, or is deeper or larger than the bounds.
+
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError(f"parse() takes bytes, not {type(raw).__name__}")
@@ -166,7 +178,9 @@ def _by_field(cls: type[XmlModel]) -> Mapping[str, Binding]:
 _Loc = tuple[str | int, ...]
 
 
-def _read(element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_Loc, int], issues: list[Issue]) -> dict[str, Any]:
+def _read(
+    element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_Loc, int], issues: list[Issue]
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     children = _children(cls)
     for item in binding(cls):
@@ -181,8 +195,8 @@ def _read(element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_
         tag = child.tag
         if not isinstance(tag, str):
             continue  # comments and processing instructions carry no data
-        item = children.get(tag)
-        if item is None:
+        found = children.get(tag)
+        if found is None:
             issues.append(
                 Issue(
                     text=f"unexpected element {etree.QName(tag).localname}",
@@ -192,6 +206,7 @@ def _read(element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_
                 )
             )
             continue
+        item = found
         if item.repeated:
             index = counters.get(item.field, 0)
             counters[item.field] = index + 1
@@ -269,7 +284,12 @@ def _issues_from(
                 assert isinstance(rule, Rule)
                 where = (*loc, *rule.field)
                 issues.append(
-                    Issue(text=rule.text, path=model_path(cls, where), line=_line(lines, where, root_line), rule_id=rule.rule_id)
+                    Issue(
+                        text=rule.text,
+                        path=model_path(cls, where),
+                        line=_line(lines, where, root_line),
+                        rule_id=rule.rule_id,
+                    )
                 )
             continue
         only_rules = False
@@ -277,7 +297,8 @@ def _issues_from(
             field = loc[-1] if loc else ""
             name = _by_field(_owner(cls, loc[:-1])).get(str(field)) if loc else None
             label = name.local_name if name is not None else str(field)
-            text = f"required {'attribute' if name is not None and name.kind == 'attribute' else 'element'} {label} is missing"
+            what = "attribute" if name is not None and name.kind == "attribute" else "element"
+            text = f"required {what} {label} is missing"
             line = _line(lines, loc[:-1], root_line)
         elif kind == "extra_forbidden":
             text = f"unknown element {loc[-1]}"
@@ -311,13 +332,21 @@ def decode(root: etree._Element, cls: type[M] | None = None) -> M:
     Raises:
         SchemaError: an element is unknown, missing or of the wrong form (every problem in ``issues``).
         BusinessRuleError: the document is well-formed but breaks a rule of its own (``violations``).
+
     """
     expected = document_classes().get(root.tag) if cls is None else cls
     tag = etree.QName(root)
-    if expected is None or (cls is not None and root.tag != f"{{{_namespace(cls)}}}{cls.__name__}"):
+    if expected is None or (cls is not None and root.tag != f"{{{namespace_of(cls)}}}{cls.__name__}"):
         wanted = cls.__name__ if cls is not None else "Envelope or a business document"
         raise SchemaError(
-            [Issue(text=f"root element {{{tag.namespace}}}{tag.localname} is not {wanted}", path=f"/{tag.localname}", line=root.sourceline, rule_id="xsd")]
+            [
+                Issue(
+                    text=f"root element {{{tag.namespace}}}{tag.localname} is not {wanted}",
+                    path=f"/{tag.localname}",
+                    line=root.sourceline,
+                    rule_id="xsd",
+                )
+            ]
         )
     lines: dict[_Loc, int] = {}
     issues: list[Issue] = []
@@ -329,12 +358,6 @@ def decode(root: etree._Element, cls: type[M] | None = None) -> M:
     except pydantic.ValidationError as exc:
         found, only_rules = _issues_from(exc, expected, lines, root.sourceline)
         raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc
-
-
-def _namespace(cls: type[XmlModel]) -> str:
-    from picexchange.models.base import namespace_of
-
-    return namespace_of(cls)
 
 
 def from_xml(raw: bytes, cls: type[M] | None = None, *, limits: Limits = DEFAULT_LIMITS) -> M:
@@ -383,14 +406,15 @@ def encode(model: XmlModel) -> etree._Element:
     cls = type(model)
     if not cls.xml_root:
         raise TypeError(f"{cls.__name__} is not a document; encode its Envelope or document")
-    root = etree.Element(f"{{{_namespace(cls)}}}{cls.__name__}", nsmap=dict(NSMAP))
+    root = etree.Element(f"{{{namespace_of(cls)}}}{cls.__name__}", nsmap=dict(NSMAP))
     _fill(root, model)
     return root
 
 
 def to_xml(model: XmlModel, *, pretty: bool = True) -> bytes:
     """Return ``model`` as UTF-8 XML bytes with an XML declaration."""
-    return etree.tostring(encode(model), xml_declaration=True, encoding="UTF-8", pretty_print=pretty)
+    text: bytes = etree.tostring(encode(model), xml_declaration=True, encoding="UTF-8", pretty_print=pretty)
+    return text
 
 
 # ------------------------------------------------------------------------------------------------ JSON
@@ -412,6 +436,7 @@ def from_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> XmlModel:
         MessageTooLarge: the input is over the size bound.
         ParseError: not JSON, or not one object keyed by a document name.
         SchemaError, BusinessRuleError: as :func:`decode`, with paths and without lines.
+
     """
     if len(raw) > limits.max_bytes:
         raise MessageTooLarge(f"document of {len(raw)} bytes exceeds the limit of {limits.max_bytes} bytes")

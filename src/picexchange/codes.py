@@ -50,6 +50,7 @@ class Code:
         valid_to: last day the code may be used, or None if it still can.
         note: the legal source of the dates (``BC-14/12``) or other remarks.
         extra: list-specific attributes (the UN class of an H-code, the Rec 19 code of a transport mode).
+
     """
 
     code: str
@@ -86,6 +87,7 @@ class CodeList:
         source: the document the list was taken from.
         version: the version or date of that source.
         codes: the entries by code, in source order.
+
     """
 
     id: str
@@ -121,12 +123,11 @@ def code_list(list_id: str) -> CodeList:
 
     Raises:
         KeyError: if no such list is packaged.
+
     """
     if list_id not in LIST_IDS:
         raise KeyError(f"no code list {list_id!r}; known: {', '.join(LIST_IDS)}")
-    raw = json.loads(
-        resources.files("picexchange").joinpath(f"data/codes/{list_id}.json").read_text("utf-8")
-    )
+    raw = json.loads(resources.files("picexchange").joinpath(f"data/codes/{list_id}.json").read_text("utf-8"))
     entries = {}
     for item in raw["codes"]:
         entries[item["code"]] = Code(

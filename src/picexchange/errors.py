@@ -55,6 +55,7 @@ class Issue:
         path: the element path without prefixes, e.g. ``/Envelope/Body/Notification/WasteIdentification``.
         line: the 1-based source line of the offending element, when the document came from XML.
         rule_id: a stable identifier of the rule that failed (``xsd``, ``V-A 6``, ``code-validity``, ...).
+
     """
 
     text: str
@@ -63,7 +64,9 @@ class Issue:
     rule_id: str | None = None
 
     def __str__(self) -> str:
-        where = " ".join(part for part in (f"line {self.line}:" if self.line else "", self.path or "") if part)
+        where = " ".join(
+            part for part in (f"line {self.line}:" if self.line else "", self.path or "") if part
+        )
         return f"{where}: {self.text}" if where else self.text
 
 
@@ -84,6 +87,7 @@ class MessageError(PicExchangeError):
         message_id: the envelope's message id, when it could be read.
         path: element path of the offending element, when known.
         line: source line of the offending element, when known.
+
     """
 
     code: str = "internal"
@@ -187,6 +191,7 @@ class RemoteError(TransportError):
     Attributes:
         code: the partner's error code (``schema``, ``signature``, ...).
         issues: the problems the partner listed.
+
     """
 
     def __init__(self, text: str, *, code: str, issues: tuple[Issue, ...] = ()) -> None:

@@ -69,7 +69,9 @@ def _lxml_schema(scope: Literal["envelope", "full"]) -> etree.XMLSchema:
     if scope == "envelope":
         document = etree.parse(str(directory / "envelope.xsd"), parser)
     else:
-        document = etree.fromstring(_driver(), parser, base_url=(directory / "driver.xsd").as_uri()).getroottree()
+        document = etree.fromstring(
+            _driver(), parser, base_url=(directory / "driver.xsd").as_uri()
+        ).getroottree()
     return etree.XMLSchema(document)
 
 
@@ -144,7 +146,11 @@ def _value_text(path: str | None, value: str) -> str | None:
 
 
 def _is_value_error(message: str) -> bool:
-    return "[facet 'enumeration']" in message or "[facet 'pattern']" in message or "is not a valid value of" in message
+    return (
+        "[facet 'enumeration']" in message
+        or "[facet 'pattern']" in message
+        or "is not a valid value of" in message
+    )
 
 
 def _human(message: str) -> tuple[str, str | None]:
@@ -205,7 +211,9 @@ def _xmlschema_issues(root: etree._Element) -> list[Issue]:
             value = obj if isinstance(obj, str) else (element.text or "" if element is not None else "")
             text = _value_text(path, value) or text
         issues.append(
-            Issue(text=text, path=path, line=element.sourceline if element is not None else None, rule_id="xsd")
+            Issue(
+                text=text, path=path, line=element.sourceline if element is not None else None, rule_id="xsd"
+            )
         )
     return _dedupe(issues)
 
@@ -222,6 +230,7 @@ def check_envelope(root: etree._Element) -> None:
 
     Raises:
         SchemaError: with every problem found.
+
     """
     issues = _lxml_issues(_lxml_schema("envelope"), root)
     if issues:
@@ -233,6 +242,7 @@ def check_document(root: etree._Element) -> None:
 
     Raises:
         SchemaError: with every problem found.
+
     """
     issues = _lxml_issues(_lxml_schema("full"), root)
     if issues:
@@ -247,6 +257,7 @@ class Report:
         issues: every problem found, in document order within each stage (parse, schema, rules).
         document: the decoded model when the document is valid, else None.
         stage: the stage that found the problems: ``parse``, ``schema``, ``rules``, or ``ok``.
+
     """
 
     issues: tuple[Issue, ...]
@@ -274,6 +285,7 @@ def validate(raw: bytes, *, engine: Engine = "lxml", limits: Limits = DEFAULT_LI
         raw: the document's bytes.
         engine: ``lxml`` (fast) or ``xmlschema`` for the schema stage.
         limits: parsing bounds.
+
     """
     try:
         root = parse(raw, limits=limits)
@@ -283,7 +295,7 @@ def validate(raw: bytes, *, engine: Engine = "lxml", limits: Limits = DEFAULT_LI
     if issues:
         return Report(tuple(issues), None, "schema")
     try:
-        document = decode(root)
+        document: XmlModel = decode(root)
     except SchemaError as exc:
         return Report(exc.issues, None, "schema")
     except BusinessRuleError as exc:

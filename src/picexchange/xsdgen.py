@@ -44,7 +44,13 @@ SCHEMA_FILES: Mapping[str, str] = {
     NS_EXPORT: "ub-export.xsd",
     NS_DSIG: "xmldsig-core-schema.xsd",
 }
-_PREFIX: Mapping[str, str] = {NS_COMMON: "cmn", NS_ENVELOPE: "env", NS_PIC: "pic", NS_EXPORT: "exp", NS_DSIG: "ds"}
+_PREFIX: Mapping[str, str] = {
+    NS_COMMON: "cmn",
+    NS_ENVELOPE: "env",
+    NS_PIC: "pic",
+    NS_EXPORT: "exp",
+    NS_DSIG: "ds",
+}
 _TITLE: Mapping[str, str] = {
     NS_COMMON: "picexchange common types",
     NS_ENVELOPE: "picexchange envelope and transport replies",
@@ -114,7 +120,9 @@ def _simple_type(schema: etree._Element, facets: Facets) -> None:
     if facets.code_list is not None:
         for entry in codes.code_list(facets.code_list):
             enumeration = etree.SubElement(restriction, _x("enumeration"), value=entry.code)
-            validity = "" if entry.valid_from is None and entry.valid_to is None else f" ({entry.validity_text()})"
+            validity = (
+                "" if entry.valid_from is None and entry.valid_to is None else f" ({entry.validity_text()})"
+            )
             _doc(enumeration, entry.label + validity)
     elif facets.enumeration is not None:
         for value in facets.enumeration:
@@ -161,7 +169,9 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
         holder = etree.SubElement(content, _x("extension"), base=_type_ref(text[0]))
     elif base is not XmlModel:
         content = etree.SubElement(complex_type, _x("complexContent"))
-        holder = etree.SubElement(content, _x("extension"), base=f"{_PREFIX[namespace_of(base)]}:{base.__name__}Type")
+        holder = etree.SubElement(
+            content, _x("extension"), base=f"{_PREFIX[namespace_of(base)]}:{base.__name__}Type"
+        )
     else:
         holder = complex_type
     if elements and all(item.model is not None and item.model.xml_root for item in elements):
@@ -175,17 +185,29 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
                 etree.SubElement(choice, _x("element"), ref=f"env:{item.local_name}")
             elif item.namespace not in namespaces:
                 namespaces.append(item.namespace)
-        any_document = etree.SubElement(choice, _x("any"), namespace=" ".join(namespaces), processContents="lax")
-        _doc(any_document, "One business document of a Utility Block: " + ", ".join(
-            f"{_PREFIX[item.namespace]}:{item.local_name}" for item in elements if item.namespace != NS_ENVELOPE
-        ) + ".")
+        any_document = etree.SubElement(
+            choice, _x("any"), namespace=" ".join(namespaces), processContents="lax"
+        )
+        _doc(
+            any_document,
+            "One business document of a Utility Block: "
+            + ", ".join(
+                f"{_PREFIX[item.namespace]}:{item.local_name}"
+                for item in elements
+                if item.namespace != NS_ENVELOPE
+            )
+            + ".",
+        )
     elif elements:
         sequence = etree.SubElement(holder, _x("sequence"))
         for item in elements:
             _element(sequence, item)
         if cls is Envelope:
             signature = etree.SubElement(sequence, _x("element"), ref="ds:Signature", minOccurs="0")
-            _doc(signature, "Enveloped XML signature over the whole envelope by the sender; required on the wire.")
+            _doc(
+                signature,
+                "Enveloped XML signature over the whole envelope by the sender; required on the wire.",
+            )
     for item in attributes:
         _attribute(holder, item, cls)
 
@@ -225,7 +247,9 @@ def generate() -> dict[str, bytes]:
             etree.SubElement(schema, _x("import"), namespace=imported, schemaLocation=SCHEMA_FILES[imported])
         for cls in documents:
             if namespace_of(cls) == namespace:
-                element = etree.SubElement(schema, _x("element"), name=cls.__name__, type=f"{_PREFIX[namespace]}:{cls.__name__}Type")
+                element = etree.SubElement(
+                    schema, _x("element"), name=cls.__name__, type=f"{_PREFIX[namespace]}:{cls.__name__}Type"
+                )
                 _doc(element, _first_paragraph(cls.__doc__))
         for cls in classes:
             if namespace_of(cls) == namespace:
@@ -236,7 +260,9 @@ def generate() -> dict[str, bytes]:
         if namespace == NS_COMMON:
             for name in sorted(facets):
                 _simple_type(schema, facets[name])
-        out[SCHEMA_FILES[namespace]] = etree.tostring(schema, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        out[SCHEMA_FILES[namespace]] = etree.tostring(
+            schema, xml_declaration=True, encoding="UTF-8", pretty_print=True
+        )
     return out
 
 

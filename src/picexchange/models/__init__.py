@@ -1,0 +1,1 @@
+"""Message models: the Python face of the XSDs (common, envelope, pic, export)."""

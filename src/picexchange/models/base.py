@@ -107,6 +107,7 @@ class Facets:
         enumeration: the closed list of allowed values.
         code_list: id of a packaged code list (``picexchange.codes``) whose codes are the allowed values.
         title: what a value of this type is called in an error message (``Basel Annex I/II code``).
+
     """
 
     name: str | None
@@ -137,7 +138,9 @@ class Facets:
             return codes.code_list(self.code_list).title
         return self.name or self.base
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         schema = handler(source)
         if self.pattern is not None:
             schema = core_schema.no_info_before_validator_function(self._check_lexical, schema)
@@ -221,6 +224,7 @@ class Rule:
         field: the path of the offending field below the model (``("last_departure",)``).
         rule_id: the rule's stable id, usually its source (``V-A 6``, ``Art. 6(8)``).
         text: the sentence a person reads.
+
     """
 
     field: tuple[str | int, ...]
@@ -275,6 +279,7 @@ class Binding:
         min_occurs: 0 or 1.
         repeated: whether the element may occur more than once.
         doc: the field's docstring.
+
     """
 
     field: str
@@ -308,8 +313,10 @@ _SIMPLE_KINDS: Mapping[type[Any], SimpleKind] = {
 
 def _declaring_class(cls: type[XmlModel], field: str) -> type[XmlModel]:
     for klass in reversed(cls.__mro__):
-        if isinstance(klass, type) and issubclass(klass, XmlModel) and field in klass.__dict__.get(
-            "__annotations__", {}
+        if (
+            isinstance(klass, type)
+            and issubclass(klass, XmlModel)
+            and field in klass.__dict__.get("__annotations__", {})
         ):
             return klass
     return cls

@@ -61,11 +61,20 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------- simple types
 
 TextLine = Annotated[
-    str, Facets(name="TextType", base="xs:string", min_length=1, max_length=512, doc="Free text, 1 to 512 characters.")
+    str,
+    Facets(
+        name="TextType", base="xs:string", min_length=1, max_length=512, doc="Free text, 1 to 512 characters."
+    ),
 ]
 LongText = Annotated[
     str,
-    Facets(name="LongTextType", base="xs:string", min_length=1, max_length=4000, doc="Free text, 1 to 4000 characters."),
+    Facets(
+        name="LongTextType",
+        base="xs:string",
+        min_length=1,
+        max_length=4000,
+        doc="Free text, 1 to 4000 characters.",
+    ),
 ]
 Identifier = Annotated[
     str,
@@ -130,11 +139,18 @@ Timestamp = Annotated[
 ]
 PositiveCount = Annotated[
     int,
-    Facets(name=None, base="xs:positiveInteger", min_inclusive=Decimal(1), doc="A whole number of at least 1."),
+    Facets(
+        name=None, base="xs:positiveInteger", min_inclusive=Decimal(1), doc="A whole number of at least 1."
+    ),
 ]
 CountryCode = Annotated[
     str,
-    Facets(name="CountryCodeType", base="xs:string", code_list="iso-3166-1", doc="ISO 3166-1 alpha-2 country code."),
+    Facets(
+        name="CountryCodeType",
+        base="xs:string",
+        code_list="iso-3166-1",
+        doc="ISO 3166-1 alpha-2 country code.",
+    ),
 ]
 YCode = Annotated[
     str,
@@ -302,11 +318,18 @@ _NotifiedUnit = Annotated[
 ]
 _Unit = Annotated[
     str,
-    Facets(name="UnitCodeType", base="xs:string", code_list="unece-rec20", doc="UN/ECE Rec 20 unit: KGM, TNE, MTQ, LTR."),
+    Facets(
+        name="UnitCodeType",
+        base="xs:string",
+        code_list="unece-rec20",
+        doc="UN/ECE Rec 20 unit: KGM, TNE, MTQ, LTR.",
+    ),
 ]
 _MassUnit = Annotated[
     str,
-    Facets(name="MassUnitType", base="xs:string", enumeration=("KGM",), title="mass unit (KGM)", doc="Kilograms."),
+    Facets(
+        name="MassUnitType", base="xs:string", enumeration=("KGM",), title="mass unit (KGM)", doc="Kilograms."
+    ),
 ]
 _QuantityValue = Annotated[
     Decimal,
@@ -387,9 +410,15 @@ class Address(XmlModel):
     """Street and number or post office box (WCO 239)."""
     city: TextLine
     """City or town (WCO 241)."""
-    postal_code: Annotated[
-        str, Facets(name="PostalCodeType", base="xs:string", min_length=1, max_length=17, doc="A postal code.")
-    ] | None = None
+    postal_code: (
+        Annotated[
+            str,
+            Facets(
+                name="PostalCodeType", base="xs:string", min_length=1, max_length=17, doc="A postal code."
+            ),
+        ]
+        | None
+    ) = None
     """Postal code (WCO 245)."""
     country: CountryCode
     """Country, ISO 3166-1 alpha-2 (WCO 242)."""
@@ -524,16 +553,19 @@ class Attachment(XmlModel):
     """IANA media type of the annex (V-A 18)."""
     digest: Digest
     """SHA-256 of the annex's bytes (V-A 18)."""
-    content: Annotated[
-        str,
-        Facets(
-            name="InlineContentType",
-            base="xs:base64Binary",
-            pattern=r"([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?",
-            title="base64 content (one line)",
-            doc="Inline content, base64 on one line.",
-        ),
-    ] | None = None
+    content: (
+        Annotated[
+            str,
+            Facets(
+                name="InlineContentType",
+                base="xs:base64Binary",
+                pattern=r"([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?",
+                title="base64 content (one line)",
+                doc="Inline content, base64 on one line.",
+            ),
+        ]
+        | None
+    ) = None
     """The annex itself, base64, when sent inline (V-A 18)."""
 
 
@@ -547,6 +579,7 @@ def code_validity(
         day: the date of the document that uses the codes.
         where: the field path of ``identification`` below the model that reports.
         what: what ``day`` is, in words (``the notifier's declaration``).
+
     """
     found = []
     for field, code, list_id in identification.codes_with_lists():

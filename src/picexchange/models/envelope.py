@@ -268,6 +268,7 @@ class Envelope(XmlModel):
         Args:
             document: the business document or transport reply.
             **header: the other header fields (message_id, conversation_id, sender, receiver, created, ...).
+
         """
         fields: dict[str, object] = {"message_type": type(document).__name__, "utility_block_version": "1.0"}
         block = utility_block_of(type(document))
@@ -309,7 +310,9 @@ class Envelope(XmlModel):
             )
         if self.header.sender == self.header.receiver:
             found.append(
-                Rule(field=("header", "receiver"), rule_id="envelope", text="sender and receiver are the same")
+                Rule(
+                    field=("header", "receiver"), rule_id="envelope", text="sender and receiver are the same"
+                )
             )
         if self.header.ref_to_message_id == self.header.message_id:
             found.append(

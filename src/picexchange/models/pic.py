@@ -310,7 +310,10 @@ class Notification(XmlModel):
                 )
         found += route_violations(self.state_concerned, "state_concerned")
         ends = {state.role: state.country for state in self.state_concerned}
-        for field, party, role in (("exporter", self.exporter, Role.EXPORT), ("facility", self.facility, Role.IMPORT)):
+        for field, party, role in (
+            ("exporter", self.exporter, Role.EXPORT),
+            ("facility", self.facility, Role.IMPORT),
+        ):
             if role in ends and party.address.country != ends[role]:
                 found.append(
                     Rule(
@@ -321,7 +324,10 @@ class Notification(XmlModel):
                     )
                 )
         found += code_validity(
-            self.waste_identification, self.declaration.declared_on, ("waste_identification",), "the declaration"
+            self.waste_identification,
+            self.declaration.declared_on,
+            ("waste_identification",),
+            "the declaration",
         )
         return found
 
@@ -436,7 +442,11 @@ class ConsentDecision(XmlModel):
                             text=f"a {self.decision.value} decision must state {field.replace('_', ' ')}",
                         )
                     )
-        if self.valid_from is not None and self.valid_until is not None and self.valid_from > self.valid_until:
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and self.valid_from > self.valid_until
+        ):
             found.append(
                 Rule(
                     field=("valid_until",),
@@ -446,7 +456,11 @@ class ConsentDecision(XmlModel):
             )
         if self.decision is Decision.CONSENT_WITH_CONDITIONS and not self.condition:
             found.append(
-                Rule(field=("condition",), rule_id="V-A 21", text="a consent with conditions must list its conditions")
+                Rule(
+                    field=("condition",),
+                    rule_id="V-A 21",
+                    text="a consent with conditions must list its conditions",
+                )
             )
         if self.decision is not Decision.CONSENT_WITH_CONDITIONS and self.condition:
             found.append(
@@ -548,7 +562,10 @@ class MovementAnnouncement(XmlModel):
                 )
             )
         found += code_validity(
-            self.waste_identification, self.planned_departure, ("waste_identification",), "the planned departure"
+            self.waste_identification,
+            self.planned_departure,
+            ("waste_identification",),
+            "the planned departure",
         )
         return found
 
