@@ -215,9 +215,7 @@ def _read(
             where = (*loc, item.field)
         if child.sourceline is not None:
             lines[where] = child.sourceline
-        value: Any = (
-            _read(child, item.model, where, lines, issues) if item.model is not None else (child.text or "")
-        )
+        value: Any = _read(child, item.model, where, lines, issues) if item.model is not None else (child.text or "")
         if item.repeated:
             values.setdefault(item.field, []).append(value)
         else:
@@ -304,10 +302,48 @@ def _issues_from(
             text = f"unknown element {loc[-1]}"
             line = _line(lines, loc[:-1], root_line)
         else:
-            text = detail["msg"]
+            text = _sentence(detail)
             line = _line(lines, loc, root_line)
         issues.append(Issue(text=text, path=model_path(cls, loc), line=line, rule_id="model"))
     return issues, only_rules
+
+
+_KIND_WORDS: Mapping[str, str] = {
+    "date_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "date_type": "a date (YYYY-MM-DD)",
+    "datetime_parsing": "a date and time with time zone",
+    "datetime_from_date_parsing": "a date and time with time zone",
+    "timezone_aware": "a date and time with time zone",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "decimal_parsing": "a decimal number",
+    "decimal_type": "a decimal number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "uuid_parsing": "a UUID",
+    "uuid_type": "a UUID",
+    "string_type": "text",
+    "model_type": "a structure of elements",
+    "model_attributes_type": "a structure of elements",
+    "tuple_type": "a list",
+}
+
+
+def _sentence(detail: Any) -> str:
+    """Return pydantic's error as a sentence in the words of the XML (no Python types, no reprs)."""
+    kind = detail["type"]
+    context = detail.get("ctx") or {}
+    given = detail.get("input")
+    shown = f"'{given}'" if isinstance(given, str | int | float) and not isinstance(given, bool) else "the value"
+    if kind in _KIND_WORDS:
+        return f"{shown} is not {_KIND_WORDS[kind]}"
+    if kind == "enum":
+        return f"{shown} is not one of {context.get('expected', '')}".replace("'", "")
+    if kind == "too_short":
+        return f"at least {context.get('min_length')} required, found {context.get('actual_length')}"
+    return str(detail["msg"])
 
 
 def _owner(cls: type[XmlModel], loc: _Loc) -> type[XmlModel]:

@@ -182,7 +182,7 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
         namespaces = []
         for item in elements:
             if item.namespace == NS_ENVELOPE:
-                etree.SubElement(choice, _x("element"), ref=f"env:{item.local_name}")
+                _doc(etree.SubElement(choice, _x("element"), ref=f"env:{item.local_name}"), item.doc)
             elif item.namespace not in namespaces:
                 namespaces.append(item.namespace)
         any_document = etree.SubElement(

@@ -43,7 +43,6 @@ __all__ = [
     "ParticipantId",
     "PhysicalCharacteristicCode",
     "PositiveCount",
-    "Quantity",
     "Role",
     "StateConcerned",
     "Telephone",
@@ -62,9 +61,7 @@ __all__ = [
 
 TextLine = Annotated[
     str,
-    Facets(
-        name="TextType", base="xs:string", min_length=1, max_length=512, doc="Free text, 1 to 512 characters."
-    ),
+    Facets(name="TextType", base="xs:string", min_length=1, max_length=512, doc="Free text, 1 to 512 characters."),
 ]
 LongText = Annotated[
     str,
@@ -139,9 +136,7 @@ Timestamp = Annotated[
 ]
 PositiveCount = Annotated[
     int,
-    Facets(
-        name=None, base="xs:positiveInteger", min_inclusive=Decimal(1), doc="A whole number of at least 1."
-    ),
+    Facets(name=None, base="xs:positiveInteger", min_inclusive=Decimal(1), doc="A whole number of at least 1."),
 ]
 CountryCode = Annotated[
     str,
@@ -316,20 +311,9 @@ _NotifiedUnit = Annotated[
         doc="UN/ECE Rec 20 unit of a notified quantity: TNE tonnes (Mg) or MTQ cubic metres (V-A 5).",
     ),
 ]
-_Unit = Annotated[
-    str,
-    Facets(
-        name="UnitCodeType",
-        base="xs:string",
-        code_list="unece-rec20",
-        doc="UN/ECE Rec 20 unit: KGM, TNE, MTQ, LTR.",
-    ),
-]
 _MassUnit = Annotated[
     str,
-    Facets(
-        name="MassUnitType", base="xs:string", enumeration=("KGM",), title="mass unit (KGM)", doc="Kilograms."
-    ),
+    Facets(name="MassUnitType", base="xs:string", enumeration=("KGM",), title="mass unit (KGM)", doc="Kilograms."),
 ]
 _QuantityValue = Annotated[
     Decimal,
@@ -355,15 +339,6 @@ class Role(enum.StrEnum):
 
 
 # ---------------------------------------------------------------------------------------------- complex types
-
-
-class Quantity(XmlModel):
-    """A quantity with its UN/ECE Rec 20 unit (TNE, MTQ, KGM or LTR)."""
-
-    value: Annotated[_QuantityValue, Text]
-    """The amount, greater than zero."""
-    unit: Annotated[_Unit, Attribute]
-    """UN/ECE Rec 20 unit code."""
 
 
 class NotifiedQuantity(XmlModel):
@@ -413,9 +388,7 @@ class Address(XmlModel):
     postal_code: (
         Annotated[
             str,
-            Facets(
-                name="PostalCodeType", base="xs:string", min_length=1, max_length=17, doc="A postal code."
-            ),
+            Facets(name="PostalCodeType", base="xs:string", min_length=1, max_length=17, doc="A postal code."),
         ]
         | None
     ) = None

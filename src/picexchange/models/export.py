@@ -294,9 +294,7 @@ class ShipmentReceipt(XmlModel):
     def rule_violations(self) -> list[Rule]:
         """Return a violation if a rejection has no reason or an acceptance has one (V-B 18)."""
         if not self.accepted and self.rejection_reason is None:
-            return [
-                Rule(field=("rejection_reason",), rule_id="V-B 18", text="a rejected shipment needs a reason")
-            ]
+            return [Rule(field=("rejection_reason",), rule_id="V-B 18", text="a rejected shipment needs a reason")]
         if self.accepted and self.rejection_reason is not None:
             return [
                 Rule(

@@ -1,0 +1,72 @@
+"""The public surface is explicit and pinned; the core stays free of I/O."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import picexchange
+
+SRC = Path(picexchange.__file__).parent
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """Everything public that __init__ holds is in __all__, sorted, and every name resolves."""
+    assert picexchange.__all__ == sorted(picexchange.__all__, key=lambda n: (not n.isupper(), n))
+    public = {name for name in vars(picexchange) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(picexchange, name)).__name__ == "module"}
+    assert public - modules == set(picexchange.__all__)
+
+
+def test_every_exported_error_is_a_picexchange_error() -> None:
+    errors = [getattr(picexchange, n) for n in picexchange.__all__ if n.endswith("Error") or n == "MessageTooLarge"]
+    assert all(issubclass(e, picexchange.PicExchangeError) for e in errors if e is not picexchange.Error)
+
+
+CORE = [
+    "errors.py",
+    "codes.py",
+    "models",
+    "codec.py",
+    "schemas.py",
+    "signing.py",
+    "trust.py",
+    "exchange.py",
+    "cases.py",
+]
+FORBIDDEN_CALLS = {"open", "input", "print"}
+FORBIDDEN_ATTRIBUTES = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+    ("time", "time"),
+    ("os", "environ"),
+    ("os", "getenv"),
+    ("time", "monotonic"),
+}
+
+
+def _core_files() -> list[Path]:
+    files: list[Path] = []
+    for name in CORE:
+        path = SRC / name
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else []
+    return files
+
+
+def test_the_core_reads_no_clock_environment_or_files() -> None:
+    """DESIGN §3: the core never touches a file, the environment or a clock it was not given."""
+    offences = []
+    for path in _core_files():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
+                offences.append(f"{path.name}:{node.lineno}: {node.func.id}()")
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name | ast.Attribute):
+                owner = node.value.id if isinstance(node.value, ast.Name) else node.value.attr
+                if (owner, node.attr) in FORBIDDEN_ATTRIBUTES:
+                    offences.append(f"{path.name}:{node.lineno}: {owner}.{node.attr}")
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                offences += [f"{path.name}:{node.lineno}: import {n}" for n in names if n.split(".")[0] == "socket"]
+    assert offences == []
+    assert len(_core_files()) >= 8
