@@ -1,0 +1,80 @@
+"""Durable storage of the messages a gateway receives and sends (DESIGN §5).
+
+:func:`open_store` turns a store URL into a :class:`Store`: SQLite (the default, embedded) or PostgreSQL
+(several gateway processes on one database). Both pass one shared test suite. Call :meth:`Store.migrate`
+once at start-up; the gateway does.
+"""
+
+from __future__ import annotations
+
+from picexchange.errors import ConfigurationError
+from picexchange.store.base import (
+    INBOUND_LIFECYCLE,
+    OUTBOUND_LIFECYCLE,
+    InboundEvent,
+    InboundMessage,
+    InboundState,
+    InboundStatus,
+    InboxEntry,
+    InboxPage,
+    OutboundEvent,
+    OutboundMessage,
+    OutboundState,
+    OutboundStatus,
+    Recorded,
+    Store,
+    StoreCounts,
+    digest_of,
+)
+
+__all__ = [
+    "INBOUND_LIFECYCLE",
+    "OUTBOUND_LIFECYCLE",
+    "InboundEvent",
+    "InboundMessage",
+    "InboundState",
+    "InboundStatus",
+    "InboxEntry",
+    "InboxPage",
+    "OutboundEvent",
+    "OutboundMessage",
+    "OutboundState",
+    "OutboundStatus",
+    "Recorded",
+    "Store",
+    "StoreCounts",
+    "digest_of",
+    "open_store",
+]
+
+
+def open_store(url: str) -> Store:
+    """Open the store a URL names; the schema is not touched until :meth:`Store.migrate`.
+
+    Args:
+        url: ``sqlite:///abs/path/file.db`` (everything after ``sqlite://`` is the path, so
+            ``sqlite://relative/file.db`` is relative to the working directory), ``sqlite://:memory:`` (tests),
+            or a libpq URL ``postgresql://user@host:5432/dbname?options=-csearch_path%3Dgateway``
+            (``postgres://`` too).
+
+    Raises:
+        ConfigurationError: the URL names no store this package has, or no path.
+        StoreError: the database cannot be reached or opened.
+
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigurationError(f"store URL {url!r} has no scheme (sqlite://... or postgresql://...)")
+    if scheme == "sqlite":
+        if not rest:
+            raise ConfigurationError(
+                "a sqlite:// store URL needs a path, e.g. sqlite:///var/lib/picexchange/gateway.db"
+            )
+        from picexchange.store.sqlite import SqliteStore
+
+        return SqliteStore(rest)
+    if scheme in {"postgresql", "postgres"}:
+        from picexchange.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ConfigurationError(f"store URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")

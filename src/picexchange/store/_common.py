@@ -1,0 +1,194 @@
+"""What both store backends share: argument checks, the column lists they select and the row converters.
+
+Private to ``picexchange.store``: the backends differ in SQL dialect and concurrency control, not in what a
+row means, so the meaning lives here once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from picexchange.errors import StoreError
+from picexchange.store.base import (
+    OUTBOUND_LIFECYCLE,
+    InboundMessage,
+    InboundState,
+    InboundStatus,
+    InboxEntry,
+    OutboundEvent,
+    OutboundMessage,
+    OutboundState,
+    OutboundStatus,
+    sources_of,
+)
+
+ToDatetime = Callable[[Any], dt.datetime]
+"""How a backend turns a stored timestamp back into an aware datetime."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema's history, applied in one transaction and recorded in ``schema_version``."""
+
+    version: int
+    """Schema version after this step; steps are applied in increasing order."""
+    description: str
+    """What the step does, stored beside the version."""
+    statements: tuple[str, ...]
+    """The DDL, in order."""
+
+
+def check_migrations(migrations: Sequence[Migration]) -> None:
+    """Raise if the steps are not numbered 1, 2, 3, ... (a programming error, caught at import)."""
+    if [step.version for step in migrations] != list(range(1, len(migrations) + 1)):
+        raise StoreError("migration steps must be numbered 1, 2, 3, ... in order")
+
+
+def aware(value: dt.datetime, name: str) -> dt.datetime:
+    """Return ``value`` in UTC; raise if it carries no time zone (a naive time is ambiguous when stored)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StoreError(f"{name} must be an aware datetime, got {value!r}")
+    return value.astimezone(dt.UTC)
+
+
+def positive(value: int, name: str) -> int:
+    """Return ``value`` if it is at least 1."""
+    if value < 1:
+        raise StoreError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def cursor(value: int) -> int:
+    """Return the inbox cursor ``value`` if it is not negative."""
+    if value < 0:
+        raise StoreError(f"since must be 0 or a cursor the inbox returned, got {value}")
+    return value
+
+
+def lease_end(now: dt.datetime, lease: dt.timedelta) -> dt.datetime:
+    """Return when a claim taken at ``now`` for ``lease`` expires."""
+    if lease <= dt.timedelta(0):
+        raise StoreError(f"lease must be positive, got {lease}")
+    return now + lease
+
+
+def chunks(values: Iterable[int], size: int = 500) -> list[list[int]]:
+    """Split ``values`` (deduplicated, sorted) into lists of at most ``size``, to bound query parameters."""
+    ordered = sorted(set(values))
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+# States from which claiming is legal, as SQL literals: constants of the lifecycle table, never input.
+CLAIMABLE_SQL = ", ".join(f"'{state.value}'" for state in sorted(sources_of(OUTBOUND_LIFECYCLE, OutboundEvent.CLAIM)))
+
+INBOUND_COLUMNS = (
+    "sender, receiver, message_id, conversation_id, ref_to_message_id, message_type, utility_block, created, "
+    "received_at, data"
+)
+ENTRY_COLUMNS = "sequence, digest, state, " + INBOUND_COLUMNS
+INBOUND_STATUS_COLUMNS = "state, digest, received_at, delivered_at, acknowledged_at"
+OUTBOUND_COLUMNS = "message_id, receiver, endpoint, conversation_id, message_type, created, data, attempts"
+CLAIM_COLUMNS = "id, state, " + OUTBOUND_COLUMNS
+OUTBOUND_STATUS_COLUMNS = "state, attempts, last_error, enqueued_at, updated_at, due_at, worker, receipted_at, receipt"
+
+
+def inbound_values(message: InboundMessage) -> tuple[Any, ...]:
+    """Return the values of :data:`INBOUND_COLUMNS` for ``message``, times in UTC (bytes as given)."""
+    return (
+        message.sender,
+        message.receiver,
+        message.message_id,
+        message.conversation_id,
+        message.ref_to_message_id,
+        message.message_type,
+        message.utility_block,
+        aware(message.created, "created"),
+        aware(message.received_at, "received_at"),
+        message.data,
+    )
+
+
+def outbound_values(message: OutboundMessage) -> tuple[Any, ...]:
+    """Return the values of :data:`OUTBOUND_COLUMNS` minus ``attempts`` for ``message``."""
+    return (
+        message.message_id,
+        message.receiver,
+        message.endpoint,
+        message.conversation_id,
+        message.message_type,
+        aware(message.created, "created"),
+        message.data,
+    )
+
+
+def entry_from(row: Sequence[Any], to_datetime: ToDatetime) -> tuple[InboundState, InboxEntry]:
+    """Return the state and the inbox entry of a row selected with :data:`ENTRY_COLUMNS`."""
+    (sequence, digest, state, sender, receiver, message_id, conversation_id, ref, message_type, block) = row[:10]
+    created, received_at, data = row[10:]
+    message = InboundMessage(
+        sender=sender,
+        receiver=receiver,
+        message_id=message_id,
+        conversation_id=conversation_id,
+        ref_to_message_id=ref,
+        message_type=message_type,
+        utility_block=block,
+        created=to_datetime(created),
+        received_at=to_datetime(received_at),
+        data=bytes(data),
+    )
+    return InboundState(state), InboxEntry(sequence=sequence, digest=digest, message=message)
+
+
+def inbound_status_from(row: Sequence[Any], to_datetime: ToDatetime) -> InboundStatus:
+    """Return the status in a row selected with :data:`INBOUND_STATUS_COLUMNS`."""
+    state, digest, received_at, delivered_at, acknowledged_at = row
+    return InboundStatus(
+        state=InboundState(state),
+        digest=digest,
+        received_at=to_datetime(received_at),
+        delivered_at=None if delivered_at is None else to_datetime(delivered_at),
+        acknowledged_at=None if acknowledged_at is None else to_datetime(acknowledged_at),
+    )
+
+
+def outbound_from(row: Sequence[Any], to_datetime: ToDatetime) -> OutboundMessage:
+    """Return the message in a row selected with :data:`OUTBOUND_COLUMNS`."""
+    message_id, receiver, endpoint, conversation_id, message_type, created, data, attempts = row
+    return OutboundMessage(
+        message_id=message_id,
+        receiver=receiver,
+        endpoint=endpoint,
+        conversation_id=conversation_id,
+        message_type=message_type,
+        created=to_datetime(created),
+        data=bytes(data),
+        attempts=attempts,
+    )
+
+
+def outbound_status_from(row: Sequence[Any], to_datetime: ToDatetime) -> OutboundStatus:
+    """Return the status in a row selected with :data:`OUTBOUND_STATUS_COLUMNS`."""
+    state_value, attempts, last_error, enqueued_at, updated_at, due_at, worker, receipted_at, receipt = row
+    state = OutboundState(state_value)
+    due = None if due_at is None else to_datetime(due_at)
+    return OutboundStatus(
+        state=state,
+        attempts=attempts,
+        last_error=last_error,
+        enqueued_at=to_datetime(enqueued_at),
+        updated_at=to_datetime(updated_at),
+        next_attempt_at=due if state is OutboundState.QUEUED else None,
+        lease_expires_at=due if state is OutboundState.SENDING else None,
+        worker=worker,
+        receipted_at=None if receipted_at is None else to_datetime(receipted_at),
+        receipt=None if receipt is None else bytes(receipt),
+    )
+
+
+def conflict_text(kind: str, key: str) -> str:
+    """Return the text of a ConflictError for message ``key`` already stored with other bytes."""
+    return f"{kind} message {key} was already stored with other bytes"

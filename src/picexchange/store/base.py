@@ -1,0 +1,449 @@
+"""The message store seam: the :class:`Store` protocol, its value types and the two message lifecycles.
+
+The gateway stores through this handful of methods and nothing else; ``sqlite.py`` (the default, embedded)
+and ``postgres.py`` (several gateway processes on one database) implement it and pass one shared test suite.
+
+Inbound, a message is stored once, as the exact bytes received plus its indexed header fields and the signed
+receipt we answered with (DESIGN §4, §5). The dedup key ``UNIQUE(sender, message_id)`` is kept forever and
+enforced by one atomic insert: the same id with the same bytes gets the original receipt back, the same id with
+other bytes is a :class:`~picexchange.errors.ConflictError`. The back office pulls its inbox as an append-only
+log with a cursor and acknowledges what it took::
+
+    received --pull--> delivered --acknowledge--> acknowledged (final)
+
+Outbound, the gateway enqueues signed bytes; workers claim due messages with a lease, so that a crashed
+worker's claims expire and are claimed again, and report the outcome::
+
+    queued --claim--> sending --receipt--> receipted (final)
+                      sending --retry----> queued
+                      sending --fail-----> failed (final)
+
+Every state change is looked up in :data:`INBOUND_LIFECYCLE` or :data:`OUTBOUND_LIFECYCLE` first; a pair that
+is not in the table raises :class:`~picexchange.errors.StoreError`. No method reads a clock: every time is
+passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Protocol, Self, TypeVar
+
+from picexchange.errors import StoreError
+
+__all__ = [
+    "INBOUND_LIFECYCLE",
+    "OUTBOUND_LIFECYCLE",
+    "InboundEvent",
+    "InboundMessage",
+    "InboundState",
+    "InboundStatus",
+    "InboxEntry",
+    "InboxPage",
+    "OutboundEvent",
+    "OutboundMessage",
+    "OutboundState",
+    "OutboundStatus",
+    "Recorded",
+    "Store",
+    "StoreCounts",
+    "digest_of",
+    "sources_of",
+    "transition",
+]
+
+
+# ------------------------------------------------------------------------------------------------ lifecycles
+
+
+class InboundState(enum.StrEnum):
+    """Where a received message stands with the back office."""
+
+    RECEIVED = "received"
+    """Stored and receipted; the back office has not pulled it yet."""
+    DELIVERED = "delivered"
+    """Handed to the back office in an inbox page; not yet acknowledged."""
+    ACKNOWLEDGED = "acknowledged"
+    """The back office confirmed it took the message (final)."""
+
+
+class InboundEvent(enum.StrEnum):
+    """What happens to a received message."""
+
+    PULL = "pull"
+    """The message was part of an inbox page handed to the back office."""
+    ACKNOWLEDGE = "acknowledge"
+    """The back office acknowledged the message's sequence number."""
+
+
+class OutboundState(enum.StrEnum):
+    """Where a message we send stands."""
+
+    QUEUED = "queued"
+    """Waiting for its next attempt (due at ``next_attempt_at``)."""
+    SENDING = "sending"
+    """Claimed by a worker until its lease expires."""
+    RECEIPTED = "receipted"
+    """The receiver returned a valid signed receipt (final)."""
+    FAILED = "failed"
+    """Given up: the receiver refused it, or the retry policy ran out (final)."""
+
+
+class OutboundEvent(enum.StrEnum):
+    """What happens to a message we send."""
+
+    CLAIM = "claim"
+    """A worker claimed the message because it is due (or its previous worker's lease expired)."""
+    RECEIPT = "receipt"
+    """A valid signed receipt arrived."""
+    RETRY = "retry"
+    """The attempt failed in a way worth retrying (network, timeout, 5xx)."""
+    FAIL = "fail"
+    """The attempt failed for good (signed Error from the peer, retries exhausted)."""
+
+
+INBOUND_LIFECYCLE: Mapping[tuple[InboundState, InboundEvent], InboundState] = MappingProxyType(
+    {
+        (InboundState.RECEIVED, InboundEvent.PULL): InboundState.DELIVERED,
+        # The inbox is a log: reading it again from an older cursor changes nothing.
+        (InboundState.DELIVERED, InboundEvent.PULL): InboundState.DELIVERED,
+        (InboundState.ACKNOWLEDGED, InboundEvent.PULL): InboundState.ACKNOWLEDGED,
+        (InboundState.DELIVERED, InboundEvent.ACKNOWLEDGE): InboundState.ACKNOWLEDGED,
+        # The back office may repeat an acknowledgement whose answer it lost.
+        (InboundState.ACKNOWLEDGED, InboundEvent.ACKNOWLEDGE): InboundState.ACKNOWLEDGED,
+    }
+)
+"""Inbound lifecycle ``{(state, event): next_state}``; acknowledging a message never pulled is illegal."""
+
+OUTBOUND_LIFECYCLE: Mapping[tuple[OutboundState, OutboundEvent], OutboundState] = MappingProxyType(
+    {
+        (OutboundState.QUEUED, OutboundEvent.CLAIM): OutboundState.SENDING,
+        # A crashed worker's lease expired: another worker takes the message over.
+        (OutboundState.SENDING, OutboundEvent.CLAIM): OutboundState.SENDING,
+        (OutboundState.SENDING, OutboundEvent.RECEIPT): OutboundState.RECEIPTED,
+        # A worker whose lease expired may still get the (same, deduplicated) receipt after another worker did.
+        (OutboundState.RECEIPTED, OutboundEvent.RECEIPT): OutboundState.RECEIPTED,
+        (OutboundState.SENDING, OutboundEvent.RETRY): OutboundState.QUEUED,
+        (OutboundState.SENDING, OutboundEvent.FAIL): OutboundState.FAILED,
+    }
+)
+"""Outbound lifecycle ``{(state, event): next_state}``; a message must be claimed before its outcome counts."""
+
+_State = TypeVar("_State", InboundState, OutboundState)
+_Event = TypeVar("_Event", InboundEvent, OutboundEvent)
+
+
+def transition(lifecycle: Mapping[tuple[_State, _Event], _State], state: _State, event: _Event, *, what: str) -> _State:
+    """Return the state that ``event`` leads to from ``state``, or raise if the lifecycle has no such step.
+
+    Args:
+        lifecycle: :data:`INBOUND_LIFECYCLE` or :data:`OUTBOUND_LIFECYCLE`.
+        state: the current state.
+        event: what happened.
+        what: the message concerned, for the error text (``outbound message 1b4e…``).
+
+    Raises:
+        StoreError: ``(state, event)`` is not in the table.
+
+    """
+    try:
+        return lifecycle[(state, event)]
+    except KeyError:
+        raise StoreError(f"{what}: cannot {event.value} a message that is {state.value}") from None
+
+
+def sources_of(lifecycle: Mapping[tuple[_State, _Event], _State], event: _Event) -> frozenset[_State]:
+    """Return every state from which ``event`` is legal (for set-based updates such as claiming a batch)."""
+    return frozenset(state for (state, on), _ in lifecycle.items() if on is event)
+
+
+def digest_of(data: bytes) -> str:
+    """Return the base64 SHA-256 digest of ``data``, as the ``Receipt``'s ``ReceivedDigest`` carries it."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+# ------------------------------------------------------------------------------------------------ value types
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundMessage:
+    """A message accepted from a partner, as it is stored: the exact bytes and its indexed header fields."""
+
+    sender: str
+    """Header ``Sender``: the partner that signed the message."""
+    receiver: str
+    """Header ``Receiver``: us."""
+    message_id: str
+    """Header ``MessageId``; with ``sender`` the dedup key, kept forever."""
+    conversation_id: str
+    """Header ``ConversationId``: the notification number."""
+    message_type: str
+    """Header ``MessageType`` (``Notification``, ``ExportData``, ...)."""
+    utility_block: str
+    """Header ``UtilityBlock`` (``pic`` or ``export``)."""
+    created: dt.datetime
+    """Header ``Created``: when the sender created the message (aware)."""
+    received_at: dt.datetime
+    """When we received it (aware); the ``Receipt``'s ``ReceivedAt``."""
+    data: bytes
+    """The exact bytes received: the signed envelope."""
+    ref_to_message_id: str | None = None
+    """Header ``RefToMessageId``: the message this one answers."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """The outcome of :meth:`Store.record_inbound`."""
+
+    digest: str
+    """Base64 SHA-256 of the stored bytes."""
+    receipt: bytes
+    """The signed receipt to answer with: ours, or on a duplicate the original one."""
+    duplicate: bool
+    """True when the message had already been stored with the same bytes (nothing new was written)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxEntry:
+    """One message of the back office's inbox log."""
+
+    sequence: int
+    """Position in the inbox log; increasing, opaque; what :meth:`Store.acknowledge_inbound` takes."""
+    digest: str
+    """Base64 SHA-256 of ``message.data``."""
+    message: InboundMessage
+    """The message as stored."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxPage:
+    """A page of the inbox log, read from a cursor."""
+
+    messages: tuple[InboxEntry, ...]
+    """The entries after the cursor, in log order."""
+    next: int
+    """The cursor to pass as ``since`` for the following page (unchanged when the page is empty)."""
+    has_more: bool
+    """True when more entries follow ``next`` already."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundMessage:
+    """A signed message waiting in the outbox, with what a worker needs to deliver it."""
+
+    message_id: str
+    """Header ``MessageId``; unique in the outbox and kept across every retry."""
+    receiver: str
+    """Header ``Receiver``: the partner id."""
+    endpoint: str
+    """Key of the partner endpoint to deliver to (looked up in the agreement when sending, not a URL)."""
+    conversation_id: str
+    """Header ``ConversationId``: the notification number."""
+    message_type: str
+    """Header ``MessageType``."""
+    created: dt.datetime
+    """Header ``Created`` (aware)."""
+    data: bytes
+    """The signed envelope, sent unchanged on every attempt (never rebuilt)."""
+    attempts: int = 0
+    """Delivery attempts whose outcome was recorded so far; 0 when enqueued, filled in by ``claim_due``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundStatus:
+    """Where one received message stands (for integration testers and the back office)."""
+
+    state: InboundState
+    """The lifecycle state."""
+    digest: str
+    """Base64 SHA-256 of the bytes received."""
+    received_at: dt.datetime
+    """When it was received."""
+    delivered_at: dt.datetime | None
+    """When the back office first pulled it."""
+    acknowledged_at: dt.datetime | None
+    """When the back office first acknowledged it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundStatus:
+    """Where one message we send stands."""
+
+    state: OutboundState
+    """The lifecycle state."""
+    attempts: int
+    """Delivery attempts whose outcome was recorded (receipt, retry or failure)."""
+    last_error: str | None
+    """Why the most recent failed attempt failed, if one did."""
+    enqueued_at: dt.datetime
+    """When it entered the outbox."""
+    updated_at: dt.datetime
+    """When its state last changed."""
+    next_attempt_at: dt.datetime | None
+    """When it is due again (``queued`` only)."""
+    lease_expires_at: dt.datetime | None
+    """When the current worker's claim expires (``sending`` only)."""
+    worker: str | None
+    """The worker holding or last holding the claim."""
+    receipted_at: dt.datetime | None
+    """When the receipt was recorded."""
+    receipt: bytes | None
+    """The partner's signed receipt, once receipted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreCounts:
+    """Messages per state, for ``/metrics``; every state is present, zero included."""
+
+    inbound: Mapping[InboundState, int]
+    """Received messages per inbound state."""
+    outbound: Mapping[OutboundState, int]
+    """Messages we send per outbound state."""
+    rejected: int
+    """Audit lines: messages rejected with an ``Error`` reply."""
+
+
+# ---------------------------------------------------------------------------------------------------- the seam
+
+
+class Store(Protocol):
+    """Durable storage of the messages a gateway receives and sends.
+
+    Implementations are safe to share between the threads of one process, and several processes (PostgreSQL)
+    may use one database. Every method that changes something commits before it returns. Every failure of the
+    database is raised as :class:`~picexchange.errors.StoreError`. Use as a context manager or call
+    :meth:`close`.
+    """
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema, one transaction per step; idempotent.
+
+        Returns:
+            The schema version now in force.
+
+        """
+        ...
+
+    def record_inbound(self, message: InboundMessage, receipt: bytes) -> Recorded:
+        """Store a received message and the signed receipt we answer with, in one durable transaction.
+
+        Args:
+            message: the exact bytes received and the header fields read from the verified envelope.
+            receipt: our signed ``Receipt`` for these bytes.
+
+        Returns:
+            What to answer: ``receipt`` for a new message; the original receipt, with ``duplicate=True``, when
+            the same sender already sent this message id with the same bytes.
+
+        Raises:
+            ConflictError: the sender already sent this message id with other bytes (nothing is written).
+            StoreError: the database failed; nothing may be acknowledged.
+
+        """
+        ...
+
+    def inbox(self, *, since: int, limit: int, at: dt.datetime) -> InboxPage:
+        """Return the inbox log after cursor ``since`` (0 for the start), marking new entries delivered at ``at``.
+
+        Args:
+            since: ``next`` of the previous page, or 0.
+            limit: the most entries to return (at least 1).
+            at: when the back office pulled.
+
+        """
+        ...
+
+    def acknowledge_inbound(self, sequence_numbers: Iterable[int], *, at: dt.datetime) -> None:
+        """Mark inbox entries acknowledged by the back office at ``at``; all or none.
+
+        Raises:
+            StoreError: a sequence number is unknown, or its message was never pulled.
+
+        """
+        ...
+
+    def inbound_status(self, sender: str, message_id: str) -> InboundStatus | None:
+        """Return where the message ``message_id`` from ``sender`` stands, or None if it was never stored."""
+        ...
+
+    def enqueue(self, message: OutboundMessage, *, at: dt.datetime) -> None:
+        """Put a signed message in the outbox, due at once; idempotent for the same id and bytes.
+
+        Raises:
+            ConflictError: another message with this id is already in the outbox.
+
+        """
+        ...
+
+    def claim_due(self, *, now: dt.datetime, lease: dt.timedelta, limit: int, worker: str) -> list[OutboundMessage]:
+        """Claim up to ``limit`` due messages for ``worker`` until ``now + lease``, earliest due first.
+
+        A message is due when it is queued and its next attempt time has come, or when it is being sent but
+        the claim on it expired (its worker crashed or hung). No two workers hold a message at the same time.
+        """
+        ...
+
+    def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> None:
+        """Record the partner's signed receipt; the message is delivered for good.
+
+        Raises:
+            StoreError: the message is unknown or was not being sent.
+
+        """
+        ...
+
+    def mark_retry(self, message_id: str, *, error: str, next_attempt_at: dt.datetime, at: dt.datetime) -> None:
+        """Record a failed attempt worth retrying and put the message back in the queue until ``next_attempt_at``.
+
+        Raises:
+            StoreError: the message is unknown or was not being sent.
+
+        """
+        ...
+
+    def mark_failed(self, message_id: str, *, error: str, at: dt.datetime) -> None:
+        """Record a failed attempt and give the message up.
+
+        Raises:
+            StoreError: the message is unknown or was not being sent.
+
+        """
+        ...
+
+    def outbound_status(self, message_id: str) -> OutboundStatus | None:
+        """Return where the outbound message stands, or None if it was never enqueued."""
+        ...
+
+    def counts(self) -> StoreCounts:
+        """Return the number of messages per state, and of audit lines."""
+        ...
+
+    def audit(self, *, at: dt.datetime, sender: str | None, message_id: str | None, code: str, text: str) -> None:
+        """Write one audit line for a rejected message (its bytes are not stored).
+
+        Args:
+            at: when the message was rejected.
+            sender: the header's sender, when it could be read.
+            message_id: the header's message id, when it could be read.
+            code: the error code of the ``Error`` reply (``schema``, ``signature``, ...).
+            text: what was wrong.
+
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the store's connections; idempotent."""
+        ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

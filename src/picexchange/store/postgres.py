@@ -1,0 +1,465 @@
+"""The store on PostgreSQL (psycopg 3): several gateway processes, each with several threads, on one database.
+
+Connections: a small pool of our own (``psycopg_pool`` is not a dependency; the pool here is a list of idle
+connections and a semaphore bounding how many exist). Each operation borrows one connection for exactly one
+transaction; a broken connection is dropped, not returned.
+
+Concurrency control, per operation:
+
+- ``record_inbound``: ``INSERT ... ON CONFLICT (sender, message_id) DO NOTHING``: the unique index decides,
+  waiting for a concurrent insert of the same key to commit or roll back; no exists-then-insert race.
+- ``claim_due``: ``SELECT ... FOR UPDATE SKIP LOCKED`` on due rows, then the update in the same transaction:
+  two workers never claim the same message, and neither waits for the other.
+- Inbox sequence numbers: identity values are handed out at insert time but transactions commit in any order,
+  so a cursor over them could skip a row that commits late. Sequence numbers are therefore assigned when the
+  back office pulls, under a lock on the one ``inbox_log`` row, to committed rows only: every later row gets
+  a greater number than any cursor already handed out.
+- ``migrate``: a transaction-scoped advisory lock per schema, so gateways starting together migrate once.
+
+Times are ``timestamptz``; the session time zone is UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from picexchange.errors import ConflictError, StoreError
+from picexchange.store import _common as c
+from picexchange.store.base import (
+    INBOUND_LIFECYCLE,
+    OUTBOUND_LIFECYCLE,
+    InboundEvent,
+    InboundMessage,
+    InboundState,
+    InboundStatus,
+    InboxPage,
+    OutboundEvent,
+    OutboundMessage,
+    OutboundState,
+    OutboundStatus,
+    Recorded,
+    Store,
+    StoreCounts,
+    digest_of,
+    transition,
+)
+
+__all__ = ["MIGRATIONS", "PostgresStore"]
+
+_INBOUND_STATES = ", ".join(f"'{state.value}'" for state in InboundState)
+_OUTBOUND_STATES = ", ".join(f"'{state.value}'" for state in OutboundState)
+
+# Arbitrary first key of our advisory locks ("PX" in ASCII); the second is derived from the schema name.
+_LOCK_CLASS = 0x5058
+
+MIGRATIONS: tuple[c.Migration, ...] = (
+    c.Migration(
+        1,
+        "inbound messages with dedup key, inbox log, outbox, audit lines",
+        (
+            f"""
+            CREATE TABLE inbound (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                sequence bigint UNIQUE,
+                sender text NOT NULL,
+                message_id text NOT NULL,
+                receiver text NOT NULL,
+                conversation_id text NOT NULL,
+                ref_to_message_id text,
+                message_type text NOT NULL,
+                utility_block text NOT NULL,
+                created timestamptz NOT NULL,
+                received_at timestamptz NOT NULL,
+                digest text NOT NULL,
+                data bytea NOT NULL,
+                receipt bytea NOT NULL,
+                state text NOT NULL CHECK (state IN ({_INBOUND_STATES})),
+                delivered_at timestamptz,
+                acknowledged_at timestamptz,
+                UNIQUE (sender, message_id)
+            )
+            """,  # noqa: S608 -- the state list is built from the enum, not from input
+            "CREATE INDEX inbound_unsequenced ON inbound (id) WHERE sequence IS NULL",
+            "CREATE INDEX inbound_conversation ON inbound (conversation_id)",
+            "CREATE INDEX inbound_state ON inbound (state)",
+            "CREATE TABLE inbox_log (id int PRIMARY KEY CHECK (id = 1), last_sequence bigint NOT NULL)",
+            "INSERT INTO inbox_log (id, last_sequence) VALUES (1, 0)",
+            f"""
+            CREATE TABLE outbound (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                message_id text NOT NULL UNIQUE,
+                receiver text NOT NULL,
+                endpoint text NOT NULL,
+                conversation_id text NOT NULL,
+                message_type text NOT NULL,
+                created timestamptz NOT NULL,
+                data bytea NOT NULL,
+                state text NOT NULL CHECK (state IN ({_OUTBOUND_STATES})),
+                attempts integer NOT NULL DEFAULT 0,
+                last_error text,
+                due_at timestamptz,
+                worker text,
+                enqueued_at timestamptz NOT NULL,
+                updated_at timestamptz NOT NULL,
+                receipted_at timestamptz,
+                receipt bytea
+            )
+            """,  # noqa: S608 -- the state list is built from the enum, not from input
+            # due_at: the next attempt while queued, the lease expiry while sending; claims scan this index only.
+            f"CREATE INDEX outbound_due ON outbound (due_at, id) WHERE state IN ({c.CLAIMABLE_SQL})",
+            "CREATE INDEX outbound_state ON outbound (state)",
+            "CREATE INDEX outbound_conversation ON outbound (conversation_id)",
+            """
+            CREATE TABLE audit (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                at timestamptz NOT NULL,
+                sender text,
+                message_id text,
+                code text NOT NULL,
+                text text NOT NULL
+            )
+            """,
+            "CREATE INDEX audit_at ON audit (at)",
+        ),
+    ),
+)
+c.check_migrations(MIGRATIONS)
+
+
+def _time(value: Any) -> dt.datetime:
+    """Return a ``timestamptz`` value as psycopg loaded it (aware, in the session's UTC)."""
+    if not isinstance(value, dt.datetime):
+        raise StoreError(f"expected a timestamp from PostgreSQL, got {value!r}")
+    return value
+
+
+class _Pool:
+    """At most ``size`` connections, created on demand, reused most-recent first."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self._conninfo = conninfo
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+        self._closed = False
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """Lend a connection for one transaction; a connection left broken or mid-transaction is dropped."""
+        self._slots.acquire()
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            with self._lock:
+                if self._closed:
+                    raise StoreError("the store is closed")
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._connect()
+            yield conn
+        finally:
+            if conn is not None:
+                healthy = not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE
+                with self._lock:
+                    if healthy and not self._closed:
+                        self._idle.append(conn)
+                        conn = None
+                if conn is not None:
+                    conn.close()
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class PostgresStore(Store):
+    """The :class:`~picexchange.store.base.Store` on one PostgreSQL database (schema from ``search_path``)."""
+
+    def __init__(self, conninfo: str, *, max_connections: int = 8) -> None:
+        """Open a pool to the database and check that it answers; call :meth:`migrate` before use.
+
+        Args:
+            conninfo: a libpq URL or key=value string; put the schema in ``options=-csearch_path=...``.
+            max_connections: the most connections this store holds at once; more threads wait for one.
+
+        Raises:
+            StoreError: the database cannot be reached.
+
+        """
+        self._pool = _Pool(conninfo, c.positive(max_connections, "max_connections"))
+        with self._transaction():
+            pass  # fail now, not at the first message, if the database cannot be reached
+
+    # ------------------------------------------------------------------------------------------- plumbing
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """Run the block in one transaction on a pooled connection; translate psycopg errors."""
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    def close(self) -> None:
+        """Close every connection; idempotent."""
+        self._pool.close()
+
+    # ------------------------------------------------------------------------------------------ migration
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema, one transaction per step; idempotent, safe from several processes."""
+        for step in (None, *MIGRATIONS):
+            with self._transaction() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_LOCK_CLASS,))
+                if step is None:
+                    cur.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_version ("
+                        " version integer PRIMARY KEY, description text NOT NULL,"
+                        " applied_at timestamptz NOT NULL DEFAULT now())"
+                    )
+                    continue
+                if self._version(cur) >= step.version:
+                    continue
+                for statement in step.statements:
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_version (version, description) VALUES (%s, %s)",
+                    (step.version, step.description),
+                )
+        with self._transaction() as cur:
+            return self._version(cur)
+
+    @staticmethod
+    def _version(cur: psycopg.Cursor[Any]) -> int:
+        row = cur.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise StoreError(f"the database schema is version {current}, newer than this picexchange knows")
+        return current
+
+    # -------------------------------------------------------------------------------------------- inbound
+
+    def record_inbound(self, message: InboundMessage, receipt: bytes) -> Recorded:
+        """Store a received message and our receipt in one durable transaction; see the protocol."""
+        digest = digest_of(message.data)
+        values = c.inbound_values(message)
+        with self._transaction() as cur:
+            # One atomic insert decides "new or seen": no exists-then-insert race (DESIGN §6).
+            cur.execute(
+                f"INSERT INTO inbound ({c.INBOUND_COLUMNS}, digest, receipt, state)"  # noqa: S608 -- constants
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (sender, message_id) DO NOTHING RETURNING id",
+                (*values, digest, receipt, InboundState.RECEIVED.value),
+            )
+            if cur.fetchone() is not None:
+                return Recorded(digest=digest, receipt=receipt, duplicate=False)
+            row = cur.execute(
+                "SELECT digest, receipt FROM inbound WHERE sender = %s AND message_id = %s",
+                (message.sender, message.message_id),
+            ).fetchone()
+        if row is None:  # pragma: no cover -- the conflicting row cannot vanish: rows are never deleted
+            raise StoreError(f"message {message.message_id} conflicted but cannot be read")
+        stored_digest, stored_receipt = row
+        if stored_digest != digest:
+            raise ConflictError(
+                c.conflict_text(f"{message.sender}'s", message.message_id), message_id=message.message_id
+            )
+        return Recorded(digest=digest, receipt=bytes(stored_receipt), duplicate=True)
+
+    def inbox(self, *, since: int, limit: int, at: dt.datetime) -> InboxPage:
+        """Return the inbox log after ``since``, marking new entries delivered; see the protocol."""
+        since, limit, when = c.cursor(since), c.positive(limit, "limit"), c.aware(at, "at")
+        with self._transaction() as cur:
+            # Number the rows committed since the last pull, one puller at a time (see the module docstring).
+            row = cur.execute("SELECT last_sequence FROM inbox_log WHERE id = 1 FOR UPDATE").fetchone()
+            if row is None:
+                raise StoreError("the inbox log is missing; run migrate()")
+            cur.execute(
+                "WITH fresh AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM inbound WHERE sequence IS NULL)"
+                " UPDATE inbound SET sequence = %s + fresh.n FROM fresh WHERE inbound.id = fresh.id",
+                (row[0],),
+            )
+            if cur.rowcount > 0:
+                cur.execute("UPDATE inbox_log SET last_sequence = last_sequence + %s WHERE id = 1", (cur.rowcount,))
+            rows = cur.execute(
+                f"SELECT {c.ENTRY_COLUMNS} FROM inbound"  # noqa: S608 -- constants
+                " WHERE sequence > %s ORDER BY sequence LIMIT %s FOR UPDATE",
+                (since, limit + 1),
+            ).fetchall()
+            entries = [c.entry_from(row, _time) for row in rows[:limit]]
+            changes = []
+            for state, entry in entries:
+                new = transition(INBOUND_LIFECYCLE, state, InboundEvent.PULL, what=f"inbox entry {entry.sequence}")
+                if new is not state:
+                    changes.append((new.value, when, entry.sequence))
+            cur.executemany(
+                "UPDATE inbound SET state = %s, delivered_at = %s WHERE sequence = %s AND delivered_at IS NULL",
+                changes,
+            )
+        page = tuple(entry for _, entry in entries)
+        return InboxPage(messages=page, next=page[-1].sequence if page else since, has_more=len(rows) > limit)
+
+    def acknowledge_inbound(self, sequence_numbers: Iterable[int], *, at: dt.datetime) -> None:
+        """Mark inbox entries acknowledged, all or none; see the protocol."""
+        when = c.aware(at, "at")
+        with self._transaction() as cur:
+            for chunk in c.chunks(sequence_numbers):
+                # Lock in sequence order, as inbox() does, so that the two never deadlock.
+                found: dict[int, str] = dict(
+                    cur.execute(
+                        "SELECT sequence, state FROM inbound WHERE sequence = ANY(%s) ORDER BY sequence FOR UPDATE",
+                        (chunk,),
+                    ).fetchall()
+                )
+                unknown = sorted(set(chunk) - found.keys())
+                if unknown:
+                    raise StoreError(f"no inbox entries with sequence numbers {unknown}")
+                changes = []
+                for sequence in chunk:
+                    state = InboundState(found[sequence])
+                    new = transition(INBOUND_LIFECYCLE, state, InboundEvent.ACKNOWLEDGE, what=f"inbox entry {sequence}")
+                    if new is not state:
+                        changes.append((new.value, when, sequence))
+                cur.executemany("UPDATE inbound SET state = %s, acknowledged_at = %s WHERE sequence = %s", changes)
+
+    def inbound_status(self, sender: str, message_id: str) -> InboundStatus | None:
+        """Return where a received message stands, or None; see the protocol."""
+        with self._transaction() as cur:
+            row = cur.execute(
+                f"SELECT {c.INBOUND_STATUS_COLUMNS} FROM inbound"  # noqa: S608 -- constants
+                " WHERE sender = %s AND message_id = %s",
+                (sender, message_id),
+            ).fetchone()
+        return None if row is None else c.inbound_status_from(row, _time)
+
+    # ------------------------------------------------------------------------------------------- outbound
+
+    def enqueue(self, message: OutboundMessage, *, at: dt.datetime) -> None:
+        """Put a signed message in the outbox, due at ``at``; see the protocol."""
+        when = c.aware(at, "at")
+        with self._transaction() as cur:
+            cur.execute(
+                f"INSERT INTO outbound ({c.OUTBOUND_COLUMNS}, state, due_at, enqueued_at, updated_at)"  # noqa: S608
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %s)"
+                " ON CONFLICT (message_id) DO NOTHING RETURNING id",
+                (*c.outbound_values(message), OutboundState.QUEUED.value, when, when, when),
+            )
+            if cur.fetchone() is not None:
+                return
+            row = cur.execute("SELECT data FROM outbound WHERE message_id = %s", (message.message_id,)).fetchone()
+        if row is None or bytes(row[0]) != message.data:
+            raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
+
+    def claim_due(self, *, now: dt.datetime, lease: dt.timedelta, limit: int, worker: str) -> list[OutboundMessage]:
+        """Claim up to ``limit`` due messages for ``worker``; see the protocol."""
+        now = c.aware(now, "now")
+        until, limit = c.lease_end(now, lease), c.positive(limit, "limit")
+        with self._transaction() as cur:
+            # SKIP LOCKED: rows another worker is claiming right now are passed over, not waited for.
+            rows = cur.execute(
+                f"SELECT {c.CLAIM_COLUMNS} FROM outbound"  # noqa: S608 -- constants
+                f" WHERE state IN ({c.CLAIMABLE_SQL}) AND due_at <= %s ORDER BY due_at, id LIMIT %s"
+                " FOR UPDATE SKIP LOCKED",
+                (now, limit),
+            ).fetchall()
+            claimed, changes = [], []
+            for row in rows:
+                message = c.outbound_from(row[2:], _time)
+                new = transition(
+                    OUTBOUND_LIFECYCLE, OutboundState(row[1]), OutboundEvent.CLAIM, what=f"outbound message {row[2]}"
+                )
+                claimed.append(message)
+                changes.append((new.value, until, worker, now, row[0]))
+            cur.executemany(
+                "UPDATE outbound SET state = %s, due_at = %s, worker = %s, updated_at = %s WHERE id = %s", changes
+            )
+        return claimed
+
+    def _outcome(self, message_id: str, event: OutboundEvent, assignments: str, values: tuple[object, ...]) -> None:
+        """Apply ``event`` to one outbound message if its lifecycle allows it; ``assignments`` set the rest."""
+        with self._transaction() as cur:
+            row = cur.execute("SELECT state FROM outbound WHERE message_id = %s FOR UPDATE", (message_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no outbound message {message_id}")
+            state = OutboundState(row[0])
+            new = transition(OUTBOUND_LIFECYCLE, state, event, what=f"outbound message {message_id}")
+            if new is state:
+                return  # a repeated outcome (a late receipt after another worker's) changes nothing
+            cur.execute(
+                f"UPDATE outbound SET state = %s, attempts = attempts + 1, {assignments}"  # noqa: S608 -- constants
+                " WHERE message_id = %s",
+                (new.value, *values, message_id),
+            )
+
+    def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> None:
+        """Record the partner's receipt; see the protocol."""
+        when = c.aware(at, "at")
+        self._outcome(
+            message_id,
+            OutboundEvent.RECEIPT,
+            "receipt = %s, receipted_at = %s, due_at = NULL, updated_at = %s",
+            (receipt, when, when),
+        )
+
+    def mark_retry(self, message_id: str, *, error: str, next_attempt_at: dt.datetime, at: dt.datetime) -> None:
+        """Record a failed attempt and requeue the message; see the protocol."""
+        when, due = c.aware(at, "at"), c.aware(next_attempt_at, "next_attempt_at")
+        self._outcome(
+            message_id, OutboundEvent.RETRY, "last_error = %s, due_at = %s, updated_at = %s", (error, due, when)
+        )
+
+    def mark_failed(self, message_id: str, *, error: str, at: dt.datetime) -> None:
+        """Record a failed attempt and give the message up; see the protocol."""
+        when = c.aware(at, "at")
+        self._outcome(message_id, OutboundEvent.FAIL, "last_error = %s, due_at = NULL, updated_at = %s", (error, when))
+
+    def outbound_status(self, message_id: str) -> OutboundStatus | None:
+        """Return where an outbound message stands, or None; see the protocol."""
+        with self._transaction() as cur:
+            row = cur.execute(
+                f"SELECT {c.OUTBOUND_STATUS_COLUMNS} FROM outbound WHERE message_id = %s",  # noqa: S608 -- constants
+                (message_id,),
+            ).fetchone()
+        return None if row is None else c.outbound_status_from(row, _time)
+
+    # ------------------------------------------------------------------------------------- metrics, audit
+
+    def counts(self) -> StoreCounts:
+        """Return the number of messages per state and of audit lines; see the protocol."""
+        with self._transaction() as cur:
+            inbound: dict[str, int] = dict(cur.execute("SELECT state, count(*) FROM inbound GROUP BY state").fetchall())
+            outbound: dict[str, int] = dict(
+                cur.execute("SELECT state, count(*) FROM outbound GROUP BY state").fetchall()
+            )
+            row = cur.execute("SELECT count(*) FROM audit").fetchone()
+        return StoreCounts(
+            inbound=MappingProxyType({state: inbound.get(state.value, 0) for state in InboundState}),
+            outbound=MappingProxyType({state: outbound.get(state.value, 0) for state in OutboundState}),
+            rejected=int(row[0]) if row else 0,
+        )
+
+    def audit(self, *, at: dt.datetime, sender: str | None, message_id: str | None, code: str, text: str) -> None:
+        """Write one audit line for a rejected message; see the protocol."""
+        when = c.aware(at, "at")
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO audit (at, sender, message_id, code, text) VALUES (%s, %s, %s, %s, %s)",
+                (when, sender, message_id, code, text),
+            )
