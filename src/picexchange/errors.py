@@ -75,7 +75,23 @@ class PicExchangeError(Exception):
 
 
 class ConfigurationError(PicExchangeError):
-    """Our own setup is wrong (keys, partner registry, store URL); never sent to a peer."""
+    """Our own setup is wrong (keys, partner registry, store URL); never sent to a peer.
+
+    Attributes:
+        text: what is wrong.
+        source: the file the setting came from, when there is one.
+        field: the setting's path in that file, e.g. ``partner[2].certificate[1].path``.
+    """
+
+    def __init__(self, text: str, *, source: str | None = None, field: str | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.source = source
+        self.field = field
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.source, self.field) if part)
+        return f"{where}: {self.text}" if where else self.text
 
 
 class MessageError(PicExchangeError):

@@ -1,0 +1,518 @@
+"""Sign and verify envelopes: enveloped XMLDSig over the whole envelope, through signxml, with a pinned policy.
+
+Every message between two Single Windows is an :class:`~picexchange.models.envelope.Envelope` signed by the
+sender's Single Window, so the receiver knows who sent it and that nothing — routing data included — was
+changed. The signature (DESIGN §6):
+
+- is enveloped, the last child of the root, with one ``Reference URI=""`` over the whole envelope;
+- uses exclusive C14N (without comments) for SignedInfo and for the reference, after the
+  enveloped-signature transform;
+- is RSA-SHA256, RSA-PSS or ECDSA-SHA256, or stronger (SHA-1 never), with SHA-256 or stronger digests;
+- carries the signer's certificate, and only that, in ``KeyInfo``.
+
+:func:`verify` does not take signxml's word for it: signxml by default lets wrapping variants, content
+hidden in ``ds:Object`` and signatures over part of the document through. It checks the shape above
+itself, picks the candidate partner from the header's Sender and verifies against *that partner's*
+registered certificates only (a new ``XMLVerifier`` per call), checks the certificate policy signxml does
+not (key size, CA flag, key usage, the registered period), and builds its result only from the tree
+signxml returns — the canonical form of what was signed — never from the raw input.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import enum
+from base64 import b64decode
+from dataclasses import dataclass, field
+
+import cryptography.exceptions
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from lxml import etree
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature, SignXMLException
+from signxml.signer import XMLSigner
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from picexchange import codec, schemas
+from picexchange.codec import DEFAULT_LIMITS, Limits
+from picexchange.errors import ConfigurationError, MessageError, SignatureError, TrustError
+from picexchange.models.base import NS_ENVELOPE
+from picexchange.models.envelope import Envelope, UtilityBlock
+from picexchange.trust import (
+    MIN_RSA_BITS,
+    Identity,
+    Partner,
+    TrustStore,
+    certificate_problems,
+    describe_certificate,
+)
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "Digest",
+    "SignatureAlgorithm",
+    "Verified",
+    "VerifyPolicy",
+    "sign",
+    "verify",
+]
+
+NS_DS = "http://www.w3.org/2000/09/xmldsig#"
+EXCLUSIVE_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value
+ENVELOPED = SignatureConstructionMethod.enveloped.value
+
+_ENVELOPE = f"{{{NS_ENVELOPE}}}Envelope"
+_HEADER = f"{{{NS_ENVELOPE}}}Header"
+_BODY = f"{{{NS_ENVELOPE}}}Body"
+
+
+def _ds(name: str) -> str:
+    return f"{{{NS_DS}}}{name}"
+
+
+class SignatureAlgorithm(enum.StrEnum):
+    """Signature algorithms we sign with and accept (the XMLDSig algorithm URIs)."""
+
+    RSA_SHA256 = SignatureMethod.RSA_SHA256.value
+    RSA_SHA384 = SignatureMethod.RSA_SHA384.value
+    RSA_SHA512 = SignatureMethod.RSA_SHA512.value
+    RSA_PSS_SHA256 = SignatureMethod.SHA256_RSA_MGF1.value
+    RSA_PSS_SHA384 = SignatureMethod.SHA384_RSA_MGF1.value
+    RSA_PSS_SHA512 = SignatureMethod.SHA512_RSA_MGF1.value
+    ECDSA_SHA256 = SignatureMethod.ECDSA_SHA256.value
+    ECDSA_SHA384 = SignatureMethod.ECDSA_SHA384.value
+    ECDSA_SHA512 = SignatureMethod.ECDSA_SHA512.value
+
+    @property
+    def is_rsa(self) -> bool:
+        """Return whether the algorithm needs an RSA key."""
+        return not self.name.startswith("ECDSA")
+
+    @property
+    def digest(self) -> Digest:
+        """Return the reference digest of the same strength."""
+        return Digest["SHA" + self.name[-3:]]
+
+
+class Digest(enum.StrEnum):
+    """Reference digest algorithms we sign with and accept."""
+
+    SHA256 = DigestAlgorithm.SHA256.value
+    SHA384 = DigestAlgorithm.SHA384.value
+    SHA512 = DigestAlgorithm.SHA512.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyPolicy:
+    """What :func:`verify` accepts; the defaults are the DESIGN §6 rules and can only be narrowed.
+
+    Attributes:
+        signature_algorithms: accepted signature algorithms (SHA-1 is never among them).
+        digest_algorithms: accepted reference digests.
+        min_rsa_bits: smallest RSA key accepted (at least 2048).
+
+    """
+
+    signature_algorithms: frozenset[SignatureAlgorithm] = frozenset(SignatureAlgorithm)
+    digest_algorithms: frozenset[Digest] = frozenset(Digest)
+    min_rsa_bits: int = MIN_RSA_BITS
+
+    def __post_init__(self) -> None:
+        if self.min_rsa_bits < MIN_RSA_BITS:
+            raise ConfigurationError(f"min_rsa_bits may not be below {MIN_RSA_BITS}")
+        if not self.signature_algorithms or not self.digest_algorithms:
+            raise ConfigurationError("a verify policy must accept at least one algorithm of each kind")
+        if not set(self.signature_algorithms) <= set(SignatureAlgorithm) or not set(self.digest_algorithms) <= set(
+            Digest
+        ):
+            raise ConfigurationError("a verify policy may only narrow the accepted algorithms")
+
+
+DEFAULT_POLICY = VerifyPolicy()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verified:
+    """A genuine envelope: what was signed, who signed it, with which certificate.
+
+    Attributes:
+        envelope: the envelope decoded from the signed tree (never from the raw input).
+        signed_xml: the root of the signed tree as signxml returns it (canonical form, no signature, no
+            comments); decode further data only from here.
+        signer: the registered partner whose certificate verified the signature (the header's Sender).
+        certificate: the certificate that verified it.
+        algorithm: the signature algorithm used.
+
+    """
+
+    envelope: Envelope
+    signed_xml: etree._Element = field(repr=False)
+    signer: Partner
+    certificate: x509.Certificate = field(repr=False)
+    algorithm: SignatureAlgorithm
+
+
+# ------------------------------------------------------------------------------------------------ signing
+
+
+def _default_algorithm(identity: Identity) -> SignatureAlgorithm:
+    key = identity.private_key
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return {
+            "secp384r1": SignatureAlgorithm.ECDSA_SHA384,
+            "secp521r1": SignatureAlgorithm.ECDSA_SHA512,
+        }.get(key.curve.name, SignatureAlgorithm.ECDSA_SHA256)
+    return SignatureAlgorithm.RSA_SHA256
+
+
+def sign(
+    envelope: Envelope | etree._Element | bytes,
+    identity: Identity,
+    *,
+    algorithm: SignatureAlgorithm | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> bytes:
+    """Sign an envelope with an enveloped XMLDSig signature over its whole root; return the bytes to send.
+
+    The envelope is serialised once, here: send, store and resend exactly these bytes.
+
+    Args:
+        envelope: the envelope as a model, a parsed tree (left unchanged) or bytes.
+        identity: our participant id, loaded key and certificate; the header's Sender must be ours.
+        algorithm: the signature algorithm; by default RSA-SHA256 for RSA keys, ECDSA with the curve's
+            hash for EC keys.
+        limits: parsing bounds when ``envelope`` is bytes.
+
+    Raises:
+        SignatureError: the root is not an Envelope, it is already signed, or it has an Id attribute.
+        TrustError: the header's Sender is not ``identity.participant``.
+        ConfigurationError: ``algorithm`` does not fit the key.
+        ParseError, MessageTooLarge: ``envelope`` is bytes that are not a safe, bounded XML document.
+
+    """
+    if isinstance(envelope, Envelope):
+        root = codec.encode(envelope)
+    elif isinstance(envelope, bytes | bytearray):
+        root = codec.parse(bytes(envelope), limits=limits)
+    else:
+        root = envelope
+    if root.tag != _ENVELOPE:
+        raise SignatureError(f"only an Envelope can be signed, not {etree.QName(root).localname}")
+    if next(root.iter(_ds("Signature")), None) is not None:
+        raise SignatureError("the envelope is already signed")
+    # With an Id on the root signxml would write URI="#id"; the rule is URI="" (DESIGN §6).
+    if any(etree.QName(name).localname.lower() == "id" for name in root.attrib):
+        raise SignatureError("the Envelope root may not carry an Id attribute")
+    sender = _header_text(root, "Sender")
+    if sender != identity.participant:
+        raise TrustError(f"the header's Sender is {sender or 'missing'}, but we sign as {identity.participant}")
+    chosen = algorithm or _default_algorithm(identity)
+    if chosen.is_rsa != isinstance(identity.private_key, rsa.RSAPrivateKey):
+        raise ConfigurationError(f"{chosen.name} does not fit the {type(identity.private_key).__name__} of {sender}")
+    signer = XMLSigner(
+        method=SignatureConstructionMethod.enveloped,
+        signature_algorithm=SignatureMethod(chosen.value),
+        digest_algorithm=DigestAlgorithm(chosen.digest.value),
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    )
+    try:
+        signed = signer.sign(root, key=identity.private_key, cert=[identity.certificate])
+    except (SignXMLException, ValueError, TypeError, etree.LxmlError) as exc:
+        raise SignatureError(f"the envelope cannot be signed: {exc}") from exc
+    return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
+
+
+def _header_text(root: etree._Element, name: str) -> str | None:
+    # string() concatenates the element's text nodes and skips comments and processing instructions.
+    value = root.xpath(f"string(env:Header/env:{name})", namespaces={"env": NS_ENVELOPE})
+    return value.strip() or None if isinstance(value, str) else None
+
+
+# ------------------------------------------------------------------------------------------------ verifying
+
+
+def _error(text: str, element: etree._Element | None = None) -> SignatureError:
+    """Return a SignatureError located at ``element`` (path and source line), when given."""
+    if element is None:
+        return SignatureError(text)
+    return SignatureError(text, path=codec.element_path(element), line=element.sourceline)
+
+
+def _children(element: etree._Element) -> list[etree._Element]:
+    # Comments and processing instructions are not covered by exclusive C14N without comments; skip them.
+    return [child for child in element if isinstance(child.tag, str)]
+
+
+def _only_child(parent: etree._Element, name: str, what: str) -> etree._Element:
+    found = [child for child in _children(parent) if child.tag == _ds(name)]
+    if len(found) != 1:
+        raise _error(f"{what} must hold exactly one ds:{name}, not {len(found)}", parent)
+    return found[0]
+
+
+def _check_placement(root: etree._Element) -> etree._Element:
+    """Check the envelope's outline: Header, Body, and one ds:Signature last; return the signature."""
+    if root.tag != _ENVELOPE:
+        raise _error(
+            f"the root element is {etree.QName(root).localname}, not a signed Envelope "
+            "(an envelope moved inside another element is not accepted)",
+            root,
+        )
+    signatures = list(root.iter(_ds("Signature")))
+    if not signatures:
+        raise _error("the envelope is not signed (no ds:Signature)", root)
+    if len(signatures) > 1:
+        raise _error(
+            f"the envelope holds {len(signatures)} ds:Signature elements; exactly one is allowed", signatures[1]
+        )
+    for hidden in ("Object", "Manifest"):
+        found = next(root.iter(_ds(hidden)), None)
+        if found is not None:
+            raise _error(f"ds:{hidden} is not allowed: it could carry content outside what is checked", found)
+    outline = [child.tag for child in _children(root)]
+    if outline != [_HEADER, _BODY, _ds("Signature")]:
+        names = ", ".join(etree.QName(tag).localname for tag in outline)
+        raise _error(
+            f"the envelope must hold Header, Body and ds:Signature in this order and nothing else, not {names}",
+            root,
+        )
+    return signatures[0]
+
+
+def _algorithm(element: etree._Element) -> str:
+    value = element.get("Algorithm")
+    if value is None:
+        raise _error(f"ds:{etree.QName(element).localname} has no Algorithm", element)
+    extra = _children(element)
+    if extra:
+        name = etree.QName(element).localname
+        raise _error(f"ds:{name} may not have parameters (found {etree.QName(extra[0]).localname})", element)
+    return str(value)
+
+
+def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> SignatureAlgorithm:
+    """Check the signature is the one shape we accept (DESIGN §6); return its signature algorithm."""
+    outline = [
+        etree.QName(child).localname if etree.QName(child).namespace == NS_DS else child.tag
+        for child in _children(signature)
+    ]
+    if outline != ["SignedInfo", "SignatureValue", "KeyInfo"]:
+        raise _error(
+            f"ds:Signature must hold SignedInfo, SignatureValue and KeyInfo only, not {', '.join(outline)}",
+            signature,
+        )
+    signed_info = _only_child(signature, "SignedInfo", "ds:Signature")
+    c14n = _algorithm(_only_child(signed_info, "CanonicalizationMethod", "ds:SignedInfo"))
+    if c14n != EXCLUSIVE_C14N:
+        raise SignatureError(f"SignedInfo must be canonicalised with exclusive C14N without comments, not {c14n}")
+    method = _algorithm(_only_child(signed_info, "SignatureMethod", "ds:SignedInfo"))
+    if "sha1" in method.lower():
+        raise SignatureError(f"SHA-1 signatures are not accepted ({method})")
+    try:
+        algorithm = SignatureAlgorithm(method)
+    except ValueError:
+        raise SignatureError(f"signature algorithm {method} is not accepted") from None
+    if algorithm not in policy.signature_algorithms:
+        raise SignatureError(f"signature algorithm {algorithm.name} is not accepted by the policy")
+    references = [child for child in _children(signed_info) if child.tag == _ds("Reference")]
+    if len(references) != 1:
+        raise _error(f"the signature must have exactly one Reference, not {len(references)}", signed_info)
+    reference = references[0]
+    uri = reference.get("URI")
+    if uri != "":
+        raise _error(f'the signature must cover the whole envelope (Reference URI=""), not {uri!r}', reference)
+    transforms = [_algorithm(item) for item in _children(_only_child(reference, "Transforms", "ds:Reference"))]
+    if transforms != [ENVELOPED, EXCLUSIVE_C14N]:
+        raise _error(
+            "the Reference transforms must be enveloped-signature then exclusive C14N without comments, "
+            f"not {', '.join(transforms) or 'none'}",
+            reference,
+        )
+    digest = _algorithm(_only_child(reference, "DigestMethod", "ds:Reference"))
+    if "sha1" in digest.lower():
+        raise SignatureError(f"SHA-1 digests are not accepted ({digest})")
+    if digest not in {item.value for item in policy.digest_algorithms}:
+        raise SignatureError(f"digest algorithm {digest} is not accepted")
+    key_info = _only_child(signature, "KeyInfo", "ds:Signature")
+    names = [etree.QName(child).localname for child in _children(key_info)]
+    if names != ["X509Data"]:
+        raise _error(
+            f"KeyInfo must hold the signer's certificate only (X509Data), not {', '.join(names) or 'nothing'}", key_info
+        )
+    x509_data = _only_child(key_info, "X509Data", "ds:KeyInfo")
+    if [etree.QName(child).localname for child in _children(x509_data)] != ["X509Certificate"]:
+        raise _error("X509Data must hold exactly one X509Certificate and nothing else", x509_data)
+    return algorithm
+
+
+def _certificate_in(signature: etree._Element) -> x509.Certificate:
+    element = signature.find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces={"ds": NS_DS})
+    assert element is not None  # checked by _check_signature_shape
+    try:
+        return x509.load_der_x509_certificate(b64decode("".join((element.text or "").split()), validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise _error(f"the certificate in KeyInfo cannot be read: {exc}", element) from exc
+
+
+def _signxml_verify(
+    root: etree._Element,
+    certificate: x509.Certificate,
+    *,
+    now: dt.datetime,
+    algorithm: SignatureAlgorithm,
+    policy: VerifyPolicy,
+    sender: str,
+) -> etree._Element:
+    """Run signxml with a pinned certificate and an explicit allow-list; translate everything it raises."""
+    config = SignatureConfiguration(
+        require_x509=True,
+        location="./",
+        expect_references=1,
+        signature_methods=frozenset({SignatureMethod(algorithm.value)}),
+        digest_algorithms=frozenset(DigestAlgorithm(item.value) for item in policy.digest_algorithms),
+        verification_time=now,
+    )
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        # A new verifier per call: signxml keeps per-call state on the instance.
+        result = XMLVerifier().verify(root, x509_cert=certificate, parser=parser, expect_config=config)
+    except InvalidDigest as exc:
+        raise SignatureError("the signed content was changed after signing (digest mismatch)") from exc
+    except InvalidCertificate as exc:
+        raise TrustError(f"the registered certificate of {sender} is not valid: {exc}") from exc
+    except (InvalidSignature, cryptography.exceptions.InvalidSignature) as exc:
+        raise SignatureError(
+            f"the signature value does not verify with the registered certificate of {sender}"
+        ) from exc
+    except (
+        SignXMLException,
+        cryptography.exceptions.UnsupportedAlgorithm,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        etree.LxmlError,
+    ) as exc:
+        raise SignatureError(f"the signature cannot be verified: {exc}") from exc
+    signed = result.signed_xml if not isinstance(result, list) else None
+    if signed is None:
+        raise SignatureError("the signed data is not an XML element")
+    return signed
+
+
+def verify(
+    raw: bytes,
+    *,
+    trust: TrustStore,
+    now: dt.datetime,
+    receiver: str | None = None,
+    policy: VerifyPolicy = DEFAULT_POLICY,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Verified:
+    """Check that ``raw`` is an envelope signed, as a whole, by the partner its header names as Sender.
+
+    The checks run in this order, the first failure raising: safe bounded parse; the signature's placement
+    and shape (one ds:Signature, last child of the root; one Reference URI=""; enveloped + exclusive C14N;
+    accepted algorithms; no ds:Object; the signer's certificate alone in KeyInfo); envelope schema;
+    Receiver (when ``receiver`` is given); Sender known and allowed for the Utility Block; the certificate
+    in KeyInfo registered for that Sender, valid at ``now`` and strong enough; the signature itself
+    (signxml, pinned to that certificate); the signed tree is the whole Envelope, and its header agrees.
+
+    Args:
+        raw: the bytes received.
+        trust: the partner registry.
+        now: the time to check certificate validity at (aware).
+        receiver: our participant id; when given, the header's Receiver must be it.
+        policy: accepted algorithms and key sizes.
+        limits: parsing bounds.
+
+    Returns:
+        The envelope decoded from what was signed, the signing partner and its certificate.
+
+    Raises:
+        ParseError, MessageTooLarge: not a safe, bounded XML document (DOCTYPE, entities, too deep, ...).
+        SignatureError: no, several, misplaced or malformed signatures; anything but the whole envelope
+            signed; disallowed algorithms or transforms; content changed after signing.
+        TrustError: unknown Sender, a certificate not registered for the Sender (or another partner's),
+            expired or not yet valid, too weak, a CA certificate or one without digital-signature usage;
+            Utility Block not allowed for the Sender; Receiver is not ``receiver``.
+        SchemaError, BusinessRuleError: the (signed) envelope does not conform to the envelope schema.
+
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    root = codec.parse(raw, limits=limits)
+    signature = _check_placement(root)
+    algorithm = _check_signature_shape(signature, policy)
+    schemas.check_envelope(root)
+    # From here on the header is schema-valid. Routing data read from the unverified tree only chooses
+    # whom to check against; the result is built from the signed tree, where the routing is checked again.
+    message_id = _header_text(root, "MessageId")
+    try:
+        return _verify_signed(root, signature, algorithm, trust=trust, now=now, receiver=receiver, policy=policy)
+    except MessageError as exc:
+        if exc.message_id is None:
+            exc.message_id = message_id
+        raise
+
+
+def _verify_signed(
+    root: etree._Element,
+    signature: etree._Element,
+    algorithm: SignatureAlgorithm,
+    *,
+    trust: TrustStore,
+    now: dt.datetime,
+    receiver: str | None,
+    policy: VerifyPolicy,
+) -> Verified:
+    sender = _header_text(root, "Sender") or ""
+    if receiver is not None:
+        _check_receiver(_header_text(root, "Receiver"), receiver)
+    partner = _sender(trust, sender, UtilityBlock(_header_text(root, "UtilityBlock") or ""))
+    presented = _certificate_in(signature)
+    registered = partner.registered(presented)
+    if registered is None:
+        owner = trust.owner_of(presented)
+        if owner is not None:
+            raise TrustError(f"the signature's certificate belongs to {owner.id}, not to the header's Sender {sender}")
+        raise TrustError(
+            f"the signature's certificate {describe_certificate(presented)} is not registered for {sender}"
+        )
+    problem = registered.validity_problem(now)
+    if problem is not None:
+        raise TrustError(f"{sender}: {problem}")
+    weak = certificate_problems(registered.certificate, min_rsa_bits=policy.min_rsa_bits)
+    if weak:
+        raise TrustError(
+            f"{sender}: certificate {describe_certificate(registered.certificate)} may not sign: {'; '.join(weak)}"
+        )
+    signed = _signxml_verify(root, registered.certificate, now=now, algorithm=algorithm, policy=policy, sender=sender)
+    # Enveloped transform over URI="": what was signed is the whole Envelope less its one signature.
+    if signed.tag != _ENVELOPE or next(signed.iter(_ds("Signature")), None) is not None:
+        raise SignatureError("the signed data is not the whole envelope")
+    envelope = codec.decode(signed, Envelope)
+    if envelope.header.sender != partner.id:
+        raise TrustError(f"the signed Sender {envelope.header.sender} is not the signer {partner.id}")
+    if receiver is not None:
+        _check_receiver(envelope.header.receiver, receiver)
+    return Verified(
+        envelope=envelope, signed_xml=signed, signer=partner, certificate=registered.certificate, algorithm=algorithm
+    )
+
+
+def _check_receiver(found: str | None, receiver: str) -> None:
+    if found != receiver:
+        raise TrustError(f"the message is addressed to {found}, not to {receiver}")
+
+
+def _sender(trust: TrustStore, sender: str, block: UtilityBlock) -> Partner:
+    partner = trust.partner(sender)
+    if partner is None:
+        raise TrustError(f"unknown sender {sender}: not in the partner registry")
+    if not partner.may_send(block):
+        raise TrustError(f"{sender} may not send messages of Utility Block {block.value}")
+    return partner

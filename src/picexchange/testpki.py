@@ -1,0 +1,368 @@
+"""A throw-away test PKI: a test CA, a key and certificate per participant, and a partner registry.
+
+Everything made here is for demos, samples and integration tests, and says ``TEST ONLY`` in every
+certificate subject. ``picexchange keys init`` writes it to a folder; tests use :func:`make_test_pki`
+directly. Pure: the caller passes the validity period (no clock is read here) and writes the files.
+
+File names replace the ``:`` of a participant id by ``_`` (``AU_DCCEEW.key.pem``): a colon is not allowed
+in Windows file names, and the registry names every file anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from picexchange.errors import ConfigurationError
+from picexchange.models.envelope import UtilityBlock
+from picexchange.trust import (
+    PARTICIPANT_URI_PREFIX,
+    Identity,
+    Partner,
+    ParticipantRole,
+    RegisteredCertificate,
+    SigningKey,
+    TrustStore,
+    is_participant_id,
+)
+
+__all__ = [
+    "KNOWN_PARTICIPANTS",
+    "KeyType",
+    "TestParticipant",
+    "TestPki",
+    "certificate_pem",
+    "file_stem",
+    "make_key",
+    "make_test_pki",
+    "partners_toml",
+    "private_key_pem",
+]
+
+TEST_ONLY = "TEST ONLY"
+
+#: Display name and role of the participants the samples use; any other id gets a generic name.
+KNOWN_PARTICIPANTS: dict[str, tuple[str, ParticipantRole]] = {
+    "AU:DCCEEW": (
+        "Department of Climate Change, Energy, the Environment and Water",
+        ParticipantRole.COMPETENT_AUTHORITY,
+    ),
+    "AU:ABF": ("Australian Border Force", ParticipantRole.CUSTOMS),
+    "MY:DOE": ("Department of Environment Malaysia", ParticipantRole.COMPETENT_AUTHORITY),
+    "MY:RMCD": ("Royal Malaysian Customs Department", ParticipantRole.CUSTOMS),
+    "JP:MOE": ("Ministry of the Environment, Japan", ParticipantRole.COMPETENT_AUTHORITY),
+    "SG:NEA": ("National Environment Agency, Singapore", ParticipantRole.COMPETENT_AUTHORITY),
+}
+_CUSTOMS_HINTS = ("CUSTOMS", "ABF", "RMCD", "CBP", "JCS", "SC")
+
+
+class KeyType(enum.StrEnum):
+    """Key types the test PKI can make."""
+
+    RSA_2048 = "rsa2048"
+    RSA_3072 = "rsa3072"
+    EC_P256 = "ec-p256"
+    EC_P384 = "ec-p384"
+
+
+def make_key(key_type: KeyType) -> SigningKey:
+    """Generate a new private key of ``key_type``."""
+    if key_type is KeyType.RSA_2048:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if key_type is KeyType.RSA_3072:
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    curve: ec.EllipticCurve = ec.SECP256R1() if key_type is KeyType.EC_P256 else ec.SECP384R1()
+    return ec.generate_private_key(curve)
+
+
+def file_stem(participant: str) -> str:
+    """Return the file name stem of a participant's key and certificate (``AU:DCCEEW`` -> ``AU_DCCEEW``)."""
+    return participant.replace(":", "_")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestParticipant:
+    """One participant of the test PKI, with its key (TEST ONLY).
+
+    Attributes:
+        partner: the registry entry.
+        private_key: its signing key.
+        certificate: its certificate, issued by the test CA.
+
+    """
+
+    __test__ = False  # not a pytest test class
+
+    partner: Partner
+    private_key: SigningKey = field(repr=False)
+    certificate: x509.Certificate
+
+    @property
+    def id(self) -> str:
+        """Return the participant id."""
+        return self.partner.id
+
+    @property
+    def identity(self) -> Identity:
+        """Return the signing identity of this participant."""
+        return Identity(participant=self.partner.id, private_key=self.private_key, certificate=self.certificate)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestPki:
+    """A test CA and its participants (TEST ONLY).
+
+    Attributes:
+        ca_key: the CA's private key.
+        ca_certificate: the CA's self-signed certificate.
+        participants: the participants, in the order given.
+
+    """
+
+    __test__ = False
+
+    ca_key: SigningKey = field(repr=False)
+    ca_certificate: x509.Certificate
+    participants: tuple[TestParticipant, ...]
+
+    def __getitem__(self, participant: str) -> TestParticipant:
+        for item in self.participants:
+            if item.id == participant:
+                return item
+        raise KeyError(participant)
+
+    def trust(self) -> TrustStore:
+        """Return a registry listing every participant."""
+        return TrustStore.of(item.partner for item in self.participants)
+
+
+def _signature_hash(key: SigningKey) -> hashes.HashAlgorithm:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def _role(participant: str) -> ParticipantRole:
+    known = KNOWN_PARTICIPANTS.get(participant)
+    if known is not None:
+        return known[1]
+    authority = participant.split(":", 1)[1]
+    return ParticipantRole.CUSTOMS if authority in _CUSTOMS_HINTS else ParticipantRole.COMPETENT_AUTHORITY
+
+
+def make_test_pki(
+    participants: Iterable[str],
+    *,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    key_type: KeyType = KeyType.RSA_2048,
+    endpoint: str = "https://{stem}.sw.test/ub/v1/messages",
+) -> TestPki:
+    """Make a test CA and a key and certificate for each participant (every subject says TEST ONLY).
+
+    Args:
+        participants: participant ids (``AU:DCCEEW``); each gets a certificate naming it in its subject
+            and in a ``urn:picexchange:participant:`` subjectAltName URI.
+        not_before: start of every certificate's validity (aware).
+        not_after: end of every certificate's validity (aware).
+        key_type: the kind of key for the CA and the participants.
+        endpoint: endpoint template; ``{stem}`` becomes ``au-dcceew`` (``.test`` is a reserved domain).
+
+    Raises:
+        ConfigurationError: an id is malformed or repeated, or the period is empty or naive.
+    """
+    ids = list(participants)
+    if not ids:
+        raise ConfigurationError("name at least one participant")
+    if len(set(ids)) != len(ids):
+        raise ConfigurationError("a participant is named twice")
+    if not_before.tzinfo is None or not_after.tzinfo is None or not_before >= not_after:
+        raise ConfigurationError("the validity period must be aware and not empty")
+    ca_key = make_key(key_type)
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"picexchange {TEST_ONLY}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"picexchange test CA - {TEST_ONLY}"),
+        ]
+    )
+    ca_certificate = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, _signature_hash(ca_key))
+    )
+    made = []
+    for participant in ids:
+        made.append(
+            _participant(
+                participant,
+                ca_key=ca_key,
+                ca_certificate=ca_certificate,
+                not_before=not_before,
+                not_after=not_after,
+                key_type=key_type,
+                endpoint=endpoint.format(stem=file_stem(participant).lower().replace("_", "-")),
+            )
+        )
+    return TestPki(ca_key=ca_key, ca_certificate=ca_certificate, participants=tuple(made))
+
+
+def _participant(
+    participant: str,
+    *,
+    ca_key: SigningKey,
+    ca_certificate: x509.Certificate,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    key_type: KeyType,
+    endpoint: str,
+) -> TestParticipant:
+    if not is_participant_id(participant):
+        raise ConfigurationError(f"{participant!r} is not a participant id (CC:AUTHORITY, e.g. MY:DOE)")
+    country = participant[:2]
+    name, role = KNOWN_PARTICIPANTS.get(participant, (f"{participant} (test participant)", _role(participant)))
+    key = make_key(key_type)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"picexchange {TEST_ONLY}"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name[:64]),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{participant} - {TEST_ONLY}"),
+        ]
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(PARTICIPANT_URI_PREFIX + participant)]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, _signature_hash(ca_key))
+    )
+    blocks = (
+        frozenset({UtilityBlock.EXPORT})
+        if role is ParticipantRole.CUSTOMS
+        else frozenset({UtilityBlock.PIC, UtilityBlock.EXPORT})
+    )
+    partner = Partner(
+        id=participant,
+        name=name,
+        country=country,
+        role=role,
+        utility_blocks=blocks,
+        endpoint=endpoint,
+        certificates=(RegisteredCertificate.of(certificate),),
+    )
+    return TestParticipant(partner=partner, private_key=key, certificate=certificate)
+
+
+def private_key_pem(key: SigningKey) -> bytes:
+    """Return ``key`` as unencrypted PKCS#8 PEM, after a comment line saying it is a test key."""
+    header = b"# TEST ONLY: a picexchange test key, published with the samples. Never use it for real messages.\n"
+    return header + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def certificate_pem(certificate: x509.Certificate) -> bytes:
+    """Return ``certificate`` as PEM."""
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def partners_toml(pki: TestPki, *, me: str | None = None) -> str:
+    """Return a partner registry listing every participant of ``pki``, with certificate paths beside it.
+
+    Args:
+        pki: the test PKI.
+        me: a participant whose key and certificate make the ``[me]`` identity; by default none (the
+            registry is shared, and each Single Window adds its own ``[me]``).
+    """
+    lines = [
+        "# Partner registry of a picexchange TEST PKI (TEST ONLY: the keys beside it are published).",
+        "# Made by `picexchange keys init`; paths are relative to this file.",
+        "",
+    ]
+    if me is not None:
+        pki[me]  # noqa: B018 - raises KeyError for an unknown participant
+        stem = file_stem(me)
+        lines += ["[me]", f"id = {_toml_string(me)}", f'key = "{stem}.key.pem"', f'certificate = "{stem}.cert.pem"', ""]
+    else:
+        lines += [
+            "# Our own identity, for a Single Window that signs with one of these keys:",
+            "# [me]",
+            '# id = "AU:DCCEEW"',
+            '# key = "AU_DCCEEW.key.pem"',
+            '# certificate = "AU_DCCEEW.cert.pem"',
+            "",
+        ]
+    for item in pki.participants:
+        partner = item.partner
+        blocks = ", ".join(_toml_string(block.value) for block in sorted(partner.utility_blocks))
+        lines += [
+            "[[partner]]",
+            f"id = {_toml_string(partner.id)}",
+            f"name = {_toml_string(partner.name)}",
+            f"country = {_toml_string(partner.country)}",
+            f"role = {_toml_string(partner.role.value)}",
+            f"utility_blocks = [{blocks}]",
+        ]
+        if partner.endpoint is not None:
+            lines.append(f"endpoint = {_toml_string(partner.endpoint)}")
+        lines += ["", "[[partner.certificate]]", f'path = "{file_stem(partner.id)}.cert.pem"', ""]
+    return "\n".join(lines)
