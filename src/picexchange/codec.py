@@ -11,9 +11,11 @@ carry the source line and the element path of every problem.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import enum
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -90,13 +92,64 @@ _PARSER_OPTIONS: Mapping[str, Any] = {
 _local = threading.local()
 
 
+class _NoExternalResources(etree.Resolver):  # type: ignore[misc]
+    """Answer every request for an external DTD, entity or XInclude with nothing.
+
+    The options above do not stop libxml2 from opening files: with lxml 6.1 / libxml2 2.14,
+    ``collect_ids=False`` sets ``XML_SKIP_IDS`` in ``ctxt->loadsubset``, which libxml2 reads as "load
+    the external subset", so ``<!DOCTYPE x SYSTEM "file:///etc/passwd">`` and external parameter entities
+    were opened (seen with strace). A resolver is asked before libxml2's loader, so no file is opened.
+    """
+
+    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:
+        return self.resolve_string(b"", context)
+
+
 def _parser() -> etree.XMLParser:
     # lxml parsers must not be shared between threads; one per thread, reused.
     parser: etree.XMLParser | None = getattr(_local, "parser", None)
     if parser is None:
         parser = etree.XMLParser(**_PARSER_OPTIONS)
+        parser.resolvers.add(_NoExternalResources())
         _local.parser = parser
     return parser
+
+
+# Encodings a DOCTYPE could hide behind from a byte scan, by their first bytes (UTF-32 before UTF-16:
+# their byte order marks share a prefix). Others (e.g. UTF-7) reach the check on the parsed tree.
+_WIDE_ENCODINGS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
+_SPACE = re.compile(rb"[ \t\r\n]*")
+# One step of the prolog (XML 1.0 [22]-[27]): white space, then the declaration, a PI or a comment.
+_PROLOG_ITEM = re.compile(rb"[ \t\r\n]*(?:<\?.*?\?>|<!--.*?-->)?", re.DOTALL)
+# libxml2's own nesting bound without XML_PARSE_HUGE (huge_tree=False).
+_LIBXML2_MAX_DEPTH = 256
+
+
+def _doctype_line(data: bytes) -> int | None:
+    """Return the line of a DOCTYPE in the prolog of ``data``, or None if the prolog has none.
+
+    Refusing it here keeps libxml2 from ever reading a DTD (entity bombs, external subsets, parameter
+    entities); linear, because each prolog item ends at the first terminator after it.
+    """
+    for mark, encoding in _WIDE_ENCODINGS:
+        if data.startswith(mark):
+            data = data.decode(encoding, errors="replace").encode()
+            break
+    data = data.removeprefix(codecs.BOM_UTF8)
+    position = 0
+    while True:
+        step = _PROLOG_ITEM.match(data, position)
+        if step is None or step.end() == position:
+            break
+        position = step.end()
+    return data.count(b"\n", 0, position) + 1 if data.startswith(b"<!DOCTYPE", position) else None
 
 
 @cache
@@ -127,13 +180,20 @@ def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
         raise TypeError(f"parse() takes bytes, not {type(raw).__name__}")
     if len(raw) > limits.max_bytes:
         raise MessageTooLarge(f"document of {len(raw)} bytes exceeds the limit of {limits.max_bytes} bytes")
-    if not bytes(raw[:4096]).strip():
+    data = bytes(raw)
+    if _SPACE.fullmatch(data):
         raise ParseError("document is empty")
+    doctype = _doctype_line(data)
+    if doctype is not None:
+        raise ParseError("DOCTYPE declarations are not allowed", line=doctype)
     parser = _parser()
     try:
-        root = etree.fromstring(bytes(raw), parser)
+        root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if isinstance(exc.lineno, int) and exc.lineno > 0 else None
+        if "Excessive depth" in str(exc.msg):
+            depth = min(limits.max_depth, _LIBXML2_MAX_DEPTH)
+            raise ParseError(f"document is nested deeper than {depth} elements", line=line) from exc
         raise ParseError(f"not well-formed XML: {exc.msg}", line=line) from exc
     except (ValueError, etree.LxmlError) as exc:
         raise ParseError(f"not a parsable XML document: {exc}") from exc
