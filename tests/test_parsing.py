@@ -1,0 +1,496 @@
+"""The safe parser: every hostile input ends in a clear ParseError, reads no file and touches no network.
+
+One test per attack in ``samples/hostile/`` (its README says what each file tries and what must happen),
+plus properties that hold for any bytes and a guard that ``codec.parse`` stays the package's only XML parse.
+The timeouts are a guard against a hang, not a timing assertion; the timings are in the task report.
+"""
+
+from __future__ import annotations
+
+import ast
+import errno
+import http.server
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from picexchange import codec, schemas
+from picexchange.codec import DEFAULT_LIMITS, Limits, parse
+from picexchange.errors import MessageTooLarge, ParseError, SchemaError
+
+pytestmark = pytest.mark.timeout(5)
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTILE = ROOT / "samples" / "hostile"
+PACKAGE = ROOT / "src" / "picexchange"
+ATTACKER = b"http://attacker.example"
+PASSWD = b"file:///etc/passwd"
+FEW_ELEMENTS = Limits(max_elements=1000)
+
+
+def hostile(name: str) -> bytes:
+    return (HOSTILE / name).read_bytes()
+
+
+def refused(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ParseError:
+    """Return the ParseError parse raises for ``raw`` (exactly that class, not a subclass or another error)."""
+    with pytest.raises(ParseError) as caught:
+        parse(raw, limits=limits)
+    assert type(caught.value) is ParseError
+    return caught.value
+
+
+def everything_said(error: BaseException) -> str:
+    """Return every text the error and its chain of causes carry."""
+    texts = []
+    seen: BaseException | None = error
+    while seen is not None:
+        texts += [str(seen), repr(seen), *map(str, seen.args)]
+        seen = seen.__cause__ or seen.__context__
+    return "\n".join(texts)
+
+
+def passwd_lines() -> list[str]:
+    try:
+        return [line for line in Path("/etc/passwd").read_text().splitlines() if line.strip()]
+    except OSError:
+        pytest.skip("no /etc/passwd on this machine")
+
+
+class OpenWatch:
+    """A FIFO that records every attempt to open it for reading.
+
+    A reader blocks in ``open`` until a writer appears; a thread keeps trying a non-blocking open for
+    writing, which succeeds only while someone is opening the FIFO to read. It then answers with a marker,
+    so a parser that did open the file is never left hanging.
+    """
+
+    MARKER = b"SECRET-MARKER-root:x:0:0"
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "secret"
+        os.mkfifo(self.path)
+        self.url = self.path.as_uri().encode()
+        self.opened = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                descriptor = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                assert exc.errno == errno.ENXIO  # no reader yet
+                time.sleep(0.001)
+                continue
+            self.opened += 1
+            try:
+                os.write(descriptor, self.MARKER)
+            except BrokenPipeError:
+                pass  # the reader gave up first; the open is what counts
+            finally:
+                os.close(descriptor)
+            time.sleep(0.01)
+
+    def __enter__(self) -> OpenWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        time.sleep(0.05)  # let the watcher see an open that started just before the parse returned
+        self._stop.set()
+        self._thread.join()
+
+
+class LoopbackServer(http.server.ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 that records every connection and would serve the attacker's DTD."""
+
+    def __init__(self) -> None:
+        self.connections: list[tuple[str, int]] = []
+        super().__init__(("127.0.0.1", 0), _AttackerHandler)
+
+    @property
+    def url(self) -> bytes:
+        return f"http://127.0.0.1:{self.server_port}".encode()
+
+
+class _AttackerHandler(http.server.BaseHTTPRequestHandler):
+    server: LoopbackServer
+
+    def handle(self) -> None:
+        self.server.connections.append(self.client_address)
+        super().handle()
+
+    def do_GET(self) -> None:
+        body = b'<!ENTITY send "exfiltrated">'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def attacker() -> Iterator[LoopbackServer]:
+    server = LoopbackServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# ------------------------------------------------------------------------------------------- entity attacks
+
+
+def test_billion_laughs_is_refused_as_a_doctype() -> None:
+    """Nested internal entities (10**9 "lol") are refused for their DOCTYPE, never expanded."""
+    error = refused(hostile("billion-laughs.xml"))
+    assert "DOCTYPE declarations are not allowed" in error.text
+    assert "lol" not in everything_said(error)
+    assert error.line == 2
+
+
+def test_quadratic_blowup_is_refused_as_a_doctype() -> None:
+    """One large entity referenced thousands of times is refused for its DOCTYPE, never expanded."""
+    error = refused(hostile("quadratic-blowup.xml"))
+    assert "DOCTYPE" in error.text
+    assert "AAAA" not in everything_said(error)
+
+
+def test_xxe_file_entity_is_refused_and_leaks_nothing() -> None:
+    """An external entity on /etc/passwd is refused; no line of the file appears in the error or a report."""
+    raw = hostile("xxe-file.xml")
+    error = refused(raw)
+    assert "DOCTYPE" in error.text
+    said = everything_said(error) + "\n".join(map(str, schemas.validate(raw).issues))
+    for line in passwd_lines():
+        assert line not in said
+
+
+def test_xxe_http_entity_is_refused_without_a_request(attacker: LoopbackServer) -> None:
+    """An external entity over http is refused and nothing connects to its server."""
+    raw = hostile("xxe-http.xml").replace(ATTACKER, attacker.url)
+    assert attacker.url in raw
+    assert "DOCTYPE" in refused(raw).text
+    assert attacker.connections == []
+
+
+def test_external_dtd_over_http_is_refused_without_a_request(attacker: LoopbackServer) -> None:
+    """An external DTD (``<!DOCTYPE x SYSTEM "http://...">``) is refused and not fetched."""
+    raw = hostile("external-dtd-http.xml").replace(ATTACKER, attacker.url)
+    assert attacker.url in raw
+    assert "DOCTYPE" in refused(raw).text
+    assert attacker.connections == []
+
+
+def test_external_dtd_file_is_refused_and_leaks_nothing() -> None:
+    """An external DTD on /etc/passwd is refused; the file's content appears nowhere."""
+    error = refused(hostile("external-dtd-file.xml"))
+    assert "DOCTYPE" in error.text
+    for line in passwd_lines():
+        assert line not in everything_said(error)
+
+
+def test_parameter_entities_are_refused_without_a_request(attacker: LoopbackServer) -> None:
+    """The out-of-band exfiltration pattern (%file; then %exfil; from the attacker) fetches nothing."""
+    raw = hostile("parameter-entities.xml").replace(ATTACKER, attacker.url)
+    assert attacker.url in raw
+    assert "DOCTYPE" in refused(raw).text
+    assert attacker.connections == []
+
+
+@pytest.mark.parametrize("name", ["xxe-file.xml", "external-dtd-file.xml", "parameter-entities.xml", "xinclude.xml"])
+def test_no_file_is_opened(name: str, tmp_path: Path) -> None:
+    """Parsing, validating and decoding a document that points at a local file never opens that file."""
+    with OpenWatch(tmp_path) as watch:
+        raw = hostile(name).replace(PASSWD, watch.url)
+        assert watch.url in raw
+        try:
+            codec.decode(parse(raw))
+        except (ParseError, SchemaError) as exc:
+            assert OpenWatch.MARKER.decode() not in everything_said(exc)
+        report = schemas.validate(raw)
+    assert watch.opened == 0
+    assert all(OpenWatch.MARKER.decode() not in issue.text for issue in report.issues)
+
+
+def test_external_dtd_hidden_by_utf7_is_not_opened(tmp_path: Path) -> None:
+    """A DOCTYPE no byte scan can see (UTF-7) still opens no file and is refused once parsed."""
+    with OpenWatch(tmp_path) as watch:
+        raw = b"<?xml version='1.0' encoding='UTF-7'?>\n+ADw-!DOCTYPE x SYSTEM \"" + watch.url + b'"+AD4-\n<x>y</x>'
+        error = refused(raw)
+    assert watch.opened == 0
+    assert "DOCTYPE" in error.text
+
+
+# ------------------------------------------------------------------------------------------- XInclude
+
+
+def test_xinclude_is_not_processed() -> None:
+    """Parse leaves ``xi:include`` as a plain element; nothing is included."""
+    root = parse(hostile("xinclude.xml"))
+    includes = root.findall(".//{http://www.w3.org/2001/XInclude}include")
+    assert len(includes) == 1
+    assert includes[0].get("href") == "file:///etc/passwd"
+    serialised = etree.tostring(root).decode()
+    for line in passwd_lines():
+        assert line not in serialised
+
+
+def test_xinclude_is_refused_by_decoding() -> None:
+    """An ``xi:include`` where the model expects a Name is an unexpected element, not data."""
+    with pytest.raises(SchemaError) as caught:
+        codec.decode(parse(hostile("xinclude.xml")))
+    assert any("unexpected element include" in issue.text for issue in caught.value.issues)
+    assert any((issue.path or "").endswith("/Exporter/include") for issue in caught.value.issues)
+
+
+@pytest.mark.parametrize("engine", ["lxml", "xmlschema"])
+def test_xinclude_is_refused_by_validation(engine: schemas.Engine) -> None:
+    """Both validation engines refuse the ``xi:include`` element at the Exporter."""
+    report = schemas.validate(hostile("xinclude.xml"), engine=engine)
+    assert report.stage == "schema"
+    assert report.document is None
+    assert any("Exporter" in (issue.path or "") for issue in report.issues)
+
+
+# ------------------------------------------------------------------------------------------- shape attacks
+
+
+def test_deep_nesting_is_refused() -> None:
+    """100 000 nested elements are refused as too deep, with our bound in the text, not libxml2's advice."""
+    error = refused(b"<a>" * 100_000 + b"</a>" * 100_000)
+    assert "nested deeper than 32" in error.text
+    assert "XML_PARSE_HUGE" not in error.text
+
+
+def test_depth_bound_is_exact() -> None:
+    """A document exactly ``max_depth`` deep parses; one level more is refused."""
+    assert parse(b"<a>" * 32 + b"</a>" * 32).tag == "a"
+    assert "nested deeper than 32" in refused(b"<a>" * 33 + b"</a>" * 33).text
+
+
+def test_truncated_document_is_not_well_formed() -> None:
+    """An envelope cut off mid-element is not well-formed, with the line where the data ended."""
+    error = refused(hostile("truncated.xml"))
+    assert "not well-formed" in error.text
+    assert error.line == 32
+
+
+@pytest.mark.parametrize("name", ["binary-png.bin", "binary-random.bin"])
+def test_binary_input_is_not_well_formed(name: str) -> None:
+    """Binary input (an image, random bytes) is not well-formed XML."""
+    assert "not well-formed" in refused(hostile(name)).text
+
+
+@pytest.mark.parametrize("name", ["empty.xml", "whitespace-only.xml"])
+def test_empty_input_is_refused_as_empty(name: str) -> None:
+    """No bytes, or only white space, is an empty document."""
+    assert refused(hostile(name)).text == "document is empty"
+
+
+def test_long_leading_white_space_is_not_called_empty() -> None:
+    """White space before the root is allowed (XML 1.0 Misc); past 4 KB it still is not an empty document."""
+    assert parse(b" " * 5000 + b"<a/>").tag == "a"
+    assert "not well-formed" in refused(b" " * 5000 + b"junk").text
+
+
+@pytest.mark.parametrize("name", ["utf16-doctype.xml", "utf8-bom-doctype.xml", "utf7-doctype.xml"])
+def test_doctype_in_another_encoding_is_refused(name: str) -> None:
+    """A DOCTYPE behind a byte order mark or in UTF-16 or UTF-7 is refused all the same."""
+    error = refused(hostile(name))
+    assert "DOCTYPE" in error.text
+    assert "Southern Plastics" not in everything_said(error)
+
+
+def test_stylesheet_processing_instruction_is_harmless(attacker: LoopbackServer) -> None:
+    """``<?xml-stylesheet href=...?>`` is kept as a processing instruction and never fetched."""
+    raw = hostile("stylesheet-pi.xml").replace(ATTACKER, attacker.url)
+    root = parse(raw)
+    pi = root.getprevious()
+    assert isinstance(pi, etree._ProcessingInstruction)
+    assert pi.target == "xml-stylesheet"
+    assert schemas.validate(raw).stage == "ok"
+    assert attacker.connections == []
+
+
+def test_cdata_wrapped_envelope_is_not_well_formed() -> None:
+    """An envelope hidden in a CDATA section outside any element is not a document."""
+    assert "not well-formed" in refused(hostile("cdata-wrapped-envelope.xml")).text
+
+
+def test_too_many_elements_is_refused() -> None:
+    """A document over ``Limits.max_elements`` is refused with the count and the limit."""
+    error = refused(hostile("too-many-elements.xml"), limits=FEW_ELEMENTS)
+    assert "1583 elements, more than the limit of 1000" in error.text
+
+
+def test_too_many_elements_parses_under_the_default_limit() -> None:
+    """The same document is within the default element bound (the bound, not the shape, refused it)."""
+    assert parse(hostile("too-many-elements.xml")).tag == "{urn:picexchange:envelope:1}Envelope"
+
+
+def test_oversize_input_is_refused_before_parsing() -> None:
+    """Input over ``max_bytes`` raises MessageTooLarge even when it is also an entity bomb."""
+    raw = hostile("billion-laughs.xml")
+    with pytest.raises(MessageTooLarge) as caught:
+        parse(raw, limits=Limits(max_bytes=len(raw) - 1))
+    assert f"{len(raw)} bytes exceeds the limit of {len(raw) - 1} bytes" in caught.value.text
+    assert caught.value.__cause__ is None
+
+
+def test_str_input_is_a_type_error() -> None:
+    """A str is refused: it would be ambiguous (text, path or URL) and its encoding is not the document's."""
+    with pytest.raises(TypeError, match="takes bytes, not str"):
+        parse("<a/>")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------- validate
+
+VALIDATE_STAGE = {"xinclude.xml": "schema", "stylesheet-pi.xml": "ok"}
+ALL_FILES = sorted(path.name for path in HOSTILE.iterdir() if path.name != "README.md")
+
+
+def test_every_hostile_file_is_in_the_readme() -> None:
+    """Each file in samples/hostile/ is described in its README, so none is there without a reason."""
+    readme = (HOSTILE / "README.md").read_text()
+    assert len(ALL_FILES) >= 19
+    assert [name for name in ALL_FILES if f"`{name}`" not in readme] == []
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_validate_reports_instead_of_raising(name: str) -> None:
+    """``schemas.validate`` answers every hostile file with a report: stage parse and one issue."""
+    limits = FEW_ELEMENTS if name == "too-many-elements.xml" else DEFAULT_LIMITS
+    report = schemas.validate(hostile(name), limits=limits)
+    stage = VALIDATE_STAGE.get(name, "parse")
+    assert report.stage == stage
+    if stage == "parse":
+        assert len(report.issues) == 1
+        assert report.issues[0].rule_id == "parse"
+        assert report.document is None
+
+
+def test_validate_reports_deep_nesting() -> None:
+    """``schemas.validate`` answers the 100 000-deep document with one parse issue."""
+    report = schemas.validate(b"<a>" * 100_000 + b"</a>" * 100_000)
+    assert (report.stage, len(report.issues)) == ("parse", 1)
+    assert "nested deeper" in report.issues[0].text
+
+
+# ------------------------------------------------------------------------------------------- any bytes
+
+XML_PIECES = [
+    b"<?xml version='1.0'?>",
+    b"<?xml version='1.0' encoding='UTF-16'?>",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"<!DOCTYPE a [",
+    b"<!DOCTYPE a SYSTEM 'file:///etc/passwd'>",
+    b"<!ENTITY e 'x'>",
+    b"<!ENTITY % p 'x'>",
+    b"%p;",
+    b"]>",
+    b"&e;",
+    b"&lt;",
+    b"&#0;",
+    b"&#x10FFFF;",
+    b"<a>",
+    b"</a>",
+    b"<b x='1'>",
+    b"</b>",
+    b"<c/>",
+    b"<![CDATA[",
+    b"]]>",
+    b"<!--",
+    b"-->",
+    b"<?pi data?>",
+    b" ",
+    b"\n",
+    b"\x00",
+    b"\x80",
+    b"text",
+    b'<a xmlns="urn:x">',
+    b'<x:a xmlns:x="urn:x">',
+    b"</x:a>",
+]
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        st.lists(st.sampled_from(XML_PIECES), max_size=40).map(b"".join),
+    )
+)
+def test_any_bytes_give_an_element_or_a_parse_error(raw: bytes) -> None:
+    """Whatever the bytes, parse returns a bounded, DTD-free element or raises ParseError / MessageTooLarge."""
+    limits = Limits(max_bytes=400, max_depth=4, max_elements=12)
+    try:
+        root = parse(raw, limits=limits)
+    except MessageTooLarge:
+        assert len(raw) > limits.max_bytes
+        return
+    except ParseError as exc:
+        assert len(raw) <= limits.max_bytes
+        assert exc.text
+        return
+    assert isinstance(root, etree._Element)
+    tree = root.getroottree()
+    assert not tree.docinfo.doctype
+    assert tree.docinfo.internalDTD is None
+    assert len(root.xpath("//*")) <= limits.max_elements
+    assert not root.xpath("/*/*/*/*/*")
+
+
+# ------------------------------------------------------------------------------------------- one parser
+
+PARSE_CALL = re.compile(
+    r"etree\.(?:fromstring|fromstringlist|parse|XML|iterparse|XMLParser|XMLPullParser)\s*\("
+    r"|from\s+lxml\.etree\s+import"
+)
+
+
+def _parse_calls() -> dict[str, set[str]]:
+    """Return, for each module with an XML-parsing call, the functions that hold one."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        functions = [
+            node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        ]
+        for number, line in enumerate(source.splitlines(), start=1):
+            if not PARSE_CALL.search(line):
+                continue
+            around = [f for f in functions if f.lineno <= number <= (f.end_lineno or f.lineno)]
+            inner = max(around, key=lambda f: f.lineno).name if around else "<module>"
+            found.setdefault(path.relative_to(PACKAGE).as_posix(), set()).add(inner)
+    return found
+
+
+def test_codec_is_the_only_parser_of_input() -> None:
+    """XML is parsed in codec.py only, plus schemas.py loading the packaged XSDs in ``_lxml_schema``."""
+    calls = _parse_calls()
+    assert set(calls) == {"codec.py", "schemas.py"}, f"XML parsed outside codec.parse (STYLE 7): {calls}"
+    assert calls["schemas.py"] == {"_lxml_schema"}
+    schema_source = (PACKAGE / "schemas.py").read_text()
+    assert sorted(set(PARSE_CALL.findall(schema_source))) == [
+        "etree.XMLParser(",
+        "etree.fromstring(",
+        "etree.parse(",
+    ]
