@@ -25,8 +25,8 @@ from picexchange.models.envelope import UtilityBlock
 from picexchange.trust import (
     PARTICIPANT_URI_PREFIX,
     Identity,
-    Partner,
     ParticipantRole,
+    Partner,
     RegisteredCertificate,
     SigningKey,
     TrustStore,
@@ -59,8 +59,14 @@ KNOWN_PARTICIPANTS: dict[str, tuple[str, ParticipantRole]] = {
     "MY:RMCD": ("Royal Malaysian Customs Department", ParticipantRole.CUSTOMS),
     "JP:MOE": ("Ministry of the Environment, Japan", ParticipantRole.COMPETENT_AUTHORITY),
     "SG:NEA": ("National Environment Agency, Singapore", ParticipantRole.COMPETENT_AUTHORITY),
+    "JP:CUSTOMS": ("Japan Customs", ParticipantRole.CUSTOMS),
+    "NL:ILT": ("Human Environment and Transport Inspectorate, Netherlands", ParticipantRole.COMPETENT_AUTHORITY),
+    "NL:DOUANE": ("Netherlands Customs (Douane)", ParticipantRole.CUSTOMS),
+    "CH:BAFU": ("Federal Office for the Environment, Switzerland", ParticipantRole.COMPETENT_AUTHORITY),
+    "CH:BAZG": ("Federal Office for Customs and Border Security, Switzerland", ParticipantRole.CUSTOMS),
+    "DE:UBA": ("German Environment Agency (Umweltbundesamt)", ParticipantRole.COMPETENT_AUTHORITY),
 }
-_CUSTOMS_HINTS = ("CUSTOMS", "ABF", "RMCD", "CBP", "JCS", "SC")
+_CUSTOMS_HINTS = ("CUSTOMS", "DOUANE", "ZOLL", "ADUANA", "ABF", "RMCD", "BAZG", "CBP")
 
 
 class KeyType(enum.StrEnum):
@@ -143,7 +149,7 @@ class TestPki:
         return TrustStore.of(item.partner for item in self.participants)
 
 
-def _signature_hash(key: SigningKey) -> hashes.HashAlgorithm:
+def _signature_hash(key: SigningKey) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
         return hashes.SHA384()
     return hashes.SHA256()
@@ -177,6 +183,7 @@ def make_test_pki(
 
     Raises:
         ConfigurationError: an id is malformed or repeated, or the period is empty or naive.
+
     """
     ids = list(participants)
     if not ids:
@@ -332,6 +339,7 @@ def partners_toml(pki: TestPki, *, me: str | None = None) -> str:
         pki: the test PKI.
         me: a participant whose key and certificate make the ``[me]`` identity; by default none (the
             registry is shared, and each Single Window adds its own ``[me]``).
+
     """
     lines = [
         "# Partner registry of a picexchange TEST PKI (TEST ONLY: the keys beside it are published).",
