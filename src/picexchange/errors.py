@@ -64,10 +64,11 @@ class Issue:
     rule_id: str | None = None
 
     def __str__(self) -> str:
-        where = " ".join(
-            part for part in (f"line {self.line}:" if self.line else "", self.path or "") if part
-        )
-        return f"{where}: {self.text}" if where else self.text
+        if self.line and self.path:
+            return f"line {self.line}: {self.path}: {self.text}"
+        if self.line or self.path:
+            return f"line {self.line}: {self.text}" if self.line else f"{self.path}: {self.text}"
+        return self.text
 
 
 class PicExchangeError(Exception):
