@@ -144,6 +144,7 @@ CountryCode = Annotated[
         name="CountryCodeType",
         base="xs:string",
         code_list="iso-3166-1",
+        title="country code (ISO 3166-1 alpha-2)",
         doc="ISO 3166-1 alpha-2 country code.",
     ),
 ]
