@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from picexchange import codec
+from picexchange import cli_keys, codec
 from picexchange.errors import MessageError
 from picexchange.schemas import Engine, validate
 
@@ -196,6 +196,9 @@ def tour_command(
             )
     _out.print(f"{len(messages)} valid samples checked, {caught} of {len(invalid)} invalid samples rejected")
     raise typer.Exit(EXIT_INVALID if failures else EXIT_OK)
+
+
+cli_keys.register(app)  # keys init, sign, verify
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ from picexchange.trust import (
     TrustStore,
     certificate_problems,
     describe_certificate,
+    key_problem,
 )
 
 __all__ = [
@@ -188,7 +189,7 @@ def sign(
     Raises:
         SignatureError: the root is not an Envelope, it is already signed, or it has an Id attribute.
         TrustError: the header's Sender is not ``identity.participant``.
-        ConfigurationError: ``algorithm`` does not fit the key.
+        ConfigurationError: the key is too weak, or ``algorithm`` does not fit it.
         ParseError, MessageTooLarge: ``envelope`` is bytes that are not a safe, bounded XML document.
 
     """
@@ -208,6 +209,9 @@ def sign(
     sender = _header_text(root, "Sender")
     if sender != identity.participant:
         raise TrustError(f"the header's Sender is {sender or 'missing'}, but we sign as {identity.participant}")
+    weak = key_problem(identity.private_key.public_key())
+    if weak is not None:
+        raise ConfigurationError(f"the signing key of {identity.participant} may not sign: {weak}")
     chosen = algorithm or _default_algorithm(identity)
     if chosen.is_rsa != isinstance(identity.private_key, rsa.RSAPrivateKey):
         raise ConfigurationError(f"{chosen.name} does not fit the {type(identity.private_key).__name__} of {sender}")
