@@ -1,0 +1,753 @@
+"""One suite for every message store backend: SQLite (a file in tmp_path) and PostgreSQL (a fresh schema).
+
+Each test gets a store URL of its own; the PostgreSQL schema is created before and dropped after the test,
+and the store reaches it through ``search_path``, so no other schema is ever touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from picexchange.errors import ConfigurationError, ConflictError, StoreError
+from picexchange.store import (
+    INBOUND_LIFECYCLE,
+    OUTBOUND_LIFECYCLE,
+    InboundEvent,
+    InboundMessage,
+    InboundState,
+    OutboundEvent,
+    OutboundMessage,
+    OutboundState,
+    Store,
+    open_store,
+)
+from picexchange.store.base import transition
+from picexchange.store.postgres import MIGRATIONS as PG_MIGRATIONS
+from picexchange.store.postgres import PostgresStore
+from picexchange.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+
+PG_SERVER = "postgresql://127.0.0.1:5432/test"
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+LEASE = dt.timedelta(seconds=30)
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def _postgres_available() -> bool:
+    try:
+        with psycopg.connect(PG_SERVER, connect_timeout=3):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of an empty database of each backend, private to the test."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'gateway.db'}"
+        return
+    if not _postgres_available():
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    schema = f"px_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """Yield a migrated store on the test's database."""
+    with open_store(store_url) as opened:
+        opened.migrate()
+        yield opened
+
+
+def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Run one read query on the test database, beside the store (to look at what it wrote)."""
+    if url.startswith("sqlite://"):
+        with sqlite3.connect(url.removeprefix("sqlite://")) as db:
+            return db.execute(sql).fetchall()
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql.encode()).fetchall()
+
+
+def inbound(n: int = 1, *, sender: str = "DE-SW", data: bytes | None = None, **fields: Any) -> InboundMessage:
+    """Return a received message; ``n`` makes its id and bytes distinct."""
+    values: dict[str, Any] = {
+        "sender": sender,
+        "receiver": "FR-SW",
+        "message_id": str(uuid.UUID(int=n)),
+        "conversation_id": "DE-2026-0001",
+        "message_type": "Notification",
+        "utility_block": "pic",
+        "created": T0 - dt.timedelta(seconds=5),
+        "received_at": T0,
+        "data": data if data is not None else f"<Envelope n='{n}'/>".encode(),
+    }
+    values.update(fields)
+    return InboundMessage(**values)
+
+
+def outbound(n: int = 1, **fields: Any) -> OutboundMessage:
+    """Return a signed message to send; ``n`` makes its id and bytes distinct."""
+    values: dict[str, Any] = {
+        "message_id": str(uuid.UUID(int=1000 + n)),
+        "receiver": "FR-SW",
+        "endpoint": "default",
+        "conversation_id": "DE-2026-0001",
+        "message_type": "Notification",
+        "created": T0,
+        "data": f"<Envelope out='{n}'/>".encode(),
+    }
+    values.update(fields)
+    return OutboundMessage(**values)
+
+
+# ------------------------------------------------------------------------------------------------ lifecycles
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "states", "events"),
+    [
+        (INBOUND_LIFECYCLE, InboundState, InboundEvent),
+        (OUTBOUND_LIFECYCLE, OutboundState, OutboundEvent),
+    ],
+)
+def test_transition_raises_for_every_pair_not_in_the_table(lifecycle: Any, states: Any, events: Any) -> None:
+    """Every (state, event) pair is either in the table or refused with a StoreError."""
+    for state, event in itertools.product(states, events):
+        if (state, event) in lifecycle:
+            assert transition(lifecycle, state, event, what="m") is lifecycle[(state, event)]
+        else:
+            with pytest.raises(StoreError, match=f"cannot {event.value}"):
+                transition(lifecycle, state, event, what="m")
+
+
+def test_final_states_have_no_way_out() -> None:
+    """Acknowledged, receipted and failed are final: no event leads from them to another state."""
+    finals = {InboundState.ACKNOWLEDGED, OutboundState.RECEIPTED, OutboundState.FAILED}
+    for table in (INBOUND_LIFECYCLE, OUTBOUND_LIFECYCLE):
+        for (state, _), target in table.items():
+            if state in finals:
+                assert target is state
+
+
+# --------------------------------------------------------------------------------------------- open, migrate
+
+
+@pytest.mark.parametrize("url", ["mysql://localhost/x", "sqlite://", "/var/lib/gateway.db", "file:///x.db"])
+def test_open_store_refuses_unknown_urls(url: str) -> None:
+    """A URL that names no store (or no path) is a configuration error, not a store failure."""
+    with pytest.raises(ConfigurationError):
+        open_store(url)
+
+
+def test_open_store_in_memory_works() -> None:
+    """``sqlite://:memory:`` gives a working store, for tests of the layers above."""
+    with open_store("sqlite://:memory:") as memory:
+        assert memory.migrate() == len(SQLITE_MIGRATIONS)
+        assert memory.record_inbound(inbound(), b"receipt").duplicate is False
+
+
+def test_sqlite_file_that_cannot_be_opened_is_a_store_error(tmp_path: Path) -> None:
+    """A database in a folder that does not exist fails with StoreError, the sqlite3 error chained."""
+    with pytest.raises(StoreError) as info:
+        open_store(f"sqlite://{tmp_path / 'missing' / 'gateway.db'}")
+    assert isinstance(info.value.__cause__, sqlite3.Error)
+
+
+def test_unreachable_postgres_is_a_store_error() -> None:
+    """A PostgreSQL server that does not answer fails at open with StoreError, the psycopg error chained."""
+    with pytest.raises(StoreError) as info:
+        PostgresStore("postgresql://127.0.0.1:1/test?connect_timeout=2")
+    assert isinstance(info.value.__cause__, psycopg.Error)
+
+
+def test_migrate_is_idempotent_and_records_the_schema_version(store_url: str) -> None:
+    """Migrating twice applies each step once and records every version in schema_version."""
+    expected = len(SQLITE_MIGRATIONS if store_url.startswith("sqlite") else PG_MIGRATIONS)
+    with open_store(store_url) as first:
+        assert first.migrate() == expected
+        first.record_inbound(inbound(), b"receipt")
+    with open_store(store_url) as again:
+        assert again.migrate() == expected
+        assert again.inbound_status("DE-SW", inbound().message_id) is not None
+    assert _query(store_url, "SELECT version FROM schema_version ORDER BY version") == [
+        (v,) for v in range(1, expected + 1)
+    ]
+
+
+def test_gateways_starting_together_migrate_once(store_url: str) -> None:
+    """Two stores migrating the same empty database at the same time both succeed, and each step runs once."""
+    stores = [open_store(store_url), open_store(store_url)]
+    errors: list[BaseException] = []
+
+    def run(target: Store) -> None:
+        try:
+            target.migrate()
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for s in stores:
+        s.close()
+    assert errors == []
+    assert _query(store_url, "SELECT count(*) FROM schema_version") == [(len(SQLITE_MIGRATIONS),)]
+
+
+def test_a_closed_store_refuses_work(store_url: str) -> None:
+    """After close() (also by leaving the with block) every call raises StoreError; close() may repeat."""
+    with open_store(store_url) as closing:
+        closing.migrate()
+    with pytest.raises(StoreError):
+        closing.record_inbound(inbound(), b"receipt")
+    closing.close()
+
+
+# ------------------------------------------------------------------------------------------------- inbound
+
+
+def test_record_inbound_returns_our_receipt_and_the_digest_of_the_exact_bytes(store: Store) -> None:
+    """A new message is stored with the base64 SHA-256 of its bytes, and our receipt is answered."""
+    message = inbound(data=b"<Envelope>\r\n  exact bytes \xc3\xa9</Envelope>")
+    recorded = store.record_inbound(message, b"our receipt")
+    assert recorded.duplicate is False
+    assert recorded.receipt == b"our receipt"
+    assert recorded.digest == base64.b64encode(hashlib.sha256(message.data).digest()).decode()
+    status = store.inbound_status(message.sender, message.message_id)
+    assert status is not None
+    assert (status.state, status.digest, status.received_at) == (InboundState.RECEIVED, recorded.digest, T0)
+
+
+def test_same_message_again_returns_the_original_receipt(store: Store) -> None:
+    """The same sender, id and bytes again is a duplicate: the original receipt, nothing stored twice."""
+    store.record_inbound(inbound(), b"original receipt")
+    again = store.record_inbound(replace(inbound(), received_at=T0 + dt.timedelta(minutes=5)), b"new receipt")
+    assert again.duplicate is True
+    assert again.receipt == b"original receipt"
+    assert store.counts().inbound[InboundState.RECEIVED] == 1
+
+
+def test_same_id_with_other_bytes_is_a_conflict_and_stores_nothing(store: Store) -> None:
+    """The same sender and id with other bytes raises ConflictError; the original stays as it was."""
+    original = inbound()
+    store.record_inbound(original, b"original receipt")
+    forged = replace(original, data=b"<Envelope>other</Envelope>")
+    with pytest.raises(ConflictError) as info:
+        store.record_inbound(forged, b"forged receipt")
+    assert info.value.message_id == original.message_id
+    assert info.value.http_status == 409
+    page = store.inbox(since=0, limit=10, at=T0)
+    assert [entry.message.data for entry in page.messages] == [original.data]
+    assert store.record_inbound(original, b"x").receipt == b"original receipt"
+
+
+def test_the_dedup_key_is_sender_and_message_id(store: Store) -> None:
+    """Two senders may use the same message id: they are two messages."""
+    store.record_inbound(inbound(sender="DE-SW"), b"r1")
+    second = store.record_inbound(inbound(sender="NL-SW", data=b"<other/>"), b"r2")
+    assert second.duplicate is False
+    assert store.counts().inbound[InboundState.RECEIVED] == 2
+
+
+def test_concurrent_copies_of_one_message_are_stored_once(store_url: str) -> None:
+    """Eight threads on two stores racing to record the same message: one stores it, all answer its receipt."""
+    stores = [open_store(store_url), open_store(store_url)]
+    stores[0].migrate()
+    results: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def race(n: int) -> None:
+        barrier.wait()
+        try:
+            results.append(stores[n % 2].record_inbound(inbound(), f"receipt {n}".encode()))
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for s in stores:
+        s.close()
+    assert all(not isinstance(r, BaseException) for r in results), results
+    assert sum(not r.duplicate for r in results) == 1
+    assert len({r.receipt for r in results}) == 1
+
+
+def test_inbox_pages_through_the_log_with_a_cursor(store: Store) -> None:
+    """Pages follow arrival order; next is the cursor for the following page; has_more says if one follows."""
+    for n in range(1, 6):
+        store.record_inbound(inbound(n), b"receipt")
+    first = store.inbox(since=0, limit=2, at=T0)
+    second = store.inbox(since=first.next, limit=2, at=T0)
+    third = store.inbox(since=second.next, limit=2, at=T0)
+    empty = store.inbox(since=third.next, limit=2, at=T0)
+    ids = [[entry.message.message_id for entry in page.messages] for page in (first, second, third)]
+    assert ids == [[inbound(1).message_id, inbound(2).message_id], [inbound(3).message_id, inbound(4).message_id],
+                   [inbound(5).message_id]]  # fmt: skip
+    assert [first.has_more, second.has_more, third.has_more] == [True, True, False]
+    assert (empty.messages, empty.next, empty.has_more) == ((), third.next, False)
+    sequences = [entry.sequence for page in (first, second, third) for entry in page.messages]
+    assert sequences == sorted(sequences) and len(set(sequences)) == 5
+
+
+def test_inbox_returns_the_exact_bytes_and_header_fields(store: Store) -> None:
+    """What the back office pulls is what was received: bytes, header fields, instants (any time zone)."""
+    cet = dt.timezone(dt.timedelta(hours=1))
+    message = inbound(
+        7,
+        data=b"<?xml version='1.0'?>\n<Envelope>\x00\xff</Envelope>",
+        ref_to_message_id=str(uuid.UUID(int=3)),
+        created=dt.datetime(2026, 3, 1, 13, 0, 0, 123456, tzinfo=cet),
+    )
+    recorded = store.record_inbound(message, b"receipt")
+    (entry,) = store.inbox(since=0, limit=10, at=T0).messages
+    assert entry.message == message
+    assert entry.digest == recorded.digest
+
+
+def test_pulling_marks_received_messages_delivered_and_reading_again_changes_nothing(store: Store) -> None:
+    """A pulled message is delivered, stamped once; the log can be read again from an older cursor."""
+    store.record_inbound(inbound(1), b"r")
+    store.record_inbound(inbound(2), b"r")
+    first = store.inbox(since=0, limit=1, at=T0)
+    status = store.inbound_status("DE-SW", inbound(1).message_id)
+    assert status is not None and status.state is InboundState.DELIVERED and status.delivered_at == T0
+    assert store.inbound_status("DE-SW", inbound(2).message_id).state is InboundState.RECEIVED  # type: ignore[union-attr]
+    again = store.inbox(since=0, limit=10, at=T0 + dt.timedelta(hours=1))
+    assert [e.sequence for e in again.messages][:1] == [e.sequence for e in first.messages]
+    status = store.inbound_status("DE-SW", inbound(1).message_id)
+    assert status is not None and status.delivered_at == T0
+
+
+def test_a_message_recorded_after_a_pull_comes_after_the_cursor(store: Store) -> None:
+    """The cursor never skips: a message stored after a page was read is on the next page."""
+    store.record_inbound(inbound(1), b"r")
+    page = store.inbox(since=0, limit=10, at=T0)
+    store.record_inbound(inbound(2), b"r")
+    following = store.inbox(since=page.next, limit=10, at=T0)
+    assert [e.message.message_id for e in following.messages] == [inbound(2).message_id]
+
+
+def test_a_message_committed_late_is_not_skipped_by_the_cursor(store_url: str, store: Store) -> None:
+    """A message whose transaction began first but committed after a pull still comes after that cursor.
+
+    PostgreSQL hands out identity values at insert time, not at commit: a cursor over them would skip the late
+    committer. (SQLite runs one writer at a time, so commit order is insert order there.)
+    """
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writer at a time: a transaction cannot stay open beside the store's")
+    late = inbound(1)
+    with psycopg.connect(store_url) as slow:  # a second gateway process, mid-transaction
+        slow.execute(
+            "INSERT INTO inbound (sender, message_id, receiver, conversation_id, message_type, utility_block,"
+            " created, received_at, digest, data, receipt, state)"
+            " VALUES (%s, %s, 'FR-SW', 'DE-1', 'Notification', 'pic', %s, %s, 'd', %s, %s, 'received')",
+            (late.sender, late.message_id, T0, T0, late.data, b"r"),
+        )
+        store.record_inbound(inbound(2), b"r")
+        page = store.inbox(since=0, limit=10, at=T0)
+        assert [e.message.message_id for e in page.messages] == [inbound(2).message_id]
+        slow.commit()
+    following = store.inbox(since=page.next, limit=10, at=T0)
+    assert [e.message.message_id for e in following.messages] == [late.message_id]
+
+
+def test_acknowledge_marks_pulled_messages_acknowledged_and_may_repeat(store: Store) -> None:
+    """Acknowledging what was pulled makes it final; acknowledging it again is harmless."""
+    store.record_inbound(inbound(1), b"r")
+    page = store.inbox(since=0, limit=10, at=T0)
+    later = T0 + dt.timedelta(minutes=1)
+    store.acknowledge_inbound([e.sequence for e in page.messages], at=later)
+    store.acknowledge_inbound([e.sequence for e in page.messages], at=later + dt.timedelta(minutes=1))
+    status = store.inbound_status("DE-SW", inbound(1).message_id)
+    assert status is not None
+    assert (status.state, status.acknowledged_at) == (InboundState.ACKNOWLEDGED, later)
+    assert store.counts().inbound == {InboundState.RECEIVED: 0, InboundState.DELIVERED: 0, InboundState.ACKNOWLEDGED: 1}
+
+
+def test_acknowledging_a_message_never_pulled_is_refused_and_changes_nothing(store_url: str, store: Store) -> None:
+    """All or none: one entry the back office was never handed makes the whole acknowledgement fail."""
+    store.record_inbound(inbound(1), b"r")
+    store.record_inbound(inbound(2), b"r")
+    page = store.inbox(since=0, limit=1, at=T0)  # hands out the first; the second is numbered, still received
+    assert page.has_more
+    ((unpulled,),) = _query(store_url, f"SELECT sequence FROM inbound WHERE message_id = '{inbound(2).message_id}'")
+    with pytest.raises(StoreError, match="cannot acknowledge a message that is received"):
+        store.acknowledge_inbound([page.next, unpulled], at=T0)
+    assert store.counts().inbound == {InboundState.RECEIVED: 1, InboundState.DELIVERED: 1, InboundState.ACKNOWLEDGED: 0}
+
+
+def test_acknowledging_an_unknown_sequence_number_is_refused(store: Store) -> None:
+    """A sequence number the inbox never handed out is an error, not silently ignored."""
+    store.record_inbound(inbound(1), b"r")
+    page = store.inbox(since=0, limit=10, at=T0)
+    with pytest.raises(StoreError, match="no inbox entries"):
+        store.acknowledge_inbound([page.next, page.next + 1000], at=T0)
+    assert store.counts().inbound[InboundState.ACKNOWLEDGED] == 0
+
+
+def test_status_of_an_unknown_message_is_none(store: Store) -> None:
+    """Asking about a message never stored or enqueued answers None."""
+    assert store.inbound_status("DE-SW", str(uuid.uuid4())) is None
+    assert store.outbound_status(str(uuid.uuid4())) is None
+
+
+# ------------------------------------------------------------------------------------------------- outbox
+
+
+def test_enqueued_message_is_due_at_once_and_claimed_with_a_lease(store: Store) -> None:
+    """A queued message is claimed with its exact bytes; it is sending until its lease expires."""
+    store.enqueue(outbound(1), at=T0)
+    assert store.outbound_status(outbound(1).message_id).state is OutboundState.QUEUED  # type: ignore[union-attr]
+    (claimed,) = store.claim_due(now=T0, lease=LEASE, limit=10, worker="w1")
+    assert claimed == outbound(1)
+    status = store.outbound_status(claimed.message_id)
+    assert status is not None
+    assert (status.state, status.worker, status.lease_expires_at, status.attempts) == (
+        OutboundState.SENDING,
+        "w1",
+        T0 + LEASE,
+        0,
+    )
+    assert store.claim_due(now=T0 + LEASE - dt.timedelta(microseconds=1), lease=LEASE, limit=10, worker="w2") == []
+
+
+def test_an_expired_lease_is_claimed_again_by_another_worker(store: Store) -> None:
+    """A crashed worker's claim expires: at the lease end another worker takes the message over."""
+    store.enqueue(outbound(1), at=T0)
+    store.claim_due(now=T0, lease=LEASE, limit=10, worker="crashed")
+    (reclaimed,) = store.claim_due(now=T0 + LEASE, lease=LEASE, limit=10, worker="w2")
+    assert reclaimed.message_id == outbound(1).message_id
+    status = store.outbound_status(reclaimed.message_id)
+    assert status is not None and status.worker == "w2" and status.lease_expires_at == T0 + 2 * LEASE
+
+
+def test_enqueue_is_idempotent_for_the_same_bytes_and_refuses_other_bytes(store: Store) -> None:
+    """The outbox id is unique: the same message again is a no-op, another message with its id a conflict."""
+    store.enqueue(outbound(1), at=T0)
+    store.enqueue(outbound(1), at=T0 + dt.timedelta(seconds=1))
+    with pytest.raises(ConflictError):
+        store.enqueue(replace(outbound(1), data=b"<other/>"), at=T0)
+    assert store.counts().outbound[OutboundState.QUEUED] == 1
+    (claimed,) = store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
+    assert claimed.data == outbound(1).data
+
+
+def test_retry_requeues_until_the_next_attempt_and_counts_the_attempt(store: Store) -> None:
+    """A retry puts the message back, not due before next_attempt_at; the same bytes are sent again."""
+    store.enqueue(outbound(1), at=T0)
+    store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
+    next_attempt = T0 + dt.timedelta(minutes=2)
+    store.mark_retry(outbound(1).message_id, error="connect timeout", next_attempt_at=next_attempt, at=T0)
+    status = store.outbound_status(outbound(1).message_id)
+    assert status is not None
+    assert (status.state, status.attempts, status.last_error, status.next_attempt_at) == (
+        OutboundState.QUEUED,
+        1,
+        "connect timeout",
+        next_attempt,
+    )
+    assert store.claim_due(now=next_attempt - dt.timedelta(seconds=1), lease=LEASE, limit=10, worker="w") == []
+    (again,) = store.claim_due(now=next_attempt, lease=LEASE, limit=10, worker="w")
+    assert (again.data, again.attempts) == (outbound(1).data, 1)
+
+
+def test_receipt_makes_the_message_final_and_keeps_the_first_receipt(store: Store) -> None:
+    """A receipted message is never claimed again; a late second receipt changes nothing."""
+    store.enqueue(outbound(1), at=T0)
+    store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
+    store.mark_receipted(outbound(1).message_id, b"their receipt", at=T0 + dt.timedelta(seconds=1))
+    store.mark_receipted(outbound(1).message_id, b"late receipt", at=T0 + dt.timedelta(seconds=9))
+    status = store.outbound_status(outbound(1).message_id)
+    assert status is not None
+    assert (status.state, status.receipt, status.receipted_at, status.attempts) == (
+        OutboundState.RECEIPTED,
+        b"their receipt",
+        T0 + dt.timedelta(seconds=1),
+        1,
+    )
+    assert store.claim_due(now=T0 + dt.timedelta(days=1), lease=LEASE, limit=10, worker="w") == []
+
+
+def test_failed_message_is_final(store: Store) -> None:
+    """A failed message keeps its error and is never claimed again."""
+    store.enqueue(outbound(1), at=T0)
+    store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
+    store.mark_failed(outbound(1).message_id, error="remote error: signature", at=T0)
+    status = store.outbound_status(outbound(1).message_id)
+    assert status is not None
+    assert (status.state, status.last_error, status.next_attempt_at) == (
+        OutboundState.FAILED,
+        "remote error: signature",
+        None,
+    )
+    assert store.claim_due(now=T0 + dt.timedelta(days=1), lease=LEASE, limit=10, worker="w") == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "action"),
+    [
+        ("queued", "receipted"),
+        ("queued", "retry"),
+        ("queued", "failed"),
+        ("receipted", "retry"),
+        ("receipted", "failed"),
+        ("failed", "receipted"),
+        ("failed", "retry"),
+    ],
+)
+def test_an_outcome_for_a_message_not_being_sent_is_refused(store: Store, setup: str, action: str) -> None:
+    """Outcomes are legal only while sending (a late receipt aside); the state stays as it was."""
+    message_id = outbound(1).message_id
+    store.enqueue(outbound(1), at=T0)
+    if setup != "queued":
+        store.claim_due(now=T0, lease=LEASE, limit=1, worker="w")
+        if setup == "receipted":
+            store.mark_receipted(message_id, b"receipt", at=T0)
+        else:
+            store.mark_failed(message_id, error="no", at=T0)
+    before = store.outbound_status(message_id)
+    with pytest.raises(StoreError, match="cannot"):
+        if action == "receipted":
+            store.mark_receipted(message_id, b"receipt", at=T0)
+        elif action == "retry":
+            store.mark_retry(message_id, error="e", next_attempt_at=T0, at=T0)
+        else:
+            store.mark_failed(message_id, error="e", at=T0)
+    assert store.outbound_status(message_id) == before
+
+
+def test_an_outcome_for_an_unknown_message_is_refused(store: Store) -> None:
+    """Marking a message the outbox never had raises StoreError."""
+    with pytest.raises(StoreError, match="no outbound message"):
+        store.mark_receipted(str(uuid.uuid4()), b"receipt", at=T0)
+
+
+def test_claims_come_earliest_due_first_and_a_dead_partner_blocks_nobody(store: Store) -> None:
+    """Claims are per message in due order: a partner whose messages keep failing does not hold others back."""
+    for n in range(1, 4):
+        store.enqueue(outbound(n, receiver="DEAD-SW"), at=T0 + dt.timedelta(seconds=n))
+    for claimed in store.claim_due(now=T0 + dt.timedelta(seconds=5), lease=LEASE, limit=10, worker="w"):
+        store.mark_retry(claimed.message_id, error="down", next_attempt_at=T0 + dt.timedelta(hours=1), at=T0)
+    store.enqueue(outbound(9, receiver="NL-SW"), at=T0 + dt.timedelta(seconds=6))
+    store.enqueue(outbound(8, receiver="NL-SW"), at=T0 + dt.timedelta(seconds=7))
+    claimed = store.claim_due(now=T0 + dt.timedelta(seconds=10), lease=LEASE, limit=1, worker="w")
+    assert [m.message_id for m in claimed] == [outbound(9).message_id]
+    # Due order: 8 (queued at +7 s), 9 (its lease ended at +40 s), then the dead partner's (+1 h).
+    later = store.claim_due(now=T0 + dt.timedelta(hours=2), lease=LEASE, limit=10, worker="w")
+    assert [m.message_id for m in later] == [outbound(n).message_id for n in (8, 9, 1, 2, 3)]
+
+
+def test_times_without_a_zone_and_empty_limits_are_refused(store: Store) -> None:
+    """A naive datetime is ambiguous once stored and a limit below 1 is a caller bug: both raise StoreError."""
+    with pytest.raises(StoreError, match="aware"):
+        store.enqueue(outbound(1), at=dt.datetime(2026, 3, 1, 12, 0))  # noqa: DTZ001
+    with pytest.raises(StoreError, match="limit"):
+        store.claim_due(now=T0, lease=LEASE, limit=0, worker="w")
+    with pytest.raises(StoreError, match="lease"):
+        store.claim_due(now=T0, lease=dt.timedelta(0), limit=1, worker="w")
+    with pytest.raises(StoreError, match="since"):
+        store.inbox(since=-1, limit=1, at=T0)
+
+
+# -------------------------------------------------------------------------------------------- audit, counts
+
+
+def test_audit_lines_are_counted_and_store_no_message(store: Store) -> None:
+    """Each rejection adds one audit line, with or without a readable header; no inbound row appears."""
+    store.audit(at=T0, sender="DE-SW", message_id=str(uuid.uuid4()), code="signature", text="bad signature")
+    store.audit(at=T0, sender=None, message_id=None, code="parse", text="not XML")
+    counts = store.counts()
+    assert counts.rejected == 2
+    assert sum(counts.inbound.values()) == 0
+
+
+def test_counts_cover_every_state(store: Store) -> None:
+    """Counts list every state, zero included, for /metrics."""
+    store.record_inbound(inbound(1), b"r")
+    for n in range(1, 4):
+        store.enqueue(outbound(n), at=T0)
+    first, second = store.claim_due(now=T0, lease=LEASE, limit=2, worker="w")
+    store.mark_failed(first.message_id, error="e", at=T0)
+    counts = store.counts()
+    assert counts.inbound == {InboundState.RECEIVED: 1, InboundState.DELIVERED: 0, InboundState.ACKNOWLEDGED: 0}
+    assert counts.outbound == {
+        OutboundState.QUEUED: 1,
+        OutboundState.SENDING: 1,
+        OutboundState.RECEIPTED: 0,
+        OutboundState.FAILED: 1,
+    }
+
+
+# ------------------------------------------------------------------------------------------- concurrency
+
+MESSAGES = 120
+
+_WORKER_SCRIPT = textwrap.dedent(
+    """
+    import datetime as dt, json, sys, threading
+    from picexchange.store import open_store
+
+    url, name = sys.argv[1], sys.argv[2]
+    now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    claimed, lock = [], threading.Lock()
+    with open_store(url) as store:
+        def work(worker):
+            while batch := store.claim_due(now=now, lease=dt.timedelta(hours=1), limit=3, worker=worker):
+                for message in batch:
+                    with lock:
+                        claimed.append(message.message_id)
+                    store.mark_receipted(message.message_id, b"receipt", at=now)
+        threads = [threading.Thread(target=work, args=(f"{name}-{i}",)) for i in range(4)]
+        for thread in threads: thread.start()
+        for thread in threads: thread.join()
+    print(json.dumps(claimed))
+    """
+)
+
+
+def _claim_in_threads(target: Store, name: str, claimed: list[str], errors: list[BaseException]) -> None:
+    """Run 4 worker threads on ``target`` claiming and receipting until nothing is due."""
+
+    def work(worker: str) -> None:
+        try:
+            while batch := target.claim_due(now=T0, lease=dt.timedelta(hours=1), limit=3, worker=worker):
+                for message in batch:
+                    claimed.append(message.message_id)
+                    target.mark_receipted(message.message_id, b"receipt", at=T0)
+        except BaseException as exc:  # noqa: BLE001 -- reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"{name}-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_two_stores_with_four_threads_each_claim_every_message_exactly_once(store_url: str) -> None:
+    """Eight workers on two store instances of one database: each message is claimed once, then receipted."""
+    first, second = open_store(store_url), open_store(store_url)
+    first.migrate()
+    for n in range(MESSAGES):
+        first.enqueue(outbound(n), at=T0)
+    claimed: list[str] = []
+    errors: list[BaseException] = []
+    runners = [
+        threading.Thread(target=_claim_in_threads, args=(s, name, claimed, errors))
+        for s, name in ((first, "a"), (second, "b"))
+    ]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    counts = first.counts()
+    first.close()
+    second.close()
+    assert errors == []
+    assert Counter(claimed) == Counter(outbound(n).message_id for n in range(MESSAGES))
+    assert counts.outbound[OutboundState.RECEIPTED] == MESSAGES
+
+
+def test_two_processes_with_four_threads_each_claim_every_message_exactly_once(store_url: str) -> None:
+    """Two OS processes (two gateways) on one database: each message is claimed once, then receipted."""
+    with open_store(store_url) as setup:
+        setup.migrate()
+        for n in range(MESSAGES):
+            setup.enqueue(outbound(n), at=T0)
+    env = {**os.environ, "PYTHONPATH": SRC}
+    workers = [
+        subprocess.Popen(  # noqa: S603 -- our own interpreter and script
+            [sys.executable, "-c", _WORKER_SCRIPT, store_url, name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        for name in ("p1", "p2")
+    ]
+    claimed: list[str] = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err.decode()
+        claimed += json.loads(out)
+    assert Counter(claimed) == Counter(outbound(n).message_id for n in range(MESSAGES))
+    with open_store(store_url) as check:
+        assert check.counts().outbound[OutboundState.RECEIPTED] == MESSAGES
+
+
+# ---------------------------------------------------------------------------------------------- durability
+
+_RECORD_THEN_WAIT = textwrap.dedent(
+    """
+    import datetime as dt, sys, time
+    from picexchange.store import InboundMessage, open_store
+
+    store = open_store(sys.argv[1])
+    store.migrate()
+    at = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+    message = InboundMessage(sender="DE-SW", receiver="FR-SW", message_id=sys.argv[2], conversation_id="DE-1",
+                             message_type="Notification", utility_block="pic", created=at, received_at=at,
+                             data=b"<Envelope>durable</Envelope>")
+    store.record_inbound(message, b"signed receipt")
+    print("recorded", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_recorded_message_survives_the_process_being_killed(store_url: str) -> None:
+    """Once record_inbound returned (and the gateway acknowledged), SIGKILL loses nothing: it is on disk."""
+    message_id = str(uuid.uuid4())
+    child = subprocess.Popen(  # noqa: S603 -- our own interpreter and script
+        [sys.executable, "-c", _RECORD_THEN_WAIT, store_url, message_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        child.send_signal(signal.SIGKILL)
+        assert line == b"recorded\n", child.stderr.read().decode() if child.stderr else ""
+    finally:
+        child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+    with open_store(store_url) as reopened:
+        status = reopened.inbound_status("DE-SW", message_id)
+        assert status is not None and status.state is InboundState.RECEIVED
+        again = reopened.record_inbound(
+            inbound(sender="DE-SW", message_id=message_id, data=b"<Envelope>durable</Envelope>"), b"other receipt"
+        )
+        assert (again.duplicate, again.receipt) == (True, b"signed receipt")
