@@ -1,0 +1,385 @@
+"""The I/O-free protocol engine: seal outbound messages, accept inbound ones, build and read the replies.
+
+Nothing here touches a socket, a file or a clock: the gateway and the client do the I/O around it and pass
+``now`` in. :func:`accept` runs the checks of DESIGN §4 in their order — size bound, safe parse, envelope
+schema, receiver is us, sender is a known partner allowed for the Utility Block, signature with that
+partner's certificate, business-document schema, business rules — and returns an :class:`Inbound` built
+only from what was signed, or raises the :class:`~picexchange.errors.MessageError` whose signed ``Error``
+reply :func:`error_for` builds. The shell stores the message and answers :func:`receipt_for`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import re
+import typing
+import uuid
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from picexchange import codec, schemas, signing
+from picexchange.errors import Issue, MessageError, RemoteError, SchemaError, SignatureError, TrustError
+from picexchange.models.base import NS_ENVELOPE, Facets
+from picexchange.models.common import Digest, NotificationNumber
+from picexchange.models.envelope import (
+    Document,
+    Envelope,
+    Error,
+    ErrorCode,
+    ErrorIssue,
+    Receipt,
+    UtilityBlock,
+    utility_block_of,
+)
+from picexchange.trust import Identity, Partner, TrustStore, is_participant_id
+
+__all__ = [
+    "AcceptPolicy",
+    "Inbound",
+    "Receipted",
+    "Sealed",
+    "accept",
+    "digest_of",
+    "error_for",
+    "read_reply",
+    "receipt_for",
+    "seal",
+]
+
+#: Receiver of an Error whose rejected message named no readable Sender.
+UNKNOWN_PARTICIPANT = "ZZ:UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptPolicy:
+    """What :func:`accept` takes; secure defaults.
+
+    Attributes:
+        max_clock_skew: how far in the future a message's Created may lie (the sender's clock runs ahead).
+        max_age: how old a message's Created may be; older ones are refused as stale (a replay of an old
+            message to a fresh receiver). Longer than any retry horizon, since retries resend the original bytes.
+        verify: accepted signature algorithms and key sizes.
+        limits: size, depth and element-count bounds applied before anything else.
+
+    """
+
+    max_clock_skew: dt.timedelta = dt.timedelta(minutes=5)
+    max_age: dt.timedelta = dt.timedelta(days=30)
+    verify: signing.VerifyPolicy = signing.DEFAULT_POLICY
+    limits: codec.Limits = codec.DEFAULT_LIMITS
+
+
+DEFAULT_ACCEPT_POLICY = AcceptPolicy()
+
+
+def digest_of(raw: bytes) -> str:
+    """Return the base64 SHA-256 of ``raw``: what a Receipt proves was received."""
+    return base64.b64encode(hashlib.sha256(raw).digest()).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sealed:
+    """A signed outbound envelope: send, store and resend exactly ``raw``, never a rebuilt copy.
+
+    Attributes:
+        envelope: the envelope as built.
+        raw: the signed bytes.
+        digest: base64 SHA-256 of ``raw``; the partner's Receipt must quote it.
+
+    """
+
+    envelope: Envelope
+    raw: bytes = field(repr=False)
+    digest: str
+
+    @property
+    def message_id(self) -> uuid.UUID:
+        """Return the message id, the same on every retry."""
+        return self.envelope.header.message_id
+
+    @property
+    def receiver(self) -> str:
+        """Return the participant the message is for."""
+        return self.envelope.header.receiver
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inbound:
+    """A message that passed every check, decoded from what was signed.
+
+    Attributes:
+        envelope: the envelope, decoded from the signed tree.
+        raw: the exact bytes received (stored as they are).
+        digest: base64 SHA-256 of ``raw``.
+        signer: the partner whose certificate verified the signature.
+
+    """
+
+    envelope: Envelope
+    raw: bytes = field(repr=False)
+    digest: str
+    signer: Partner
+
+    @property
+    def document(self) -> Document:
+        """Return the business document."""
+        return self.envelope.document
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Receipted:
+    """A partner's verified receipt for a message we sent.
+
+    Attributes:
+        receipt: the Receipt document.
+        envelope: its envelope.
+        raw: the signed receipt bytes, kept as proof of receipt.
+
+    """
+
+    receipt: Receipt
+    envelope: Envelope
+    raw: bytes = field(repr=False)
+
+
+def seal(
+    document: Document,
+    *,
+    me: Identity,
+    to: str,
+    now: dt.datetime,
+    message_id: uuid.UUID | None = None,
+    conversation_id: str | None = None,
+    ref_to: uuid.UUID | None = None,
+    utility_block: UtilityBlock | None = None,
+    test: bool = False,
+) -> Sealed:
+    """Wrap ``document`` in an envelope from us to ``to``, sign it, and return the bytes to send.
+
+    Args:
+        document: the business document (or a Receipt / Error).
+        me: our identity (participant id, loaded key, certificate).
+        to: the receiver's participant id.
+        now: the Created timestamp (aware).
+        message_id: a fixed id; a fresh UUID4 by default.
+        conversation_id: the notification number; by default the document's own notification number.
+        ref_to: the message this one answers.
+        utility_block: needed only for Receipt and Error, which belong to the Utility Block they answer.
+        test: mark the message as an integration test, never acted on.
+
+    """
+    number = conversation_id or getattr(document, "notification_number", None)
+    if number is None:
+        raise ValueError(f"a {type(document).__name__} needs an explicit conversation_id")
+    header: dict[str, object] = {
+        "message_id": message_id or uuid.uuid4(),
+        "conversation_id": number,
+        "ref_to_message_id": ref_to,
+        "sender": me.participant,
+        "receiver": to,
+        "created": now,
+        "test_indicator": True if test else None,
+    }
+    block = utility_block_of(type(document)) or utility_block
+    if block is None:
+        raise ValueError(f"a {type(document).__name__} needs the utility_block it answers")
+    header["utility_block"] = block
+    envelope = Envelope.wrap(document, **header)
+    raw = signing.sign(envelope, me)
+    return Sealed(envelope=envelope, raw=raw, digest=digest_of(raw))
+
+
+def _header(root: etree._Element, name: str) -> str | None:
+    element = root.find(f"{{{NS_ENVELOPE}}}Header/{{{NS_ENVELOPE}}}{name}")
+    return element.text.strip() if element is not None and element.text else None
+
+
+def accept(
+    raw: bytes, *, me: Identity, trust: TrustStore, now: dt.datetime, policy: AcceptPolicy = DEFAULT_ACCEPT_POLICY
+) -> Inbound:
+    """Run every check of DESIGN §4 on ``raw`` in order; return the message or raise why it is refused.
+
+    Args:
+        raw: the bytes received.
+        me: our identity; the header's Receiver must be us.
+        trust: the partner registry.
+        now: the time of receipt (aware).
+        policy: bounds, clock skew and accepted algorithms.
+
+    Raises:
+        MessageTooLarge, ParseError, SchemaError, TrustError, SignatureError, BusinessRuleError: what is
+        wrong, with the message id where it could be read.
+
+    """
+    # Size bound and safe parse, then the routing part of the envelope against the envelope schema.
+    root = codec.parse(raw, limits=policy.limits)
+    message_id = _header(root, "MessageId")
+    try:
+        schemas.check_envelope(root)
+        receiver = _header(root, "Receiver")
+        if receiver != me.participant:
+            raise TrustError(
+                f"the message is addressed to {receiver}, not to {me.participant}", path="/Envelope/Header/Receiver"
+            )
+        sender = _header(root, "Sender") or ""
+        partner = trust.partner(sender)
+        if partner is None:
+            raise TrustError(f"unknown sender {sender}: not in the partner registry", path="/Envelope/Header/Sender")
+        block = UtilityBlock(_header(root, "UtilityBlock") or "")
+        if not partner.may_send(block):
+            raise TrustError(
+                f"{sender} may not send messages of Utility Block {block.value}", path="/Envelope/Header/UtilityBlock"
+            )
+        # The signature, pinned to that partner's registered certificates; the whole envelope must be signed.
+        verified = signing.verify(
+            raw, trust=trust, now=now, receiver=me.participant, policy=policy.verify, limits=policy.limits
+        )
+        envelope = verified.envelope
+        created = envelope.header.created
+        if created - now > policy.max_clock_skew:
+            raise TrustError(
+                f"Created {created.isoformat()} is in the future by more than {policy.max_clock_skew}",
+                path="/Envelope/Header/Created",
+            )
+        if now - created > policy.max_age:
+            raise TrustError(
+                f"Created {created.isoformat()} is older than {policy.max_age.days} days",
+                path="/Envelope/Header/Created",
+            )
+    except MessageError as exc:
+        if exc.message_id is None:
+            exc.message_id = message_id
+        raise
+    return Inbound(envelope=envelope, raw=raw, digest=digest_of(raw), signer=verified.signer)
+
+
+def receipt_for(inbound: Inbound, *, me: Identity, now: dt.datetime, message_id: uuid.UUID | None = None) -> Sealed:
+    """Return our signed Receipt for ``inbound``: its id and the SHA-256 of the exact bytes we received."""
+    header = inbound.envelope.header
+    receipt = Receipt(
+        ref_to_message_id=header.message_id,
+        received_digest=Digest(value=inbound.digest),
+        received_at=now,
+    )
+    return seal(
+        receipt,
+        me=me,
+        to=header.sender,
+        now=now,
+        message_id=message_id,
+        conversation_id=header.conversation_id,
+        ref_to=header.message_id,
+        utility_block=header.utility_block,
+        test=bool(header.test_indicator),
+    )
+
+
+def _peek(raw: bytes | None, limits: codec.Limits) -> etree._Element | None:
+    if raw is None:
+        return None
+    try:
+        return codec.parse(raw, limits=limits)
+    except MessageError:
+        return None
+
+
+def error_for(
+    error: MessageError,
+    *,
+    raw: bytes | None,
+    me: Identity,
+    now: dt.datetime,
+    limits: codec.Limits = codec.DEFAULT_LIMITS,
+    message_id: uuid.UUID | None = None,
+) -> Sealed:
+    """Return our signed Error reply for a message refused with ``error``.
+
+    The reply goes to the header's Sender of the refused message when it can be read (unverified: it is only
+    an address for the reply), else to ``ZZ:UNKNOWN``.
+    """
+    root = _peek(raw, limits) if error.code not in ("too-large", "parse") else None
+    sender = _header(root, "Sender") if root is not None else None
+    ref = error.message_id or (_header(root, "MessageId") if root is not None else None)
+    try:
+        ref_id = uuid.UUID(ref) if ref else None
+    except ValueError:
+        ref_id = None
+    block_text = _header(root, "UtilityBlock") if root is not None else None
+    block = next((b for b in UtilityBlock if b.value == block_text), UtilityBlock.PIC)
+    conversation = _header(root, "ConversationId") if root is not None else None
+    issues = getattr(error, "issues", None) or (Issue(text=error.text, path=error.path, line=error.line),)
+    document = Error(
+        ref_to_message_id=ref_id,
+        code=ErrorCode(error.code),
+        text=_clip(error.text),
+        issue=tuple(
+            ErrorIssue(
+                path=_clip(i.path) if i.path else None, line=i.line or None, text=_clip(i.text), rule_id=i.rule_id
+            )
+            for i in issues[:100]
+        ),
+    )
+    to = sender if sender and sender != me.participant and is_participant_id(sender) else UNKNOWN_PARTICIPANT
+    return seal(
+        document,
+        me=me,
+        to=to,
+        now=now,
+        message_id=message_id,
+        conversation_id=conversation if conversation and _is_notification_number(conversation) else "unknown",
+        ref_to=ref_id,
+        utility_block=block,
+    )
+
+
+def _clip(text: str, limit: int = 512) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_notification_number(value: str) -> bool:
+    facets = next(m for m in typing.get_args(NotificationNumber)[1:] if isinstance(m, Facets))
+    return re.fullmatch(facets.pattern or "", value) is not None
+
+
+def read_reply(raw: bytes, *, sent: Sealed, me: Identity, trust: TrustStore, now: dt.datetime) -> Receipted:
+    """Verify the partner's reply to ``sent``: a Receipt for exactly those bytes, or a signed Error.
+
+    Raises:
+        RemoteError: the partner refused the message with a signed Error (code and issues attached).
+        SignatureError, TrustError, ParseError, SchemaError: the reply is not a genuine reply of the
+            partner ``sent`` went to.
+
+    """
+    verified = signing.verify(raw, trust=trust, now=now, receiver=me.participant)
+    envelope = verified.envelope
+    if verified.signer.id != sent.receiver:
+        raise TrustError(f"the reply is signed by {verified.signer.id}, not by {sent.receiver}")
+    document = envelope.document
+    if envelope.header.ref_to_message_id != sent.message_id:
+        raise SchemaError(
+            [
+                Issue(
+                    text=f"the reply refers to {envelope.header.ref_to_message_id}, not to {sent.message_id}",
+                    path="/Envelope/Header/RefToMessageId",
+                )
+            ]
+        )
+    if isinstance(document, Error):
+        raise RemoteError(
+            f"{sent.receiver} refused message {sent.message_id}: {document.text}",
+            code=document.code.value,
+            issues=tuple(Issue(text=i.text, path=i.path, line=i.line, rule_id=i.rule_id) for i in document.issue),
+        )
+    if not isinstance(document, Receipt):
+        raise SchemaError(
+            [Issue(text=f"expected a Receipt or an Error, got {type(document).__name__}", path="/Envelope/Body")]
+        )
+    if document.received_digest.value != sent.digest:
+        raise SignatureError(
+            f"the receipt quotes digest {document.received_digest.value}, but we sent {sent.digest}",
+            path="/Envelope/Body/Receipt/ReceivedDigest",
+        )
+    return Receipted(receipt=document, envelope=envelope, raw=raw)

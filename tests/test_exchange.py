@@ -1,0 +1,212 @@
+"""Two Single Windows against each other through the I/O-free engine: seal, accept, receipt, read_reply."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import pytest
+
+from picexchange import codec, exchange, signing
+from picexchange.errors import BusinessRuleError, MessageTooLarge, ParseError, RemoteError, SignatureError, TrustError
+from picexchange.models.envelope import Envelope, Error, Receipt, UtilityBlock
+from picexchange.models.pic import Notification
+from picexchange.testpki import TestPki, make_test_pki
+from picexchange.trust import TrustStore
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
+NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def pki() -> TestPki:
+    return make_test_pki(
+        ["AU:DCCEEW", "MY:DOE", "MY:RMCD", "SG:NEA"],
+        not_before=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        not_after=dt.datetime(2028, 1, 1, tzinfo=dt.UTC),
+    )
+
+
+def _registry(pki: TestPki, *, pic_only_for: str | None = None) -> TrustStore:
+    partners = []
+    for item in pki.participants:
+        partner = item.partner
+        if partner.id == pic_only_for:
+            partner = type(partner)(
+                **{
+                    **{s: getattr(partner, s) for s in partner.__slots__},
+                    "utility_blocks": frozenset({UtilityBlock.EXPORT}),
+                }
+            )
+        partners.append(partner)
+    return TrustStore.of(partners)
+
+
+@pytest.fixture(scope="module")
+def notification() -> Notification:
+    envelope = codec.from_xml((SAMPLES / "plastic-au-my-01-notification.xml").read_bytes(), Envelope)
+    document = envelope.document
+    assert isinstance(document, Notification)
+    return document
+
+
+def test_a_sealed_notification_is_accepted_and_receipted_for_its_exact_bytes(
+    pki: TestPki, notification: Notification
+) -> None:
+    """What one side seals the other accepts; the receipt quotes the digest of the bytes sent."""
+    exporter, importer = pki["AU:DCCEEW"], pki["MY:DOE"]
+    trust = pki.trust()
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:DOE", now=NOW)
+    inbound = exchange.accept(sealed.raw, me=importer.identity, trust=trust, now=NOW + dt.timedelta(seconds=2))
+    assert inbound.document == notification
+    assert inbound.signer.id == "AU:DCCEEW"
+    assert inbound.digest == sealed.digest == exchange.digest_of(sealed.raw)
+    receipt = exchange.receipt_for(inbound, me=importer.identity, now=NOW + dt.timedelta(seconds=3))
+    receipted = exchange.read_reply(receipt.raw, sent=sealed, me=exporter.identity, trust=trust, now=NOW)
+    assert receipted.receipt.ref_to_message_id == sealed.message_id
+    assert receipted.envelope.header.conversation_id == notification.notification_number
+    assert receipted.envelope.header.utility_block is UtilityBlock.PIC
+
+
+def test_a_message_for_someone_else_is_refused_before_its_signature_is_checked(
+    pki: TestPki, notification: Notification
+) -> None:
+    sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW)
+    with pytest.raises(TrustError) as caught:
+        exchange.accept(sealed.raw, me=pki["MY:RMCD"].identity, trust=pki.trust(), now=NOW)
+    assert "addressed to MY:DOE, not to MY:RMCD" in caught.value.text
+    assert caught.value.message_id == str(sealed.message_id)
+    assert caught.value.path == "/Envelope/Header/Receiver"
+
+
+def test_an_unknown_sender_is_refused(pki: TestPki, notification: Notification) -> None:
+    sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW)
+    others = TrustStore.of(p.partner for p in pki.participants if p.id != "AU:DCCEEW")
+    with pytest.raises(TrustError, match="unknown sender AU:DCCEEW"):
+        exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=others, now=NOW)
+
+
+def test_a_sender_not_allowed_for_the_utility_block_is_refused(pki: TestPki, notification: Notification) -> None:
+    sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW)
+    with pytest.raises(TrustError, match="may not send messages of Utility Block pic"):
+        exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=_registry(pki, pic_only_for="AU:DCCEEW"), now=NOW)
+
+
+def test_a_changed_byte_in_the_body_breaks_the_signature(pki: TestPki, notification: Notification) -> None:
+    sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW)
+    tampered = sealed.raw.replace(b"<pic:IntendedShipments>8<", b"<pic:IntendedShipments>9<")
+    assert tampered != sealed.raw
+    with pytest.raises(SignatureError):
+        exchange.accept(tampered, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("created", "words"),
+    [(NOW + dt.timedelta(minutes=10), "in the future"), (NOW - dt.timedelta(days=31), "older than 30 days")],
+)
+def test_created_outside_the_allowed_window_is_refused(
+    pki: TestPki, notification: Notification, created: dt.datetime, words: str
+) -> None:
+    sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=created)
+    with pytest.raises(TrustError, match=words):
+        exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW)
+
+
+def test_oversize_and_hostile_input_fail_before_anything_else(pki: TestPki) -> None:
+    importer = pki["MY:DOE"].identity
+    with pytest.raises(MessageTooLarge):
+        exchange.accept(
+            b"<a/>" * 10,
+            me=importer,
+            trust=pki.trust(),
+            now=NOW,
+            policy=exchange.AcceptPolicy(limits=codec.Limits(max_bytes=16)),
+        )
+    with pytest.raises(ParseError):
+        exchange.accept(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', me=importer, trust=pki.trust(), now=NOW)
+
+
+def test_a_refusal_travels_back_as_a_signed_error_the_sender_reads_as_remote_error(
+    pki: TestPki, notification: Notification
+) -> None:
+    """The importer refuses; its signed Error names the code and the path; the exporter gets RemoteError."""
+    exporter, importer = pki["AU:DCCEEW"], pki["MY:DOE"]
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:DOE", now=NOW)
+    tampered = sealed.raw.replace(b"<pic:IntendedShipments>8<", b"<pic:IntendedShipments>9<")
+    with pytest.raises(SignatureError) as caught:
+        exchange.accept(tampered, me=importer.identity, trust=pki.trust(), now=NOW)
+    reply = exchange.error_for(caught.value, raw=tampered, me=importer.identity, now=NOW)
+    assert reply.receiver == "AU:DCCEEW"
+    error = reply.envelope.document
+    assert isinstance(error, Error) and error.code.value == "signature"
+    with pytest.raises(RemoteError) as remote:
+        exchange.read_reply(reply.raw, sent=sealed, me=exporter.identity, trust=pki.trust(), now=NOW)
+    assert remote.value.code == "signature"
+    assert remote.value.issues and remote.value.issues[0].text == caught.value.text
+
+
+def test_an_error_for_unreadable_bytes_goes_to_the_unknown_participant(pki: TestPki) -> None:
+    reply = exchange.error_for(
+        ParseError("not well-formed XML", line=3), raw=b"<oops", me=pki["MY:DOE"].identity, now=NOW
+    )
+    assert reply.receiver == exchange.UNKNOWN_PARTICIPANT
+    error = reply.envelope.document
+    assert isinstance(error, Error) and error.issue[0].line == 3 and error.ref_to_message_id is None
+
+
+def test_a_receipt_for_other_bytes_is_not_proof_of_receipt(pki: TestPki, notification: Notification) -> None:
+    exporter, importer = pki["AU:DCCEEW"], pki["MY:DOE"]
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:DOE", now=NOW)
+    inbound = exchange.accept(sealed.raw, me=importer.identity, trust=pki.trust(), now=NOW)
+    forged = exchange.seal(
+        Receipt(
+            ref_to_message_id=sealed.message_id,
+            received_digest={"value": exchange.digest_of(b"other")},  # type: ignore[arg-type]
+            received_at=NOW,
+        ),
+        me=importer.identity,
+        to="AU:DCCEEW",
+        now=NOW,
+        conversation_id=inbound.envelope.header.conversation_id,
+        ref_to=sealed.message_id,
+        utility_block=UtilityBlock.PIC,
+    )
+    with pytest.raises(SignatureError, match="quotes digest"):
+        exchange.read_reply(forged.raw, sent=sealed, me=exporter.identity, trust=pki.trust(), now=NOW)
+
+
+def test_a_receipt_signed_by_a_third_party_is_refused(pki: TestPki, notification: Notification) -> None:
+    exporter = pki["AU:DCCEEW"]
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:DOE", now=NOW)
+    inbound_elsewhere = exchange.Inbound(
+        envelope=sealed.envelope, raw=sealed.raw, digest=sealed.digest, signer=exporter.partner
+    )
+    receipt = exchange.receipt_for(inbound_elsewhere, me=pki["SG:NEA"].identity, now=NOW)
+    with pytest.raises(TrustError, match="signed by SG:NEA, not by MY:DOE"):
+        exchange.read_reply(receipt.raw, sent=sealed, me=exporter.identity, trust=pki.trust(), now=NOW)
+
+
+def test_a_fixed_message_id_is_kept(pki: TestPki, notification: Notification) -> None:
+    fixed = uuid.UUID("0b5a2c1e-4d3f-4a6b-9c8d-7e6f5a4b3c2d")
+    sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW, message_id=fixed)
+    assert sealed.message_id == fixed
+    assert exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW).envelope.header.message_id == fixed
+
+
+def test_a_genuinely_signed_breach_of_a_basel_rule_is_refused_with_rule_path_and_line(
+    pki: TestPki, notification: Notification
+) -> None:
+    """Signed by the right key, schema-valid, but an individual shipment notification with 8 shipments."""
+    envelope = Envelope.wrap(notification, message_id=uuid.uuid4(), sender="AU:DCCEEW", receiver="MY:DOE",
+                             conversation_id=notification.notification_number, created=NOW)
+    unsigned = codec.to_xml(envelope).replace(b"<pic:ShipmentMode>multiple<", b"<pic:ShipmentMode>individual<")
+    raw = signing.sign(unsigned, pki["AU:DCCEEW"].identity)
+    with pytest.raises(BusinessRuleError) as caught:
+        exchange.accept(raw, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW)
+    [violation] = caught.value.violations
+    assert violation.rule_id == "V-A 4"
+    assert violation.path == "/Envelope/Body/Notification/IntendedShipments"
+    line = next(n for n, text in enumerate(raw.decode().splitlines(), 1) if "<pic:IntendedShipments>" in text)
+    assert violation.line == line
+    assert caught.value.message_id == str(envelope.header.message_id)
