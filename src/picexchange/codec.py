@@ -236,6 +236,7 @@ def _by_field(cls: type[XmlModel]) -> Mapping[str, Binding]:
 # ------------------------------------------------------------------------------------------------ decoding
 
 _Loc = tuple[str | int, ...]
+_DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 
 def _read(
@@ -255,6 +256,8 @@ def _read(
         tag = child.tag
         if not isinstance(tag, str):
             continue  # comments and processing instructions carry no data
+        if tag == _DS_SIGNATURE and cls is Envelope:
+            continue  # the envelope's XML signature is checked by picexchange.signing; no model carries it
         found = children.get(tag)
         if found is None:
             issues.append(

@@ -21,6 +21,7 @@ signxml returns — the canonical form of what was signed — never from the raw
 from __future__ import annotations
 
 import binascii
+import copy
 import datetime as dt
 import enum
 from base64 import b64decode
@@ -37,7 +38,14 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from picexchange import codec, schemas
 from picexchange.codec import DEFAULT_LIMITS, Limits
-from picexchange.errors import ConfigurationError, MessageError, SignatureError, TrustError
+from picexchange.errors import (
+    BusinessRuleError,
+    ConfigurationError,
+    MessageError,
+    SchemaError,
+    SignatureError,
+    TrustError,
+)
 from picexchange.models.base import NS_ENVELOPE
 from picexchange.models.envelope import Envelope, UtilityBlock
 from picexchange.trust import (
@@ -198,7 +206,7 @@ def sign(
     elif isinstance(envelope, bytes | bytearray):
         root = codec.parse(bytes(envelope), limits=limits)
     else:
-        root = envelope
+        root = copy.deepcopy(envelope)  # the caller's tree stays as it was
     if root.tag != _ENVELOPE:
         raise SignatureError(f"only an Envelope can be signed, not {etree.QName(root).localname}")
     if next(root.iter(_ds("Signature")), None) is not None:
@@ -215,6 +223,9 @@ def sign(
     chosen = algorithm or _default_algorithm(identity)
     if chosen.is_rsa != isinstance(identity.private_key, rsa.RSAPrivateKey):
         raise ConfigurationError(f"{chosen.name} does not fit the {type(identity.private_key).__name__} of {sender}")
+    # Exclusive C14N leaves out namespace declarations no element uses, so they would travel unsigned:
+    # drop them, so that every byte sent inside the envelope, apart from whitespace in tags, is signed.
+    etree.cleanup_namespaces(root)
     signer = XMLSigner(
         method=SignatureConstructionMethod.enveloped,
         signature_algorithm=SignatureMethod(chosen.value),
@@ -327,13 +338,16 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
     uri = reference.get("URI")
     if uri != "":
         raise _error(f'the signature must cover the whole envelope (Reference URI=""), not {uri!r}', reference)
-    transforms = [_algorithm(item) for item in _children(_only_child(reference, "Transforms", "ds:Reference"))]
+    steps = _children(_only_child(reference, "Transforms", "ds:Reference"))
+    transforms = [str(step.get("Algorithm")) for step in steps]
     if transforms != [ENVELOPED, EXCLUSIVE_C14N]:
         raise _error(
             "the Reference transforms must be enveloped-signature then exclusive C14N without comments, "
             f"not {', '.join(transforms) or 'none'}",
             reference,
         )
+    for step in steps:
+        _algorithm(step)  # no parameters (an InclusiveNamespaces list, an XPath)
     digest = _algorithm(_only_child(reference, "DigestMethod", "ds:Reference"))
     if "sha1" in digest.lower():
         raise SignatureError(f"SHA-1 digests are not accepted ({digest})")
@@ -498,7 +512,15 @@ def _verify_signed(
     # Enveloped transform over URI="": what was signed is the whole Envelope less its one signature.
     if signed.tag != _ENVELOPE or next(signed.iter(_ds("Signature")), None) is not None:
         raise SignatureError("the signed data is not the whole envelope")
-    envelope = codec.decode(signed, Envelope)
+    # The business document against the full schema, then the models. Both run on the received tree first
+    # for their errors' lines (signxml's tree is a canonical re-parse whose lines are not the sender's);
+    # what was signed is the same content, and the result is decoded from the signed tree only.
+    schemas.check_document(root)
+    try:
+        envelope = codec.decode(signed, Envelope)
+    except (SchemaError, BusinessRuleError):
+        codec.decode(root, Envelope)  # raises the same problems, with the lines of the bytes received
+        raise
     if envelope.header.sender != partner.id:
         raise TrustError(f"the signed Sender {envelope.header.sender} is not the signer {partner.id}")
     if receiver is not None:
