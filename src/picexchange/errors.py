@@ -199,7 +199,17 @@ class TransportError(PicExchangeError):
 
 
 class DeliveryError(TransportError):
-    """The message may not have arrived (network error, timeout, 5xx, 429); safe to retry unchanged."""
+    """The message may not have arrived (network error, timeout, 5xx, 429); safe to retry unchanged.
+
+    Attributes:
+        retry_after: seconds the partner asked us to wait (HTTP Retry-After), if it said.
+        status: the HTTP status, if the partner answered at all.
+    """
+
+    def __init__(self, text: str, *, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(text)
+        self.retry_after = retry_after
+        self.status = status
 
 
 class RemoteError(TransportError):
