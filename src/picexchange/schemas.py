@@ -96,7 +96,22 @@ _PREFIXED = re.compile(r"/[A-Za-z_][\w.\-]*:")
 _INDEX = re.compile(r"\[[0-9]+\]")
 _VALUE = re.compile(r"(?:The value |^)'(?P<value>[^']*)'")
 _ATTRIBUTE = re.compile(r"^Element '[^']*', attribute '(?P<attr>[^']*)': ")
-_ELEMENT = re.compile(r"^Element '[^']*': ")
+_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?(?P<name>[^']*)': ")
+_FACET = re.compile(r"^\[facet '[^']*'\] ")
+# libxml2's content-model messages; the expected names are listed after Clark names are removed.
+_NOT_EXPECTED = re.compile(r"^This element is not expected\.(?: Expected is (?:one of )?\( (?P<expected>.*) \))?")
+_MISSING = re.compile(r"^Missing child element\(s\)\. Expected is (?:one of )?\( (?P<expected>.*) \)")
+_REQUIRED_ATTRIBUTE = re.compile(r"^The attribute '(?P<attr>[^']*)' is required but missing")
+_NOT_ALLOWED_ATTRIBUTE = re.compile(r"^The attribute '(?P<attr>[^']*)' is not allowed")
+# xmlschema's attribute messages.
+_XS_ATTRIBUTE_VALUE = re.compile(r"^attribute (?:\w+:)?(?P<attr>[\w.\-]+)=(?P<value>'[^']*'|\"[^\"]*\"): ")
+_XS_REQUIRED_ATTRIBUTE = re.compile(r"^missing required attribute '(?:\w+:)?(?P<attr>[^']*)'")
+_XS_NOT_ALLOWED_ATTRIBUTE = re.compile(r"^'(?:\w+:)?(?P<attr>[^']*)' attribute not allowed for element")
+# Python spellings in xmlschema's value messages, rewritten for a person.
+_XS_REWRITES = (
+    (re.compile(r"Decimal\('(?P<number>[^']*)'\)"), r"\g<number>"),
+    (re.compile(r"^invalid literal for int\(\) with base 10: (?P<value>'.*')$"), r"\g<value> is not a whole number"),
+)
 
 
 @cache
@@ -153,14 +168,102 @@ def _is_value_error(message: str) -> bool:
     )
 
 
+def _content_text(unexpected: str | None, expected: Iterable[str]) -> str:
+    """Return the sentence for a content-model error, the same for both engines.
+
+    Args:
+        unexpected: the local name of the child that is not allowed where it is, or None if the content
+            ended too early.
+        expected: the local names the schema allowed there; ``*`` for the Body's document wildcard.
+
+    """
+    names = list(dict.fromkeys(name for name in expected if name != "*"))
+    if "*" in expected:
+        names.append("a document of the pic or export Utility Block")
+    wanted = names[0] if len(names) == 1 else "one of " + ", ".join(names)
+    if unexpected is None:
+        if len(names) == 1:
+            return f"required element {wanted} is missing"
+        return f"a required element is missing: {wanted}" if names else "the content is incomplete"
+    return f"unexpected element {unexpected}; expected {wanted}" if names else f"unexpected element {unexpected}"
+
+
 def _human(message: str) -> tuple[str, str | None]:
     """Return (sentence without the element prefix, attribute name or None) for a libxml2 message."""
     match = _ATTRIBUTE.match(message)
     if match:
-        return _CLARK.sub("", message[match.end() :]).strip().rstrip("."), match["attr"]
-    message = _ELEMENT.sub("", message)
-    message = message.replace("This element is not expected.", "element not expected here.")
-    return _CLARK.sub("", message).strip().rstrip("."), None
+        text = _CLARK.sub("", message[match.end() :]).strip().rstrip(".")
+        if _NOT_ALLOWED_ATTRIBUTE.match(text):
+            return f"attribute {match['attr']} is not allowed", match["attr"]
+        return _FACET.sub("", text), match["attr"]
+    element = _ELEMENT.match(message)
+    text = _CLARK.sub("", message[element.end() :] if element else message).strip()
+    content = _NOT_EXPECTED.match(text)
+    if content:
+        listed = content["expected"]
+        return _content_text(element["name"] if element else "", listed.split(", ") if listed else ()), None
+    content = _MISSING.match(text)
+    if content:
+        return _content_text(None, content["expected"].split(", ")), None
+    required = _REQUIRED_ATTRIBUTE.match(text)
+    if required:
+        return f"required attribute {required['attr']} is missing", None
+    return _FACET.sub("", text.rstrip(".")), None
+
+
+_STEP = re.compile(r"(?:(?P<prefix>[A-Za-z_][\w.\-]*):)?(?P<name>\*|[A-Za-z_][\w.\-]*)(?:\[(?P<index>[0-9]+)\])?")
+
+
+class _Locator:
+    """Find the element a libxml2 error path points at and name it as :func:`element_path` does.
+
+    libxml2 writes ``*`` for an element in a default namespace (``/*/*[2]/*``), so its paths cannot be
+    used as they are. Children are grouped once per parent, so each error costs O(depth), not O(siblings):
+    a document with thousands of errors among thousands of goods items stays linear.
+    """
+
+    def __init__(self, root: etree._Element) -> None:
+        self._root = root
+        self._groups: dict[etree._Element, dict[tuple[str | None, str], list[etree._Element]]] = {}
+        self._names: dict[etree._Element, str] = {}
+
+    def _children(self, parent: etree._Element) -> dict[tuple[str | None, str], list[etree._Element]]:
+        groups = self._groups.get(parent)
+        if groups is None:
+            groups = {}
+            by_tag: dict[str, list[etree._Element]] = {}
+            for child in parent:
+                if isinstance(child.tag, str):
+                    local = etree.QName(child).localname
+                    groups.setdefault(("*", "*"), []).append(child)
+                    groups.setdefault((child.prefix, local), []).append(child)
+                    by_tag.setdefault(child.tag, []).append(child)
+            for same in by_tag.values():
+                for position, child in enumerate(same, start=1):
+                    local = etree.QName(child).localname
+                    self._names[child] = f"{local}[{position}]" if len(same) > 1 else local
+            self._groups[parent] = groups
+        return groups
+
+    def find(self, path: str | None) -> tuple[etree._Element, str] | None:
+        """Return the element at a libxml2 error path and its path by local names, or None."""
+        steps = path.split("/") if path and path.startswith("/") else []
+        if len(steps) < 2 or not _STEP.fullmatch(steps[1]):
+            return None
+        element = self._root
+        names = [etree.QName(element).localname]
+        for step in steps[2:]:
+            match = _STEP.fullmatch(step)
+            if match is None:
+                return None
+            key = ("*", "*") if match["name"] == "*" else (match["prefix"], match["name"])
+            candidates = self._children(element).get(key, [])
+            index = int(match["index"] or 1) - 1
+            if not 0 <= index < len(candidates):
+                return None
+            element = candidates[index]
+            names.append(self._names[element])
+        return element, "/" + "/".join(names)
 
 
 def _dedupe(issues: list[Issue]) -> list[Issue]:
@@ -182,9 +285,11 @@ def _lxml_issues(schema: etree.XMLSchema, root: etree._Element) -> list[Issue]:
     if valid:
         return []
     issues = []
+    locator = _Locator(root)
     for entry in log:
         text, attribute = _human(entry.message)
-        path = _PREFIXED.sub("/", entry.path or "") or None
+        found = locator.find(entry.path)
+        path = found[1] if found is not None else _PREFIXED.sub("/", entry.path or "") or None
         if path and attribute:
             path += f"/@{attribute}"
         if _is_value_error(entry.message):
@@ -202,11 +307,31 @@ def _xmlschema_issues(root: etree._Element) -> list[Issue]:
     resource = xmlschema.XMLResource(root, allow="none", defuse="always")
     for error in xmlschema_schema().iter_errors(resource, use_location_hints=False):
         element = error.elem if isinstance(error.elem, etree._Element) else None
-        path = element_path(element) if element is not None else error.path
         text = _CLARK.sub("", str(error.reason or error.message)).strip().rstrip(".")
+        for pattern, replacement in _XS_REWRITES:
+            text = pattern.sub(replacement, text)
         obj = error.obj
-        if isinstance(obj, str) and path and isinstance(error.validator, xmlschema.validators.XsdAttribute):
-            path += f"/@{error.validator.local_name}"
+        attribute: str | None = None
+        if isinstance(error, xmlschema.XMLSchemaChildrenValidationError):
+            # Like libxml2: an unexpected child is reported at the child, missing content at the parent.
+            child = error.invalid_child
+            unexpected = None
+            if isinstance(child, etree._Element):
+                element, unexpected = child, etree.QName(child).localname
+            expected = [getattr(item, "local_name", None) or "*" for item in error.expected or ()]
+            text = _content_text(unexpected, expected)
+            obj = None
+        elif match := _XS_ATTRIBUTE_VALUE.match(text):
+            attribute, text = match["attr"], text[match.end() :]
+        elif match := _XS_REQUIRED_ATTRIBUTE.match(text):
+            text, obj = f"required attribute {match['attr']} is missing", None
+        elif match := _XS_NOT_ALLOWED_ATTRIBUTE.match(text):
+            attribute, text, obj = match["attr"], f"attribute {match['attr']} is not allowed", None
+        elif isinstance(obj, str) and isinstance(error.validator, xmlschema.validators.XsdAttribute):
+            attribute = error.validator.local_name
+        path = element_path(element) if element is not None else error.path
+        if path and attribute:
+            path += f"/@{attribute}"
         if isinstance(obj, str) or (element is not None and len(element) == 0 and "value" in text):
             value = obj if isinstance(obj, str) else (element.text or "" if element is not None else "")
             text = _value_text(path, value) or text
