@@ -156,6 +156,16 @@ def test_final_states_have_no_way_out() -> None:
                 assert target is state
 
 
+def test_the_store_package_exports_exactly_its_public_names() -> None:
+    """``picexchange.store.__all__`` is sorted and lists every public name the package holds."""
+    import picexchange.store as package
+
+    assert package.__all__ == sorted(package.__all__, key=lambda n: (not n.isupper(), n))
+    public = {name for name, value in vars(package).items() if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(package, name)).__name__ == "module"}
+    assert public - modules - {"annotations"} == set(package.__all__)
+
+
 # --------------------------------------------------------------------------------------------- open, migrate
 
 

@@ -7,7 +7,7 @@ once at start-up; the gateway does.
 
 from __future__ import annotations
 
-from picexchange.errors import ConfigurationError
+from picexchange import errors
 from picexchange.store.base import (
     INBOUND_LIFECYCLE,
     OUTBOUND_LIFECYCLE,
@@ -64,10 +64,10 @@ def open_store(url: str) -> Store:
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ConfigurationError(f"store URL {url!r} has no scheme (sqlite://... or postgresql://...)")
+        raise errors.ConfigurationError(f"store URL {url!r} has no scheme (sqlite://... or postgresql://...)")
     if scheme == "sqlite":
         if not rest:
-            raise ConfigurationError(
+            raise errors.ConfigurationError(
                 "a sqlite:// store URL needs a path, e.g. sqlite:///var/lib/picexchange/gateway.db"
             )
         from picexchange.store.sqlite import SqliteStore
@@ -77,4 +77,4 @@ def open_store(url: str) -> Store:
         from picexchange.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ConfigurationError(f"store URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
+    raise errors.ConfigurationError(f"store URL scheme {scheme!r} is not supported (use sqlite:// or postgresql://)")
