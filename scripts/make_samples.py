@@ -1587,7 +1587,7 @@ MISTAKES: tuple[Mistake, ...] = (
         (Expected(b"<cmn:YCode>Y99", f"{_N}/WasteIdentification/YCode[1]", "'Y99' is not a Basel Annex I/II code"),),
     ),
     Mistake(
-        "code-not-yet-deleted.xml",
+        "deleted-code-b1110.xml",
         "B1110 (deleted on 1 January 2025) in a notification declared in 2026",
         _PLASTIC,
         replace(b"<cmn:BaselCode>B3011</cmn:BaselCode>", b"<cmn:BaselCode>B1110</cmn:BaselCode>"),
