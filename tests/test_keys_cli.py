@@ -119,11 +119,24 @@ def test_keys_init_refuses_a_malformed_participant(tmp_path: Path) -> None:
     assert not (tmp_path / "k").exists()
 
 
-def test_keys_init_until_sets_the_end_of_validity_and_ec_keys_work(tmp_path: Path) -> None:
-    """--until gives committed samples a long, fixed validity; --key-type picks the key."""
-    code, out, err = run("keys", "init", tmp_path, "-p", "JP:MOE", "--until", "2036-12-31", "--key-type", "ec-p256")
+def test_keys_init_since_and_until_set_the_validity_and_ec_keys_work(tmp_path: Path) -> None:
+    """--since and --until give committed samples a long, fixed validity; --key-type picks the key."""
+    code, out, err = run(
+        "keys",
+        "init",
+        tmp_path,
+        "-p",
+        "JP:MOE",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2036-12-31",
+        "--key-type",
+        "ec-p256",
+    )
     assert code == 0, err
     certificate = x509.load_pem_x509_certificate((tmp_path / "JP_MOE.cert.pem").read_bytes())
+    assert certificate.not_valid_before_utc == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     assert certificate.not_valid_after_utc == dt.datetime(2036, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
     assert "valid until 2036-12-31" in out
 

@@ -117,6 +117,9 @@ def keys_init_command(
     until: Annotated[
         str | None, typer.Option(help="Last day of validity (YYYY-MM-DD), e.g. 2036-12-31 for committed samples.")
     ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="First day of validity (YYYY-MM-DD); by default an hour ago.")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
     """Write a TEST ONLY CA, a key and certificate per participant, and a partners.toml listing them all."""
@@ -125,6 +128,11 @@ def keys_init_command(
             raise _usage(f"{item!r} is not a participant id (CC:AUTHORITY, e.g. MY:DOE)")
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     not_before = now - dt.timedelta(hours=1)  # tolerate a little clock skew between machines
+    if since is not None:
+        try:
+            not_before = dt.datetime.combine(dt.date.fromisoformat(since), dt.time(0, 0), tzinfo=dt.UTC)
+        except ValueError:
+            raise _usage(f"--since {since!r} is not a date (YYYY-MM-DD)") from None
     if until is not None:
         try:
             last = dt.date.fromisoformat(until)

@@ -392,10 +392,10 @@ def _signxml_verify(
         digest_algorithms=frozenset(DigestAlgorithm(item.value) for item in policy.digest_algorithms),
         verification_time=now,
     )
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        # A new verifier per call: signxml keeps per-call state on the instance.
-        result = XMLVerifier().verify(root, x509_cert=certificate, parser=parser, expect_config=config)
+        # A new verifier per call: signxml keeps per-call state on the instance. It re-parses our own
+        # serialisation of the tree codec.parse made (no DTD, no entities), with its resolve_entities=False.
+        result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
     except InvalidDigest as exc:
         raise SignatureError("the signed content was changed after signing (digest mismatch)") from exc
     except InvalidCertificate as exc:
