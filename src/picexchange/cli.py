@@ -5,19 +5,30 @@ Exit codes: 0 success, 1 the input is not valid (or not genuine), 2 usage error 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from picexchange import cli_keys, codec
-from picexchange.errors import MessageError
+from picexchange.errors import (
+    ConfigurationError,
+    DeliveryError,
+    MessageError,
+    PicExchangeError,
+    RemoteError,
+    StoreError,
+)
+from picexchange.models.base import XmlModel
 from picexchange.schemas import Engine, validate
 
 __all__ = ["app", "main"]
@@ -101,9 +112,7 @@ def validate_command(
 def convert_command(
     path: Annotated[Path, typer.Argument(help="An XML or JSON message file.")],
     to: Annotated[Format, typer.Option("--to", help="Target format.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Convert a message between XML and JSON, losslessly; the input is validated first."""
     raw = _read(path) if path.is_file() else b""
@@ -199,6 +208,160 @@ def tour_command(
 
 
 cli_keys.register(app)  # keys init, sign, verify
+
+
+class _JsonLines(logging.Formatter):
+    """Log records as JSON lines with their structured fields (message ids, codes); never key material."""
+
+    _standard = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self._standard and not k.startswith("_")})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonLines())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+@app.command("serve")
+def serve_command(
+    config: Annotated[Path, typer.Option("--config", help="Gateway configuration (TOML).")],
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the reference gateway: partner endpoint, back-office API, outbox worker; logs are JSON lines."""
+    from picexchange.gateway import load_gateway_config, serve
+
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise _usage(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+    try:
+        settings = load_gateway_config(config)
+        _configure_logging(log_level)
+        serve(settings)
+    except ConfigurationError as exc:
+        _err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except StoreError as exc:
+        _err.print(f"error: the store cannot be used: {exc}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from exc
+
+
+def _document(path: Path) -> XmlModel:
+    raw = _read(path)
+    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        report = validate(raw)
+        if not report.ok or report.document is None:
+            for line in report.lines(str(path)):
+                _err.print(line, markup=False)
+            raise typer.Exit(EXIT_INVALID)
+        model: XmlModel = report.document
+    else:
+        try:
+            model = codec.from_json(raw)
+        except MessageError as exc:
+            for issue in getattr(exc, "issues", None) or [exc]:
+                _err.print(f"{path}:{issue.line or 0}: {issue.path or '/'}: {issue.text}", markup=False)
+            raise typer.Exit(EXIT_INVALID) from exc
+    return getattr(model, "document", model)  # an (unsigned) envelope's document, or the document itself
+
+
+@app.command("send")
+def send_command(
+    file: Annotated[Path, typer.Argument(help="A business document (XML or JSON), or an unsigned envelope.")],
+    to: Annotated[str, typer.Option("--to", help="Participant id of the partner, e.g. MY:DOE.")],
+    config: Annotated[Path, typer.Option("--config", help="Gateway configuration (TOML).")],
+    test: Annotated[bool, typer.Option("--test", help="Mark as an integration test message.")] = False,
+) -> None:
+    """Sign a document as our Single Window and deliver it to a partner now, retrying; print the receipt."""
+    from picexchange import exchange
+    from picexchange.client import Client
+    from picexchange.gateway import load_gateway_config
+    from picexchange.models.envelope import Error, Receipt
+    from picexchange.trust import load_trust
+
+    document = _document(file)
+    if isinstance(document, Receipt | Error):
+        raise _usage("send a business document, not a transport reply")
+    try:
+        settings = load_gateway_config(config)
+        trust = load_trust(settings.partners)
+        if trust.me is None:
+            raise ConfigurationError("the partner registry has no [me] table", source=str(settings.partners))
+        if trust.partner(to) is None:
+            raise _usage(f"{to} is not in the partner registry {settings.partners}")
+        sealed = exchange.seal(document, me=trust.me, to=to, now=dt.datetime.now(dt.UTC), test=test)  # type: ignore[arg-type]
+        with Client(me=trust.me, trust=trust) as client:
+            receipted = client.send(sealed)
+    except ConfigurationError as exc:
+        _err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except RemoteError as exc:
+        _err.print(f"refused by {to} ({exc.code}): {exc}", markup=False)
+        for issue in exc.issues:
+            _err.print(f"  {issue}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from exc
+    except (DeliveryError, MessageError) as exc:
+        _err.print(f"not delivered: {exc}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from exc
+    _out.print(f"message {sealed.message_id} ({type(document).__name__}) receipted by {to}", markup=False)
+    _out.print(f"digest sent     {sealed.digest}", markup=False)
+    _out.print(f"digest receipted {receipted.receipt.received_digest.value}", markup=False)
+    _out.print(f"received at     {receipted.receipt.received_at.isoformat()}", markup=False)
+
+
+@app.command("demo")
+def demo_command(
+    samples: Annotated[Path, typer.Argument(help="The samples folder.")] = Path("samples"),
+    keep: Annotated[Path | None, typer.Option("--keep", help="Keep the two SQLite stores in this folder.")] = None,
+) -> None:
+    """Run two gateways on loopback and walk a PIC case between them; exit 0 only if every step was receipted."""
+    import tempfile
+
+    from picexchange.demo import DEMO_FLOW, run_demo, timestamp
+
+    missing = [name for name, _ in DEMO_FLOW if not (samples / "messages" / name).is_file()]
+    if missing:
+        raise _usage(f"{samples / 'messages'}: missing {', '.join(missing)}")
+    logging.getLogger().setLevel(logging.ERROR)
+    _out.print(f"[bold]picexchange demo[/] {timestamp()}: two Single Window gateways on 127.0.0.1, SQLite stores")
+    _out.print(
+        f"{'':2}{'t':>6}  {'from':<10}   {'to':<10} {'message':<16} {'message id':<10} {'outcome':<17} "
+        f"{'ms':>4}  receipt digest (SHA-256 of the bytes sent)"
+    )
+
+    def show(step: Any) -> None:
+        mark = "[green]✓[/]" if step.ok else "[red]✗[/]"
+        tries = f"{step.state} ({step.attempts})"
+        proof = (step.receipt_digest or "-") + (" = sent" if step.receipt_digest == step.digest else " ≠ sent")
+        pulled = "" if step.delivered else "  [red]not in the partner's inbox[/]"
+        _out.print(
+            f"{mark} {step.at:5.2f}s  {step.sender:<10} → {step.receiver:<10} {step.message_type:<16} "
+            f"{step.message_id[:8]:<10} {tries:<17} {step.seconds * 1000:>4.0f}  {proof}{pulled}"
+        )
+
+    with tempfile.TemporaryDirectory(prefix="picexchange-demo-") as scratch:
+        folder = keep or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            steps = run_demo(folder, samples, on_step=show)
+        except (PicExchangeError, AssertionError, RuntimeError) as exc:
+            _err.print(f"demo failed: {exc}", markup=False)
+            raise typer.Exit(EXIT_INVALID) from exc
+    good = sum(step.ok for step in steps)
+    _out.print(f"{good} of {len(steps)} messages receipted for exactly the bytes sent and pulled by the back office")
+    raise typer.Exit(EXIT_OK if good == len(steps) == len(DEMO_FLOW) else EXIT_INVALID)
 
 
 def main() -> None:
