@@ -240,8 +240,9 @@ _DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 
 def _read(
-    element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_Loc, int], issues: list[Issue]
+    element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_Loc, int] | None, issues: list[Issue]
 ) -> dict[str, Any]:
+    """Collect the values of ``element`` for ``cls``; record each field's source line in ``lines`` if given."""
     values: dict[str, Any] = {}
     children = _children(cls)
     for item in binding(cls):
@@ -270,14 +271,16 @@ def _read(
             )
             continue
         item = found
-        if item.repeated:
-            index = counters.get(item.field, 0)
-            counters[item.field] = index + 1
-            where: _Loc = (*loc, item.field, index)
-        else:
-            where = (*loc, item.field)
-        if child.sourceline is not None:
-            lines[where] = child.sourceline
+        where: _Loc = loc
+        if lines is not None:  # only when reporting problems: the bookkeeping halves the speed
+            if item.repeated:
+                index = counters.get(item.field, 0)
+                counters[item.field] = index + 1
+                where = (*loc, item.field, index)
+            else:
+                where = (*loc, item.field)
+            if child.sourceline is not None:
+                lines[where] = child.sourceline
         value: Any = _read(child, item.model, where, lines, issues) if item.model is not None else (child.text or "")
         if item.repeated:
             values.setdefault(item.field, []).append(value)
@@ -447,14 +450,15 @@ def decode(root: etree._Element, cls: type[M] | None = None) -> M:
                 )
             ]
         )
-    lines: dict[_Loc, int] = {}
     issues: list[Issue] = []
-    values = _read(root, expected, (), lines, issues)
+    values = _read(root, expected, (), None, issues)
     if issues:
         raise SchemaError(issues)
     try:
         return expected.model_validate(values)  # type: ignore[return-value]
     except pydantic.ValidationError as exc:
+        lines: dict[_Loc, int] = {}
+        _read(root, expected, (), lines, [])  # again, now noting where each value came from
         found, only_rules = _issues_from(exc, expected, lines, root.sourceline)
         raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc
 

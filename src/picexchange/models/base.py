@@ -141,52 +141,66 @@ class Facets:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
+        # The checks are closures over this type's facets, built once per model field: on the hot path
+        # (an ExportData of 10 000 goods items runs them 200 000 times) they cost a few comparisons each.
         schema = handler(source)
         if self.pattern is not None:
-            schema = core_schema.no_info_before_validator_function(self._check_lexical, schema)
-        return core_schema.no_info_after_validator_function(self._check_value, schema)
+            schema = core_schema.no_info_before_validator_function(self._lexical_check(), schema)
+        return core_schema.no_info_after_validator_function(self._value_check(), schema)
 
-    @property
-    def _regex(self) -> re.Pattern[str]:
-        return _compile(self.pattern or "")
+    def _lexical_check(self) -> Any:
+        regex = _compile(self.pattern or "")
+        facets = self
 
-    def _check_lexical(self, value: Any) -> Any:
-        if isinstance(value, str) and not self._regex.fullmatch(value):
-            raise PydanticCustomError(
-                "xsd_pattern",
-                "'{value}' is not a valid {title}",
-                {"value": value, "title": self.describe()},
-            )
-        return value
+        def check(value: Any) -> Any:
+            if isinstance(value, str) and not regex.fullmatch(value):
+                raise PydanticCustomError(
+                    "xsd_pattern", "'{value}' is not a valid {title}", {"value": value, "title": facets.describe()}
+                )
+            return value
 
-    def _check_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            if self.min_length is not None and len(value) < self.min_length:
-                raise PydanticCustomError(
-                    "xsd_length", "must not be shorter than {limit} characters", {"limit": self.min_length}
-                )
-            if self.max_length is not None and len(value) > self.max_length:
-                raise PydanticCustomError(
-                    "xsd_length", "must not be longer than {limit} characters", {"limit": self.max_length}
-                )
-            allowed = _allowed(self)
-            if allowed is not None and value not in allowed:
-                raise PydanticCustomError(
-                    "code_list", "'{value}' is not a {title}", {"value": value, "title": self.describe()}
-                )
-        elif isinstance(value, (Decimal, int)) and not isinstance(value, bool):
-            number = Decimal(value)
-            if self.min_inclusive is not None and number < self.min_inclusive:
-                raise PydanticCustomError(
-                    "xsd_range", "must be at least {limit}", {"limit": str(self.min_inclusive)}
-                )
-            if self.min_exclusive is not None and number <= self.min_exclusive:
-                raise PydanticCustomError(
-                    "xsd_range", "must be greater than {limit}", {"limit": str(self.min_exclusive)}
-                )
-            if isinstance(value, Decimal):
-                _check_digits(self, value)
-        return value
+        return check
+
+    def _value_check(self) -> Any:
+        facets = self
+        shortest, longest = self.min_length, self.max_length
+        closed = self.code_list is not None or self.enumeration is not None
+        allowed: list[frozenset[str] | None] = []  # loaded on first use: code lists are read lazily
+
+        def check(value: Any) -> Any:
+            if isinstance(value, str):
+                size = len(value)
+                if shortest is not None and size < shortest:
+                    raise PydanticCustomError(
+                        "xsd_length", "must not be shorter than {limit} characters", {"limit": shortest}
+                    )
+                if longest is not None and size > longest:
+                    raise PydanticCustomError(
+                        "xsd_length", "must not be longer than {limit} characters", {"limit": longest}
+                    )
+                if closed:
+                    if not allowed:
+                        allowed.append(_allowed(facets))
+                    values = allowed[0]
+                    if values is not None and value not in values:
+                        raise PydanticCustomError(
+                            "code_list", "'{value}' is not a {title}", {"value": value, "title": facets.describe()}
+                        )
+            elif isinstance(value, Decimal | int) and not isinstance(value, bool):
+                _check_number(facets, value)
+            return value
+
+        return check
+
+
+def _check_number(facets: Facets, value: Decimal | int) -> None:
+    number = Decimal(value)
+    if facets.min_inclusive is not None and number < facets.min_inclusive:
+        raise PydanticCustomError("xsd_range", "must be at least {limit}", {"limit": str(facets.min_inclusive)})
+    if facets.min_exclusive is not None and number <= facets.min_exclusive:
+        raise PydanticCustomError("xsd_range", "must be greater than {limit}", {"limit": str(facets.min_exclusive)})
+    if isinstance(value, Decimal):
+        _check_digits(facets, value)
 
 
 def _check_digits(facets: Facets, value: Decimal) -> None:
