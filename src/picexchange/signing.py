@@ -24,6 +24,7 @@ import binascii
 import copy
 import datetime as dt
 import enum
+import hashlib
 from base64 import b64decode
 from dataclasses import dataclass, field
 
@@ -365,13 +366,17 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
     return algorithm
 
 
-def _certificate_in(signature: etree._Element) -> x509.Certificate:
+def _certificate_in(signature: etree._Element) -> bytes:
+    """Return the DER bytes of the certificate in KeyInfo; they are compared, never parsed."""
     element = signature.find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces={"ds": NS_DS})
     assert element is not None  # checked by _check_signature_shape
     try:
-        return x509.load_der_x509_certificate(b64decode("".join((element.text or "").split()), validate=True))
+        der = b64decode("".join((element.text or "").split()), validate=True)
     except (ValueError, binascii.Error) as exc:
-        raise _error(f"the certificate in KeyInfo cannot be read: {exc}", element) from exc
+        raise _error(f"the certificate in KeyInfo is not base64: {exc}", element) from exc
+    if not der:
+        raise _error("the X509Certificate in KeyInfo is empty", element)
+    return der
 
 
 def _signxml_verify(
@@ -491,15 +496,16 @@ def _verify_signed(
     if receiver is not None:
         _check_receiver(_header_text(root, "Receiver"), receiver)
     partner = _sender(trust, sender, UtilityBlock(_header_text(root, "UtilityBlock") or ""))
+    # The certificate a signature presents is only compared with the registered ones, byte for byte; it is
+    # never parsed (a hostile certificate cannot reach the ASN.1 parser) nor trusted.
     presented = _certificate_in(signature)
     registered = partner.registered(presented)
     if registered is None:
         owner = trust.owner_of(presented)
         if owner is not None:
             raise TrustError(f"the signature's certificate belongs to {owner.id}, not to the header's Sender {sender}")
-        raise TrustError(
-            f"the signature's certificate {describe_certificate(presented)} is not registered for {sender}"
-        )
+        fingerprint = hashlib.sha256(presented).hexdigest()[:16]
+        raise TrustError(f"the signature's certificate (SHA-256 {fingerprint}) is not registered for {sender}")
     problem = registered.validity_problem(now)
     if problem is not None:
         raise TrustError(f"{sender}: {problem}")

@@ -203,6 +203,11 @@ class RegisteredCertificate:
     certificate: x509.Certificate
     not_before: dt.datetime
     not_after: dt.datetime
+    der: bytes = field(init=False, repr=False, compare=False)
+    """The certificate's DER bytes, to compare with a certificate received without parsing it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "der", self.certificate.public_bytes(serialization.Encoding.DER))
 
     @classmethod
     def of(
@@ -269,9 +274,10 @@ class Partner:
         """Return whether the partner may send messages of Utility Block ``block``."""
         return block in self.utility_blocks
 
-    def registered(self, certificate: x509.Certificate) -> RegisteredCertificate | None:
-        """Return the registration of ``certificate`` (compared byte for byte) if it is one of ours for it."""
-        return next((item for item in self.certificates if item.certificate == certificate), None)
+    def registered(self, certificate: x509.Certificate | bytes) -> RegisteredCertificate | None:
+        """Return the registration of ``certificate`` (an object or DER bytes, compared byte for byte), or None."""
+        der = certificate if isinstance(certificate, bytes) else certificate.public_bytes(serialization.Encoding.DER)
+        return next((item for item in self.certificates if item.der == der), None)
 
     def valid_certificates(self, now: dt.datetime) -> tuple[RegisteredCertificate, ...]:
         """Return the certificates accepted at ``now``."""
@@ -326,7 +332,7 @@ class TrustStore:
             if key != partner.id:
                 raise ConfigurationError(f"partner {partner.id} is filed under {key}", source=self.source)
             for item in partner.certificates:
-                der = item.certificate.public_bytes(serialization.Encoding.DER)
+                der = item.der
                 if der in owners and owners[der] != partner.id:
                     raise ConfigurationError(
                         f"certificate {describe_certificate(item.certificate)} is registered for both "
@@ -350,9 +356,10 @@ class TrustStore:
         """Return the partner with id ``participant``, or None if it is not registered."""
         return self.partners.get(participant)
 
-    def owner_of(self, certificate: x509.Certificate) -> Partner | None:
-        """Return the partner that registered ``certificate`` (byte for byte), or None."""
-        return next((p for p in self.partners.values() if p.registered(certificate) is not None), None)
+    def owner_of(self, certificate: x509.Certificate | bytes) -> Partner | None:
+        """Return the partner that registered ``certificate`` (an object or DER bytes), or None."""
+        der = certificate if isinstance(certificate, bytes) else certificate.public_bytes(serialization.Encoding.DER)
+        return next((p for p in self.partners.values() if p.registered(der) is not None), None)
 
     def __iter__(self) -> Iterator[Partner]:
         return iter(self.partners.values())
