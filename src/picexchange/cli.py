@@ -115,24 +115,9 @@ def convert_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Convert a message between XML and JSON, losslessly; the input is validated first."""
-    raw = _read(path) if path.is_file() else b""
     if not path.is_file():
         raise _usage(f"{path}: no such file")
-    stripped = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
-    try:
-        if stripped.startswith(b"<"):
-            report = validate(raw)
-            if not report.ok or report.document is None:
-                for line in report.lines(str(path)):
-                    _err.print(line, markup=False)
-                raise typer.Exit(EXIT_INVALID)
-            model = report.document
-        else:
-            model = codec.from_json(raw)
-    except MessageError as exc:
-        for issue in getattr(exc, "issues", None) or [exc]:
-            _err.print(f"{path}:{issue.line or 0}: {issue.path or '/'}: {issue.text}", markup=False)
-        raise typer.Exit(EXIT_INVALID) from exc
+    model = _load_model(path)
     result = codec.to_json(model) + b"\n" if to is Format.JSON else codec.to_xml(model)
     if output is None:
         sys.stdout.buffer.write(result)
@@ -258,7 +243,8 @@ def serve_command(
         raise typer.Exit(EXIT_INVALID) from exc
 
 
-def _document(path: Path) -> XmlModel:
+def _load_model(path: Path) -> XmlModel:
+    """Read an XML (validated) or JSON message file; print every problem and exit 1 if it is not valid."""
     raw = _read(path)
     if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         report = validate(raw)
@@ -266,15 +252,13 @@ def _document(path: Path) -> XmlModel:
             for line in report.lines(str(path)):
                 _err.print(line, markup=False)
             raise typer.Exit(EXIT_INVALID)
-        model: XmlModel = report.document
-    else:
-        try:
-            model = codec.from_json(raw)
-        except MessageError as exc:
-            for issue in getattr(exc, "issues", None) or [exc]:
-                _err.print(f"{path}:{issue.line or 0}: {issue.path or '/'}: {issue.text}", markup=False)
-            raise typer.Exit(EXIT_INVALID) from exc
-    return getattr(model, "document", model)  # an (unsigned) envelope's document, or the document itself
+        return report.document
+    try:
+        return codec.from_json(raw)
+    except MessageError as exc:
+        for issue in getattr(exc, "issues", None) or [exc]:
+            _err.print(f"{path}:{issue.line or 0}: {issue.path or '/'}: {issue.text}", markup=False)
+        raise typer.Exit(EXIT_INVALID) from exc
 
 
 @app.command("send")
@@ -291,7 +275,8 @@ def send_command(
     from picexchange.models.envelope import Error, Receipt
     from picexchange.trust import load_trust
 
-    document = _document(file)
+    loaded = _load_model(file)
+    document = getattr(loaded, "document", loaded)  # an (unsigned) envelope's document, or the document itself
     if isinstance(document, Receipt | Error):
         raise _usage("send a business document, not a transport reply")
     try:

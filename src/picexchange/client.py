@@ -193,7 +193,31 @@ def _endpoint(sealed: Sealed, trust: TrustStore, endpoint: str | None) -> str:
 _HEADERS = {"Content-Type": "application/xml"}
 
 
-class Client:
+class _Base:
+    """What both clients hold: who we are, whom we trust, how we talk, and the clock and dice to use."""
+
+    def __init__(
+        self,
+        *,
+        me: Identity,
+        trust: TrustStore,
+        config: ClientConfig | None,
+        clock: Callable[[], dt.datetime],
+        draw: Callable[[], float],
+    ) -> None:
+        self.me = me
+        self.trust = trust
+        self.config = config or ClientConfig()
+        self._clock = clock
+        self._draw = draw
+
+    def _outcome(self, sealed: Sealed, response: httpx.Response) -> Receipted:
+        return _outcome(
+            sealed, response, me=self.me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
+        )
+
+
+class Client(_Base):
     """A synchronous client for partner gateways; one per process, reused for every message."""
 
     def __init__(
@@ -207,12 +231,8 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         draw: Callable[[], float] = random.random,
     ) -> None:
-        self.me = me
-        self.trust = trust
-        self.config = config or ClientConfig()
-        self._clock = clock
+        super().__init__(me=me, trust=trust, config=config, clock=clock, draw=draw)
         self._sleep = sleep
-        self._draw = draw
         self._http = httpx.Client(transport=transport, **self.config.httpx_options())  # type: ignore[arg-type]
 
     def deliver(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
@@ -224,9 +244,7 @@ class Client:
             raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
         except httpx.TransportError as exc:
             raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
-        return _outcome(
-            sealed, response, me=self.me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
-        )
+        return self._outcome(sealed, response)
 
     def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Deliver ``sealed``, retrying the same bytes on DeliveryError per the retry policy."""
@@ -263,7 +281,7 @@ async def _asleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-class AsyncClient:
+class AsyncClient(_Base):
     """The asyncio twin of :class:`Client`."""
 
     def __init__(
@@ -277,12 +295,8 @@ class AsyncClient:
         sleep: Callable[[float], Awaitable[None]] = _asleep,
         draw: Callable[[], float] = random.random,
     ) -> None:
-        self.me = me
-        self.trust = trust
-        self.config = config or ClientConfig()
-        self._clock = clock
+        super().__init__(me=me, trust=trust, config=config, clock=clock, draw=draw)
         self._sleep = sleep
-        self._draw = draw
         self._http = httpx.AsyncClient(transport=transport, **self.config.httpx_options())  # type: ignore[arg-type]
 
     async def deliver(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
@@ -294,9 +308,7 @@ class AsyncClient:
             raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
         except httpx.TransportError as exc:
             raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
-        return _outcome(
-            sealed, response, me=self.me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
-        )
+        return self._outcome(sealed, response)
 
     async def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Deliver ``sealed``, retrying the same bytes on DeliveryError per the retry policy."""

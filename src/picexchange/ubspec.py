@@ -31,6 +31,7 @@ from picexchange.codec import NSMAP, document_classes
 from picexchange.errors import ConfigurationError
 from picexchange.models.base import Binding, XmlModel, binding, namespace_of
 from picexchange.models.envelope import Body, Envelope, Error, Receipt, UtilityBlock, utility_block_of
+from picexchange.xsdgen import type_ref
 
 __all__ = [
     "MESSAGES",
@@ -623,18 +624,6 @@ def _cardinality(min_occurs: int, repeated: bool) -> str:
     return {0: "*", 1: "+"}.get(min_occurs, f"{min_occurs}..*")
 
 
-def _xsd_type(item: Binding) -> str:
-    if item.model is not None:
-        return f"{_PREFIX[namespace_of(item.model)]}:{item.model.__name__}Type"
-    if item.enum is not None:
-        return f"{_PREFIX[namespace_of(item.enum)]}:{item.enum.__name__}Type"
-    if item.facets is not None:
-        return f"cmn:{item.facets.name}" if item.facets.name else item.facets.base
-    if item.simple == "bool":
-        return f"{_XS}:boolean"
-    raise ConfigurationError(f"field {item.field} has no XSD type")  # pragma: no cover - xsdgen refuses it too
-
-
 def _values(item: Binding) -> Json:
     found: Json = {}
     if item.enum is not None:
@@ -659,7 +648,7 @@ def _row(cls: type[XmlModel], item: Binding, path: str, context: str | None, use
         "path": path,
         "ns": _PREFIX[item.namespace] if item.namespace else None,
         "kind": kind,
-        "type": _xsd_type(item),
+        "type": type_ref(item),
         "cardinality": _cardinality(item.min_occurs, item.repeated),
         "basel": _basel(cls, item, path, context),
         "wco": _wco(cls, item, path, used),
@@ -667,7 +656,7 @@ def _row(cls: type[XmlModel], item: Binding, path: str, context: str | None, use
     row.update(_values(item))
     if item.model is not None and kind == "element":
         text = next(b for b in binding(item.model) if b.kind == "text")
-        row["content"] = {"type": _xsd_type(text), "documentation": _clean(text.doc), **_values(text)}
+        row["content"] = {"type": type_ref(text), "documentation": _clean(text.doc), **_values(text)}
     row["documentation"] = _clean(item.doc)
     return row
 

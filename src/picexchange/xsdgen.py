@@ -31,7 +31,7 @@ from picexchange.models.base import (
 )
 from picexchange.models.envelope import Envelope
 
-__all__ = ["NS_DSIG", "SCHEMA_FILES", "generate", "main"]
+__all__ = ["NS_DSIG", "SCHEMA_FILES", "generate", "main", "type_ref"]
 
 XS = "http://www.w3.org/2001/XMLSchema"
 NS_DSIG = "http://www.w3.org/2000/09/xmldsig#"
@@ -86,7 +86,8 @@ def _walk(cls: type[XmlModel], seen: dict[type[XmlModel], None]) -> Iterator[Bin
             yield from _walk(item.model, seen)
 
 
-def _type_ref(item: Binding) -> str:
+def type_ref(item: Binding) -> str:
+    """Return the XSD type of a field as the schemas name it (``cmn:HsCodeType``, ``xs:boolean``)."""
     if item.model is not None:
         return f"{_PREFIX[namespace_of(item.model)]}:{item.model.__name__}Type"
     if item.enum is not None:
@@ -138,7 +139,7 @@ def _enum_type(schema: etree._Element, enum_cls: type[enum.Enum]) -> None:
 
 
 def _attribute(parent: etree._Element, item: Binding, cls: type[XmlModel]) -> None:
-    attribute = etree.SubElement(parent, _x("attribute"), name=item.local_name, type=_type_ref(item))
+    attribute = etree.SubElement(parent, _x("attribute"), name=item.local_name, type=type_ref(item))
     default = cls.model_fields[item.field].default
     if item.min_occurs:
         attribute.set("use", "required")
@@ -148,7 +149,7 @@ def _attribute(parent: etree._Element, item: Binding, cls: type[XmlModel]) -> No
 
 
 def _element(parent: etree._Element, item: Binding) -> None:
-    element = etree.SubElement(parent, _x("element"), name=item.local_name, type=_type_ref(item))
+    element = etree.SubElement(parent, _x("element"), name=item.local_name, type=type_ref(item))
     if item.min_occurs != 1:
         element.set("minOccurs", str(item.min_occurs))
     if item.repeated:
@@ -166,7 +167,7 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
     base = cls.__mro__[1]
     if text:
         content = etree.SubElement(complex_type, _x("simpleContent"))
-        holder = etree.SubElement(content, _x("extension"), base=_type_ref(text[0]))
+        holder = etree.SubElement(content, _x("extension"), base=type_ref(text[0]))
     elif base is not XmlModel:
         content = etree.SubElement(complex_type, _x("complexContent"))
         holder = etree.SubElement(
