@@ -1,7 +1,8 @@
 """The outbox worker: deliver queued messages until each has a verified receipt or is given up.
 
-Each round claims due messages with a lease (so a crashed worker's claims are taken over), delivers them
-concurrently — one slow or dead partner never holds up the others — and records the outcome: receipted,
+Each round claims due messages with a lease (so a crashed worker's claims are taken over), as many as there
+are free delivery slots, and hands them to the pool without waiting for the deliveries in flight — a partner
+that hangs holds only the slots of its own messages, never the others — and records the outcome: receipted,
 queued again after a back-off (network errors, 5xx, 429), or failed (a signed Error from the partner, or
 too many attempts). The bytes sent are always the stored signed bytes: one message id across all retries.
 """
@@ -14,7 +15,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from picexchange import codec
 from picexchange.client import Client
@@ -56,9 +57,11 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix=self.name)
+        self._lock = threading.Lock()
+        self._in_flight = 0
 
     def run_once(self) -> int:
-        """Claim the due messages and deliver them; return how many were claimed."""
+        """Claim the due messages and deliver them, waiting for every outcome; return how many were claimed."""
         claimed = self.store.claim_due(
             now=self._clock(), lease=self.config.lease, limit=self.config.batch, worker=self.name
         )
@@ -142,10 +145,32 @@ class OutboxWorker:
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
 
+    def _dispatch(self) -> bool:
+        """Claim as many due messages as there are free slots and start them; return whether all slots filled.
+
+        Deliveries in flight are not waited for: a partner that hangs until the read timeout holds its own
+        messages' slots only, and a slot freed by any delivery wakes the loop again.
+        """
+        with self._lock:
+            free = min(self.config.batch, self.config.concurrency - self._in_flight)
+        if free <= 0:
+            return False
+        claimed = self.store.claim_due(now=self._clock(), lease=self.config.lease, limit=free, worker=self.name)
+        for message in claimed:
+            with self._lock:
+                self._in_flight += 1
+            self._pool.submit(self._deliver, message).add_done_callback(self._done)
+        return len(claimed) == free
+
+    def _done(self, _: Future[None]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = self.run_once() >= self.config.batch
+                busy = self._dispatch()
             except StoreError:
                 log.exception("outbox round failed")
                 busy = False
