@@ -432,6 +432,7 @@ def create_app(
         tags=["back office"],
         status_code=202,
         dependencies=secured,
+        response_model=Queued,
         responses={422: {"model": Problem}, 404: {"model": Problem}},
     )
     def submit(submission: Submission) -> Any:
@@ -453,7 +454,11 @@ def create_app(
         return Queued(message_id=sealed.message_id, status=OutboundState.QUEUED.value, digest=sealed.digest)
 
     @app.get(
-        "/api/v1/outbox/{message_id}", tags=["back office"], dependencies=secured, responses={404: {"model": Problem}}
+        "/api/v1/outbox/{message_id}",
+        tags=["back office"],
+        dependencies=secured,
+        response_model=OutboundView,
+        responses={404: {"model": Problem}},
     )
     def outbound_status(message_id: UUID) -> Any:
         """Return where a message we send stands: queued, sending, receipted (final) or failed (final)."""
@@ -524,6 +529,7 @@ def create_app(
         "/api/v1/inbox/{sender}/{message_id}",
         tags=["back office"],
         dependencies=secured,
+        response_model=InboundStatusView,
         responses={404: {"model": Problem}},
     )
     def inbound_status(sender: str, message_id: UUID) -> Any:
