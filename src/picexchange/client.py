@@ -20,6 +20,7 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -96,6 +97,23 @@ class TlsConfig:
     client_certificate: Path | None = None
     client_key: Path | None = None
 
+    def context(self) -> ssl.SSLContext:
+        """Return the SSL context: partner servers verified, our client certificate presented if given.
+
+        Raises:
+            ConfigurationError: a file cannot be read or the key does not match the certificate.
+
+        """
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)
+            if self.client_certificate is not None:
+                context.load_cert_chain(
+                    str(self.client_certificate), str(self.client_key) if self.client_key else None
+                )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(f"TLS settings cannot be used: {exc}") from exc
+        return context
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientConfig:
@@ -124,11 +142,7 @@ class ClientConfig:
             "headers": {"Accept": "application/xml", "User-Agent": "picexchange"},
         }
         if self.tls is not None:
-            if self.tls.ca_bundle is not None:
-                options["verify"] = str(self.tls.ca_bundle)
-            if self.tls.client_certificate is not None:
-                key = str(self.tls.client_key) if self.tls.client_key is not None else None
-                options["cert"] = (str(self.tls.client_certificate), key) if key else str(self.tls.client_certificate)
+            options["verify"] = self.tls.context()
         return options
 
 

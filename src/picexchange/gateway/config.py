@@ -17,6 +17,11 @@ A gateway configuration file::
     client_ca = "partners-ca.pem"
     require_client_certificate = true
 
+    [client_tls]                        # optional: how the outbox connects to partner gateways
+    ca_bundle = "partner-servers-ca.pem"   # CA for partner server certificates (default: system store)
+    certificate = "client.cert.pem"     # our TLS client certificate, for partners that require mTLS
+    key = "client.key.pem"
+
     [outbox]
     poll_seconds = 0.5
     lease_seconds = 60
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from picexchange.client import RetryPolicy
+from picexchange.client import RetryPolicy, TlsConfig
 from picexchange.errors import ConfigurationError
 
 __all__ = ["GatewayConfig", "OutboxConfig", "ServerTls", "load_gateway_config"]
@@ -101,6 +106,7 @@ class GatewayConfig:
         max_clock_skew_seconds: how far in the future a message's Created may lie.
         backoffice_token: bearer token required by the back-office API, or None for none (bind to loopback).
         tls: HTTPS settings, or None for plain HTTP (behind a TLS-terminating proxy, or on loopback).
+        client_tls: TLS towards partner gateways (CA bundle, client certificate for mTLS), or None.
         outbox: delivery settings.
 
     """
@@ -114,6 +120,7 @@ class GatewayConfig:
     max_clock_skew_seconds: float = 300.0
     backoffice_token: str | None = field(default=None, repr=False)
     tls: ServerTls | None = None
+    client_tls: TlsConfig | None = None
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
 
     @classmethod
@@ -128,7 +135,7 @@ class GatewayConfig:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"not valid TOML: {exc}", source=source) from exc
-        _only(data, {"gateway", "tls", "outbox"}, "", source)
+        _only(data, {"gateway", "tls", "client_tls", "outbox"}, "", source)
         gateway = _table(data, "gateway", source, required=True) or {}
         _only(
             gateway,
@@ -163,6 +170,23 @@ class GatewayConfig:
             )
             if tls.require_client_certificate and tls.client_ca is None:
                 raise ConfigurationError("require_client_certificate needs client_ca", source=source, field="tls")
+        client_table = _table(data, "client_tls", source, required=False)
+        client_tls = None
+        if client_table is not None:
+            _only(client_table, {"ca_bundle", "certificate", "key"}, "client_tls", source)
+            paths = {
+                key: _get(client_table, key, str, "client_tls", source, default=None)
+                for key in ("ca_bundle", "certificate", "key")
+            }
+            if (paths["certificate"] is None) != (paths["key"] is None):
+                raise ConfigurationError(
+                    "client_tls needs both certificate and key, or neither", source=source, field="client_tls"
+                )
+            client_tls = TlsConfig(
+                ca_bundle=base / paths["ca_bundle"] if paths["ca_bundle"] else None,
+                client_certificate=base / paths["certificate"] if paths["certificate"] else None,
+                client_key=base / paths["key"] if paths["key"] else None,
+            )
         outbox_table = _table(data, "outbox", source, required=False) or {}
         _only(outbox_table, {"poll_seconds", "lease_seconds", "batch", "concurrency", "max_attempts"}, "outbox", source)
         defaults = OutboxConfig()
@@ -194,6 +218,7 @@ class GatewayConfig:
             ),
             backoffice_token=_get(gateway, "backoffice_token", str, "gateway", source, default=None),
             tls=tls,
+            client_tls=client_tls,
             outbox=outbox,
         )
 

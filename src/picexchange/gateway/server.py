@@ -73,7 +73,9 @@ def build(
         )
     store = open_store(config.store)
     store.migrate()
-    client = Client(me=registry.me, trust=registry, config=client_config, clock=clock)
+    client = Client(
+        me=registry.me, trust=registry, config=client_config or ClientConfig(tls=config.client_tls), clock=clock
+    )
     worker = OutboxWorker(store=store, client=client, config=config.outbox, clock=clock)
     gateway = Gateway(
         me=registry.me,
