@@ -82,6 +82,7 @@ class ConfigurationError(PicExchangeError):
         text: what is wrong.
         source: the file the setting came from, when there is one.
         field: the setting's path in that file, e.g. ``partner[2].certificate[1].path``.
+
     """
 
     def __init__(self, text: str, *, source: str | None = None, field: str | None = None) -> None:
