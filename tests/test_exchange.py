@@ -191,15 +191,24 @@ def test_a_fixed_message_id_is_kept(pki: TestPki, notification: Notification) ->
     fixed = uuid.UUID("0b5a2c1e-4d3f-4a6b-9c8d-7e6f5a4b3c2d")
     sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW, message_id=fixed)
     assert sealed.message_id == fixed
-    assert exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW).envelope.header.message_id == fixed
+    assert (
+        exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW).envelope.header.message_id
+        == fixed
+    )
 
 
 def test_a_genuinely_signed_breach_of_a_basel_rule_is_refused_with_rule_path_and_line(
     pki: TestPki, notification: Notification
 ) -> None:
     """Signed by the right key, schema-valid, but an individual shipment notification with 8 shipments."""
-    envelope = Envelope.wrap(notification, message_id=uuid.uuid4(), sender="AU:DCCEEW", receiver="MY:DOE",
-                             conversation_id=notification.notification_number, created=NOW)
+    envelope = Envelope.wrap(
+        notification,
+        message_id=uuid.uuid4(),
+        sender="AU:DCCEEW",
+        receiver="MY:DOE",
+        conversation_id=notification.notification_number,
+        created=NOW,
+    )
     unsigned = codec.to_xml(envelope).replace(b"<pic:ShipmentMode>multiple<", b"<pic:ShipmentMode>individual<")
     raw = signing.sign(unsigned, pki["AU:DCCEEW"].identity)
     with pytest.raises(BusinessRuleError) as caught:

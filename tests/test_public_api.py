@@ -15,7 +15,20 @@ def test_all_is_sorted_and_complete() -> None:
     assert picexchange.__all__ == sorted(picexchange.__all__, key=lambda n: (not n.isupper(), n))
     public = {name for name in vars(picexchange) if not name.startswith("_")}
     modules = {name for name in public if type(getattr(picexchange, name)).__name__ == "module"}
-    assert public - modules == set(picexchange.__all__)
+    lazy = set(picexchange._LAZY)
+    assert (public - modules - {"TYPE_CHECKING", "importlib"}) | lazy == set(picexchange.__all__)
+    for name in picexchange.__all__:
+        assert getattr(picexchange, name) is not None
+
+
+def test_importing_picexchange_does_not_import_the_http_stack() -> None:
+    """Validation-only users pay for lxml and pydantic, not for httpx, FastAPI or xmlschema."""
+    import subprocess
+    import sys
+
+    code = "import sys, picexchange; print(sorted(m for m in ('httpx', 'fastapi', 'xmlschema') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    assert out.strip() == "[]"
 
 
 def test_every_exported_error_is_a_picexchange_error() -> None:

@@ -11,6 +11,9 @@ The public surface, for Single Window vendors::
 Everything listed in ``__all__`` is stable API; anything else is internal.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from picexchange.codec import DEFAULT_LIMITS, Limits, from_json, from_xml, parse, to_json, to_xml
 from picexchange.codes import Code, CodeList, code_list
 from picexchange.errors import (
@@ -43,15 +46,32 @@ from picexchange.models.pic import (
     NotificationCancellation,
 )
 from picexchange.schemas import Report, validate
+from picexchange.signing import Verified, VerifyPolicy, sign, verify
+from picexchange.trust import Identity, Partner, TrustStore, load_identity, load_trust
+
+if TYPE_CHECKING:
+    from picexchange.client import AsyncClient, Client, ClientConfig, RetryPolicy, TlsConfig
+
+# The HTTP client is imported on first use: `import picexchange` stays light for code that only validates.
+_LAZY = {name: "picexchange.client" for name in ("AsyncClient", "Client", "ClientConfig", "RetryPolicy", "TlsConfig")}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'picexchange' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_LIMITS",
     "Acknowledgement",
+    "AsyncClient",
     "Body",
     "BusinessRuleError",
     "ClearanceResult",
+    "Client",
+    "ClientConfig",
     "Code",
     "CodeList",
     "ConfigurationError",
@@ -64,6 +84,7 @@ __all__ = [
     "Error",
     "ExportData",
     "Header",
+    "Identity",
     "InformationRequest",
     "InformationResponse",
     "Issue",
@@ -75,22 +96,32 @@ __all__ = [
     "Notification",
     "NotificationCancellation",
     "ParseError",
+    "Partner",
     "PicExchangeError",
     "Receipt",
     "RemoteError",
     "Report",
+    "RetryPolicy",
     "SchemaError",
     "ShipmentReceipt",
     "SignatureError",
     "StoreError",
+    "TlsConfig",
     "TransportError",
     "TrustError",
+    "TrustStore",
     "UtilityBlock",
+    "Verified",
+    "VerifyPolicy",
     "code_list",
     "from_json",
     "from_xml",
+    "load_identity",
+    "load_trust",
     "parse",
+    "sign",
     "to_json",
     "to_xml",
     "validate",
+    "verify",
 ]

@@ -205,6 +205,7 @@ class DeliveryError(TransportError):
     Attributes:
         retry_after: seconds the partner asked us to wait (HTTP Retry-After), if it said.
         status: the HTTP status, if the partner answered at all.
+
     """
 
     def __init__(self, text: str, *, retry_after: float | None = None, status: int | None = None) -> None:
