@@ -1,0 +1,54 @@
+"""The operations guide says what the code does: states, API paths and configuration keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from fastapi.routing import APIRoute
+
+from picexchange.gateway import Gateway, create_app
+from picexchange.gateway.config import GatewayConfig
+from picexchange.store import INBOUND_LIFECYCLE, OUTBOUND_LIFECYCLE, open_store
+from picexchange.testpki import make_test_pki
+
+GUIDE = (Path(__file__).resolve().parent.parent / "docs" / "gateway.md").read_text()
+
+
+def _rows(title: str) -> set[tuple[str, str, str]]:
+    section = GUIDE.split(title, 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    rows = set()
+    for line in ("|" + section).splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.add((cells[0], cells[1], cells[2].removesuffix(" (final)")))
+    return rows
+
+
+def test_the_state_tables_are_the_lifecycle_tables() -> None:
+    outbound = {(s.value, e.value, n.value) for (s, e), n in OUTBOUND_LIFECYCLE.items()}
+    inbound = {(s.value, e.value, n.value) for (s, e), n in INBOUND_LIFECYCLE.items()}
+    assert _rows("Outbound (the outbox):") == outbound
+    assert _rows("Inbound (the inbox):") == inbound
+
+
+def test_every_route_is_documented() -> None:
+    now = dt.datetime.now(dt.UTC)
+    pki = make_test_pki(["AU:DCCEEW"], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=1))
+    with open_store("sqlite://:memory:") as store:
+        app = create_app(Gateway(me=pki["AU:DCCEEW"].identity, trust=pki.trust(), store=store))
+        served = {
+            (method, route.path) for route in app.routes if isinstance(route, APIRoute) for method in route.methods
+        }
+    documented = set(re.findall(r"`(GET|POST) (/[^` ?]+)", GUIDE)) | {("POST", "/ub/v1/messages")}
+    assert served == documented
+
+
+def test_every_configuration_key_is_documented() -> None:
+    source = Path(GatewayConfig.from_toml_text.__code__.co_filename).read_text()
+    keys = set()
+    for allowed in re.findall(r"_only\(\s*\w+,\s*\{([^}]*)\}", source):
+        keys |= set(re.findall(r'"(\w+)"', allowed))
+    keys -= {"gateway", "tls", "client_tls", "outbox"}
+    missing = {key for key in keys if not re.search(rf"^{key} = ", GUIDE, re.MULTILINE)}
+    assert missing == set()
