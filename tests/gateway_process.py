@@ -1,8 +1,9 @@
 """Run a reference gateway as a real OS process, from a configuration file, for crash tests.
 
-A :class:`GatewayProcess` writes nothing itself: the test writes the partner registry, the keys and the
-gateway configuration (see :func:`write_site`), then starts, kills (SIGKILL, no clean-up of any kind) and
-restarts the process on the same store. The process is ``picexchange serve --config FILE``, as operators run it.
+The test writes the partner registry, the keys and the gateway configuration (:func:`write_site`); a
+:class:`GatewayProcess` then starts, kills (SIGKILL, no clean-up of any kind) and restarts the process on the
+same store, appending its output to ``<name>.log`` beside the configuration. The process is
+``picexchange serve --config FILE``, as operators run it.
 """
 
 from __future__ import annotations

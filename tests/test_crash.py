@@ -318,7 +318,12 @@ def test_a_killed_sender_delivers_every_accepted_submission_once(cluster: Cluste
     submitters = [threading.Thread(target=submit_until_refused, name=f"submitter-{n}") for n in range(4)]
     for thread in submitters:
         thread.start()
-    _wait(lambda: _states(cluster, sender_store)["receipted"] >= MESSAGES // 3, "a third receipted")
+
+    def mid_delivery() -> bool:
+        states = _states(cluster, sender_store)
+        return states["receipted"] >= MESSAGES // 3 and states["queued"] + states["sending"] > 0
+
+    _wait(mid_delivery, "a third receipted and more to deliver")
     sender.kill()
     for thread in submitters:
         thread.join(SETTLE)
@@ -454,9 +459,14 @@ def test_when_one_of_two_processes_is_killed_the_other_takes_over_its_claims(clu
     for thread in submitters:
         thread.start()
     held = f"SELECT message_id FROM outbound WHERE state = 'sending' AND worker = '{doomed_worker}'"
+    progress = (
+        "SELECT count(*) FILTER (WHERE state = 'receipted'),"
+        f" count(*) FILTER (WHERE state = 'sending' AND worker = '{doomed_worker}') FROM outbound"
+    )
 
     def doomed_is_busy() -> bool:
-        return _states(cluster, shared)["receipted"] >= MESSAGES // 3 and bool(cluster.rows(shared, held))
+        ((receipted, claims),) = cluster.rows(shared, progress)
+        return bool(receipted >= MESSAGES // 3 and claims >= 2)
 
     _wait(doomed_is_busy, "a third receipted while the doomed process holds claims", every=0.01)
     doomed.kill()
