@@ -305,14 +305,22 @@ def element_path(element: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
-def model_path(cls: type[XmlModel], loc: Iterable[str | int]) -> str:
-    """Return the element path of a model location (field names and indices) below a root class."""
+def model_path(cls: type[XmlModel], loc: Iterable[str | int], values: object = None) -> str:
+    """Return the element path of a model location (field names and indices) below a root class.
+
+    Like :func:`element_path`, a repeated element is numbered ``[n]`` only where it occurs more than once;
+    ``values`` (the field values being validated) tells how often it occurs. Without them, every index is shown.
+    """
     path = "/" + cls.__name__
     current: type[XmlModel] | None = cls
+    node = values
     for key in loc:
         if isinstance(key, int):
-            path += f"[{key + 1}]"
+            if not isinstance(node, list | tuple) or len(node) > 1:
+                path += f"[{key + 1}]"
+            node = node[key] if isinstance(node, list | tuple) and 0 <= key < len(node) else None
             continue
+        node = node.get(key) if isinstance(node, dict) else None
         item = _by_field(current).get(key) if current is not None else None
         if item is None:
             path += f"/{key}"
@@ -334,7 +342,11 @@ def _line(lines: Mapping[_Loc, int], loc: _Loc, default: int | None) -> int | No
 
 
 def _issues_from(
-    error: pydantic.ValidationError, cls: type[XmlModel], lines: Mapping[_Loc, int], root_line: int | None
+    error: pydantic.ValidationError,
+    cls: type[XmlModel],
+    lines: Mapping[_Loc, int],
+    root_line: int | None,
+    values: object,
 ) -> tuple[list[Issue], bool]:
     """Translate pydantic's errors; the flag is True if every one is a cross-field rule."""
     issues: list[Issue] = []
@@ -350,7 +362,7 @@ def _issues_from(
                 issues.append(
                     Issue(
                         text=rule.text,
-                        path=model_path(cls, where),
+                        path=model_path(cls, where, values),
                         line=_line(lines, where, root_line),
                         rule_id=rule.rule_id,
                     )
@@ -370,7 +382,7 @@ def _issues_from(
         else:
             text = _sentence(detail)
             line = _line(lines, loc, root_line)
-        issues.append(Issue(text=text, path=model_path(cls, loc), line=line, rule_id="model"))
+        issues.append(Issue(text=text, path=model_path(cls, loc, values), line=line, rule_id="model"))
     return issues, only_rules
 
 
@@ -459,7 +471,7 @@ def decode(root: etree._Element, cls: type[M] | None = None) -> M:
     except pydantic.ValidationError as exc:
         lines: dict[_Loc, int] = {}
         _read(root, expected, (), lines, [])  # again, now noting where each value came from
-        found, only_rules = _issues_from(exc, expected, lines, root.sourceline)
+        found, only_rules = _issues_from(exc, expected, lines, root.sourceline, values)
         raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc
 
 
@@ -555,5 +567,5 @@ def from_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> XmlModel:
     try:
         return cls.model_validate(values)
     except pydantic.ValidationError as exc:
-        found, only_rules = _issues_from(exc, cls, {}, None)
+        found, only_rules = _issues_from(exc, cls, {}, None, values)
         raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc
