@@ -65,6 +65,11 @@ class Metrics:
             self.seconds += seconds
             self.requests += 1
 
+    def queued(self, message_type: str) -> None:
+        """Count a document queued by the back office."""
+        with self._lock:
+            self.submitted[message_type] += 1
+
     def refused(self, code: str, seconds: float) -> None:
         """Count a refused message by error code."""
         with self._lock:
@@ -228,7 +233,7 @@ class Gateway:
             ),
             at=now,
         )
-        self.metrics.submitted[header.message_type.value] += 1
+        self.metrics.queued(header.message_type.value)
         log.info(
             "document queued",
             extra={
