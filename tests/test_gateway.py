@@ -541,8 +541,11 @@ def test_a_submitted_document_is_queued_then_receipted_with_the_partners_receipt
     pair: Any, notification: Notification
 ) -> None:
     exporting, importing = pair.exporting, pair.importing
+    submitted = 'picexchange_submitted_total{message_type="Notification"}'
+    before = _metric(exporting, submitted)
     queued = exporting.submit(notification, to=importing.participant)
     assert queued["status"] == "queued"
+    assert _metric(exporting, submitted) == before + 1
     assert exporting.status(queued["message_id"])["state"] in {"queued", "sending", "receipted"}
     status = exporting.wait_for(queued["message_id"], "receipted")
     assert status["final"] is True and status["attempts"] == 1 and status["last_error"] is None
@@ -848,3 +851,18 @@ def test_openapi_documents_the_back_office_and_partner_paths(importer: GatewayNo
         "Problem",
     } <= set(schemas)
     assert {"409", "413", "415", "422"} <= set(paths["/ub/v1/messages"]["post"]["responses"])
+
+
+def test_when_the_store_fails_the_partner_gets_503_and_no_receipt(
+    pki: TestPki, notification: Notification, tmp_path: Path, partner: httpx.Client
+) -> None:
+    """Nothing durable, nothing acknowledged: a signed Error with 503 and Retry-After, so the sender retries."""
+    with _gateway(tmp_path, _registry(pki, IMPORTER, {EXPORTER: None, IMPORTER: None})) as node:
+        node.running.store.close()
+        sealed = _seal(pki, notification)
+        response = _post(partner, node, sealed.raw)
+        error = _signed_error(pki, response, status=503, code="internal")
+        assert error.ref_to_message_id == sealed.message_id
+        assert response.headers["retry-after"] == "5"
+        health = node.http.get("/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
