@@ -479,7 +479,7 @@ def test_retry_requeues_until_the_next_attempt_and_counts_the_attempt(store: Sto
     store.enqueue(outbound(1), at=T0)
     store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
     next_attempt = T0 + dt.timedelta(minutes=2)
-    store.mark_retry(outbound(1).message_id, error="connect timeout", next_attempt_at=next_attempt, at=T0)
+    store.mark_retry(outbound(1).message_id, worker="w", error="connect timeout", next_attempt_at=next_attempt, at=T0)
     status = store.outbound_status(outbound(1).message_id)
     assert status is not None
     assert (status.state, status.attempts, status.last_error, status.next_attempt_at) == (
@@ -514,7 +514,7 @@ def test_failed_message_is_final(store: Store) -> None:
     """A failed message keeps its error and is never claimed again."""
     store.enqueue(outbound(1), at=T0)
     store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
-    store.mark_failed(outbound(1).message_id, error="remote error: signature", at=T0)
+    store.mark_failed(outbound(1).message_id, worker="w", error="remote error: signature", at=T0)
     status = store.outbound_status(outbound(1).message_id)
     assert status is not None
     assert (status.state, status.last_error, status.next_attempt_at) == (
@@ -528,34 +528,62 @@ def test_failed_message_is_final(store: Store) -> None:
 @pytest.mark.parametrize(
     ("setup", "action"),
     [
-        ("queued", "receipted"),
+        ("failed", "receipted"),
         ("queued", "retry"),
         ("queued", "failed"),
         ("receipted", "retry"),
         ("receipted", "failed"),
-        ("failed", "receipted"),
         ("failed", "retry"),
+        ("other worker", "retry"),
+        ("other worker", "failed"),
     ],
 )
-def test_an_outcome_for_a_message_not_being_sent_is_refused(store: Store, setup: str, action: str) -> None:
-    """Outcomes are legal only while sending (a late receipt aside); the state stays as it was."""
+def test_an_outcome_for_a_message_this_worker_is_not_sending_changes_nothing(
+    store: Store, setup: str, action: str
+) -> None:
+    """A retry or failure counts only from the worker holding the claim; a receipt for a failed one is refused."""
     message_id = outbound(1).message_id
     store.enqueue(outbound(1), at=T0)
     if setup != "queued":
         store.claim_due(now=T0, lease=LEASE, limit=1, worker="w")
         if setup == "receipted":
             store.mark_receipted(message_id, b"receipt", at=T0)
-        else:
-            store.mark_failed(message_id, error="no", at=T0)
+        elif setup == "failed":
+            store.mark_failed(message_id, worker="w", error="no", at=T0)
     before = store.outbound_status(message_id)
-    with pytest.raises(StoreError, match="cannot"):
-        if action == "receipted":
+    if action == "receipted":
+        with pytest.raises(StoreError, match="cannot"):
             store.mark_receipted(message_id, b"receipt", at=T0)
-        elif action == "retry":
-            store.mark_retry(message_id, error="e", next_attempt_at=T0, at=T0)
-        else:
-            store.mark_failed(message_id, error="e", at=T0)
+    elif action == "retry":
+        assert store.mark_retry(message_id, worker="other", error="e", next_attempt_at=T0, at=T0) is False
+    else:
+        assert store.mark_failed(message_id, worker="other", error="e", at=T0) is False
     assert store.outbound_status(message_id) == before
+
+
+def test_a_stale_worker_cannot_undo_the_worker_that_took_its_claim_over(store: Store) -> None:
+    """Worker A's lease lapses, B takes the message over; A's late failure is ignored, B's receipt counts."""
+    message_id = outbound(1).message_id
+    store.enqueue(outbound(1), at=T0)
+    store.claim_due(now=T0, lease=LEASE, limit=1, worker="A")
+    (taken,) = store.claim_due(now=T0 + LEASE + dt.timedelta(seconds=1), lease=LEASE, limit=1, worker="B")
+    assert taken.message_id == message_id
+    assert store.mark_failed(message_id, worker="A", error="gave up", at=T0 + LEASE) is False
+    assert store.mark_receipted(message_id, b"receipt", at=T0 + LEASE) is True
+    status = store.outbound_status(message_id)
+    assert status is not None and status.state is OutboundState.RECEIPTED
+
+
+def test_a_receipt_after_a_retry_was_recorded_still_counts(store: Store) -> None:
+    """A receipt is proof of delivery even when it arrives after the message went back to the queue."""
+    message_id = outbound(1).message_id
+    store.enqueue(outbound(1), at=T0)
+    store.claim_due(now=T0, lease=LEASE, limit=1, worker="w")
+    assert store.mark_retry(message_id, worker="w", error="timeout", next_attempt_at=T0 + LEASE, at=T0)
+    assert store.mark_receipted(message_id, b"late receipt", at=T0 + dt.timedelta(seconds=1)) is True
+    status = store.outbound_status(message_id)
+    assert status is not None and (status.state, status.receipt) == (OutboundState.RECEIPTED, b"late receipt")
+    assert store.claim_due(now=T0 + LEASE * 2, lease=LEASE, limit=1, worker="w") == []
 
 
 def test_an_outcome_for_an_unknown_message_is_refused(store: Store) -> None:
@@ -569,7 +597,9 @@ def test_claims_come_earliest_due_first_and_a_dead_partner_blocks_nobody(store: 
     for n in range(1, 4):
         store.enqueue(outbound(n, receiver="DEAD-SW"), at=T0 + dt.timedelta(seconds=n))
     for claimed in store.claim_due(now=T0 + dt.timedelta(seconds=5), lease=LEASE, limit=10, worker="w"):
-        store.mark_retry(claimed.message_id, error="down", next_attempt_at=T0 + dt.timedelta(hours=1), at=T0)
+        store.mark_retry(
+            claimed.message_id, worker="w", error="down", next_attempt_at=T0 + dt.timedelta(hours=1), at=T0
+        )
     store.enqueue(outbound(9, receiver="NL-SW"), at=T0 + dt.timedelta(seconds=6))
     store.enqueue(outbound(8, receiver="NL-SW"), at=T0 + dt.timedelta(seconds=7))
     claimed = store.claim_due(now=T0 + dt.timedelta(seconds=10), lease=LEASE, limit=1, worker="w")
@@ -609,7 +639,7 @@ def test_counts_cover_every_state(store: Store) -> None:
     for n in range(1, 4):
         store.enqueue(outbound(n), at=T0)
     first, second = store.claim_due(now=T0, lease=LEASE, limit=2, worker="w")
-    store.mark_failed(first.message_id, error="e", at=T0)
+    store.mark_failed(first.message_id, worker="w", error="e", at=T0)
     counts = store.counts()
     assert counts.inbound == {InboundState.RECEIVED: 1, InboundState.DELIVERED: 0, InboundState.ACKNOWLEDGED: 0}
     assert counts.outbound == {

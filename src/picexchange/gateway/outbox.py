@@ -79,12 +79,19 @@ class OutboxWorker:
             attempts = message.attempts + 1
             now = self._clock()
             if attempts >= self.config.max_attempts:
-                self._record(self.store.mark_failed, message, error=f"gave up after {attempts} attempts: {exc}", at=now)
+                self._record(
+                    self.store.mark_failed,
+                    message,
+                    worker=self.name,
+                    error=f"gave up after {attempts} attempts: {exc}",
+                    at=now,
+                )
                 return
             wait = self.config.retry.backoff(attempts, draw=self._draw(), retry_after=exc.retry_after)
             self._record(
                 self.store.mark_retry,
                 message,
+                worker=self.name,
                 error=str(exc),
                 next_attempt_at=now + dt.timedelta(seconds=wait),
                 at=now,
@@ -102,7 +109,7 @@ class OutboxWorker:
             return
         except (RemoteError, ConfigurationError, MessageError) as exc:
             code = getattr(exc, "code", type(exc).__name__)
-            self._record(self.store.mark_failed, message, error=f"{code}: {exc}", at=self._clock())
+            self._record(self.store.mark_failed, message, worker=self.name, error=f"{code}: {exc}", at=self._clock())
             log.warning(
                 "delivery failed",
                 extra={"message_id": message.message_id, "receiver": message.receiver, "error": str(exc)},
@@ -114,6 +121,7 @@ class OutboxWorker:
             self._record(
                 self.store.mark_retry,
                 message,
+                worker=self.name,
                 error=f"internal: {exc}",
                 next_attempt_at=now + dt.timedelta(seconds=self.config.lease_seconds),
                 at=now,
@@ -122,12 +130,15 @@ class OutboxWorker:
         self._record(self.store.mark_receipted, message, receipt=receipted.raw, at=self._clock())
         log.info("receipted", extra={"message_id": message.message_id, "receiver": message.receiver})
 
-    def _record(self, mark: Callable[..., None], message: OutboundMessage, **kwargs: object) -> None:
+    def _record(self, mark: Callable[..., bool], message: OutboundMessage, **kwargs: object) -> None:
         try:
             if "receipt" in kwargs:
-                mark(message.message_id, kwargs.pop("receipt"), **kwargs)
+                recorded = mark(message.message_id, kwargs.pop("receipt"), **kwargs)
             else:
-                mark(message.message_id, **kwargs)
+                recorded = mark(message.message_id, **kwargs)
+            if not recorded:
+                # Our lease lapsed and another worker (or a receipt) moved the message on: our outcome is stale.
+                log.info("stale outcome ignored", extra={"message_id": message.message_id, "worker": self.name})
         except StoreError:
             # The claim lapses and the message is delivered again; the partner deduplicates it.
             log.exception("outcome not recorded", extra={"message_id": message.message_id})

@@ -126,6 +126,9 @@ OUTBOUND_LIFECYCLE: Mapping[tuple[OutboundState, OutboundEvent], OutboundState] 
         # A crashed worker's lease expired: another worker takes the message over.
         (OutboundState.SENDING, OutboundEvent.CLAIM): OutboundState.SENDING,
         (OutboundState.SENDING, OutboundEvent.RECEIPT): OutboundState.RECEIPTED,
+        # A receipt is proof of delivery whenever it comes: a worker whose lease lapsed may get it after another
+        # worker's retry put the message back in the queue.
+        (OutboundState.QUEUED, OutboundEvent.RECEIPT): OutboundState.RECEIPTED,
         # A worker whose lease expired may still get the (same, deduplicated) receipt after another worker did.
         (OutboundState.RECEIPTED, OutboundEvent.RECEIPT): OutboundState.RECEIPTED,
         (OutboundState.SENDING, OutboundEvent.RETRY): OutboundState.QUEUED,
@@ -388,29 +391,43 @@ class Store(Protocol):
         """
         ...
 
-    def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> None:
+    def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> bool:
         """Record the partner's signed receipt; the message is delivered for good.
 
+        A receipt counts whoever holds the claim: it is proof of delivery. A second receipt changes nothing.
+
+        Returns:
+            True if the message became receipted now, False if it already was.
+
         Raises:
-            StoreError: the message is unknown or was not being sent.
+            StoreError: the message is unknown, or was never claimed or has failed.
 
         """
         ...
 
-    def mark_retry(self, message_id: str, *, error: str, next_attempt_at: dt.datetime, at: dt.datetime) -> None:
-        """Record a failed attempt worth retrying and put the message back in the queue until ``next_attempt_at``.
+    def mark_retry(
+        self, message_id: str, *, worker: str, error: str, next_attempt_at: dt.datetime, at: dt.datetime
+    ) -> bool:
+        """Record a failed attempt by ``worker`` and put the message back in the queue until ``next_attempt_at``.
+
+        Returns:
+            True if recorded; False, changing nothing, if ``worker`` no longer holds the claim (its lease
+            lapsed and another worker took the message over, or a receipt arrived meanwhile).
 
         Raises:
-            StoreError: the message is unknown or was not being sent.
+            StoreError: the message is unknown.
 
         """
         ...
 
-    def mark_failed(self, message_id: str, *, error: str, at: dt.datetime) -> None:
-        """Record a failed attempt and give the message up.
+    def mark_failed(self, message_id: str, *, worker: str, error: str, at: dt.datetime) -> bool:
+        """Record a failed attempt by ``worker`` and give the message up.
+
+        Returns:
+            True if recorded; False, changing nothing, if ``worker`` no longer holds the claim.
 
         Raises:
-            StoreError: the message is unknown or was not being sent.
+            StoreError: the message is unknown.
 
         """
         ...
