@@ -69,6 +69,9 @@ def write_site(
         "\n[outbox]\n"
         f"poll_seconds = {poll_seconds}\n"
         f"lease_seconds = {lease_seconds}\n"
+        # A claim must outlive one attempt: short leases (fast recovery in tests) need short timeouts.
+        f"connect_timeout_seconds = {min(5.0, lease_seconds / 4)}\n"
+        f"read_timeout_seconds = {min(30.0, lease_seconds / 2)}\n"
         f"batch = {batch}\n"
         f"concurrency = {concurrency}\n",
         encoding="utf-8",

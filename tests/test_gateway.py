@@ -105,7 +105,7 @@ def _gateway(
         store=store or f"sqlite:///{directory / (participant.replace(':', '_') + '.db')}",
         port=port,
         backoffice_token=token,
-        outbox=outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=30),
+        outbox=outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60),
         **settings,
     )
     running = build(config, trust=trust, client_config=client_config)
@@ -684,7 +684,7 @@ def test_the_back_office_api_needs_the_bearer_token_when_one_is_configured(
 
 FAST_RETRY = OutboxConfig(
     poll_seconds=0.05,
-    lease_seconds=30,
+    lease_seconds=60,
     max_attempts=1000,
     retry=RetryPolicy(initial_backoff=0.1, multiplier=1.5, max_backoff=0.4, jitter=0.1),
 )

@@ -170,7 +170,7 @@ def gateway_pair(
         dataclasses.replace(item.partner, endpoint=f"{urls[item.id]}/ub/v1/messages") for item in pki.participants
     ]
     urls_of_store = stores or tuple(f"sqlite:///{directory / (pid.replace(':', '_') + '.db')}" for pid in ports)
-    settings = outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=30)
+    settings = outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60)
     with contextlib.ExitStack() as stack:
         nodes = []
         for participant, store_url in zip((exporter, importer), urls_of_store, strict=True):

@@ -28,6 +28,8 @@ A gateway configuration file::
     batch = 16
     concurrency = 8                     # deliveries in flight; a slow partner never blocks the others
     max_attempts = 12
+    connect_timeout_seconds = 5         # per delivery attempt; lease_seconds must exceed connect + read
+    read_timeout_seconds = 30
 
 Paths are relative to the configuration file.
 """
@@ -84,6 +86,8 @@ class OutboxConfig:
     batch: int = 16
     concurrency: int = 8
     max_attempts: int = 12
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 30.0
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(initial_backoff=1.0, max_backoff=300.0))
 
     @property
@@ -188,7 +192,20 @@ class GatewayConfig:
                 client_key=base / paths["key"] if paths["key"] else None,
             )
         outbox_table = _table(data, "outbox", source, required=False) or {}
-        _only(outbox_table, {"poll_seconds", "lease_seconds", "batch", "concurrency", "max_attempts"}, "outbox", source)
+        _only(
+            outbox_table,
+            {
+                "poll_seconds",
+                "lease_seconds",
+                "batch",
+                "concurrency",
+                "max_attempts",
+                "connect_timeout_seconds",
+                "read_timeout_seconds",
+            },
+            "outbox",
+            source,
+        )
         defaults = OutboxConfig()
         outbox = OutboxConfig(
             poll_seconds=float(
@@ -200,6 +217,26 @@ class GatewayConfig:
             batch=_get(outbox_table, "batch", int, "outbox", source, default=defaults.batch),
             concurrency=_get(outbox_table, "concurrency", int, "outbox", source, default=defaults.concurrency),
             max_attempts=_get(outbox_table, "max_attempts", int, "outbox", source, default=defaults.max_attempts),
+            connect_timeout_seconds=float(
+                _get(
+                    outbox_table,
+                    "connect_timeout_seconds",
+                    (int, float),
+                    "outbox",
+                    source,
+                    default=defaults.connect_timeout_seconds,
+                )
+            ),
+            read_timeout_seconds=float(
+                _get(
+                    outbox_table,
+                    "read_timeout_seconds",
+                    (int, float),
+                    "outbox",
+                    source,
+                    default=defaults.read_timeout_seconds,
+                )
+            ),
         )
         store = _get(gateway, "store", str, "gateway", source)
         if store.startswith("sqlite://") and not store.startswith("sqlite:///") and ":memory:" not in store:

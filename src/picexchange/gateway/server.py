@@ -71,11 +71,23 @@ def build(
         raise ConfigurationError(
             "the partner registry has no [me] table: who does this gateway sign as?", source=str(config.partners)
         )
+    client_settings = client_config or ClientConfig(
+        tls=config.client_tls,
+        connect_timeout=config.outbox.connect_timeout_seconds,
+        read_timeout=config.outbox.read_timeout_seconds,
+    )
+    attempt = client_settings.connect_timeout + client_settings.read_timeout
+    if config.outbox.lease_seconds <= attempt:
+        # A claim must outlive one delivery attempt, or another worker sends the message again meanwhile.
+        raise ConfigurationError(
+            f"outbox lease_seconds ({config.outbox.lease_seconds:g}) must exceed one delivery attempt "
+            f"(connect {client_settings.connect_timeout:g} s + read {client_settings.read_timeout:g} s); "
+            "raise the lease or lower the timeouts",
+            field="outbox.lease_seconds",
+        )
     store = open_store(config.store)
     store.migrate()
-    client = Client(
-        me=registry.me, trust=registry, config=client_config or ClientConfig(tls=config.client_tls), clock=clock
-    )
+    client = Client(me=registry.me, trust=registry, config=client_settings, clock=clock)
     worker = OutboxWorker(store=store, client=client, config=config.outbox, clock=clock)
     gateway = Gateway(
         me=registry.me,
