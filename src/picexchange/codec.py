@@ -159,6 +159,7 @@ def _depth_probe(depth: int) -> etree.XPath:
 
 
 _COUNT = etree.XPath("count(//*)")
+_POSITION = re.compile(r", line \d+, column \d+$")
 
 
 def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
@@ -194,7 +195,9 @@ def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
         if "Excessive depth" in str(exc.msg):
             depth = min(limits.max_depth, _LIBXML2_MAX_DEPTH)
             raise ParseError(f"document is nested deeper than {depth} elements", line=line) from exc
-        raise ParseError(f"not well-formed XML: {exc.msg}", line=line) from exc
+        # lxml appends ", line N, column M" to libxml2's text; the line travels in the error's own field.
+        text = _POSITION.sub("", str(exc.msg))
+        raise ParseError(f"not well-formed XML: {text}", line=line) from exc
     except (ValueError, etree.LxmlError) as exc:
         raise ParseError(f"not a parsable XML document: {exc}") from exc
     if root is None:
