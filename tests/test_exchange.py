@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from picexchange import codec, exchange, signing
-from picexchange.errors import BusinessRuleError, MessageTooLarge, ParseError, RemoteError, SignatureError, TrustError
+from picexchange.errors import (
+    BusinessRuleError,
+    MessageTooLarge,
+    ParseError,
+    RemoteError,
+    SchemaError,
+    SignatureError,
+    TrustError,
+)
 from picexchange.models.envelope import Envelope, Error, Receipt, UtilityBlock
 from picexchange.models.pic import Notification
 from picexchange.testpki import TestPki, make_test_pki
@@ -219,3 +227,27 @@ def test_a_genuinely_signed_breach_of_a_basel_rule_is_refused_with_rule_path_and
     line = next(n for n, text in enumerate(raw.decode().splitlines(), 1) if "<pic:IntendedShipments>" in text)
     assert violation.line == line
     assert caught.value.message_id == str(envelope.header.message_id)
+
+
+def test_a_partner_registered_for_export_only_may_still_answer_a_pic_message(
+    pki: TestPki, notification: Notification
+) -> None:
+    """Replies are not messages of a Utility Block: Customs (export only) can receipt what was sent to it."""
+    exporter = pki["AU:DCCEEW"]
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:RMCD", now=NOW)
+    inbound = exchange.Inbound(envelope=sealed.envelope, raw=sealed.raw, digest=sealed.digest, signer=exporter.partner)
+    receipt = exchange.receipt_for(inbound, me=pki["MY:RMCD"].identity, now=NOW)
+    assert UtilityBlock.PIC not in pki["MY:RMCD"].partner.utility_blocks
+    receipted = exchange.read_reply(receipt.raw, sent=sealed, me=exporter.identity, trust=pki.trust(), now=NOW)
+    assert receipted.receipt.ref_to_message_id == sealed.message_id
+
+
+def test_a_transport_reply_posted_as_a_message_is_refused(pki: TestPki, notification: Notification) -> None:
+    exporter, importer = pki["AU:DCCEEW"], pki["MY:DOE"]
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:DOE", now=NOW)
+    inbound = exchange.accept(sealed.raw, me=importer.identity, trust=pki.trust(), now=NOW)
+    receipt = exchange.receipt_for(inbound, me=importer.identity, now=NOW)
+    with pytest.raises(SchemaError) as caught:
+        exchange.accept(receipt.raw, me=exporter.identity, trust=pki.trust(), now=NOW)
+    assert caught.value.path == "/Envelope/Header/MessageType"
+    assert caught.value.message_id == str(receipt.message_id)

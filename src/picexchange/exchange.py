@@ -219,6 +219,17 @@ def accept(
     message_id = _header(root, "MessageId")
     try:
         schemas.check_envelope(root)
+        kind = _header(root, "MessageType")
+        if kind in ("Receipt", "Error"):
+            raise SchemaError(
+                [
+                    Issue(
+                        text=f"a {kind} answers a message; it is not a message to deliver",
+                        path="/Envelope/Header/MessageType",
+                        rule_id="envelope",
+                    )
+                ]
+            )
         receiver = _header(root, "Receiver")
         if receiver != me.participant:
             raise TrustError(

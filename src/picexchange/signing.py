@@ -495,7 +495,11 @@ def _verify_signed(
     sender = _header_text(root, "Sender") or ""
     if receiver is not None:
         _check_receiver(_header_text(root, "Receiver"), receiver)
-    partner = _sender(trust, sender, UtilityBlock(_header_text(root, "UtilityBlock") or ""))
+    # A Receipt or Error answers a message of the Utility Block it names; any registered partner may answer
+    # what we sent it (a Customs administration registered for `export` still receipts a misrouted `pic`).
+    reply = _header_text(root, "MessageType") in ("Receipt", "Error")
+    block = None if reply else UtilityBlock(_header_text(root, "UtilityBlock") or "")
+    partner = _sender(trust, sender, block)
     # The certificate a signature presents is only compared with the registered ones, byte for byte; it is
     # never parsed (a hostile certificate cannot reach the ASN.1 parser) nor trusted.
     presented = _certificate_in(signature)
@@ -541,10 +545,10 @@ def _check_receiver(found: str | None, receiver: str) -> None:
         raise TrustError(f"the message is addressed to {found}, not to {receiver}")
 
 
-def _sender(trust: TrustStore, sender: str, block: UtilityBlock) -> Partner:
+def _sender(trust: TrustStore, sender: str, block: UtilityBlock | None) -> Partner:
     partner = trust.partner(sender)
     if partner is None:
         raise TrustError(f"unknown sender {sender}: not in the partner registry")
-    if not partner.may_send(block):
+    if block is not None and not partner.may_send(block):
         raise TrustError(f"{sender} may not send messages of Utility Block {block.value}")
     return partner

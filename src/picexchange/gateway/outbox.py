@@ -180,6 +180,8 @@ class OutboxWorker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            # Clear before looking, so a wake-up that comes while we look is not lost.
+            self._wake.clear()
             try:
                 busy = self._dispatch()
             except StoreError:
@@ -187,7 +189,6 @@ class OutboxWorker:
                 busy = False
             if not busy:
                 self._wake.wait(self.config.poll_seconds)
-                self._wake.clear()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the loop, letting deliveries in flight finish."""
