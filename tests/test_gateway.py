@@ -731,7 +731,11 @@ def test_a_dead_partner_never_blocks_deliveries_to_a_live_one(
 def test_a_partner_that_hangs_never_blocks_deliveries_to_a_live_one(
     pki: TestPki, notification: Notification, tmp_path: Path
 ) -> None:
-    """A partner that takes the connection and never answers holds only its own messages."""
+    """A partner that takes the connection and never answers holds only its share of the delivery slots.
+
+    More messages wait for it than the worker has slots (12 > concurrency 8): without a per-partner share they
+    would take every slot and the live partner would wait for the hanging one's read timeout.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as hole:
         hole.bind(("127.0.0.1", 0))
         hole.listen(64)  # never accepted, never answered: the kernel completes the handshakes
@@ -744,19 +748,21 @@ def test_a_partner_that_hangs_never_blocks_deliveries_to_a_live_one(
                 outbox=FAST_RETRY,
                 client_config=ClientConfig(read_timeout=10.0),
             ) as exporting:
-                held = [exporting.submit(notification, to="JP:MOE")["message_id"] for _ in range(2)]
-                _wait(
-                    lambda: all(exporting.status(m)["state"] == "sending" for m in held),
-                    timeout=10,
-                    what="messages to the hanging partner in flight",
-                )
+                held = [exporting.submit(notification, to="JP:MOE")["message_id"] for _ in range(12)]
+                share = FAST_RETRY.per_partner
+                assert share < FAST_RETRY.concurrency < len(held)
+
+                def in_flight() -> int:
+                    return sum(exporting.status(m)["state"] == "sending" for m in held)
+
+                _wait(lambda: in_flight() == share, timeout=10, what="the hanging partner's share in flight")
                 started = time.monotonic()
                 sent = [exporting.submit(notification, to=IMPORTER)["message_id"] for _ in range(3)]
                 for message_id in sent:
                     exporting.wait_for(message_id, "receipted", timeout=20)
                 # Waiting for the hanging partner would take its 10 s read timeout.
                 assert time.monotonic() - started < 5
-                assert all(exporting.status(m)["state"] == "sending" for m in held)
+                assert in_flight() == share  # the others wait, queued, for a slot of their own partner
                 hole.close()  # resets the pending connections, so that shutting down does not wait for them
 
 

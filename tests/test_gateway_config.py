@@ -54,3 +54,8 @@ def test_a_lease_shorter_than_one_delivery_attempt_is_refused(tmp_path: Path) ->
     config = GatewayConfig.from_toml_text(BASE + "[outbox]\nlease_seconds = 20\n", base=tmp_path)
     with pytest.raises(ConfigurationError, match="must exceed one delivery attempt"):
         build(config, trust=TrustStore.of([p.partner for p in pki.participants], me=pki["AU:DCCEEW"].identity))
+
+
+def test_outbox_shares_are_read(tmp_path: Path) -> None:
+    config = GatewayConfig.from_toml_text(BASE + "[outbox]\nconcurrency = 6\nper_partner = 2\n", base=tmp_path)
+    assert (config.outbox.concurrency, config.outbox.per_partner) == (6, 2)

@@ -791,3 +791,14 @@ def test_a_recorded_message_survives_the_process_being_killed(store_url: str) ->
             inbound(sender="DE-SW", message_id=message_id, data=b"<Envelope>durable</Envelope>"), b"other receipt"
         )
         assert (again.duplicate, again.receipt) == (True, b"signed receipt")
+
+
+def test_claims_can_pass_over_partners_that_have_enough_in_flight(store: Store) -> None:
+    """The outbox worker caps deliveries per partner: messages for a skipped receiver stay queued."""
+    store.enqueue(outbound(1, receiver="SLOW-SW"), at=T0)
+    store.enqueue(outbound(2, receiver="SLOW-SW"), at=T0 + dt.timedelta(seconds=1))
+    store.enqueue(outbound(3, receiver="NL-SW"), at=T0 + dt.timedelta(seconds=2))
+    claimed = store.claim_due(now=T0 + LEASE, lease=LEASE, limit=10, worker="w", skip_receivers={"SLOW-SW"})
+    assert [m.message_id for m in claimed] == [outbound(3).message_id]
+    rest = store.claim_due(now=T0 + LEASE, lease=LEASE, limit=10, worker="w", skip_receivers=())
+    assert [m.message_id for m in rest] == [outbound(1).message_id, outbound(2).message_id]

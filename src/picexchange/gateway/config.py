@@ -26,7 +26,8 @@ A gateway configuration file::
     poll_seconds = 0.5
     lease_seconds = 60
     batch = 16
-    concurrency = 8                     # deliveries in flight; a slow partner never blocks the others
+    concurrency = 8                     # deliveries in flight
+    per_partner = 4                     # most of them to one partner: a hanging partner never blocks the others
     max_attempts = 12
     connect_timeout_seconds = 5         # per delivery attempt; lease_seconds must exceed connect + read
     read_timeout_seconds = 30
@@ -76,6 +77,7 @@ class OutboxConfig:
         lease_seconds: how long a claim holds before another worker may take the message over.
         batch: the most messages claimed at once.
         concurrency: deliveries in flight at once.
+        per_partner: most deliveries in flight to one partner, so one that hangs leaves slots for the others.
         max_attempts: attempts before a message that keeps failing to arrive is given up (failed).
         retry: the back-off between attempts.
 
@@ -85,6 +87,7 @@ class OutboxConfig:
     lease_seconds: float = 60.0
     batch: int = 16
     concurrency: int = 8
+    per_partner: int = 4
     max_attempts: int = 12
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
@@ -199,6 +202,7 @@ class GatewayConfig:
                 "lease_seconds",
                 "batch",
                 "concurrency",
+                "per_partner",
                 "max_attempts",
                 "connect_timeout_seconds",
                 "read_timeout_seconds",
@@ -216,6 +220,7 @@ class GatewayConfig:
             ),
             batch=_get(outbox_table, "batch", int, "outbox", source, default=defaults.batch),
             concurrency=_get(outbox_table, "concurrency", int, "outbox", source, default=defaults.concurrency),
+            per_partner=_get(outbox_table, "per_partner", int, "outbox", source, default=defaults.per_partner),
             max_attempts=_get(outbox_table, "max_attempts", int, "outbox", source, default=defaults.max_attempts),
             connect_timeout_seconds=float(
                 _get(

@@ -10,12 +10,14 @@ too many attempts). The bytes sent are always the stored signed bytes: one messa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from picexchange import codec
 from picexchange.client import Client
@@ -59,6 +61,7 @@ class OutboxWorker:
         self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix=self.name)
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._by_receiver: Counter[str] = Counter()
 
     def run_once(self) -> int:
         """Claim the due messages and deliver them, waiting for every outcome; return how many were claimed."""
@@ -159,23 +162,36 @@ class OutboxWorker:
     def _dispatch(self) -> bool:
         """Claim as many due messages as there are free slots and start them; return whether all slots filled.
 
-        Deliveries in flight are not waited for: a partner that hangs until the read timeout holds its own
-        messages' slots only, and a slot freed by any delivery wakes the loop again.
+        Deliveries in flight are not waited for, and no partner gets more than ``per_partner`` of the slots: a
+        partner that hangs until the read timeout holds only its own share, and a slot freed by any delivery
+        wakes the loop again. Claims go one at a time so the per-partner share is exact.
         """
         with self._lock:
             free = min(self.config.batch, self.config.concurrency - self._in_flight)
-        if free <= 0:
-            return False
-        claimed = self.store.claim_due(now=self._clock(), lease=self.config.lease, limit=free, worker=self.name)
-        for message in claimed:
+        started = 0
+        while started < free:
             with self._lock:
-                self._in_flight += 1
-            self._pool.submit(self._deliver, message).add_done_callback(self._done)
-        return len(claimed) == free
+                full = {receiver for receiver, n in self._by_receiver.items() if n >= self.config.per_partner}
+            claimed = self.store.claim_due(
+                now=self._clock(), lease=self.config.lease, limit=1, worker=self.name, skip_receivers=full
+            )
+            if not claimed:
+                break
+            for message in claimed:
+                with self._lock:
+                    self._in_flight += 1
+                    self._by_receiver[message.receiver] += 1
+                future = self._pool.submit(self._deliver, message)
+                future.add_done_callback(functools.partial(self._done, message.receiver))
+                started += 1
+        return free > 0 and started == free
 
-    def _done(self, _: Future[None]) -> None:
+    def _done(self, receiver: str, _: object) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._by_receiver[receiver] -= 1
+            if not self._by_receiver[receiver]:
+                del self._by_receiver[receiver]
         self._wake.set()
 
     def _loop(self) -> None:

@@ -29,7 +29,7 @@ import base64
 import datetime as dt
 import enum
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Protocol, Self, TypeVar
@@ -383,11 +383,20 @@ class Store(Protocol):
         """
         ...
 
-    def claim_due(self, *, now: dt.datetime, lease: dt.timedelta, limit: int, worker: str) -> list[OutboundMessage]:
+    def claim_due(
+        self,
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        worker: str,
+        skip_receivers: Collection[str] = (),
+    ) -> list[OutboundMessage]:
         """Claim up to ``limit`` due messages for ``worker`` until ``now + lease``, earliest due first.
 
         A message is due when it is queued and its next attempt time has come, or when it is being sent but
         the claim on it expired (its worker crashed or hung). No two workers hold a message at the same time.
+        Messages for ``skip_receivers`` are left for later (the worker already has enough in flight to them).
         """
         ...
 

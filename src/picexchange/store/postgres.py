@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
@@ -367,7 +367,15 @@ class PostgresStore(Store):
         if row is None or bytes(row[0]) != message.data:
             raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
 
-    def claim_due(self, *, now: dt.datetime, lease: dt.timedelta, limit: int, worker: str) -> list[OutboundMessage]:
+    def claim_due(
+        self,
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        worker: str,
+        skip_receivers: Collection[str] = (),
+    ) -> list[OutboundMessage]:
         """Claim up to ``limit`` due messages for ``worker``; see the protocol."""
         now = c.aware(now, "now")
         until, limit = c.lease_end(now, lease), c.positive(limit, "limit")
@@ -375,9 +383,9 @@ class PostgresStore(Store):
             # SKIP LOCKED: rows another worker is claiming right now are passed over, not waited for.
             rows = cur.execute(
                 f"SELECT {c.CLAIM_COLUMNS} FROM outbound"  # noqa: S608 -- constants
-                f" WHERE state IN ({c.CLAIMABLE_SQL}) AND due_at <= %s ORDER BY due_at, id LIMIT %s"
-                " FOR UPDATE SKIP LOCKED",
-                (now, limit),
+                f" WHERE state IN ({c.CLAIMABLE_SQL}) AND due_at <= %s AND NOT (receiver = ANY(%s))"
+                " ORDER BY due_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (now, sorted(set(skip_receivers)), limit),
             ).fetchall()
             claimed, changes = [], []
             for row in rows:

@@ -20,7 +20,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from types import MappingProxyType
 
@@ -320,16 +320,26 @@ class SqliteStore(Store):
         if bytes(stored) != message.data:
             raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
 
-    def claim_due(self, *, now: dt.datetime, lease: dt.timedelta, limit: int, worker: str) -> list[OutboundMessage]:
+    def claim_due(
+        self,
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        worker: str,
+        skip_receivers: Collection[str] = (),
+    ) -> list[OutboundMessage]:
         """Claim up to ``limit`` due messages for ``worker``; see the protocol."""
         now = c.aware(now, "now")
         until, limit = _text(c.lease_end(now, lease)), c.positive(limit, "limit")
+        skipped = sorted(set(skip_receivers))
+        skip = f" AND receiver NOT IN ({', '.join('?' * len(skipped))})" if skipped else ""
         with self._transaction(write=True) as db:
             rows = db.execute(
                 # INDEXED BY: without statistics SQLite prefers outbound_state and sorts every queued row.
                 f"SELECT {c.CLAIM_COLUMNS} FROM outbound INDEXED BY outbound_due"  # noqa: S608 -- constants
-                f" WHERE state IN ({c.CLAIMABLE_SQL}) AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                (_text(now), limit),
+                f" WHERE state IN ({c.CLAIMABLE_SQL}) AND due_at <= ?{skip} ORDER BY due_at, id LIMIT ?",
+                (_text(now), *skipped, limit),
             ).fetchall()
             claimed, changes = [], []
             for row in rows:
