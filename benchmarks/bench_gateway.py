@@ -27,20 +27,18 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 
 from picexchange import codec, exchange
 from picexchange.client import AsyncClient, Client, ClientConfig, RetryPolicy
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Notification
-from picexchange.testing import free_port
+from picexchange.testing import free_port, postgres_schema
 from picexchange.testpki import TestPki, certificate_pem, file_stem, make_test_pki, partners_toml, private_key_pem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,18 +111,6 @@ def gateway(folder: Path, store: str, name: str) -> Iterator[Gateway]:
     finally:
         process.terminate()
         process.wait(15)
-
-
-@contextmanager
-def postgres_schema(server: str) -> Iterator[str]:
-    schema = f"px_bench_gw_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{server}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 # ------------------------------------------------------------------------------------------ measurements
@@ -324,7 +310,7 @@ def store_url(folder: Path, name: str, postgres: str) -> Iterator[str]:
     if name == "sqlite":
         yield f"sqlite:///{folder / 'gateway.db'}"
         return
-    with postgres_schema(postgres) as url:
+    with postgres_schema(postgres, prefix="px_bench_gw") as url:
         yield url
 
 

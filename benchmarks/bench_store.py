@@ -10,6 +10,7 @@ dropped at the end; SQLite in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -24,6 +25,7 @@ from itertools import count
 import psycopg
 
 from picexchange.store import InboundMessage, OutboundMessage, Store, open_store
+from picexchange.testing import postgres_schema
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 PAYLOAD = os.urandom(5000)  # a 5 KB signed envelope
@@ -142,20 +144,12 @@ def claim_and_mark(store: Store, batch: int) -> Callable[[], int]:
 @contextmanager
 def backends(postgres: str | None) -> Iterator[list[tuple[str, str, Callable[[], int]]]]:
     """Yield (name, store URL, bare floor) for each backend, in scratch places removed afterwards."""
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as schemas:
         found = [("sqlite", f"sqlite://{folder}/bench.db", bare_sqlite(f"{folder}/bare.db"))]
-        schema = f"px_bench_{uuid.uuid4().hex[:8]}"
         if postgres:
-            with psycopg.connect(postgres, autocommit=True) as admin:
-                admin.execute(f'CREATE SCHEMA "{schema}"')
-            url = f"{postgres}?options=-csearch_path%3D{schema}"
+            url = schemas.enter_context(postgres_schema(postgres, prefix="px_bench"))
             found.append(("postgres", url, bare_postgres(url)))
-        try:
-            yield found
-        finally:
-            if postgres:
-                with psycopg.connect(postgres, autocommit=True) as admin:
-                    admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        yield found
 
 
 def timed_drain(store: Store, batch: int, messages: int) -> float:

@@ -12,12 +12,12 @@ SQLite store in ``tmp_path`` or a PostgreSQL schema private to the test.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,11 +33,11 @@ from picexchange.client import Client, ClientConfig, RetryPolicy
 from picexchange.errors import DeliveryError
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Notification
-from picexchange.testing import free_port
+from picexchange.testing import POSTGRES_TEST_SERVER, free_port, postgres_reachable, postgres_schema
 from picexchange.testpki import TestPki, make_test_pki
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
-PG_SERVER = "postgresql://127.0.0.1:5432/test"
+PG_SERVER = POSTGRES_TEST_SERVER
 EXPORTER = "AU:DCCEEW"
 IMPORTER = "MY:DOE"
 MESSAGES = 300
@@ -82,14 +82,6 @@ def _inbox(http: httpx.Client, url: str) -> list[dict[str, Any]]:
         since = page["next"]
 
 
-def _postgres_available() -> bool:
-    try:
-        with psycopg.connect(PG_SERVER, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
-
-
 class Cluster:
     """The gateway processes of one test and their stores; :meth:`close` kills the processes, then drops schemas."""
 
@@ -97,17 +89,13 @@ class Cluster:
         self.directory = directory
         self.backend = backend
         self.processes: list[GatewayProcess] = []
-        self.schemas: list[str] = []
+        self.schemas = contextlib.ExitStack()
 
     def store(self, name: str, backend: str | None = None) -> str:
         """Return the URL of a new, empty store: a SQLite file in the test's folder or a fresh PostgreSQL schema."""
         if (backend or self.backend) == "sqlite":
             return f"sqlite:///{self.directory / name / 'gateway.db'}"
-        schema = f"px_crash_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
-            admin.execute(f'CREATE SCHEMA "{schema}"'.encode())
-        self.schemas.append(schema)
-        return f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+        return self.schemas.enter_context(postgres_schema(PG_SERVER, prefix="px_crash"))
 
     def gateway(self, name: str, pki: TestPki, *, me: str, store: str, port: int, **outbox: Any) -> GatewayProcess:
         """Write a gateway's files and return its (not yet started) process."""
@@ -128,16 +116,14 @@ class Cluster:
     def close(self) -> None:
         for process in reversed(self.processes):
             process.kill()
-        for schema in self.schemas:
-            with psycopg.connect(PG_SERVER, autocommit=True) as admin:
-                admin.execute(f'DROP SCHEMA "{schema}" CASCADE'.encode())
+        self.schemas.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     """Yield a cluster whose stores are SQLite files or PostgreSQL schemas; kill every process at the end."""
     backend: str = request.param
-    if backend == "postgres" and not _postgres_available():
+    if backend == "postgres" and not postgres_reachable(PG_SERVER):
         pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
     made = Cluster(tmp_path, backend)
     try:

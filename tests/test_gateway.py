@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from picexchange import codec, exchange, signing
@@ -31,12 +30,20 @@ from picexchange.gateway import GatewayConfig, OutboxConfig, build
 from picexchange.models.envelope import Envelope, Error, UtilityBlock
 from picexchange.models.pic import Notification
 from picexchange.store import InboundState
-from picexchange.testing import GatewayNode, free_port, gateway_pair, serve_in_thread
+from picexchange.testing import (
+    POSTGRES_TEST_SERVER,
+    GatewayNode,
+    free_port,
+    gateway_pair,
+    postgres_reachable,
+    postgres_schema,
+    serve_in_thread,
+)
 from picexchange.testpki import TestPki, make_test_pki
 from picexchange.trust import TrustStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
-PG_SERVER = "postgresql://127.0.0.1:5432/test"
+PG_SERVER = POSTGRES_TEST_SERVER
 EXPORTER, IMPORTER, STRANGER = "AU:DCCEEW", "MY:DOE", "SG:NEA"
 TOKEN = "test-only-back-office-token"
 MAX_BODY = 64 * 1024
@@ -118,18 +125,10 @@ def _gateway(
 @contextlib.contextmanager
 def _postgres_url() -> Iterator[str]:
     """Yield the URL of a fresh PostgreSQL schema, dropped afterwards."""
-    try:
-        psycopg.connect(PG_SERVER, connect_timeout=3).close()
-    except psycopg.OperationalError:
+    if not postgres_reachable(PG_SERVER):
         pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
-    schema = f"px_gw_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema(PG_SERVER, prefix="px_gw") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

@@ -45,19 +45,12 @@ from picexchange.store.base import transition
 from picexchange.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from picexchange.store.postgres import PostgresStore
 from picexchange.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from picexchange.testing import POSTGRES_TEST_SERVER, postgres_reachable, postgres_schema
 
-PG_SERVER = "postgresql://127.0.0.1:5432/test"
+PG_SERVER = POSTGRES_TEST_SERVER
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=30)
 SRC = str(Path(__file__).resolve().parent.parent / "src")
-
-
-def _postgres_available() -> bool:
-    try:
-        with psycopg.connect(PG_SERVER, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -66,16 +59,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path / 'gateway.db'}"
         return
-    if not _postgres_available():
+    if not postgres_reachable(PG_SERVER):
         pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
-    schema = f"px_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_SERVER}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema(PG_SERVER) as url:
+        yield url
 
 
 @pytest.fixture
