@@ -246,7 +246,7 @@ def accept(
             )
         # The signature, pinned to that partner's registered certificates; the whole envelope must be signed.
         verified = signing.verify(
-            raw, trust=trust, now=now, receiver=me.participant, policy=policy.verify, limits=policy.limits
+            root, trust=trust, now=now, receiver=me.participant, policy=policy.verify, limits=policy.limits
         )
         envelope = verified.envelope
         created = envelope.header.created

@@ -427,7 +427,7 @@ def _signxml_verify(
 
 
 def verify(
-    raw: bytes,
+    raw: bytes | etree._Element,
     *,
     trust: TrustStore,
     now: dt.datetime,
@@ -445,7 +445,8 @@ def verify(
     (signxml, pinned to that certificate); the signed tree is the whole Envelope, and its header agrees.
 
     Args:
-        raw: the bytes received.
+        raw: the bytes received, or their tree as :func:`picexchange.codec.parse` returned it (so a caller that
+            already parsed them, like :func:`picexchange.exchange.accept`, does not parse twice).
         trust: the partner registry.
         now: the time to check certificate validity at (aware).
         receiver: our participant id; when given, the header's Receiver must be it.
@@ -467,7 +468,7 @@ def verify(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    root = codec.parse(raw, limits=limits)
+    root = codec.parse(raw, limits=limits) if isinstance(raw, bytes) else raw
     signature = _check_placement(root)
     algorithm = _check_signature_shape(signature, policy)
     schemas.check_envelope(root)
