@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from picexchange.errors import StoreError
 from picexchange.store.base import (
@@ -23,6 +23,7 @@ from picexchange.store.base import (
     OutboundState,
     OutboundStatus,
     sources_of,
+    transition,
 )
 
 ToDatetime = Callable[[Any], dt.datetime]
@@ -192,3 +193,79 @@ def outbound_status_from(row: Sequence[Any], to_datetime: ToDatetime) -> Outboun
 def conflict_text(kind: str, key: str) -> str:
     """Return the text of a ConflictError for message ``key`` already stored with other bytes."""
     return f"{kind} message {key} was already stored with other bytes"
+
+
+def outcome_state(
+    state: OutboundState, holder: str | None, event: OutboundEvent, *, worker: str | None, message_id: str
+) -> OutboundState | None:
+    """Return the state ``event`` moves an outbound message to, or None if the outcome changes nothing.
+
+    With ``worker``, the outcome counts only while that worker holds the claim: a worker whose lease lapsed
+    and whose message another worker took over (or a receipt settled) reports a stale outcome.
+
+    Raises:
+        StoreError: the lifecycle has no such step.
+
+    """
+    if worker is not None and (state is not OutboundState.SENDING or holder != worker):
+        return None
+    new = transition(OUTBOUND_LIFECYCLE, state, event, what=f"outbound message {message_id}")
+    return None if new is state else new  # a repeated outcome (a second receipt) changes nothing
+
+
+class OutcomeMethods:
+    """``mark_receipted``, ``mark_retry`` and ``mark_failed``, written once over a backend's ``_outcome``.
+
+    A backend sets ``_P`` (its SQL placeholder), ``_stamp`` (how it stores a timestamp) and ``_outcome`` (one
+    transaction: read the state, apply :func:`outcome_state`, update the row).
+    """
+
+    _P: ClassVar[str]
+
+    def _stamp(self, value: dt.datetime, name: str) -> object:
+        raise NotImplementedError
+
+    def _outcome(
+        self,
+        message_id: str,
+        event: OutboundEvent,
+        assignments: str,
+        values: tuple[object, ...],
+        *,
+        worker: str | None = None,
+    ) -> bool:
+        raise NotImplementedError
+
+    def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> bool:
+        """Record the partner's receipt; see the protocol."""
+        when, p = self._stamp(at, "at"), self._P
+        return self._outcome(
+            message_id,
+            OutboundEvent.RECEIPT,
+            f"receipt = {p}, receipted_at = {p}, due_at = NULL, updated_at = {p}",
+            (receipt, when, when),
+        )
+
+    def mark_retry(
+        self, message_id: str, *, worker: str, error: str, next_attempt_at: dt.datetime, at: dt.datetime
+    ) -> bool:
+        """Record a failed attempt and requeue the message; see the protocol."""
+        when, due, p = self._stamp(at, "at"), self._stamp(next_attempt_at, "next_attempt_at"), self._P
+        return self._outcome(
+            message_id,
+            OutboundEvent.RETRY,
+            f"last_error = {p}, due_at = {p}, updated_at = {p}",
+            (error, due, when),
+            worker=worker,
+        )
+
+    def mark_failed(self, message_id: str, *, worker: str, error: str, at: dt.datetime) -> bool:
+        """Record a failed attempt and give the message up; see the protocol."""
+        when, p = self._stamp(at, "at"), self._P
+        return self._outcome(
+            message_id,
+            OutboundEvent.FAIL,
+            f"last_error = {p}, due_at = NULL, updated_at = {p}",
+            (error, when),
+            worker=worker,
+        )

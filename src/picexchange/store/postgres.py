@@ -188,7 +188,7 @@ class _Pool:
             conn.close()
 
 
-class PostgresStore(Store):
+class PostgresStore(c.OutcomeMethods, Store):
     """The :class:`~picexchange.store.base.Store` on one PostgreSQL database (schema from ``search_path``)."""
 
     def __init__(self, conninfo: str, *, max_connections: int = 8) -> None:
@@ -400,6 +400,11 @@ class PostgresStore(Store):
             )
         return claimed
 
+    _P = "%s"
+
+    def _stamp(self, value: dt.datetime, name: str) -> object:
+        return c.aware(value, name)
+
     def _outcome(
         self,
         message_id: str,
@@ -411,7 +416,7 @@ class PostgresStore(Store):
     ) -> bool:
         """Apply ``event`` to one outbound message if its lifecycle allows it; ``assignments`` set the rest.
 
-        With ``worker``, the outcome counts only while that worker holds the claim (a stale one is ignored).
+        With ``worker``, the outcome counts only while that worker holds the claim (see ``c.outcome_state``).
         """
         with self._transaction() as cur:
             row = cur.execute(
@@ -419,52 +424,15 @@ class PostgresStore(Store):
             ).fetchone()
             if row is None:
                 raise StoreError(f"no outbound message {message_id}")
-            state = OutboundState(row[0])
-            if worker is not None and (state is not OutboundState.SENDING or row[1] != worker):
-                return False  # the claim lapsed and moved on: this worker's late outcome is stale
-            new = transition(OUTBOUND_LIFECYCLE, state, event, what=f"outbound message {message_id}")
-            if new is state:
-                return False  # a repeated outcome (a late receipt after another worker's) changes nothing
+            new = c.outcome_state(OutboundState(row[0]), row[1], event, worker=worker, message_id=message_id)
+            if new is None:
+                return False
             cur.execute(
                 f"UPDATE outbound SET state = %s, attempts = attempts + 1, {assignments}"  # noqa: S608 -- constants
                 " WHERE message_id = %s",
                 (new.value, *values, message_id),
             )
         return True
-
-    def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> bool:
-        """Record the partner's receipt; see the protocol."""
-        when = c.aware(at, "at")
-        return self._outcome(
-            message_id,
-            OutboundEvent.RECEIPT,
-            "receipt = %s, receipted_at = %s, due_at = NULL, updated_at = %s",
-            (receipt, when, when),
-        )
-
-    def mark_retry(
-        self, message_id: str, *, worker: str, error: str, next_attempt_at: dt.datetime, at: dt.datetime
-    ) -> bool:
-        """Record a failed attempt and requeue the message; see the protocol."""
-        when, due = c.aware(at, "at"), c.aware(next_attempt_at, "next_attempt_at")
-        return self._outcome(
-            message_id,
-            OutboundEvent.RETRY,
-            "last_error = %s, due_at = %s, updated_at = %s",
-            (error, due, when),
-            worker=worker,
-        )
-
-    def mark_failed(self, message_id: str, *, worker: str, error: str, at: dt.datetime) -> bool:
-        """Record a failed attempt and give the message up; see the protocol."""
-        when = c.aware(at, "at")
-        return self._outcome(
-            message_id,
-            OutboundEvent.FAIL,
-            "last_error = %s, due_at = NULL, updated_at = %s",
-            (error, when),
-            worker=worker,
-        )
 
     def outbound_status(self, message_id: str) -> OutboundStatus | None:
         """Return where an outbound message stands, or None; see the protocol."""

@@ -130,7 +130,7 @@ def _time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
-class SqliteStore(Store):
+class SqliteStore(c.OutcomeMethods, Store):
     """The :class:`~picexchange.store.base.Store` on one SQLite file (or ``:memory:`` for tests)."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: dt.timedelta = dt.timedelta(seconds=10)) -> None:
@@ -354,6 +354,11 @@ class SqliteStore(Store):
             )
         return claimed
 
+    _P = "?"
+
+    def _stamp(self, value: dt.datetime, name: str) -> object:
+        return _text(c.aware(value, name))
+
     def _outcome(
         self,
         message_id: str,
@@ -365,58 +370,21 @@ class SqliteStore(Store):
     ) -> bool:
         """Apply ``event`` to one outbound message if its lifecycle allows it; ``assignments`` set the rest.
 
-        With ``worker``, the outcome counts only while that worker holds the claim (a stale one is ignored).
+        With ``worker``, the outcome counts only while that worker holds the claim (see ``c.outcome_state``).
         """
         with self._transaction(write=True) as db:
             row = db.execute("SELECT state, worker FROM outbound WHERE message_id = ?", (message_id,)).fetchone()
             if row is None:
                 raise StoreError(f"no outbound message {message_id}")
-            state = OutboundState(row[0])
-            if worker is not None and (state is not OutboundState.SENDING or row[1] != worker):
-                return False  # the claim lapsed and moved on: this worker's late outcome is stale
-            new = transition(OUTBOUND_LIFECYCLE, state, event, what=f"outbound message {message_id}")
-            if new is state:
-                return False  # a repeated outcome (a late receipt after another worker's) changes nothing
+            new = c.outcome_state(OutboundState(row[0]), row[1], event, worker=worker, message_id=message_id)
+            if new is None:
+                return False
             db.execute(
                 f"UPDATE outbound SET state = ?, attempts = attempts + 1, {assignments}"  # noqa: S608 -- constants
                 " WHERE message_id = ?",
                 (new.value, *values, message_id),
             )
         return True
-
-    def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> bool:
-        """Record the partner's receipt; see the protocol."""
-        when = _text(c.aware(at, "at"))
-        return self._outcome(
-            message_id,
-            OutboundEvent.RECEIPT,
-            "receipt = ?, receipted_at = ?, due_at = NULL, updated_at = ?",
-            (receipt, when, when),
-        )
-
-    def mark_retry(
-        self, message_id: str, *, worker: str, error: str, next_attempt_at: dt.datetime, at: dt.datetime
-    ) -> bool:
-        """Record a failed attempt and requeue the message; see the protocol."""
-        when, due = _text(c.aware(at, "at")), _text(c.aware(next_attempt_at, "next_attempt_at"))
-        return self._outcome(
-            message_id,
-            OutboundEvent.RETRY,
-            "last_error = ?, due_at = ?, updated_at = ?",
-            (error, due, when),
-            worker=worker,
-        )
-
-    def mark_failed(self, message_id: str, *, worker: str, error: str, at: dt.datetime) -> bool:
-        """Record a failed attempt and give the message up; see the protocol."""
-        when = _text(c.aware(at, "at"))
-        return self._outcome(
-            message_id,
-            OutboundEvent.FAIL,
-            "last_error = ?, due_at = NULL, updated_at = ?",
-            (error, when),
-            worker=worker,
-        )
 
     def outbound_status(self, message_id: str) -> OutboundStatus | None:
         """Return where an outbound message stands, or None; see the protocol."""
