@@ -367,6 +367,11 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
+def _problem(status: int, *, code: str, text: str, issues: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """Return a back-office refusal as JSON (the Problem schema) with its HTTP status."""
+    return JSONResponse(Problem(code=code, text=text, issues=issues or []).model_dump(), status_code=status)
+
+
 def _view(envelope: XmlModel) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(codec.to_json(envelope, indent=None))
     return value
@@ -445,17 +450,17 @@ def create_app(
         try:
             sealed = gateway.submit(submission, gateway.clock())
         except LookupError as exc:
-            return JSONResponse(Problem(code="unknown-partner", text=str(exc)).model_dump(), status_code=404)
+            return _problem(404, code="unknown-partner", text=str(exc))
         except (TypeError, ValueError) as exc:
-            return JSONResponse(Problem(code="not-a-document", text=str(exc)).model_dump(), status_code=422)
+            return _problem(422, code="not-a-document", text=str(exc))
         except MessageError as exc:
             issues = [
                 {"path": i.path, "line": i.line, "text": i.text, "rule_id": i.rule_id}
                 for i in getattr(exc, "issues", ()) or ()
             ]
-            return JSONResponse(Problem(code=exc.code, text=exc.text, issues=issues).model_dump(), status_code=422)
+            return _problem(422, code=exc.code, text=exc.text, issues=issues)
         except ConflictError as exc:  # pragma: no cover - fresh ids do not collide
-            return JSONResponse(Problem(code="conflict", text=str(exc)).model_dump(), status_code=409)
+            return _problem(409, code="conflict", text=str(exc))
         return Queued(message_id=sealed.message_id, status=OutboundState.QUEUED.value, digest=sealed.digest)
 
     @app.get(
@@ -469,9 +474,7 @@ def create_app(
         """Return where a message we send stands: queued, sending, receipted (final) or failed (final)."""
         status = gateway.store.outbound_status(str(message_id))
         if status is None:
-            return JSONResponse(
-                Problem(code="not-found", text=f"no outbound message {message_id}").model_dump(), status_code=404
-            )
+            return _problem(404, code="not-found", text=f"no outbound message {message_id}")
         return OutboundView(
             message_id=str(message_id),
             state=status.state.value,
@@ -527,7 +530,7 @@ def create_app(
         try:
             gateway.store.acknowledge_inbound(ack.sequences, at=gateway.clock())
         except StoreError as exc:
-            return JSONResponse(Problem(code="not-acknowledged", text=str(exc)).model_dump(), status_code=409)
+            return _problem(409, code="not-acknowledged", text=str(exc))
         return Response(status_code=204)
 
     @app.get(
@@ -541,9 +544,7 @@ def create_app(
         """Return where a received message stands: received, delivered or acknowledged (final)."""
         status = gateway.store.inbound_status(sender, str(message_id))
         if status is None:
-            return JSONResponse(
-                Problem(code="not-found", text=f"no message {message_id} from {sender}").model_dump(), status_code=404
-            )
+            return _problem(404, code="not-found", text=f"no message {message_id} from {sender}")
         return InboundStatusView(
             sender=sender,
             message_id=str(message_id),
