@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -49,6 +50,7 @@ from picexchange.store.base import transition
 from picexchange.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from picexchange.store.postgres import PostgresStore
 from picexchange.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from picexchange.store.sqlite import SqliteStore
 from picexchange.testing import POSTGRES_TEST_SERVER, postgres_reachable, postgres_schema
 
 PG_SERVER = POSTGRES_TEST_SERVER
@@ -1017,3 +1019,127 @@ def test_check_writable_rewrites_the_heartbeat(store_url: str, store: Store) -> 
     rows = _query(store_url, "SELECT id, at FROM heartbeat")
     assert len(rows) == 1
     assert str(rows[0][1]).startswith("2026-03-01") and ":05" in str(rows[0][1])
+
+
+def _refused(call: Any) -> StoreError:
+    """Run ``call``; return the StoreError it raised, after checking it is a refusal (not retryable)."""
+    with pytest.raises(StoreError) as info:
+        call()
+    assert info.value.retryable is False, info.value
+    return info.value
+
+
+def test_arguments_beyond_64_bits_or_with_nul_are_refused_as_store_errors(store: Store) -> None:
+    """Integers beyond 64 bits and NUL characters never reach the driver: a StoreError, not retryable.
+
+    Before: ``inbox(since=2**63)`` raised SQLite's OverflowError, a NUL in a PostgreSQL text a ValueError.
+    """
+    store.record_inbound(inbound(1), b"r")
+    page = store.inbox(since=0, limit=10, at=T0)
+    store.enqueue(outbound(1), at=T0)
+    (claimed,) = store.claim_due(now=T0, lease=LEASE, limit=1, worker="w")
+    calls = [
+        lambda: store.inbox(since=2**63, limit=1, at=T0),
+        lambda: store.inbox(since=0, limit=2**63, at=T0),
+        lambda: store.acknowledge_inbound([2**63], at=T0),
+        lambda: store.acknowledge_inbound([page.next, -(2**63) - 1], at=T0),
+        lambda: store.inbound_status("MY:\x00DOE", "x"),
+        lambda: store.inbound_status("DE-SW", "id\x00"),
+        lambda: store.outbound_status("id\x00"),
+        lambda: store.record_inbound(inbound(2, message_id="a\x00b"), b"r"),
+        lambda: store.enqueue(outbound(2, receiver="FR\x00"), at=T0),
+        lambda: store.claim_due(now=T0, lease=LEASE, limit=1, worker="w\x00"),
+        lambda: store.claim_due(now=T0, lease=LEASE, limit=1, worker="w", skip_receivers=["\x00"]),
+        lambda: store.claim_due(now=T0, lease=dt.timedelta.max, limit=1, worker="w"),
+        lambda: store.mark_retry(claimed.message_id, worker="w", error="e\x00", next_attempt_at=T0, at=T0),
+        lambda: store.mark_failed("x\x00", worker="w", error="e", at=T0),
+        lambda: store.mark_receipted("x\x00", b"r", at=T0),
+        lambda: store.audit(at=T0, sender=None, message_id=None, code="parse", text="bad \x00"),
+        lambda: store.record_action(action(1, target="a\x00")),
+    ]
+    for call in calls:
+        _refused(call)
+    assert store.counts().inbound[InboundState.ACKNOWLEDGED] == 0
+    assert store.outbound_status(claimed.message_id) is not None
+    assert store.counts().rejected == 0
+
+
+def test_a_full_sqlite_disk_is_a_retryable_store_error_for_every_write(tmp_path: Path) -> None:
+    """With the database at its size limit, every write (the inbox read too: it marks entries delivered) fails
+    with a retryable StoreError that says so, changes nothing, and works again once there is room."""
+    with SqliteStore(tmp_path / "full.db") as full:
+        full.migrate()
+        for n in range(1, 301):
+            full.record_inbound(inbound(n, data=b"<E/>"), b"r")
+        # Simulate the disk filling up: no page may be added beyond those the database has now (per connection).
+        (pages,) = full._db.execute("PRAGMA page_count").fetchone()
+        full._db.execute(f"PRAGMA max_page_count = {pages}")
+        n = 1000
+        while True:  # fill what room the last pages have left
+            try:
+                full.record_inbound(inbound(n, data=b"<E/>"), b"r")
+            except StoreError:
+                break
+            n += 1
+        writes = [
+            lambda: full.record_inbound(inbound(n, data=b"<E/>"), b"r"),
+            lambda: full.inbox(since=0, limit=1000, at=T0),
+            lambda: [full.record_action(action(i, target="t" * 500)) for i in range(20)],
+            lambda: [full.enqueue(outbound(i, data=b"d" * 400), at=T0) for i in range(20)],
+            lambda: full.check_writable(at=T0),
+        ]
+        for write in writes:
+            with pytest.raises(StoreError, match="full") as info:
+                write()
+            assert info.value.retryable is True
+        assert full.counts().inbound[InboundState.DELIVERED] == 0  # the failed pull marked nothing
+        full._db.execute("PRAGMA max_page_count = 1000000")  # room again
+        assert len(full.inbox(since=0, limit=1000, at=T0).messages) == n - 1000 + 300
+        full.check_writable(at=T0)
+
+
+def test_check_writable_fails_on_a_read_only_sqlite_database(tmp_path: Path) -> None:
+    """A database the store can read but not write fails the check (retryable); reads still work."""
+    with SqliteStore(tmp_path / "ro.db") as store:
+        store.migrate()
+        store._db.execute("PRAGMA query_only = ON")  # as if the file had become read-only
+        with pytest.raises(StoreError, match="readonly") as info:
+            store.check_writable(at=T0)
+        assert info.value.retryable is True
+        assert store.counts().rejected == 0
+
+
+def test_check_writable_fails_when_the_disk_has_less_free_space_than_required(tmp_path: Path) -> None:
+    """A write that still fits in reused space is not enough: below ``min_free_disk`` free bytes the check fails."""
+    free = shutil.disk_usage(tmp_path).free
+    with SqliteStore(tmp_path / "tight.db", min_free_disk=free * 4) as tight:
+        tight.migrate()
+        with pytest.raises(StoreError, match="disk holding the SQLite database is full") as info:
+            tight.check_writable(at=T0)
+        assert info.value.retryable is True
+        assert str(tmp_path) not in str(info.value)
+    with SqliteStore(tmp_path / "roomy.db", min_free_disk=1) as roomy:
+        roomy.migrate()
+        roomy.check_writable(at=T0)
+
+
+def test_check_writable_fails_on_a_read_only_postgres_session() -> None:
+    """A PostgreSQL session that may not write (a standby after failover) fails the check, retryable."""
+    if not postgres_reachable(PG_SERVER):
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    with postgres_schema(PG_SERVER) as url:
+        with open_store(url) as writer:
+            writer.migrate()
+        with open_store(url + "%20-cdefault_transaction_read_only%3Don") as reader:
+            with pytest.raises(StoreError, match="read-only") as info:
+                reader.check_writable(at=T0)
+            assert info.value.retryable is True
+            assert reader.counts().rejected == 0
+
+
+def test_a_sqlite_store_error_does_not_name_the_database_file(tmp_path: Path) -> None:
+    """StoreError texts are for logs but still never carry the database's name (here its path)."""
+    with pytest.raises(StoreError) as info:
+        open_store(f"sqlite://{tmp_path / 'missing-folder' / 'secret-name.db'}")
+    assert "secret-name" not in str(info.value)
+    assert "missing-folder" not in str(info.value)

@@ -235,19 +235,19 @@ class SqliteStore(c.OutcomeMethods, Store):
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+                yield db
                 db.execute("COMMIT")
-            except (sqlite3.Error, OverflowError, ValueError) as exc:
+            except BaseException as exc:
+                # SQLite may already have rolled back on its own (it does on a full disk): a second ROLLBACK
+                # would fail and hide the error that matters.
                 if db.in_transaction:
                     try:
                         db.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass  # the original error is the one to report
-                raise _error(exc) from exc
+                if isinstance(exc, sqlite3.Error | OverflowError | ValueError):
+                    raise _error(exc) from exc
+                raise
 
     def close(self) -> None:
         """Close the connection; idempotent."""
