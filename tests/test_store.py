@@ -7,6 +7,7 @@ and the store reaches it through ``search_path``, so no other schema is ever tou
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.errors
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from picexchange.errors import ConfigurationError, ConflictError, StoreError
 from picexchange.store import (
@@ -51,7 +55,7 @@ from picexchange.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from picexchange.store.postgres import PostgresStore
 from picexchange.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from picexchange.store.sqlite import SqliteStore
-from picexchange.testing import POSTGRES_TEST_SERVER, postgres_reachable, postgres_schema
+from picexchange.testing import POSTGRES_TEST_SERVER, free_port, postgres_reachable, postgres_schema
 
 PG_SERVER = POSTGRES_TEST_SERVER
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -1143,3 +1147,171 @@ def test_a_sqlite_store_error_does_not_name_the_database_file(tmp_path: Path) ->
         open_store(f"sqlite://{tmp_path / 'missing-folder' / 'secret-name.db'}")
     assert "secret-name" not in str(info.value)
     assert "missing-folder" not in str(info.value)
+
+
+class _Relay:
+    """A TCP relay on loopback to the PostgreSQL server: the test cuts it (the server is gone) and restores it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            server = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Stop listening and break every relayed connection, as a server crash would."""
+        if self._listener is not None:
+            # shutdown() first: close() alone leaves a thread blocked in accept() holding the port open (Linux).
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for end in sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+
+def _connection_words(url: str) -> list[str]:
+    """Return the words of a PostgreSQL URL that must never appear in a StoreError: URL, host, port, db, user."""
+    params = conninfo_to_dict(url)
+    with psycopg.connect(PG_SERVER) as conn:
+        user = conn.info.user
+    words = [url, url.partition("?")[0], str(params["host"]), str(params["port"]), str(params["dbname"]), user]
+    return [w for w in words if w]
+
+
+def test_an_unreachable_postgres_server_is_a_retryable_error_that_names_no_connection_detail() -> None:
+    """A URL to a closed port: StoreError, retryable, and no host, port, database or user in its text."""
+    url = f"postgresql://127.0.0.1:{free_port()}/secretdb?user=secretuser&connect_timeout=2"
+    with pytest.raises(StoreError) as info:
+        PostgresStore(url)
+    assert info.value.retryable is True
+    for word in ["127.0.0.1", url.split(":")[2].split("/")[0], "secretdb", "secretuser", url]:
+        assert word not in str(info.value)
+
+
+def test_a_lost_postgres_connection_and_a_server_gone_are_retryable_and_the_store_recovers() -> None:
+    """The server going away mid-way fails each call with a retryable StoreError that names no connection
+    detail (not with psycopg's error); once the server is back the same store works again."""
+    if not postgres_reachable(PG_SERVER):
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    server = conninfo_to_dict(PG_SERVER)
+    relay = _Relay((str(server["host"]), int(server["port"])))
+    relay.start()
+    with contextlib.ExitStack() as cleanup, postgres_schema(PG_SERVER) as direct:
+        cleanup.callback(relay.cut)
+        url = direct.replace(f"{server['host']}:{server['port']}", f"127.0.0.1:{relay.port}") + "&connect_timeout=2"
+        secret_words = [*_connection_words(direct), str(relay.port), url]
+        with PostgresStore(url, max_connections=2) as store:
+            store.migrate()
+            store.record_inbound(inbound(1), b"r")
+            store.check_writable(at=T0)
+            relay.cut()
+            calls = [
+                lambda: store.check_writable(at=T0),  # the pooled connection is broken: "lost"
+                lambda: store.inbox(since=0, limit=10, at=T0),  # a new one cannot be made: "unreachable"
+                lambda: store.enqueue(outbound(1), at=T0, idempotency=key()),
+                lambda: store.record_action(action(1)),
+                lambda: store.inbound_status("DE-SW", inbound(1).message_id),
+            ]
+            for call in calls:
+                with pytest.raises(StoreError) as info:
+                    call()
+                assert info.value.retryable is True
+                assert isinstance(info.value.__cause__, psycopg.Error)
+                for word in secret_words:
+                    assert word not in str(info.value), (word, str(info.value))
+            relay.start()
+            store.check_writable(at=T0)
+            assert store.enqueue(outbound(1), at=T0, idempotency=key()).replayed is False
+            assert len(store.inbox(since=0, limit=10, at=T0).messages) == 1
+
+
+def test_postgres_errors_are_classified_and_scrubbed() -> None:
+    """Outage-like server errors (disk full, read-only, shutdown) are retryable, data errors are not; the
+    connection's parameters are blanked out of whatever text the server sent."""
+    from picexchange.store import postgres
+
+    secrets = postgres._secrets_of("postgresql://alice:pw@db.internal:6543/customs")
+    cases = [
+        (psycopg.errors.DiskFull("could not extend file: No space left on device"), True),
+        (psycopg.errors.AdminShutdown("terminating connection due to administrator command"), True),
+        (psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction"), True),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.OperationalError('connection to server at "db.internal", port 6543 failed'), True),
+        (psycopg.errors.NumericValueOutOfRange("bigint out of range"), False),
+        (psycopg.errors.InvalidCatalogName('database "customs" does not exist for user alice'), False),
+        (ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), False),
+    ]
+    for exc, retryable in cases:
+        error = postgres._error(exc, secrets)
+        assert error.retryable is retryable, exc
+        for word in ("alice", "pw", "db.internal", "6543", "customs"):
+            assert word not in str(error), (word, str(error))
+
+
+# ------------------------------------------------------------------------------------------------- migration
+
+
+def test_a_database_of_schema_version_1_upgrades_in_place(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database made by the previous release (schema 1, with messages in it) migrates to 2 and keeps them."""
+    from picexchange.store import postgres, sqlite
+
+    module: Any = sqlite if store_url.startswith("sqlite") else postgres
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])  # the previous release's schema history
+    with open_store(store_url) as old:
+        assert old.migrate() == 1
+        old.record_inbound(inbound(1), b"r")
+        old.enqueue(outbound(1), at=T0)
+    monkeypatch.undo()
+    with open_store(store_url) as upgraded:
+        assert upgraded.migrate() == 2
+        assert upgraded.inbound_status("DE-SW", inbound(1).message_id) is not None
+        assert upgraded.outbound_status(outbound(1).message_id) is not None
+        upgraded.record_action(action(1))
+        assert [e.action for e in upgraded.actions(since=0, limit=10).entries] == [action(1)]
+        assert upgraded.enqueue(outbound(2), at=T0, idempotency=key()).replayed is False
+        assert upgraded.enqueue(outbound(3), at=T0, idempotency=key()).message_id == outbound(2).message_id
+        upgraded.check_writable(at=T0)
+    assert _query(store_url, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+
+
+def test_a_store_error_is_retryable_unless_said_otherwise() -> None:
+    """StoreError's default is an outage (retryable): a refusal must say so."""
+    assert StoreError("disk full").retryable is True
+    assert StoreError("bad cursor", retryable=False).retryable is False

@@ -249,9 +249,8 @@ class _Pool:
             conn = psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
             # Never libpq's text: it names the host, port, user and database.
-            raise StoreError(
-                f"PostgreSQL: cannot connect to the database server (SQLSTATE {exc.sqlstate or 'none'})"
-            ) from exc
+            state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+            raise StoreError(f"PostgreSQL: cannot connect to the database server{state}") from exc
         # Defaults the URL left out (the user, the database) are known now: blank them out of later texts too.
         info = conn.info
         self.secrets.update(str(v) for v in (info.host, info.hostaddr, info.port, info.dbname, info.user) if v)
