@@ -1017,12 +1017,15 @@ def test_idempotency_fields_are_checked(store: Store) -> None:
 
 
 def test_check_writable_rewrites_the_heartbeat(store_url: str, store: Store) -> None:
-    """check_writable commits a real write: the heartbeat row holds the time of the last check."""
+    """check_writable commits a real change every time, even at the same instant: SQLite skips writing a row
+    whose bytes do not change, and then commits nothing (measured: 29 000 "checks"/s, no fsync)."""
+    store.check_writable(at=T0)
     store.check_writable(at=T0)
     store.check_writable(at=T0 + dt.timedelta(seconds=5))
-    rows = _query(store_url, "SELECT id, at FROM heartbeat")
+    rows = _query(store_url, "SELECT id, at, beats FROM heartbeat")
     assert len(rows) == 1
     assert str(rows[0][1]).startswith("2026-03-01") and ":05" in str(rows[0][1])
+    assert rows[0][2] == 3
 
 
 def _refused(call: Any) -> StoreError:

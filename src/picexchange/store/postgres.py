@@ -177,7 +177,8 @@ MIGRATIONS: tuple[c.Migration, ...] = (
                 PRIMARY KEY (client, idempotency_key)
             )
             """,
-            "CREATE TABLE heartbeat (id int PRIMARY KEY CHECK (id = 1), at timestamptz NOT NULL)",
+            "CREATE TABLE heartbeat (id int PRIMARY KEY CHECK (id = 1), at timestamptz NOT NULL,"
+            " beats bigint NOT NULL)",
         ),
     ),
 )
@@ -639,6 +640,7 @@ class PostgresStore(c.OutcomeMethods, Store):
         when = c.aware(at, "at")
         with self._transaction() as cur:
             cur.execute(
-                "INSERT INTO heartbeat (id, at) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                "INSERT INTO heartbeat (id, at, beats) VALUES (1, %s, 1)"
+                " ON CONFLICT (id) DO UPDATE SET at = excluded.at, beats = heartbeat.beats + 1",
                 (when,),
             )

@@ -152,7 +152,7 @@ MIGRATIONS: tuple[c.Migration, ...] = (
                 PRIMARY KEY (client, idempotency_key)
             )
             """,
-            "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)",
+            "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL, beats INTEGER NOT NULL)",
         ),
     ),
 )
@@ -542,8 +542,11 @@ class SqliteStore(c.OutcomeMethods, Store):
         """Rewrite the heartbeat row and commit; raise if the store cannot write now; see the protocol."""
         when = _text(c.aware(at, "at"))
         with self._transaction(write=True) as db:
+            # beats changes the row every time: SQLite skips rewriting identical bytes, and then syncs nothing.
             db.execute(
-                "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", (when,)
+                "INSERT INTO heartbeat (id, at, beats) VALUES (1, ?, 1)"
+                " ON CONFLICT (id) DO UPDATE SET at = excluded.at, beats = heartbeat.beats + 1",
+                (when,),
             )
             # Rewriting one row needs no new page, so a database at its size limit still takes it: ask.
             (pages,) = db.execute("PRAGMA page_count").fetchone()
