@@ -1318,3 +1318,33 @@ def test_a_store_error_is_retryable_unless_said_otherwise() -> None:
     """StoreError's default is an outage (retryable): a refusal must say so."""
     assert StoreError("disk full").retryable is True
     assert StoreError("bad cursor", retryable=False).retryable is False
+
+
+def test_a_malformed_postgres_url_is_refused_without_echoing_it() -> None:
+    """A connection string libpq cannot parse is not an outage: a refusal, naming the bad parameter only."""
+    with pytest.raises(StoreError, match="not valid") as info:
+        PostgresStore("postgresql://secretuser@127.0.0.1:5432/secretdb?bogus=1")
+    assert info.value.retryable is False
+    for word in ("secretuser", "secretdb", "127.0.0.1", "5432"):
+        assert word not in str(info.value)
+
+
+def test_postgres_connections_terminated_by_the_server_are_retryable_and_replaced(store_url: str) -> None:
+    """A server that ends the store's sessions (a restart, an administrator) fails the next call with a
+    retryable StoreError; the broken connection is dropped, so the call after that works."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server")
+    name = f"px_terminated_{uuid.uuid4().hex[:8]}"
+    with PostgresStore(f"{store_url}&application_name={name}", max_connections=1) as store:
+        store.migrate()
+        store.record_inbound(inbound(1), b"r")
+        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchall()
+        assert ended == [(True,)]
+        with pytest.raises(StoreError) as info:
+            store.inbox(since=0, limit=10, at=T0)
+        assert info.value.retryable is True
+        assert name not in str(info.value)
+        assert len(store.inbox(since=0, limit=10, at=T0).messages) == 1
