@@ -1280,6 +1280,7 @@ def test_postgres_errors_are_classified_and_scrubbed() -> None:
         (psycopg.errors.NumericValueOutOfRange("bigint out of range"), False),
         (psycopg.errors.InvalidCatalogName('database "customs" does not exist for user alice'), False),
         (ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), False),
+        (psycopg.errors.InternalError_(""), True),  # no text at all
     ]
     for exc, retryable in cases:
         error = postgres._error(exc, secrets)

@@ -221,7 +221,7 @@ def _error(exc: psycopg.Error | ValueError | OverflowError, secrets: Collection[
         # A client-side connection failure: libpq's text names the host, port and user; ours does not.
         text = "PostgreSQL: the database server cannot be reached, or the connection to it was lost"
     else:
-        primary = exc.diag.message_primary or str(exc).splitlines()[0]
+        primary = exc.diag.message_primary or (str(exc).splitlines() or [""])[0]
         text = f"PostgreSQL {type(exc).__name__} (SQLSTATE {exc.sqlstate}): {primary}"
     return StoreError(_scrub(text, secrets), retryable=not isinstance(exc, _REFUSALS))
 
@@ -250,7 +250,7 @@ class _Pool:
             conn = psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
             if isinstance(exc, psycopg.ProgrammingError):  # libpq could not parse the connection string
-                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                text = (str(exc).splitlines() or [type(exc).__name__])[0]
                 raise c.refused(
                     _scrub(f"PostgreSQL: the connection string is not valid: {text}", self.secrets)
                 ) from exc
