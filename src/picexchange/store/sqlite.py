@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator
@@ -555,9 +556,10 @@ class SqliteStore(c.OutcomeMethods, Store):
             raise StoreError(f"the SQLite database is full: {pages} pages, the most it may have")
         if self._folder is not None:
             try:
-                usage = os.statvfs(self._folder)
+                free = shutil.disk_usage(self._folder).free
             except OSError as exc:
                 raise StoreError(f"cannot read the free space of the database's disk: {exc.strerror}") from exc
-            free = usage.f_bavail * usage.f_frsize
             if free < self._min_free_disk:
-                raise StoreError(f"the disk holding the SQLite database is full: {free} bytes free")
+                raise StoreError(
+                    f"the disk holding the SQLite database is full: {free} bytes free, {self._min_free_disk} needed"
+                )
