@@ -54,7 +54,6 @@ from picexchange.trust import (
     Identity,
     Partner,
     TrustStore,
-    certificate_problems,
     describe_certificate,
     key_problem,
 )
@@ -514,7 +513,8 @@ def _verify_signed(
     problem = registered.validity_problem(now)
     if problem is not None:
         raise TrustError(f"{sender}: {problem}")
-    weak = certificate_problems(registered.certificate, min_rsa_bits=policy.min_rsa_bits)
+    # The whole certificate policy again, its issuer included: a registry built in code was never loaded.
+    weak = registered.problems(min_rsa_bits=policy.min_rsa_bits)
     if weak:
         raise TrustError(
             f"{sender}: certificate {describe_certificate(registered.certificate)} may not sign: {'; '.join(weak)}"
