@@ -4,11 +4,14 @@ A delivery ends in one of three ways:
 
 - a :class:`~picexchange.exchange.Receipted`: the partner's signed Receipt names our message id and the
   SHA-256 of exactly the bytes we sent (proof of receipt);
-- :class:`~picexchange.errors.RemoteError`: the partner refused the message with a signed Error (any 4xx),
-  or answered something that is not a genuine reply; sending the same bytes again will not help;
-- :class:`~picexchange.errors.DeliveryError`: connection error, timeout, 5xx or 429: the message may not have
-  arrived, and the same bytes (same message id) are sent again after an exponential back-off with jitter,
-  honouring Retry-After.
+- :class:`~picexchange.errors.RemoteError`: the partner refused the message with a signed Error; sending the
+  same bytes again will not help;
+- :class:`~picexchange.errors.DeliveryError`: connection error, timeout, 5xx or 429 — or an answer that is
+  no genuine reply (:class:`~picexchange.errors.UnverifiedReplyError`: a receipt that does not verify, is
+  signed by another party or quotes other bytes or another message id, an unsigned error page, garbage with
+  HTTP 200). Either way we hold no proof of receipt and no refusal: the message may not have arrived, and
+  the same bytes (same message id) are sent again after an exponential back-off with jitter, honouring
+  Retry-After. Anyone on the path can forge an answer; only the partner's signature can end a delivery.
 
 Keep one client per process: it holds one connection pool (DESIGN §7: a client per message costs 35 ms).
 """
@@ -31,7 +34,7 @@ from typing import Self
 import httpx
 
 from picexchange import exchange
-from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError
+from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError, UnverifiedReplyError
 from picexchange.exchange import Receipted, Sealed
 from picexchange.trust import Identity, TrustStore
 
@@ -179,20 +182,31 @@ def _outcome(
         )
     body = response.content
     if len(body) > limit:
-        raise RemoteError(f"{sealed.receiver} answered {len(body)} bytes, more than {limit}", code=f"http-{status}")
+        raise UnverifiedReplyError(
+            f"{sealed.receiver} answered {len(body)} bytes, more than {limit}", reason="too-large", status=status
+        )
     if status == 200 or 400 <= status < 500:
         try:
             receipted = exchange.read_reply(body, sent=sealed, me=me, trust=trust, now=now)
         except RemoteError:
-            raise
+            raise  # the partner's own signed refusal: final
         except MessageError as exc:
-            raise RemoteError(
-                f"{sealed.receiver} answered HTTP {status} with no genuine reply: {exc}", code=f"http-{status}"
+            raise UnverifiedReplyError(
+                f"{sealed.receiver} answered HTTP {status} with no genuine reply: {exc}",
+                reason=_REPLY_REASONS.get((exc.code, exc.path), exc.code),
+                status=status,
             ) from exc
         if status != 200:
             raise RemoteError(f"{sealed.receiver} answered HTTP {status} with a Receipt", code=f"http-{status}")
         return receipted
-    raise RemoteError(f"{sealed.receiver} answered HTTP {status}", code=f"http-{status}")
+    raise UnverifiedReplyError(f"{sealed.receiver} answered HTTP {status}", reason="status", status=status)
+
+
+# A genuine receipt that answers something else: exchange.read_reply names the element that differs.
+_REPLY_REASONS: dict[tuple[str, str | None], str] = {
+    ("signature", "/Envelope/Body/Receipt/ReceivedDigest"): "other-digest",
+    ("schema", "/Envelope/Header/RefToMessageId"): "other-message",
+}
 
 
 def _endpoint(sealed: Sealed, trust: TrustStore, endpoint: str | None) -> str:
