@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import http.server
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -329,8 +330,10 @@ def test_a_reply_that_never_verifies_fails_after_max_attempts_with_the_last_reas
     answer: Callable[[TestPki, TestPki], Answer],
     reason: str,
     text: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Retried while attempts remain; at max_attempts failed, saying why the last reply was refused."""
+    """Retried while attempts remain (each logged as a warning with its reason); at max_attempts failed, with why."""
+    caplog.set_level(logging.INFO, logger="picexchange.outbox")
     with (
         _partner(pki, [answer(pki, impostor)]) as partner,
         _sender(pki, notification, partner.url, tmp_path, max_attempts=3) as sender,
@@ -350,6 +353,12 @@ def test_a_reply_that_never_verifies_fails_after_max_attempts_with_the_last_reas
         assert dict(counts.unverified_replies) == {reason: 3}
         assert dict(counts.failed) == {"attempts": 1}
         assert sender.worker.run_once() == 0  # failed is final
+    warnings = [r for r in caplog.records if r.getMessage() == "reply did not verify, delivery will be retried"]
+    assert [(r.levelno, getattr(r, "reason", None), getattr(r, "attempt", None)) for r in warnings] == [
+        (logging.WARNING, reason, 1),
+        (logging.WARNING, reason, 2),
+    ]
+    assert all(getattr(r, "message_id", None) == str(sender.sealed.message_id) for r in warnings)
 
 
 def test_the_partners_signed_error_stays_final(pki: TestPki, notification: Notification, tmp_path: Path) -> None:
