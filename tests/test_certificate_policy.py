@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from picexchange import codec, exchange, signing, testpki
@@ -242,6 +242,19 @@ def test_with_the_issuer_certificate_its_key_is_checked_exactly(
     [impostor] = certificate_problems(pki[IMPORTER].certificate, issuer=cas["p256"][1])
     assert impostor.startswith("it was not issued by CN=picexchange test CA - TEST ONLY")
     assert certificate_problems(pki[IMPORTER].certificate, issuer=pki.ca_certificate) == ()
+
+
+def test_a_dsa_signed_certificate_is_refused(pki: TestPki) -> None:
+    """DSA: nothing tells the strength of the issuing key, and XMLDSig peers do not use it; refused."""
+    ca_key = dsa.generate_private_key(key_size=2048)
+    leaf = (
+        x509.CertificateBuilder().subject_name(pki[IMPORTER].certificate.subject).issuer_name(pki.ca_certificate.subject)
+        .public_key(pki[IMPORTER].certificate.public_key()).serial_number(2)
+        .not_valid_before(VALID_FROM).not_valid_after(VALID_TO).sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    assert certificate_problems(leaf) == (
+        "it is signed with an algorithm picexchange does not accept (dsa-with-sha256 2.16.840.1.101.3.4.3.2)",
+    )
 
 
 def test_an_ed25519_issuer_is_strong_enough(pki: TestPki) -> None:

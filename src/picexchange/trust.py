@@ -300,7 +300,9 @@ def _extension_name(extension: x509.Extension[x509.ExtensionType]) -> str:
 
 
 def signature_hash_problem(certificate: x509.Certificate) -> str | None:
-    """Return why the hash of the certificate's own signature is too weak or unknown, or None if it is fine.
+    """Return why the certificate's own signature is too weak or of a kind we refuse, or None if it is fine.
+
+    Accepted: RSA (PKCS #1 v1.5 or PSS) and ECDSA over SHA-256 or stronger, Ed25519, Ed448 and ML-DSA.
 
     A certificate signed with SHA-1 (or MD5) can be forged by a chosen-prefix collision (SHAmbles, 2020;
     the Flame malware's MD5 certificate, 2012): the issuer's signature then vouches for a key it never saw.
@@ -312,7 +314,8 @@ def signature_hash_problem(certificate: x509.Certificate) -> str | None:
         algorithm = certificate.signature_hash_algorithm
     except UnsupportedAlgorithm:
         algorithm = None
-    if algorithm is None:
+    # DSA, GOST and the like: rarely used, and nothing tells the strength of their issuing key.
+    if algorithm is None or oid not in _RSA_SIGNATURES | _ECDSA_SIGNATURES:
         return f"it is signed with an algorithm picexchange does not accept ({oid._name} {oid.dotted_string})"
     if algorithm.digest_size * 8 < MIN_HASH_BITS:
         name = _HASH_NAMES.get(algorithm.name, algorithm.name.upper())
@@ -336,7 +339,7 @@ def issuer_problems(
       from a curve below P-256 (P-224, P-192, ...) — from P-256 that happens once in 2^64 signatures — and
       is refused; a larger r or s proves nothing more (P-256 and P-384 cannot be told apart), so the curve
       of an ECDSA issuer is only known for certain when its certificate is registered (``issuer``);
-    - DSA and other algorithms: nothing, and they are refused (:func:`signature_hash_problem`).
+    - DSA and other algorithms: nothing; they are refused (:func:`signature_hash_problem`).
 
     A self-signed certificate is its own issuer; its key is checked as the certificate's key.
     """
