@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -242,6 +242,16 @@ def test_with_the_issuer_certificate_its_key_is_checked_exactly(
     [impostor] = certificate_problems(pki[IMPORTER].certificate, issuer=cas["p256"][1])
     assert impostor.startswith("it was not issued by CN=picexchange test CA - TEST ONLY")
     assert certificate_problems(pki[IMPORTER].certificate, issuer=pki.ca_certificate) == ()
+
+
+def test_an_issuer_whose_key_cannot_be_read_is_refused_not_a_crash(pki: TestPki) -> None:
+    """An issuer certificate with a key algorithm nobody knows gives a problem, not a cryptography exception."""
+    rsa_encryption = bytes.fromhex("06092a864886f70d010101")  # OID 1.2.840.113549.1.1.1 in the key info
+    der = pki.ca_certificate.public_bytes(serialization.Encoding.DER)
+    assert der.count(rsa_encryption) == 1
+    unknown_key = x509.load_der_x509_certificate(der.replace(rsa_encryption, rsa_encryption[:-1] + b"\x63"))
+    [problem] = certificate_problems(pki[IMPORTER].certificate, issuer=unknown_key)
+    assert problem.startswith("its issuer cannot be checked (")
 
 
 def test_a_dsa_signed_certificate_is_refused(pki: TestPki) -> None:

@@ -283,7 +283,10 @@ def certificate_problems(
     hashing = signature_hash_problem(certificate)
     if hashing is not None:
         problems.append(hashing)
-    problems += issuer_problems(certificate, issuer=issuer, min_rsa_bits=min_rsa_bits)
+    try:
+        problems += issuer_problems(certificate, issuer=issuer, min_rsa_bits=min_rsa_bits)
+    except (ValueError, UnsupportedAlgorithm) as exc:  # an unreadable name or issuer key: refuse, never crash
+        problems.append(f"its issuer cannot be checked ({exc})")
     for extension in extensions:
         if extension.critical and extension.oid not in UNDERSTOOD_CRITICAL_EXTENSIONS:
             problems.append(
