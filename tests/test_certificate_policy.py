@@ -230,6 +230,23 @@ def test_a_critical_extension_cryptography_knows_but_we_do_not_process_is_refuse
     )
 
 
+def test_an_rsa_signature_one_byte_short_is_not_taken_for_a_weak_issuer(pki: TestPki) -> None:
+    """Some signers drop a leading zero byte of the signature (1 in 256); 255 bytes is still a 2048-bit issuer."""
+    certificate = pki[IMPORTER].certificate
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    bit_string = b"\x03\x82\x01\x01\x00" + certificate.signature  # BIT STRING of 257 bytes: 0 unused bits + 256
+    assert der.endswith(bit_string) and der[:4] == b"\x30\x82" + (len(der) - 4).to_bytes(2, "big")
+    short = der[4 : -len(bit_string)] + b"\x03\x82\x01\x00\x00" + certificate.signature[1:]
+    stripped = x509.load_der_x509_certificate(b"\x30\x82" + len(short).to_bytes(2, "big") + short)
+    assert len(stripped.signature) == 255
+    assert certificate_problems(stripped) == ()
+    shorter = der[4 : -len(bit_string)] + b"\x03\x81\xff\x00" + certificate.signature[2:]
+    two_short = x509.load_der_x509_certificate(b"\x30\x82" + len(shorter).to_bytes(2, "big") + shorter)
+    assert certificate_problems(two_short) == (
+        "it was issued with an RSA key of 2032 bits (the length of its signature), below 2048",
+    )
+
+
 def test_with_the_issuer_certificate_its_key_is_checked_exactly(
     bad: dict[str, x509.Certificate], cas: dict[str, Ca], pki: TestPki
 ) -> None:

@@ -336,7 +336,8 @@ def issuer_problems(
     leaf alone tells:
 
     - RSA (PKCS #1 v1.5 or PSS): a signature is exactly as long as the issuer's modulus, so its length in
-      bits is the issuer's key size (to the byte);
+      bits is the issuer's key size (to the byte). One byte short is still accepted: RFC 8017 wants the
+      full length, but some signers drop a leading zero byte, which one signature in 256 starts with;
     - ECDSA: the signature's r and s are numbers below the order of the issuer's curve, but it names no
       curve, and small numbers occur on any curve. A signature whose r and s both fit in 224 bits comes
       from a curve below P-256 (P-224, P-192, ...) — from P-256 that happens once in 2^64 signatures — and
@@ -360,7 +361,7 @@ def issuer_problems(
     oid = certificate.signature_algorithm_oid
     if oid in _RSA_SIGNATURES:
         bits = len(certificate.signature) * 8
-        if bits < min_rsa_bits:
+        if bits + 8 < min_rsa_bits:
             return (
                 f"it was issued with an RSA key of {bits} bits (the length of its signature), below {min_rsa_bits}",
             )
