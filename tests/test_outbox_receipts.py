@@ -8,6 +8,7 @@ genuine. The worker runs one round at a time on a clock the test moves past each
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from picexchange import codec, exchange
-from picexchange.client import Client, RetryPolicy
+from picexchange.client import AsyncClient, Client, RetryPolicy
 from picexchange.errors import MessageError
 from picexchange.gateway.config import OutboxConfig
 from picexchange.gateway.outbox import DeliveryOutcome, OutboxWorker
@@ -416,3 +417,27 @@ def test_counting_is_safe_from_many_threads() -> None:
     counts = counters.snapshot()
     assert counts.attempts[DeliveryOutcome.UNVERIFIED_REPLY] == 16000
     assert counts.unverified_replies["trust"] == 16000
+
+
+def test_the_async_client_also_sends_again_after_a_forged_receipt(
+    pki: TestPki, impostor: TestPki, notification: Notification
+) -> None:
+    """AsyncClient reads replies as Client does: a forged receipt is retried with the same bytes, then receipted."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def send(url: str) -> exchange.Receipted:
+        trust = TrustStore.of([dataclasses.replace(pki[IMPORTER].partner, endpoint=url)], me=pki[EXPORTER].identity)
+        async with AsyncClient(
+            me=pki[EXPORTER].identity, trust=trust, clock=Clock(), sleep=sleep, draw=lambda: 0.5
+        ) as client:
+            return await client.send(sealed)
+
+    sealed = exchange.seal(notification, me=pki[EXPORTER].identity, to=IMPORTER, now=START)
+    with _partner(pki, [signed_by(impostor, IMPORTER), genuine(pki)]) as partner:
+        receipted = asyncio.run(send(partner.url))
+    assert receipted.receipt.received_digest.value == sealed.digest
+    assert partner.received == [sealed.raw, sealed.raw]
+    assert waits == [0.5]  # the default policy's first back-off, without jitter
