@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from picexchange import codec, exchange
-from picexchange.client import AsyncClient, Client, RetryPolicy
-from picexchange.errors import MessageError
+from picexchange.client import AsyncClient, Client, ClientConfig, RetryPolicy
+from picexchange.errors import MessageError, UnverifiedReplyError
 from picexchange.gateway.config import OutboxConfig
 from picexchange.gateway.outbox import DeliveryOutcome, OutboxWorker
 from picexchange.models.common import Digest
@@ -441,3 +441,66 @@ def test_the_async_client_also_sends_again_after_a_forged_receipt(
     assert receipted.receipt.received_digest.value == sealed.digest
     assert partner.received == [sealed.raw, sealed.raw]
     assert waits == [0.5]  # the default policy's first back-off, without jitter
+
+
+class _Flood(http.server.BaseHTTPRequestHandler):
+    """Answers 200 with 64 MB, declared (Content-Length) or chunked, and counts what it managed to write."""
+
+    protocol_version = "HTTP/1.1"
+    TOTAL = 64 * 1024 * 1024
+    CHUNK = b"x" * (64 * 1024)
+    declare = True
+    written: list[int] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        if self.declare:
+            self.send_header("Content-Length", str(self.TOTAL))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = 0
+        try:
+            while sent < self.TOTAL:
+                if self.declare:
+                    self.wfile.write(self.CHUNK)
+                else:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(self.CHUNK), self.CHUNK))
+                sent += len(self.CHUNK)
+            if not self.declare:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what we want
+        self.written.append(sent)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the http.server API
+        pass
+
+
+@pytest.mark.parametrize("declare", [True, False], ids=["content-length", "chunked"])
+def test_a_huge_reply_is_cut_off_at_the_limit_not_read_whole(
+    pki: TestPki, notification: Notification, declare: bool
+) -> None:
+    """A reply past max_reply_bytes is dropped while it streams in (a retried unverified reply), never read whole."""
+    handler = type("Flood", (_Flood,), {"declare": declare, "written": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="flooding-partner", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ub/v1/messages"
+    trust = TrustStore.of([dataclasses.replace(pki[IMPORTER].partner, endpoint=url)], me=pki[EXPORTER].identity)
+    sealed = exchange.seal(notification, me=pki[EXPORTER].identity, to=IMPORTER, now=START)
+    try:
+        config = ClientConfig(max_reply_bytes=64 * 1024)
+        with Client(me=pki[EXPORTER].identity, trust=trust, config=config, clock=Clock()) as client:
+            with pytest.raises(UnverifiedReplyError, match="with more than 65536 bytes") as caught:
+                client.deliver(sealed)
+        assert caught.value.reason == "too-large" and caught.value.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    [written] = handler.written
+    assert written < _Flood.TOTAL // 2  # the client hung up long before the end
