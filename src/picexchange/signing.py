@@ -460,7 +460,8 @@ def verify(
         SignatureError: no, several, misplaced or malformed signatures; anything but the whole envelope
             signed; disallowed algorithms or transforms; content changed after signing.
         TrustError: unknown Sender, a certificate not registered for the Sender (or another partner's),
-            expired or not yet valid, too weak, a CA certificate or one without digital-signature usage;
+            expired or not yet valid, or refused by the certificate policy (:func:`trust.certificate_problems`:
+            weak key or issuer, CA, key usage, extended key usage, SHA-1, unknown critical extension);
             Utility Block not allowed for the Sender; Receiver is not ``receiver``.
         SchemaError, BusinessRuleError: the (signed) envelope does not conform to the envelope schema.
 
