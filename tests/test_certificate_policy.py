@@ -344,6 +344,7 @@ def test_each_rule_refuses_a_partner_certificate_at_registration(
     folder = _folder(tmp_path, pki, {"AU_DCCEEW.cert.pem": pki[EXPORTER].certificate, "bad.pem": bad[rule]})
     error = _refused(folder, _partner_toml("bad.pem"))
     assert error.field == "partner[2].certificate[1].path"
+    assert error.text.startswith(f"{folder / 'bad.pem'}: CN=MY:DOE - TEST ONLY,")
     assert "CN=MY:DOE - TEST ONLY" in error.text and "may not sign: " + RULES[rule][2] in error.text
     assert str(error).startswith(f"{folder / 'partners.toml'}: partner[2].certificate[1].path: ")
 
@@ -357,6 +358,7 @@ def test_each_rule_refuses_our_own_certificate_at_registration(
     me = '[me]\nid = "MY:DOE"\nkey = "MY_DOE.key.pem"\ncertificate = "bad.pem"\n\n'
     error = _refused(folder, me + _partner_toml("AU_DCCEEW.cert.pem").split("\n\n[[partner]]")[0])
     assert error.field == "me.certificate"
+    assert error.text.startswith(f"{folder / 'bad.pem'}: ")
     assert "may not sign: " + RULES[rule][2] in error.text
 
 

@@ -812,17 +812,19 @@ class _Parser:
             raise table.fail(None, "give exactly one of path or pem")
         if has_path:
             content = self.file(table, "path")
-            certificate = self.certificate_from(table, "path", content.data, content.name)
+            name = content.name
+            certificate = self.certificate_from(table, "path", content.data, name)
         else:
             pem = table.text("pem")
             assert pem is not None
-            certificate = self.certificate_from(table, "pem", pem.encode("ascii", "replace"), "the inline pem")
+            name = "the inline pem"
+            certificate = self.certificate_from(table, "pem", pem.encode("ascii", "replace"), name)
         table.taken.update(("path", "pem"))
         key = "path" if has_path else "pem"
         issuer = self.issuer(table)
         problems = certificate_problems(certificate, issuer=issuer)
         if problems:
-            raise table.fail(key, f"{describe_certificate(certificate)} may not sign: {'; '.join(problems)}")
+            raise table.fail(key, f"{name}: {describe_certificate(certificate)} may not sign: {'; '.join(problems)}")
         named = participant_of(certificate)
         if named is not None and named != participant:
             raise table.fail(key, f"{describe_certificate(certificate)} names participant {named}, not {participant}")
@@ -856,7 +858,8 @@ class _Parser:
         certificate = self.certificate_from(table, "certificate", cert_file.data, cert_file.name)
         problems = certificate_problems(certificate, issuer=issuer)
         if problems:
-            raise table.fail("certificate", f"{describe_certificate(certificate)} may not sign: {'; '.join(problems)}")
+            described = f"{cert_file.name}: {describe_certificate(certificate)}"
+            raise table.fail("certificate", f"{described} may not sign: {'; '.join(problems)}")
         try:
             return _identity(participant, key_file, certificate, issuer)
         except ConfigurationError as exc:
