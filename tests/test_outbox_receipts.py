@@ -107,6 +107,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
+        if body == NOT_GZIP:
+            self.send_header("Content-Encoding", "gzip")
         self.end_headers()
         self.wfile.write(body)
 
@@ -194,6 +196,14 @@ def tampered(pki: TestPki) -> Answer:
 
 def garbage(status: int = 200) -> Answer:
     return lambda inbound, raw: (status, b"OK, got it")
+
+
+def not_gzip(inbound: exchange.Inbound, raw: bytes) -> tuple[int, bytes]:
+    """Say Content-Encoding gzip (the handler does for this body), send bytes that are not."""
+    return 200, NOT_GZIP
+
+
+NOT_GZIP = b"this is not gzip"
 
 
 # ------------------------------------------------------------------------------------------------ the outbox
@@ -320,8 +330,9 @@ def test_every_kind_of_wrong_reply_is_retried_with_the_same_bytes_until_a_genuin
         (lambda pki, impostor: garbage(), "parse", "answered HTTP 200 with no genuine reply"),
         (lambda pki, impostor: garbage(404), "parse", "answered HTTP 404 with no genuine reply"),
         (lambda pki, impostor: garbage(302), "status", "answered HTTP 302"),
+        (lambda pki, impostor: not_gzip, "encoding", "answered a body that cannot be decoded"),
     ],
-    ids=["forged", "other-signer", "other-digest", "other-message", "garbage-200", "garbage-404", "redirect"],
+    ids=["forged", "other-signer", "other-digest", "other-message", "garbage-200", "garbage-404", "redirect", "gzip"],
 )
 def test_a_reply_that_never_verifies_fails_after_max_attempts_with_the_last_reason(
     pki: TestPki,
@@ -346,7 +357,7 @@ def test_a_reply_that_never_verifies_fails_after_max_attempts_with_the_last_reas
         sender.attempt()
         status = sender.store.outbound_status(sender.message_id)
         assert status is not None and status.state is OutboundState.FAILED and status.attempts == 3
-        assert (status.last_error or "").startswith("gave up after 3 attempts: MY:DOE answered HTTP")
+        assert (status.last_error or "").startswith("gave up after 3 attempts: MY:DOE answered ")
         assert text in (status.last_error or "")
         assert partner.received == [sender.sealed.raw] * 3
         counts = sender.worker.counters.snapshot()

@@ -200,6 +200,11 @@ async def _abounded(chunks: AsyncIterable[bytes], limit: int) -> bytes | None:
     return b"".join(body)
 
 
+def _undecodable(sealed: Sealed, exc: httpx.DecodingError) -> UnverifiedReplyError:
+    # A Content-Encoding the body does not follow (gzip that is not gzip): no reply at all, like garbage.
+    return UnverifiedReplyError(f"{sealed.receiver} answered a body that cannot be decoded: {exc}", reason="encoding")
+
+
 def _outcome(
     sealed: Sealed,
     response: httpx.Response,
@@ -321,6 +326,8 @@ class Client(_Base):
             raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
         except httpx.TransportError as exc:
             raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise _undecodable(sealed, exc) from exc
         return self._outcome(sealed, response, body)
 
     def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
@@ -392,6 +399,8 @@ class AsyncClient(_Base):
             raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
         except httpx.TransportError as exc:
             raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise _undecodable(sealed, exc) from exc
         return self._outcome(sealed, response, body)
 
     async def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:

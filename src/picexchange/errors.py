@@ -227,7 +227,8 @@ class UnverifiedReplyError(DeliveryError):
     Attributes:
         reason: a stable code for counting: ``parse``, ``schema``, ``signature``, ``trust`` (the
             :class:`MessageError` code of the check that failed), ``other-digest`` and ``other-message``
-            (a genuine receipt for other bytes or another message id), ``too-large`` or ``status``.
+            (a genuine receipt for other bytes or another message id), ``too-large``, ``encoding`` (a body
+            its Content-Encoding does not decode) or ``status``.
 
     """
 

@@ -87,8 +87,8 @@ class DeliveryCounters:
         Every delivery attempt, by :class:`DeliveryOutcome`.
     ``picexchange_delivery_unverified_replies_total{reason="..."}``
         Answers that were no genuine reply, by reason (``signature``, ``trust``, ``other-digest``,
-        ``other-message``, ``parse``, ``schema``, ``too-large``, ``status``). A rise in ``signature`` or
-        ``trust`` means someone answers in a partner's name.
+        ``other-message``, ``parse``, ``schema``, ``too-large``, ``encoding``, ``status``). A rise in
+        ``signature`` or ``trust`` means someone answers in a partner's name.
     ``picexchange_deliveries_failed_total{cause="..."}``
         Messages given up: ``refused`` (a signed Error), ``attempts`` (``max_attempts`` reached, whatever
         the last reason) or ``internal``.
