@@ -12,7 +12,7 @@ import respx
 
 from picexchange import codec, exchange
 from picexchange.client import AsyncClient, Client, ClientConfig, RetryPolicy
-from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError
+from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError, UnverifiedReplyError
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Notification
 from picexchange.testpki import TestPki, make_test_pki
@@ -136,13 +136,15 @@ def test_a_signed_error_is_a_remote_error_and_is_not_retried(pki: TestPki, seale
 
 
 @respx.mock
-def test_an_unsigned_4xx_page_is_a_remote_error_and_is_not_retried(pki: TestPki, sealed: exchange.Sealed) -> None:
+def test_an_unsigned_4xx_page_is_no_genuine_reply_and_is_retried(pki: TestPki, sealed: exchange.Sealed) -> None:
+    """Only the partner's signature ends a delivery: an unsigned error page proves neither receipt nor refusal."""
     route = respx.post(URL).mock(return_value=httpx.Response(404, text="<html>Not Found</html>"))
-    with _client(pki, Sleeps()) as client, pytest.raises(RemoteError) as caught:
+    with _client(pki, Sleeps()) as client, pytest.raises(UnverifiedReplyError) as caught:
         client.send(sealed)
-    assert caught.value.code == "http-404"
+    assert caught.value.status == 404 and caught.value.reason == "signature"
     assert isinstance(caught.value.__cause__, MessageError)
-    assert route.call_count == 1
+    assert route.call_count == 4
+    assert {call.request.content for call in route.calls} == {sealed.raw}
 
 
 @respx.mock
@@ -168,8 +170,9 @@ def test_a_receipt_for_other_bytes_is_refused(pki: TestPki, sealed: exchange.Sea
     receipt = exchange.receipt_for(inbound, me=pki["MY:DOE"].identity, now=NOW)
     assert other.digest != sealed.digest
     respx.post(URL).mock(return_value=httpx.Response(200, content=receipt.raw))
-    with _client(pki, Sleeps()) as client, pytest.raises(RemoteError, match="no genuine reply"):
+    with _client(pki, Sleeps()) as client, pytest.raises(UnverifiedReplyError, match="no genuine reply") as caught:
         client.send(sealed)
+    assert caught.value.reason == "other-digest"
 
 
 def test_a_partner_without_endpoint_is_a_configuration_error(pki: TestPki, sealed: exchange.Sealed) -> None:

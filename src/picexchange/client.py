@@ -4,11 +4,14 @@ A delivery ends in one of three ways:
 
 - a :class:`~picexchange.exchange.Receipted`: the partner's signed Receipt names our message id and the
   SHA-256 of exactly the bytes we sent (proof of receipt);
-- :class:`~picexchange.errors.RemoteError`: the partner refused the message with a signed Error (any 4xx),
-  or answered something that is not a genuine reply; sending the same bytes again will not help;
-- :class:`~picexchange.errors.DeliveryError`: connection error, timeout, 5xx or 429: the message may not have
-  arrived, and the same bytes (same message id) are sent again after an exponential back-off with jitter,
-  honouring Retry-After.
+- :class:`~picexchange.errors.RemoteError`: the partner refused the message with a signed Error; sending the
+  same bytes again will not help;
+- :class:`~picexchange.errors.DeliveryError`: connection error, timeout, 5xx or 429 — or an answer that is
+  no genuine reply (:class:`~picexchange.errors.UnverifiedReplyError`: a receipt that does not verify, is
+  signed by another party or quotes other bytes or another message id, an unsigned error page, garbage with
+  HTTP 200). Either way we hold no proof of receipt and no refusal: the message may not have arrived, and
+  the same bytes (same message id) are sent again after an exponential back-off with jitter, honouring
+  Retry-After. Anyone on the path can forge an answer; only the partner's signature can end a delivery.
 
 Keep one client per process: it holds one connection pool (DESIGN §7: a client per message costs 35 ms).
 """
@@ -22,7 +25,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +34,7 @@ from typing import Self
 import httpx
 
 from picexchange import exchange
-from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError
+from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError, UnverifiedReplyError
 from picexchange.exchange import Receipted, Sealed
 from picexchange.trust import Identity, TrustStore
 
@@ -122,7 +125,8 @@ class ClientConfig:
     Attributes:
         connect_timeout: seconds to establish a connection.
         read_timeout: seconds to wait for the reply (the partner stores durably before answering).
-        max_reply_bytes: largest reply read; a larger one is a RemoteError.
+        max_reply_bytes: largest reply read (decoded); the reading stops there, and the attempt counts as an
+            unverified reply (retried).
         retry: the retry policy of :meth:`Client.send`.
         tls: TLS settings; None for plain defaults.
 
@@ -166,33 +170,90 @@ def _retry_after(response: httpx.Response, now: dt.datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def _retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _declared_too_large(response: httpx.Response, limit: int) -> bool:
+    declared = (response.headers.get("Content-Length") or "").strip()
+    return declared.isdigit() and int(declared) > limit
+
+
+def _bounded(chunks: Iterable[bytes], limit: int) -> bytes | None:
+    """Return the body, or None as soon as it grows past ``limit`` (the rest is never read)."""
+    body, size = [], 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            return None
+        body.append(chunk)
+    return b"".join(body)
+
+
+async def _abounded(chunks: AsyncIterable[bytes], limit: int) -> bytes | None:
+    body, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            return None
+        body.append(chunk)
+    return b"".join(body)
+
+
+def _undecodable(sealed: Sealed, exc: httpx.DecodingError) -> UnverifiedReplyError:
+    # A Content-Encoding the body does not follow (gzip that is not gzip): no reply at all, like garbage.
+    return UnverifiedReplyError(f"{sealed.receiver} answered a body that cannot be decoded: {exc}", reason="encoding")
+
+
 def _outcome(
-    sealed: Sealed, response: httpx.Response, *, me: Identity, trust: TrustStore, now: dt.datetime, limit: int
+    sealed: Sealed,
+    response: httpx.Response,
+    body: bytes | None,
+    *,
+    me: Identity,
+    trust: TrustStore,
+    now: dt.datetime,
+    limit: int,
 ) -> Receipted:
-    """Turn one HTTP answer into a verified receipt or the right error (pure; shared by both clients)."""
+    """Turn one HTTP answer into a verified receipt or the right error (pure; shared by both clients).
+
+    ``body`` is the reply as read, at most ``limit`` bytes (decoded), or None when it was longer: a reply is
+    read while it streams in and dropped at the limit, so a partner (or anyone on the path) answering
+    gigabytes costs us ``limit`` bytes of memory, not the answer's size.
+    """
     status = response.status_code
-    if status == 429 or status >= 500:
+    if _retryable_status(status):
         raise DeliveryError(
             f"{sealed.receiver} answered HTTP {status} to message {sealed.message_id}",
             retry_after=_retry_after(response, now),
             status=status,
         )
-    body = response.content
-    if len(body) > limit:
-        raise RemoteError(f"{sealed.receiver} answered {len(body)} bytes, more than {limit}", code=f"http-{status}")
+    if body is None:
+        raise UnverifiedReplyError(
+            f"{sealed.receiver} answered HTTP {status} with more than {limit} bytes", reason="too-large", status=status
+        )
     if status == 200 or 400 <= status < 500:
         try:
             receipted = exchange.read_reply(body, sent=sealed, me=me, trust=trust, now=now)
         except RemoteError:
-            raise
+            raise  # the partner's own signed refusal: final
         except MessageError as exc:
-            raise RemoteError(
-                f"{sealed.receiver} answered HTTP {status} with no genuine reply: {exc}", code=f"http-{status}"
+            raise UnverifiedReplyError(
+                f"{sealed.receiver} answered HTTP {status} with no genuine reply: {exc}",
+                reason=_REPLY_REASONS.get((exc.code, exc.path), exc.code),
+                status=status,
             ) from exc
         if status != 200:
             raise RemoteError(f"{sealed.receiver} answered HTTP {status} with a Receipt", code=f"http-{status}")
         return receipted
-    raise RemoteError(f"{sealed.receiver} answered HTTP {status}", code=f"http-{status}")
+    raise UnverifiedReplyError(f"{sealed.receiver} answered HTTP {status}", reason="status", status=status)
+
+
+# A genuine receipt that answers something else: exchange.read_reply names the element that differs.
+_REPLY_REASONS: dict[tuple[str, str | None], str] = {
+    ("signature", "/Envelope/Body/Receipt/ReceivedDigest"): "other-digest",
+    ("schema", "/Envelope/Header/RefToMessageId"): "other-message",
+}
 
 
 def _endpoint(sealed: Sealed, trust: TrustStore, endpoint: str | None) -> str:
@@ -225,9 +286,9 @@ class _Base:
         self._clock = clock
         self._draw = draw
 
-    def _outcome(self, sealed: Sealed, response: httpx.Response) -> Receipted:
+    def _outcome(self, sealed: Sealed, response: httpx.Response, body: bytes | None) -> Receipted:
         return _outcome(
-            sealed, response, me=self.me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
+            sealed, response, body, me=self.me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
         )
 
 
@@ -252,13 +313,22 @@ class Client(_Base):
     def deliver(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Make one attempt to deliver ``sealed``; see the module docstring for the outcomes."""
         url = _endpoint(sealed, self.trust, endpoint)
+        limit = self.config.max_reply_bytes
         try:
-            response = self._http.post(url, content=sealed.raw, headers=_HEADERS)
+            with self._http.stream("POST", url, content=sealed.raw, headers=_HEADERS) as response:
+                if _retryable_status(response.status_code):
+                    body: bytes | None = b""
+                elif _declared_too_large(response, limit):
+                    body = None
+                else:
+                    body = _bounded(response.iter_bytes(), limit)
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
         except httpx.TransportError as exc:
             raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
-        return self._outcome(sealed, response)
+        except httpx.DecodingError as exc:
+            raise _undecodable(sealed, exc) from exc
+        return self._outcome(sealed, response, body)
 
     def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Deliver ``sealed``, retrying the same bytes on DeliveryError per the retry policy."""
@@ -316,13 +386,22 @@ class AsyncClient(_Base):
     async def deliver(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Make one attempt to deliver ``sealed``."""
         url = _endpoint(sealed, self.trust, endpoint)
+        limit = self.config.max_reply_bytes
         try:
-            response = await self._http.post(url, content=sealed.raw, headers=_HEADERS)
+            async with self._http.stream("POST", url, content=sealed.raw, headers=_HEADERS) as response:
+                if _retryable_status(response.status_code):
+                    body: bytes | None = b""
+                elif _declared_too_large(response, limit):
+                    body = None
+                else:
+                    body = await _abounded(response.aiter_bytes(), limit)
         except httpx.TimeoutException as exc:
             raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
         except httpx.TransportError as exc:
             raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
-        return self._outcome(sealed, response)
+        except httpx.DecodingError as exc:
+            raise _undecodable(sealed, exc) from exc
+        return self._outcome(sealed, response, body)
 
     async def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Deliver ``sealed``, retrying the same bytes on DeliveryError per the retry policy."""

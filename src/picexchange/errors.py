@@ -16,6 +16,7 @@ message id, the element path and the line — never as text to parse::
     │   └── BusinessRuleError      422 business-rule  Basel rules (.violations)
     ├── TransportError
     │   ├── DeliveryError          network, timeout, 5xx; retryable
+    │   │   └── UnverifiedReplyError   the answer is no genuine reply (forged, other signer/digest/id, garbage)
     │   └── RemoteError            the peer answered with a signed Error
     └── StoreError
 
@@ -43,6 +44,7 @@ __all__ = [
     "StoreError",
     "TransportError",
     "TrustError",
+    "UnverifiedReplyError",
 ]
 
 
@@ -212,6 +214,27 @@ class DeliveryError(TransportError):
         super().__init__(text)
         self.retry_after = retry_after
         self.status = status
+
+
+class UnverifiedReplyError(DeliveryError):
+    """The partner's answer is not a genuine reply to what we sent: no proof of receipt, and no refusal either.
+
+    A receipt that does not verify (forged, signed by someone else, quoting another digest or message id),
+    a body that is no signed envelope at all (an error page, garbage with HTTP 200) or an HTTP status a
+    partner gateway never answers. Whoever produced it — a proxy, a man in the middle, a broken partner —
+    it proves nothing about the message, so the message is sent again unchanged, like after a timeout.
+
+    Attributes:
+        reason: a stable code for counting: ``parse``, ``schema``, ``signature``, ``trust`` (the
+            :class:`MessageError` code of the check that failed), ``other-digest`` and ``other-message``
+            (a genuine receipt for other bytes or another message id), ``too-large``, ``encoding`` (a body
+            its Content-Encoding does not decode) or ``status``.
+
+    """
+
+    def __init__(self, text: str, *, reason: str, status: int | None = None) -> None:
+        super().__init__(text, status=status)
+        self.reason = reason
 
 
 class RemoteError(TransportError):

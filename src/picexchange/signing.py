@@ -54,7 +54,6 @@ from picexchange.trust import (
     Identity,
     Partner,
     TrustStore,
-    certificate_problems,
     describe_certificate,
     key_problem,
 )
@@ -461,7 +460,8 @@ def verify(
         SignatureError: no, several, misplaced or malformed signatures; anything but the whole envelope
             signed; disallowed algorithms or transforms; content changed after signing.
         TrustError: unknown Sender, a certificate not registered for the Sender (or another partner's),
-            expired or not yet valid, too weak, a CA certificate or one without digital-signature usage;
+            expired or not yet valid, or refused by the certificate policy (:func:`trust.certificate_problems`:
+            weak key or issuer, CA, key usage, extended key usage, SHA-1, unknown critical extension);
             Utility Block not allowed for the Sender; Receiver is not ``receiver``.
         SchemaError, BusinessRuleError: the (signed) envelope does not conform to the envelope schema.
 
@@ -514,7 +514,8 @@ def _verify_signed(
     problem = registered.validity_problem(now)
     if problem is not None:
         raise TrustError(f"{sender}: {problem}")
-    weak = certificate_problems(registered.certificate, min_rsa_bits=policy.min_rsa_bits)
+    # The whole certificate policy again, its issuer included: a registry built in code was never loaded.
+    weak = registered.problems(min_rsa_bits=policy.min_rsa_bits)
     if weak:
         raise TrustError(
             f"{sender}: certificate {describe_certificate(registered.certificate)} may not sign: {'; '.join(weak)}"

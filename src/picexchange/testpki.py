@@ -14,11 +14,12 @@ import datetime as dt
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from picexchange.errors import ConfigurationError
 from picexchange.models.envelope import UtilityBlock
@@ -35,11 +36,14 @@ from picexchange.trust import (
 
 __all__ = [
     "KNOWN_PARTICIPANTS",
+    "CaKey",
     "KeyType",
     "TestParticipant",
     "TestPki",
     "certificate_pem",
     "file_stem",
+    "make_ca",
+    "make_certificate",
     "make_key",
     "make_test_pki",
     "partners_toml",
@@ -47,6 +51,9 @@ __all__ = [
 ]
 
 TEST_ONLY = "TEST ONLY"
+
+#: A key a test CA signs with: what a participant signs with, of any size (an RSA-1024 CA is a test case).
+CaKey: TypeAlias = SigningKey
 
 #: Display name and role of the participants the samples use; any other id gets a generic name.
 KNOWN_PARTICIPANTS: dict[str, tuple[str, ParticipantRole]] = {
@@ -149,10 +156,207 @@ class TestPki:
         return TrustStore.of(item.partner for item in self.participants)
 
 
-def _signature_hash(key: SigningKey) -> hashes.SHA256 | hashes.SHA384:
+def _signature_hash(key: CaKey) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
         return hashes.SHA384()
     return hashes.SHA256()
+
+
+def make_ca(
+    *,
+    key: CaKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    signature_hash: hashes.HashAlgorithm | None = None,
+) -> tuple[CaKey, x509.Certificate]:
+    """Make a self-signed test CA certificate for ``key`` (TEST ONLY); return the key and the certificate.
+
+    Args:
+        key: the CA's key; any size, so that a test can make the RSA-1024 CA a real attacker might use.
+        not_before: start of its validity (aware).
+        not_after: end of its validity (aware).
+        signature_hash: the hash of its self-signature; by default one matching the key.
+
+    """
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"picexchange {TEST_ONLY}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"picexchange test CA - {TEST_ONLY}"),
+        ]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(key_cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    return key, _sign(builder, key, signature_hash)
+
+
+def make_certificate(
+    participant: str,
+    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey,
+    *,
+    ca_key: CaKey,
+    ca_certificate: x509.Certificate,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    name: str | None = None,
+    digital_signature: bool = True,
+    ca: bool = False,
+    extended_key_usage: Iterable[x509.ObjectIdentifier] | None = None,
+    signature_hash: hashes.HashAlgorithm | None = None,
+    critical_extension: x509.ObjectIdentifier | None = None,
+) -> x509.Certificate:
+    """Issue a participant's signing certificate from the test CA (TEST ONLY); the options make bad ones.
+
+    By default the certificate passes the certificate policy of :mod:`picexchange.trust`. Each option
+    breaks one rule, so that tests and ``samples/hostile/certificates`` can show each refusal.
+
+    Args:
+        participant: the participant id, named in the subject and in a subjectAltName URI.
+        public_key: the participant's public key.
+        ca_key: the issuing key (an RSA-1024 key makes a certificate from a too-weak issuer).
+        ca_certificate: the issuing CA's certificate (its subject becomes the issuer name).
+        not_before: start of the validity (aware).
+        not_after: end of the validity (aware).
+        name: the organisational unit; by default the participant's display name.
+        digital_signature: the key usage's digitalSignature bit.
+        ca: mark it a CA certificate (basicConstraints cA).
+        extended_key_usage: add an extendedKeyUsage with these purposes (e.g. serverAuth only).
+        signature_hash: the hash of the CA's signature; SHA-1 and MD5 (which cryptography no longer signs
+            certificates with) are made by re-signing the certificate's bytes with that hash.
+        critical_extension: add an extension with this OID, that no software knows, marked critical.
+
+    """
+    if name is None:
+        name = KNOWN_PARTICIPANTS.get(participant, (f"{participant} (test participant)", None))[0]
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, participant[:2]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"picexchange {TEST_ONLY}"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name[:64]),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{participant} - {TEST_ONLY}"),
+        ]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            _key_usage(digital_signature=digital_signature, content_commitment=digital_signature), critical=True
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(PARTICIPANT_URI_PREFIX + participant)]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
+    if extended_key_usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(extended_key_usage)), critical=False)
+    if critical_extension is not None:
+        builder = builder.add_extension(x509.UnrecognizedExtension(critical_extension, b"\x05\x00"), critical=True)
+    return _sign(builder, ca_key, signature_hash)
+
+
+def _key_usage(
+    *, digital_signature: bool = False, content_commitment: bool = False, key_cert_sign: bool = False
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=content_commitment,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=key_cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _sign(
+    builder: x509.CertificateBuilder, key: CaKey, signature_hash: hashes.HashAlgorithm | None
+) -> x509.Certificate:
+    chosen = signature_hash or _signature_hash(key)
+    if isinstance(chosen, hashes.SHA1 | hashes.MD5):
+        # cryptography refuses to sign certificates with these; sign with SHA-256, then re-sign the bytes.
+        return _resign(builder.sign(key, hashes.SHA256()), key, chosen)
+    if not isinstance(chosen, hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512):
+        raise ConfigurationError(f"the test PKI cannot sign certificates with {chosen.name}")
+    return builder.sign(key, chosen)
+
+
+# DER, just enough to re-sign a certificate: TLV with definite lengths, OIDs, AlgorithmIdentifier.
+def _tlv(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _contents(der: bytes) -> bytes:
+    first = der[1]
+    if first < 0x80:
+        return der[2 : 2 + first]
+    count = first & 0x7F
+    size = int.from_bytes(der[2 : 2 + count], "big")
+    return der[2 + count : 2 + count + size]
+
+
+def _oid(oid: x509.ObjectIdentifier) -> bytes:
+    arcs = [int(arc) for arc in oid.dotted_string.split(".")]
+    body = bytearray()
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body += bytes(reversed(chunk))
+    return _tlv(0x06, bytes(body))
+
+
+def _algorithm_identifier(oid: x509.ObjectIdentifier, *, rsa_key: bool) -> bytes:
+    # RFC 4055 / RFC 3279: RSA PKCS #1 v1.5 identifiers carry NULL parameters, ECDSA ones none.
+    return _tlv(0x30, _oid(oid) + (b"\x05\x00" if rsa_key else b""))
+
+
+_WEAK_SIGNATURES = {
+    ("rsa", "sha1"): SignatureAlgorithmOID.RSA_WITH_SHA1,
+    ("rsa", "md5"): SignatureAlgorithmOID.RSA_WITH_MD5,
+    ("ec", "sha1"): SignatureAlgorithmOID.ECDSA_WITH_SHA1,
+}
+
+
+def _resign(certificate: x509.Certificate, key: CaKey, chosen: hashes.HashAlgorithm) -> x509.Certificate:
+    rsa_key = isinstance(key, rsa.RSAPrivateKey)
+    weak = _WEAK_SIGNATURES.get(("rsa" if rsa_key else "ec", chosen.name))
+    if weak is None or not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ConfigurationError(f"the test PKI cannot sign with {chosen.name} and a {type(key).__name__}")
+    old = _algorithm_identifier(certificate.signature_algorithm_oid, rsa_key=rsa_key)
+    new = _algorithm_identifier(weak, rsa_key=rsa_key)
+    content = _contents(certificate.tbs_certificate_bytes)
+    assert content.count(old) == 1, "the TBSCertificate names its signature algorithm once"
+    tbs = _tlv(0x30, content.replace(old, new))
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(tbs, padding.PKCS1v15(), chosen)
+    else:
+        signature = key.sign(tbs, ec.ECDSA(chosen))
+    return x509.load_der_x509_certificate(_tlv(0x30, tbs + new + _tlv(0x03, b"\x00" + signature)))
 
 
 def _role(participant: str) -> ParticipantRole:
@@ -192,39 +396,7 @@ def make_test_pki(
         raise ConfigurationError("a participant is named twice")
     if not_before.tzinfo is None or not_after.tzinfo is None or not_before >= not_after:
         raise ConfigurationError("the validity period must be aware and not empty")
-    ca_key = make_key(key_type)
-    ca_name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"picexchange {TEST_ONLY}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"picexchange test CA - {TEST_ONLY}"),
-        ]
-    )
-    ca_certificate = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, _signature_hash(ca_key))
-    )
+    ca_key, ca_certificate = make_ca(key=make_key(key_type), not_before=not_before, not_after=not_after)
     made = []
     for participant in ids:
         made.append(
@@ -256,47 +428,14 @@ def _participant(
     country = participant[:2]
     name, role = KNOWN_PARTICIPANTS.get(participant, (f"{participant} (test participant)", _role(participant)))
     key = make_key(key_type)
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"picexchange {TEST_ONLY}"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, name[:64]),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"{participant} - {TEST_ONLY}"),
-        ]
-    )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(PARTICIPANT_URI_PREFIX + participant)]),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, _signature_hash(ca_key))
+    certificate = make_certificate(
+        participant,
+        key.public_key(),
+        ca_key=ca_key,
+        ca_certificate=ca_certificate,
+        not_before=not_before,
+        not_after=not_after,
+        name=name,
     )
     blocks = (
         frozenset({UtilityBlock.EXPORT})

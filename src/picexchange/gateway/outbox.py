@@ -3,33 +3,151 @@
 Each round claims due messages with a lease (so a crashed worker's claims are taken over), as many as there
 are free delivery slots, and hands them to the pool without waiting for the deliveries in flight — a partner
 that hangs holds only the slots of its own messages, never the others — and records the outcome: receipted,
-queued again after a back-off (network errors, 5xx, 429), or failed (a signed Error from the partner, or
-too many attempts). The bytes sent are always the stored signed bytes: one message id across all retries.
+queued again after a back-off (network errors, 5xx, 429, and answers that are no genuine reply: a receipt
+that does not verify, is signed by someone else or quotes other bytes or another message id, garbage with
+HTTP 200), or failed (a signed Error from the partner, or too many attempts, with the last reason). The
+bytes sent are always the stored signed bytes: one message id across all retries. :class:`DeliveryCounters`
+counts every attempt for ``/metrics``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
 import logging
 import random
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from picexchange import codec
 from picexchange.client import Client
-from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError, StoreError
+from picexchange.errors import (
+    ConfigurationError,
+    DeliveryError,
+    MessageError,
+    RemoteError,
+    StoreError,
+    UnverifiedReplyError,
+)
 from picexchange.exchange import Sealed, digest_of
 from picexchange.gateway.config import OutboxConfig
 from picexchange.models.envelope import Envelope
 from picexchange.store import OutboundMessage, Store
 
-__all__ = ["OutboxWorker"]
+__all__ = ["DeliveryCounters", "DeliveryCounts", "DeliveryOutcome", "OutboxWorker"]
 
 log = logging.getLogger("picexchange.outbox")
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """How one delivery attempt ended (the ``outcome`` label of ``picexchange_delivery_attempts_total``)."""
+
+    RECEIPTED = "receipted"
+    """The partner's receipt verified: signed by it, for our message id and the digest of our bytes."""
+    REFUSED = "refused"
+    """The partner refused the message with a signed Error; final."""
+    UNREACHABLE = "unreachable"
+    """No answer: connection error or timeout; retried."""
+    HTTP_ERROR = "http-error"
+    """HTTP 5xx or 429; retried."""
+    UNVERIFIED_REPLY = "unverified-reply"
+    """An answer that is no genuine reply (forged, wrong signer, other digest or message id, garbage); retried."""
+    INTERNAL = "internal"
+    """Our own problem: configuration, a stored message that does not decode, a bug."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryCounts:
+    """A consistent copy of the counters at one moment.
+
+    Attributes:
+        attempts: delivery attempts by outcome.
+        unverified_replies: answers that were no genuine reply, by :attr:`UnverifiedReplyError.reason`.
+        failed: messages given up, by cause (``refused``, ``attempts``, ``internal``).
+
+    """
+
+    attempts: Mapping[DeliveryOutcome, int]
+    unverified_replies: Mapping[str, int]
+    failed: Mapping[str, int]
+
+
+class DeliveryCounters:
+    """Counters of the outbox's delivery attempts, safe to update from the delivery threads.
+
+    For the gateway's ``/metrics``, :meth:`exposition` writes them in the Prometheus text format:
+
+    ``picexchange_delivery_attempts_total{outcome="..."}``
+        Every delivery attempt, by :class:`DeliveryOutcome`.
+    ``picexchange_delivery_unverified_replies_total{reason="..."}``
+        Answers that were no genuine reply, by reason (``signature``, ``trust``, ``other-digest``,
+        ``other-message``, ``parse``, ``schema``, ``too-large``, ``encoding``, ``status``). A rise in
+        ``signature`` or ``trust`` means someone answers in a partner's name.
+    ``picexchange_deliveries_failed_total{cause="..."}``
+        Messages given up: ``refused`` (a signed Error), ``attempts`` (``max_attempts`` reached, whatever
+        the last reason) or ``internal``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: Counter[DeliveryOutcome] = Counter()
+        self._unverified: Counter[str] = Counter()
+        self._failed: Counter[str] = Counter()
+
+    def attempt(self, outcome: DeliveryOutcome, *, reason: str | None = None) -> None:
+        """Count one attempt; ``reason`` classifies an unverified reply."""
+        with self._lock:
+            self._attempts[outcome] += 1
+            if reason is not None:
+                self._unverified[reason] += 1
+
+    def failure(self, cause: str) -> None:
+        """Count a message given up."""
+        with self._lock:
+            self._failed[cause] += 1
+
+    def snapshot(self) -> DeliveryCounts:
+        """Return the counts at this moment (every outcome present, zero included)."""
+        with self._lock:
+            return DeliveryCounts(
+                attempts=MappingProxyType({outcome: self._attempts[outcome] for outcome in DeliveryOutcome}),
+                unverified_replies=MappingProxyType(dict(self._unverified)),
+                failed=MappingProxyType(dict(self._failed)),
+            )
+
+    def exposition(self) -> list[str]:
+        """Return the counters as lines of the Prometheus text format (HELP, TYPE, one line per label)."""
+        counts = self.snapshot()
+        lines = [
+            "# HELP picexchange_delivery_attempts_total Outbox delivery attempts by outcome.",
+            "# TYPE picexchange_delivery_attempts_total counter",
+        ]
+        lines += [
+            f'picexchange_delivery_attempts_total{{outcome="{outcome.value}"}} {n}'
+            for outcome, n in counts.attempts.items()
+        ]
+        lines += [
+            "# HELP picexchange_delivery_unverified_replies_total Partner answers that were no genuine reply.",
+            "# TYPE picexchange_delivery_unverified_replies_total counter",
+        ]
+        lines += [
+            f'picexchange_delivery_unverified_replies_total{{reason="{reason}"}} {n}'
+            for reason, n in sorted(counts.unverified_replies.items())
+        ]
+        lines += [
+            "# HELP picexchange_deliveries_failed_total Outbox messages given up, by cause.",
+            "# TYPE picexchange_deliveries_failed_total counter",
+        ]
+        lines += [
+            f'picexchange_deliveries_failed_total{{cause="{cause}"}} {n}' for cause, n in sorted(counts.failed.items())
+        ]
+        return lines
 
 
 def _utcnow() -> dt.datetime:
@@ -62,6 +180,8 @@ class OutboxWorker:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._by_receiver: Counter[str] = Counter()
+        self.counters = DeliveryCounters()
+        """Delivery attempts and outcomes of this worker, for ``/metrics``."""
 
     def run_once(self) -> int:
         """Claim the due messages and deliver them, waiting for every outcome; return how many were claimed."""
@@ -79,47 +199,19 @@ class OutboxWorker:
             )
             receipted = self.client.deliver(sealed)
         except DeliveryError as exc:
-            attempts = message.attempts + 1
-            now = self._clock()
-            if attempts >= self.config.max_attempts:
-                self._record(
-                    self.store.mark_failed,
-                    message,
-                    worker=self.name,
-                    error=f"gave up after {attempts} attempts: {exc}",
-                    at=now,
-                )
-                return
-            wait = self.config.retry.backoff(attempts, draw=self._draw(), retry_after=exc.retry_after)
-            self._record(
-                self.store.mark_retry,
-                message,
-                worker=self.name,
-                error=str(exc),
-                next_attempt_at=now + dt.timedelta(seconds=wait),
-                at=now,
-            )
-            log.info(
-                "delivery will be retried",
-                extra={
-                    "message_id": message.message_id,
-                    "receiver": message.receiver,
-                    "attempt": attempts,
-                    "wait": round(wait, 3),
-                    "error": str(exc),
-                },
-            )
+            self._retry(message, exc)
             return
-        except (RemoteError, ConfigurationError, MessageError) as exc:
-            code = getattr(exc, "code", type(exc).__name__)
-            self._record(self.store.mark_failed, message, worker=self.name, error=f"{code}: {exc}", at=self._clock())
-            log.warning(
-                "delivery failed",
-                extra={"message_id": message.message_id, "receiver": message.receiver, "error": str(exc)},
-            )
+        except RemoteError as exc:
+            self.counters.attempt(DeliveryOutcome.REFUSED)
+            self._fail(message, f"{exc.code}: {exc}", cause="refused")
+            return
+        except (ConfigurationError, MessageError) as exc:
+            self.counters.attempt(DeliveryOutcome.INTERNAL)
+            self._fail(message, f"{getattr(exc, 'code', type(exc).__name__)}: {exc}", cause="internal")
             return
         except Exception as exc:  # a bug must not kill the worker; the lease brings the message back
             log.exception("unexpected error while delivering", extra={"message_id": message.message_id})
+            self.counters.attempt(DeliveryOutcome.INTERNAL)
             now = self._clock()
             self._record(
                 self.store.mark_retry,
@@ -130,8 +222,50 @@ class OutboxWorker:
                 at=now,
             )
             return
+        self.counters.attempt(DeliveryOutcome.RECEIPTED)
         self._record(self.store.mark_receipted, message, receipt=receipted.raw, at=self._clock())
         log.info("receipted", extra={"message_id": message.message_id, "receiver": message.receiver})
+
+    def _retry(self, message: OutboundMessage, exc: DeliveryError) -> None:
+        """Queue the message again after a back-off, or give it up after ``max_attempts``."""
+        reason = exc.reason if isinstance(exc, UnverifiedReplyError) else None
+        if reason is not None:
+            # Anyone on the path can forge an answer: only the partner's verified receipt ends a delivery.
+            self.counters.attempt(DeliveryOutcome.UNVERIFIED_REPLY, reason=reason)
+        else:
+            self.counters.attempt(DeliveryOutcome.UNREACHABLE if exc.status is None else DeliveryOutcome.HTTP_ERROR)
+        attempts = message.attempts + 1
+        if attempts >= self.config.max_attempts:
+            self._fail(message, f"gave up after {attempts} attempts: {exc}", cause="attempts")
+            return
+        now = self._clock()
+        wait = self.config.retry.backoff(attempts, draw=self._draw(), retry_after=exc.retry_after)
+        self._record(
+            self.store.mark_retry,
+            message,
+            worker=self.name,
+            error=str(exc),
+            next_attempt_at=now + dt.timedelta(seconds=wait),
+            at=now,
+        )
+        details = {
+            "message_id": message.message_id,
+            "receiver": message.receiver,
+            "attempt": attempts,
+            "wait": round(wait, 3),
+            "error": str(exc),
+        }
+        if reason is not None:
+            log.warning("reply did not verify, delivery will be retried", extra={**details, "reason": reason})
+        else:
+            log.info("delivery will be retried", extra=details)
+
+    def _fail(self, message: OutboundMessage, error: str, *, cause: str) -> None:
+        self.counters.failure(cause)
+        self._record(self.store.mark_failed, message, worker=self.name, error=error, at=self._clock())
+        log.warning(
+            "delivery failed", extra={"message_id": message.message_id, "receiver": message.receiver, "error": error}
+        )
 
     def _record(self, mark: Callable[..., bool], message: OutboundMessage, **kwargs: object) -> None:
         try:
