@@ -26,9 +26,9 @@ from pathlib import Path
 from picexchange import codec, signing
 from picexchange.cli import app
 from picexchange.errors import PicExchangeError
+from picexchange.files.registry import load_identity, load_trust
 from picexchange.models.base import NS_ENVELOPE
 from picexchange.testpki import file_stem
-from picexchange.trust import load_identity, load_trust
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = ROOT / "samples" / "messages"

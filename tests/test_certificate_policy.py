@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from picexchange import codec, exchange, signing, testpki
 from picexchange.errors import ConfigurationError, TrustError
+from picexchange.files.registry import load_trust
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Notification
 from picexchange.testpki import CaKey, TestPki
@@ -31,7 +32,6 @@ from picexchange.trust import (
     RegisteredCertificate,
     TrustStore,
     certificate_problems,
-    load_trust,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 from picexchange import codec, signing
 from picexchange.cli import app
+from picexchange.files.registry import load_trust
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Acknowledgement
-from picexchange.trust import load_trust, participant_of
+from picexchange.trust import participant_of
 
 PARTICIPANTS = ["AU:DCCEEW", "MY:DOE", "MY:RMCD"]
 

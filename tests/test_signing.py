@@ -37,9 +37,10 @@ from picexchange.errors import (
     SignatureError,
     TrustError,
 )
+from picexchange.files.registry import load_trust
 from picexchange.models.envelope import Envelope, UtilityBlock
 from picexchange.models.pic import Acknowledgement
-from picexchange.trust import Identity, Partner, RegisteredCertificate, TrustStore, load_trust
+from picexchange.trust import Identity, Partner, RegisteredCertificate, TrustStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

@@ -14,16 +14,14 @@ from cryptography.x509.oid import NameOID
 
 from picexchange import testpki
 from picexchange.errors import ConfigurationError
+from picexchange.files.registry import FileContent, load_identity, load_trust, parse_registry
 from picexchange.models.envelope import UtilityBlock
 from picexchange.trust import (
-    FileContent,
     Identity,
     ParticipantRole,
     RegisteredCertificate,
     TrustStore,
     certificate_problems,
-    load_identity,
-    load_trust,
     participant_of,
 )
 
@@ -294,7 +292,7 @@ def test_an_encrypted_or_missing_private_key_is_refused(folder: Path, pki: testp
 
 
 def test_the_parser_reads_files_only_through_the_reader_it_is_given(pki: testpki.TestPki) -> None:
-    """from_toml_text is pure: the files it names come from the reader passed in."""
+    """parse_registry reads the files it names only through the reader passed in."""
     files = {"MY_DOE.cert.pem": testpki.certificate_pem(pki["MY:DOE"].certificate)}
     asked: list[str] = []
 
@@ -302,7 +300,7 @@ def test_the_parser_reads_files_only_through_the_reader_it_is_given(pki: testpki
         asked.append(name)
         return FileContent(data=files[name], name=name)
 
-    trust = TrustStore.from_toml_text(PARTNER, read=read, source="memory")
+    trust = parse_registry(PARTNER, read=read, source="memory")
     assert asked == ["MY_DOE.cert.pem"] and "MY:DOE" in trust
 
 

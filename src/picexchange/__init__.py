@@ -33,6 +33,7 @@ from picexchange.errors import (
     TransportError,
     TrustError,
 )
+from picexchange.files.registry import load_identity, load_trust
 from picexchange.models.envelope import Body, Envelope, Error, Header, MessageType, Receipt, UtilityBlock
 from picexchange.models.export import ClearanceResult, DisposalCertificate, ExportData, ShipmentReceipt
 from picexchange.models.pic import (
@@ -47,7 +48,7 @@ from picexchange.models.pic import (
 )
 from picexchange.schemas import Report, validate
 from picexchange.signing import Verified, VerifyPolicy, sign, verify
-from picexchange.trust import Identity, Partner, TrustStore, load_identity, load_trust
+from picexchange.trust import Identity, Partner, TrustStore
 
 if TYPE_CHECKING:
     from picexchange.client import AsyncClient, Client, ClientConfig, RetryPolicy, TlsConfig

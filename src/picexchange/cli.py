@@ -271,9 +271,9 @@ def send_command(
     """Sign a document as our Single Window and deliver it to a partner now, retrying; print the receipt."""
     from picexchange import exchange
     from picexchange.client import Client
+    from picexchange.files.registry import load_trust
     from picexchange.gateway import load_gateway_config
     from picexchange.models.envelope import Error, Receipt
-    from picexchange.trust import load_trust
 
     loaded = _load_model(file)
     document = getattr(loaded, "document", loaded)  # an (unsigned) envelope's document, or the document itself

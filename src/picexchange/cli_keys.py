@@ -21,7 +21,8 @@ from rich.console import Console
 
 from picexchange import signing, testpki
 from picexchange.errors import ConfigurationError, MessageError
-from picexchange.trust import describe_certificate, is_participant_id, load_identity, load_trust
+from picexchange.files.registry import load_identity, load_trust
+from picexchange.trust import describe_certificate, is_participant_id
 
 __all__ = ["keys_app", "keys_init_command", "register", "sign_command", "verify_command"]
 

@@ -15,11 +15,12 @@ from fastapi import FastAPI
 from picexchange.client import Client, ClientConfig
 from picexchange.errors import ConfigurationError
 from picexchange.exchange import AcceptPolicy
+from picexchange.files.registry import load_trust
 from picexchange.gateway.app import Gateway, create_app
 from picexchange.gateway.config import GatewayConfig
 from picexchange.gateway.outbox import OutboxWorker
 from picexchange.store import Store, open_store
-from picexchange.trust import TrustStore, load_trust
+from picexchange.trust import TrustStore
 
 __all__ = ["Running", "build", "serve"]
 
