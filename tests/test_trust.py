@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+import picexchange.trust
 from picexchange import testpki
 from picexchange.errors import ConfigurationError
 from picexchange.files.registry import FileContent, load_identity, load_trust, parse_registry
@@ -302,6 +304,132 @@ def test_the_parser_reads_files_only_through_the_reader_it_is_given(pki: testpki
 
     trust = parse_registry(PARTNER, read=read, source="memory")
     assert asked == ["MY_DOE.cert.pem"] and "MY:DOE" in trust
+
+
+# ----------------------------------------------------------------------------------- pydantic's errors in sentences
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "text"),
+    [
+        (('name = "Department of Environment Malaysia"', "name = 3"), "partner[1].name", "must be a string, not 3"),
+        (('name = "Department of Environment Malaysia"', 'name = "  "'), "partner[1].name", "must not be empty"),
+        (('["pic"]', '"pic"'), "partner[1].utility_blocks", "must be a list, not the string 'pic'"),
+        (
+            ('role = "competent-authority"', "role = 1"),
+            "partner[1].role",
+            "1 is not a role (competent-authority, customs)",
+        ),
+        (
+            ('["pic"]', '["pic", "waste"]'),
+            "partner[1].utility_blocks[2]",
+            "'waste' is not a Utility Block (pic, export)",
+        ),
+        (
+            ('path = "MY_DOE.cert.pem"', 'path = "MY_DOE.cert.pem"\nnot_before = 2026-01-01'),
+            "partner[1].certificate[1].not_before",
+            "must be a date-time with time zone (e.g. 2026-01-01T00:00:00Z), not a date",
+        ),
+        (
+            ('path = "MY_DOE.cert.pem"', 'path = "MY_DOE.cert.pem"\nnot_after = 2026-06-01T00:00:00'),
+            "partner[1].certificate[1].not_after",
+            "needs a time zone (e.g. 2026-01-01T00:00:00Z)",
+        ),
+        (("", 'me = "AU:DCCEEW"\n'), "me", "must be a table, not the string 'AU:DCCEEW'"),
+        (
+            ('[[partner.certificate]]\npath = "MY_DOE.cert.pem"\n', 'certificate = []\n'),
+            "partner[1].certificate",
+            "must list at least one entry",
+        ),
+        (
+            ("", "[me]\n"),
+            "me.id",
+            "is required (and 2 more: me.key: is required; me.certificate: is required)",
+        ),
+        (
+            ('name = "Department', 'nmae = "x"\nname = "Department'),
+            "partner[1].nmae",
+            "unknown field (allowed here: certificate, country, endpoint, id, name, role, utility_blocks); "
+            "did you mean name?",
+        ),
+        (
+            ('id = "MY:DOE"', 'id = "{id}"'),
+            "partner[1].id",
+            "'{id}' is not a participant id (CC:AUTHORITY, e.g. MY:DOE)",
+        ),
+    ],
+    ids=[
+        "string-type",
+        "string-too-short",
+        "list-type",
+        "enum-not-a-string",
+        "enum-item",
+        "datetime-type",
+        "timezone-aware",
+        "model-type",
+        "empty-array-of-tables",
+        "missing-in-a-table",
+        "extra-forbidden-close-match",
+        "rule-text-with-braces",
+    ],
+)
+def test_each_kind_of_pydantic_error_is_a_sentence_at_its_key_path(
+    folder: Path, change: tuple[str, str], field: str, text: str
+) -> None:
+    """Wrong types, missing and unknown keys, enum values and time zones read as sentences, never pydantic's text."""
+    old, new = change
+    source = new + PARTNER if old == "" else PARTNER.replace(old, new, 1)
+    assert source != PARTNER
+    error = refused(folder, source)
+    assert (error.field, error.text) == (field, text)
+    assert str(error) == f"{folder / 'registry.toml'}: {field}: {text}"
+
+
+def test_every_problem_of_the_files_shape_is_reported_at_once(folder: Path) -> None:
+    """The first problem is the error's field; the others follow it in the text, each with its key path."""
+    source = PARTNER.replace('role = "competent-authority"', 'role = "ministry"').replace('"MY:DOE"', '"MYDOE"')
+    error = refused(folder, "colour = 1\n" + source)
+    assert error.field == "partner[1].id"
+    assert error.text == (
+        "'MYDOE' is not a participant id (CC:AUTHORITY, e.g. MY:DOE) (and 2 more: "
+        "partner[1].role: 'ministry' is not a role (competent-authority, customs); "
+        "colour: unknown field (allowed here: me, partner))"
+    )
+
+
+def test_no_file_is_read_until_the_whole_registry_has_its_shape(pki: testpki.TestPki) -> None:
+    """A mistake in the second partner is found before the first partner's certificate file is opened."""
+    asked: list[str] = []
+
+    def read(name: str) -> FileContent:
+        asked.append(name)
+        return FileContent(data=testpki.certificate_pem(pki["MY:DOE"].certificate), name=name)
+
+    second = PARTNER.replace('"MY:DOE"', '"MY:RMCD"').replace('role = "competent-authority"', "role = true")
+    with pytest.raises(ConfigurationError) as caught:
+        parse_registry(PARTNER + second, read=read, source="memory")
+    assert caught.value.field == "partner[2].role" and asked == []
+
+
+def test_the_trust_package_reads_no_file() -> None:
+    """Certificate policy and registry values are pure: no file, path or TOML module, no read call."""
+    package = Path(picexchange.trust.__file__).parent
+    offences = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                offences += [f"{path.name}: import {n}" for n in names if n.split(".")[0] in _FILE_MODULES]
+                offences += [f"{path.name}: import {n}" for n in names if n.startswith("picexchange.files")]
+            if isinstance(node, ast.Attribute) and node.attr in _FILE_CALLS:
+                offences.append(f"{path.name}:{node.lineno}: .{node.attr}")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open":
+                offences.append(f"{path.name}:{node.lineno}: open()")
+    assert offences == []
+
+
+_FILE_MODULES = {"os", "pathlib", "tomllib", "stat", "io", "shutil"}
+_FILE_CALLS = {"read_text", "read_bytes", "write_text", "write_bytes", "open", "stat"}
 
 
 # ------------------------------------------------------------------------------------------------ identity
