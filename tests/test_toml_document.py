@@ -87,6 +87,16 @@ def test_each_error_kind_reads_as_a_sentence(text: str, field: str, sentence: st
     assert "Input should" not in error.text and "pydantic" not in error.text
 
 
+def test_after_the_first_problem_five_more_are_listed() -> None:
+    """A file wrong everywhere says how many problems it has and lists the next five, not all of them."""
+    error = _refused("[[site]]\n" * 8)
+    assert error.field == "site[1].name"
+    assert error.text == (
+        "is required (and 7 more: site[2].name: is required; site[3].name: is required; site[4].name: is required; "
+        "site[5].name: is required; site[6].name: is required; ...)"
+    )
+
+
 def test_a_file_that_is_not_toml_names_its_line() -> None:
     """tomllib's complaint keeps its line and column."""
     error = _refused("[outbox\n")

@@ -342,6 +342,11 @@ def test_the_parser_reads_files_only_through_the_reader_it_is_given(pki: testpki
             "must list at least one entry",
         ),
         (
+            ("[[partner.certificate]]", "[partner.certificate]"),
+            "partner[1].certificate",
+            "must be an array of tables: write [[partner.certificate]], not [partner.certificate]",
+        ),
+        (
             ("", "[me]\n"),
             "me.id",
             "is required (and 2 more: me.key: is required; me.certificate: is required)",
@@ -368,6 +373,7 @@ def test_the_parser_reads_files_only_through_the_reader_it_is_given(pki: testpki
         "timezone-aware",
         "model-type",
         "empty-array-of-tables",
+        "one-table-for-an-array-of-tables",
         "missing-in-a-table",
         "extra-forbidden-close-match",
         "rule-text-with-braces",

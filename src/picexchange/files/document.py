@@ -25,10 +25,11 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from picexchange.errors import ConfigurationError
 
-__all__ = ["Moment", "NonEmpty", "Table", "Text", "problem", "read_toml", "sentence"]
+__all__ = ["Moment", "NonEmpty", "Table", "Text", "key_path", "problem", "read_toml", "sentence"]
 
 _RULE = "configuration_rule"
 _EXAMPLE_MOMENT = "2026-01-01T00:00:00Z"
+_LISTED = 5  # problems listed after the first one
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -91,8 +92,9 @@ def read_toml(
         problems = [(key_path(error["loc"]), sentence(error, model, nouns or {})) for error in exc.errors()]
         (field, text), rest = problems[0], problems[1:]
         if rest:
-            more = "; ".join(f"{where or '(top level)'}: {what}" for where, what in rest)
-            text = f"{text} (and {len(rest)} more: {more})"
+            # Enough to fix several at once; a file that is wrong everywhere does not need each listed.
+            more = "; ".join(f"{where or '(top level)'}: {what}" for where, what in rest[:_LISTED])
+            text = f"{text} (and {len(rest)} more: {more}{'; ...' if len(rest) > _LISTED else ''})"
         raise ConfigurationError(text, source=source, field=field or None) from exc
 
 
@@ -133,6 +135,12 @@ def sentence(error: ErrorDetails, model: type[BaseModel], nouns: Mapping[type[en
         return f"{value!r} is not one of {ctx.get('expected', 'the allowed values')}"
     if kind == "timezone_aware":
         return f"needs a time zone (e.g. {_EXAMPLE_MOMENT})"
+    if kind in ("tuple_type", "list_type") and isinstance(value, dict):
+        entries = get_args(_annotation_at(model, error["loc"]))
+        if entries and isinstance(entries[0], type) and issubclass(_bare(entries[0]), BaseModel):
+            # [partner.certificate] is one table; [[partner.certificate]] is the array of them asked for.
+            header = ".".join(str(step) for step in error["loc"] if isinstance(step, str))
+            return f"must be an array of tables: write [[{header}]], not [{header}]"
     if kind == "string_too_short":
         minimum = ctx.get("min_length", 1)
         return "must not be empty" if minimum == 1 else f"must have at least {minimum} characters"

@@ -96,10 +96,10 @@ def _endpoint(value: str) -> str:
     return value
 
 
-ParticipantIdText = Annotated[Text, AfterValidator(_participant_id)]
+_ParticipantIdText = Annotated[Text, AfterValidator(_participant_id)]
 # An enum is named by its value in the file ("customs"), not by a Python object: lax for these fields only.
-Role = Annotated[ParticipantRole, Field(strict=False)]
-Block = Annotated[UtilityBlock, Field(strict=False)]
+_Role = Annotated[ParticipantRole, Field(strict=False)]
+_Block = Annotated[UtilityBlock, Field(strict=False)]
 
 # What a value of each enum is called in an error: "'ministry' is not a role (competent-authority, customs)".
 _NOUNS: dict[type[enum.Enum], str] = {ParticipantRole: "a role", UtilityBlock: "a Utility Block"}
@@ -129,15 +129,15 @@ class CertificateTable(Table):
 class PartnerTable(Table):
     """One ``[[partner]]``: a participant we exchange messages with."""
 
-    id: ParticipantIdText
+    id: _ParticipantIdText
     """Participant id, ``CC:AUTHORITY`` (``MY:DOE``)."""
     name: Text
     """Display name."""
     country: Annotated[Text, AfterValidator(_country_code)]
     """ISO 3166-1 alpha-2 country, the prefix of ``id``."""
-    role: Role
+    role: _Role
     """``competent-authority`` or ``customs``."""
-    utility_blocks: NonEmpty[Block]
+    utility_blocks: NonEmpty[_Block]
     """The Utility Blocks it may send us."""
     endpoint: Annotated[Text, AfterValidator(_endpoint)] | None = None
     """Where to POST messages for it; absent if it only pulls."""
@@ -156,7 +156,7 @@ class PartnerTable(Table):
 class MeTable(Table):
     """``[me]``: who we are when we sign."""
 
-    id: ParticipantIdText
+    id: _ParticipantIdText
     """Our participant id, the Sender of everything we sign."""
     key: Text
     """Our unencrypted PEM private key file; must not be readable by group or others."""
