@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import itertools
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+import picexchange.files.registry
 import picexchange.trust
 from picexchange import testpki
 from picexchange.errors import ConfigurationError
-from picexchange.files.registry import FileContent, load_identity, load_trust, parse_registry
+from picexchange.files.document import read_toml
+from picexchange.files.registry import (
+    CertificateTable,
+    FileContent,
+    MeTable,
+    PartnerTable,
+    RegistryFile,
+    load_identity,
+    load_trust,
+    parse_registry,
+)
 from picexchange.models.envelope import UtilityBlock
 from picexchange.trust import (
     Identity,
@@ -436,6 +449,37 @@ def test_the_trust_package_reads_no_file() -> None:
 
 _FILE_MODULES = {"os", "pathlib", "tomllib", "stat", "io", "shutil"}
 _FILE_CALLS = {"read_text", "read_bytes", "write_text", "write_bytes", "open", "stat"}
+
+
+def _registry_examples() -> dict[str, str]:
+    module = picexchange.files.registry.__doc__ or ""
+    # The example is the indented block after "::", blank lines included, up to the prose that follows it.
+    lines = module.split("The registry is a TOML file::\n", 1)[1].splitlines()
+    block = itertools.takewhile(lambda line: line.startswith("    ") or not line.strip(), lines)
+    in_module = "\n".join(line[4:] for line in block)
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "gateway.md").read_text()
+    in_guide = next(block for block in guide.split("```toml\n")[1:] if "[[partner]]" in block).split("```", 1)[0]
+    return {"module docstring": in_module, "docs/gateway.md": in_guide}
+
+
+@pytest.mark.parametrize("where", ["module docstring", "docs/gateway.md"])
+def test_the_documented_registry_example_has_the_shape_of_the_file(where: str) -> None:
+    """The example a reader copies validates as RegistryFile: no key the code does not know."""
+    document = read_toml(_registry_examples()[where], RegistryFile, source=where)
+    assert document.me is not None and document.partner[0].certificate[0].path == "MY_DOE.cert.pem"
+
+
+def test_the_module_docstring_example_shows_every_key() -> None:
+    """Every key of every table of RegistryFile appears in the module docstring's example."""
+    example = _registry_examples()["module docstring"]
+    tables = [RegistryFile, MeTable, PartnerTable, CertificateTable]
+    missing = [
+        f"{table.__name__}.{key}"
+        for table in tables
+        for key in table.model_fields
+        if not re.search(rf"(^|\s){key} = |\[+(partner\.)?{key}\]+", example, re.MULTILINE)
+    ]
+    assert missing == []
 
 
 # ------------------------------------------------------------------------------------------------ identity
