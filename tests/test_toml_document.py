@@ -97,6 +97,12 @@ def test_after_the_first_problem_five_more_are_listed() -> None:
     )
 
 
+def test_a_key_that_is_not_bare_is_quoted_in_the_path() -> None:
+    """A dotted or spaced key reads as the file writes it, so the path stays unambiguous."""
+    error = _refused('[outbox]\n"lease.seconds" = 3')
+    assert error.field == 'outbox."lease.seconds"' and error.text.startswith("unknown field")
+
+
 def test_a_file_that_is_not_toml_names_its_line() -> None:
     """tomllib's complaint keeps its line and column."""
     error = _refused("[outbox\n")

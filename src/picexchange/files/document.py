@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import enum
+import json
+import re
 import tomllib
 import types
 from collections.abc import Mapping
@@ -30,6 +32,7 @@ __all__ = ["Moment", "NonEmpty", "Table", "Text", "key_path", "problem", "read_t
 _RULE = "configuration_rule"
 _EXAMPLE_MOMENT = "2026-01-01T00:00:00Z"
 _LISTED = 5  # problems listed after the first one
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -79,7 +82,7 @@ def read_toml(
 
     Raises:
         ConfigurationError: the text is not TOML (with its line), or the first problem pydantic found, with
-            its key path and a sentence; the others are listed after it.
+            its key path and a sentence; the text then counts the others and lists the next five.
 
     """
     try:
@@ -103,7 +106,12 @@ def key_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for step in loc:
         # List positions count from 1, as a person counts the [[partner]] tables in the file.
-        path += f"[{step + 1}]" if isinstance(step, int) else f".{step}" if path else step
+        if isinstance(step, int):
+            path += f"[{step + 1}]"
+            continue
+        # A key that is not a bare TOML key ("a.b", "x y") is written quoted, as in the file.
+        name = step if _BARE_KEY.fullmatch(step) else json.dumps(step, ensure_ascii=False)
+        path += f".{name}" if path else name
     return path
 
 
@@ -137,7 +145,8 @@ def sentence(error: ErrorDetails, model: type[BaseModel], nouns: Mapping[type[en
         return f"needs a time zone (e.g. {_EXAMPLE_MOMENT})"
     if kind in ("tuple_type", "list_type") and isinstance(value, dict):
         entries = get_args(_annotation_at(model, error["loc"]))
-        if entries and isinstance(entries[0], type) and issubclass(_bare(entries[0]), BaseModel):
+        item = _bare(entries[0]) if entries else None
+        if isinstance(item, type) and issubclass(item, BaseModel):
             # [partner.certificate] is one table; [[partner.certificate]] is the array of them asked for.
             header = ".".join(str(step) for step in error["loc"] if isinstance(step, str))
             return f"must be an array of tables: write [[{header}]], not [{header}]"
