@@ -229,3 +229,24 @@ def test_a_native_crash_in_a_process_a_test_starts_prints_every_threads_stack() 
     assert done.returncode != 0
     assert "Fatal Python error: Segmentation fault" in done.stderr
     assert "waiting_worker" in done.stderr  # the other thread's stack, not only the crashing one
+
+
+def test_an_envelope_check_does_not_wait_for_a_business_document_validation_in_another_thread() -> None:
+    """The envelope gate (the cheap first refusal) never queues behind a large document's full validation.
+
+    Each compiled schema has its own lock (for its error log): while one thread validates a 10 MB ExportData
+    against the full schema (about 150 ms here), other partners' envelope checks go on.
+    """
+    root = codec.parse((SAMPLES / "messages" / "plastic-au-my-01-notification.xml").read_bytes())
+    checked = threading.Event()
+
+    def envelope_check() -> None:
+        schemas.check_envelope(root)
+        checked.set()
+
+    with schemas._LOCKS["full"]:  # a full validation in progress elsewhere
+        thread = threading.Thread(target=envelope_check)
+        thread.start()
+        finished = checked.wait(timeout=30)
+    thread.join()
+    assert finished

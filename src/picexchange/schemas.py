@@ -42,7 +42,11 @@ __all__ = [
 
 Engine = Literal["lxml", "xmlschema"]
 _SCHEMA_PARSER_OPTIONS: Mapping[str, Any] = {"no_network": True, "resolve_entities": False, "load_dtd": False}
-_lock = threading.Lock()
+_Scope = Literal["envelope", "full"]
+# A compiled XMLSchema is safe to share between threads (lxml FAQ, "Threading"), but it keeps the error log of
+# its last validation on the object: concurrent validations against one schema would read each other's
+# issues. One lock per schema, so that the envelope gate never queues behind a large document's validation.
+_LOCKS: Mapping[_Scope, threading.Lock] = {"envelope": threading.Lock(), "full": threading.Lock()}
 
 
 def schema_dir() -> Path:
@@ -62,7 +66,7 @@ def _driver() -> bytes:
 
 
 @cache
-def _lxml_schema(scope: Literal["envelope", "full"]) -> etree.XMLSchema:
+def _lxml_schema(scope: _Scope) -> etree.XMLSchema:
     # Schemas are our own packaged files; still, no network and no DTDs while loading them.
     parser = etree.XMLParser(**_SCHEMA_PARSER_OPTIONS)
     directory = schema_dir()
@@ -278,8 +282,9 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
     return unique
 
 
-def _lxml_issues(schema: etree.XMLSchema, root: etree._Element) -> list[Issue]:
-    with _lock:  # a compiled XMLSchema keeps its error log on the object
+def _lxml_issues(scope: _Scope, root: etree._Element) -> list[Issue]:
+    schema = _lxml_schema(scope)
+    with _LOCKS[scope]:
         valid = schema.validate(root)
         log = list(schema.error_log)
     if valid:
@@ -347,7 +352,7 @@ def xsd_issues(root: etree._Element, *, engine: Engine = "lxml") -> list[Issue]:
     """Return every XSD problem of a parsed document (Envelope or bare business document)."""
     if engine == "xmlschema":
         return _xmlschema_issues(root)
-    return _lxml_issues(_lxml_schema("full"), root)
+    return _lxml_issues("full", root)
 
 
 def check_envelope(root: etree._Element) -> None:
@@ -357,7 +362,7 @@ def check_envelope(root: etree._Element) -> None:
         SchemaError: with every problem found.
 
     """
-    issues = _lxml_issues(_lxml_schema("envelope"), root)
+    issues = _lxml_issues("envelope", root)
     if issues:
         raise SchemaError(issues)
 
@@ -369,7 +374,7 @@ def check_document(root: etree._Element) -> None:
         SchemaError: with every problem found.
 
     """
-    issues = _lxml_issues(_lxml_schema("full"), root)
+    issues = _lxml_issues("full", root)
     if issues:
         raise SchemaError(issues)
 
