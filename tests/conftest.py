@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 
 _real_connect = socket.socket.connect
+
+# pytest's faulthandler plugin prints every thread's stack if this process crashes in native code; processes
+# the tests start (gateways, the CLI) inherit this, so a crash there leaves every thread's stack in their log.
+os.environ.setdefault("PYTHONFAULTHANDLER", "1")
 
 
 def _loopback_only(self: socket.socket, address: Any) -> Any:
