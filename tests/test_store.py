@@ -747,7 +747,7 @@ def test_two_processes_with_four_threads_each_claim_every_message_exactly_once(s
 
 _RECORD_THEN_WAIT = textwrap.dedent(
     """
-    import datetime as dt, sys, time
+    import datetime as dt, signal, sys
     from picexchange.store import InboundMessage, open_store
 
     store = open_store(sys.argv[1])
@@ -758,7 +758,7 @@ _RECORD_THEN_WAIT = textwrap.dedent(
                              data=b"<Envelope>durable</Envelope>")
     store.record_inbound(message, b"signed receipt")
     print("recorded", flush=True)
-    time.sleep(60)
+    signal.pause()  # until the test's SIGKILL: no sleep, no deadline
     """
 )
 
