@@ -1,5 +1,8 @@
 """The store on PostgreSQL (psycopg 3): several gateway processes, each with several threads, on one database.
 
+The algorithms (paging, acknowledgement, claims, outcomes, idempotent enqueue) live in ``_common.SqlStore``,
+shared with SQLite; this module holds PostgreSQL's dialect, the locks below, its pool and its error texts.
+
 Connections: a small pool of our own (``psycopg_pool`` is not a dependency; the pool here is a list of idle
 connections and a semaphore bounding how many exist). Each operation borrows one connection for exactly one
 transaction; a broken connection is dropped, not returned.

@@ -1,5 +1,9 @@
 """The default store: one SQLite file, embedded in the gateway process.
 
+What a page, an acknowledgement, a claim or an outcome is lives in ``_common.SqlStore``, shared with PostgreSQL;
+this module holds SQLite's dialect (``?`` placeholders, times as text, an index hint), its locking and its
+connection, and what only it does (the rowid-numbered audit log, the free-space check).
+
 Durability: WAL journal with ``synchronous=FULL`` (the WAL is synced at every commit, so an acknowledged
 message survives a power cut), foreign keys on, a busy timeout for other processes on the same file.
 
