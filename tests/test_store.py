@@ -747,7 +747,7 @@ def test_two_processes_with_four_threads_each_claim_every_message_exactly_once(s
 
 _RECORD_THEN_WAIT = textwrap.dedent(
     """
-    import datetime as dt, sys, time
+    import datetime as dt, signal, sys
     from picexchange.store import InboundMessage, open_store
 
     store = open_store(sys.argv[1])
@@ -758,7 +758,7 @@ _RECORD_THEN_WAIT = textwrap.dedent(
                              data=b"<Envelope>durable</Envelope>")
     store.record_inbound(message, b"signed receipt")
     print("recorded", flush=True)
-    time.sleep(60)
+    signal.pause()  # until the test's SIGKILL: no sleep, no deadline
     """
 )
 
@@ -1349,3 +1349,54 @@ def test_postgres_connections_terminated_by_the_server_are_retryable_and_replace
         assert info.value.retryable is True
         assert name not in str(info.value)
         assert len(store.inbox(since=0, limit=10, at=T0).messages) == 1
+
+
+SHARED_ALGORITHMS = (
+    "migrate",
+    "record_inbound",
+    "inbox",
+    "acknowledge_inbound",
+    "inbound_status",
+    "enqueue",
+    "claim_due",
+    "mark_receipted",
+    "mark_retry",
+    "mark_failed",
+    "outbound_status",
+    "counts",
+    "audit",
+    "actions",
+)
+
+
+@pytest.mark.parametrize("backend", [SqliteStore, PostgresStore], ids=["sqlite", "postgres"])
+def test_the_backends_keep_no_copy_of_a_shared_algorithm(backend: type[Store]) -> None:
+    """Paging, acknowledgement, claiming, outcomes and idempotent enqueue live once, in ``_common.SqlStore``.
+
+    A backend overrides dialect and locking hooks only; a copied algorithm drifts (issue 9).
+    """
+    from picexchange.store._common import SqlStore
+
+    copied = [name for name in SHARED_ALGORITHMS if getattr(backend, name) is not getattr(SqlStore, name)]
+    assert copied == []
+
+
+def test_a_driver_error_becomes_a_retryable_outage_or_a_refusal_alike_in_both_backends() -> None:
+    """The translation skeleton is shared: an argument the driver cannot adapt and a refusal are not retryable."""
+    from picexchange.store import postgres, sqlite
+
+    for exc, retryable in [
+        (sqlite3.OperationalError("database is locked"), True),
+        (sqlite3.IntegrityError("NOT NULL constraint failed"), False),
+        (OverflowError("Python int too large to convert to SQLite INTEGER"), False),
+        (ValueError("the query contains a null character"), False),
+    ]:
+        assert sqlite._error(exc).retryable is retryable, exc
+    for pg_exc, retryable in [
+        (psycopg.OperationalError("server closed the connection"), True),
+        (psycopg.DataError("value too long"), False),
+        (ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), False),
+    ]:
+        assert postgres._error(pg_exc, frozenset()).retryable is retryable, pg_exc
+    assert str(sqlite._error(ValueError("x"))).startswith("SQLite refused an argument")
+    assert str(postgres._error(ValueError("x"), frozenset())).startswith("PostgreSQL refused an argument")

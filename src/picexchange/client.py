@@ -21,11 +21,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import itertools
 import logging
 import random
+import re
 import ssl
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -154,16 +157,28 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# RFC 9110 §10.2.3: Retry-After = HTTP-date / delay-seconds, and delay-seconds = 1*DIGIT (ASCII digits only:
+# str.isdigit() also takes "²" or "٣", which float() then refuses or reads as another number).
+_DELAY_SECONDS = re.compile(r"[0-9]+", re.ASCII)
+
+
 def _retry_after(response: httpx.Response, now: dt.datetime) -> float | None:
+    """Return the seconds the partner asks us to wait, or None if it asks nothing we can read.
+
+    Both forms of RFC 9110 §10.2.3 are read: delay-seconds, and an HTTP-date (IMF-fixdate, or the obsolete
+    RFC 850 and asctime forms, which carry no zone and are GMT by definition). A date in the past is no wait;
+    anything else is ignored, so the back-off applies. The policy caps what is honoured
+    (:attr:`RetryPolicy.max_retry_after`).
+    """
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(value)  # a number too big for a float is inf, which the policy caps
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
@@ -200,9 +215,33 @@ async def _abounded(chunks: AsyncIterable[bytes], limit: int) -> bytes | None:
     return b"".join(body)
 
 
-def _undecodable(sealed: Sealed, exc: httpx.DecodingError) -> UnverifiedReplyError:
-    # A Content-Encoding the body does not follow (gzip that is not gzip): no reply at all, like garbage.
-    return UnverifiedReplyError(f"{sealed.receiver} answered a body that cannot be decoded: {exc}", reason="encoding")
+def _unread_body(response: httpx.Response, limit: int) -> tuple[bool, bytes | None]:
+    """Return ``(must read, body)``: what the status line and headers decide before any byte of the body.
+
+    A retryable status is decided by its status alone (its body is never read); a declared length beyond
+    ``limit`` is too large without reading it. Otherwise the caller reads, bounded, and the body is its.
+    """
+    if _retryable_status(response.status_code):
+        return False, b""
+    if _declared_too_large(response, limit):
+        return False, None
+    return True, None
+
+
+@contextmanager
+def _translated(sealed: Sealed, url: str) -> Iterator[None]:
+    """Turn httpx's failures of one attempt into ours, alike for both clients."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
+    except httpx.TransportError as exc:
+        raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
+    except httpx.DecodingError as exc:
+        # A Content-Encoding the body does not follow (gzip that is not gzip): no reply at all, like garbage.
+        raise UnverifiedReplyError(
+            f"{sealed.receiver} answered a body that cannot be decoded: {exc}", reason="encoding"
+        ) from exc
 
 
 def _outcome(
@@ -291,6 +330,29 @@ class _Base:
             sealed, response, body, me=self.me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
         )
 
+    # The retry decision and its log lines, shared by both clients: only the waiting differs (sleep or await).
+
+    def _wait_after(self, sealed: Sealed, attempt: int, exc: DeliveryError) -> float | None:
+        """Return the seconds to wait before trying ``sealed`` again after ``exc``, or None to give up.
+
+        Only a :class:`DeliveryError` gets here (no proof of receipt and no refusal: the same bytes may help);
+        a :class:`RemoteError` or a configuration error is final and never asks.
+        """
+        policy = self.config.retry
+        details = {"message_id": str(sealed.message_id), "attempt": attempt, "error": str(exc)}
+        if isinstance(exc, UnverifiedReplyError):
+            details["reason"] = exc.reason
+        if attempt >= policy.max_attempts:
+            log.warning("delivery failed, no attempts left", extra=details)
+            return None
+        wait = policy.backoff(attempt, draw=self._draw(), retry_after=exc.retry_after)
+        log.info("delivery failed, retrying", extra={**details, "wait": wait})
+        return wait
+
+    @staticmethod
+    def _receipted(sealed: Sealed, attempt: int) -> None:
+        log.info("receipted", extra={"message_id": str(sealed.message_id), "attempt": attempt})
+
 
 class Client(_Base):
     """A synchronous client for partner gateways; one per process, reused for every message."""
@@ -314,39 +376,25 @@ class Client(_Base):
         """Make one attempt to deliver ``sealed``; see the module docstring for the outcomes."""
         url = _endpoint(sealed, self.trust, endpoint)
         limit = self.config.max_reply_bytes
-        try:
+        with _translated(sealed, url):
             with self._http.stream("POST", url, content=sealed.raw, headers=_HEADERS) as response:
-                if _retryable_status(response.status_code):
-                    body: bytes | None = b""
-                elif _declared_too_large(response, limit):
-                    body = None
-                else:
+                read, body = _unread_body(response, limit)
+                if read:
                     body = _bounded(response.iter_bytes(), limit)
-        except httpx.TimeoutException as exc:
-            raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
-        except httpx.TransportError as exc:
-            raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
-        except httpx.DecodingError as exc:
-            raise _undecodable(sealed, exc) from exc
         return self._outcome(sealed, response, body)
 
     def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Deliver ``sealed``, retrying the same bytes on DeliveryError per the retry policy."""
-        policy = self.config.retry
-        for attempt in range(1, policy.max_attempts + 1):
+        for attempt in itertools.count(1):
             try:
                 receipted = self.deliver(sealed, endpoint=endpoint)
             except DeliveryError as exc:
-                if attempt == policy.max_attempts:
+                wait = self._wait_after(sealed, attempt, exc)
+                if wait is None:
                     raise
-                wait = policy.backoff(attempt, draw=self._draw(), retry_after=exc.retry_after)
-                log.info(
-                    "delivery failed, retrying",
-                    extra={"message_id": str(sealed.message_id), "attempt": attempt, "wait": wait, "error": str(exc)},
-                )
                 self._sleep(wait)
                 continue
-            log.info("receipted", extra={"message_id": str(sealed.message_id), "attempt": attempt})
+            self._receipted(sealed, attempt)
             return receipted
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -387,32 +435,26 @@ class AsyncClient(_Base):
         """Make one attempt to deliver ``sealed``."""
         url = _endpoint(sealed, self.trust, endpoint)
         limit = self.config.max_reply_bytes
-        try:
+        with _translated(sealed, url):
             async with self._http.stream("POST", url, content=sealed.raw, headers=_HEADERS) as response:
-                if _retryable_status(response.status_code):
-                    body: bytes | None = b""
-                elif _declared_too_large(response, limit):
-                    body = None
-                else:
+                read, body = _unread_body(response, limit)
+                if read:
                     body = await _abounded(response.aiter_bytes(), limit)
-        except httpx.TimeoutException as exc:
-            raise DeliveryError(f"timed out sending {sealed.message_id} to {url}") from exc
-        except httpx.TransportError as exc:
-            raise DeliveryError(f"cannot reach {url} for {sealed.message_id}: {exc}") from exc
-        except httpx.DecodingError as exc:
-            raise _undecodable(sealed, exc) from exc
         return self._outcome(sealed, response, body)
 
     async def send(self, sealed: Sealed, *, endpoint: str | None = None) -> Receipted:
         """Deliver ``sealed``, retrying the same bytes on DeliveryError per the retry policy."""
-        policy = self.config.retry
-        for attempt in range(1, policy.max_attempts + 1):
+        for attempt in itertools.count(1):
             try:
-                return await self.deliver(sealed, endpoint=endpoint)
+                receipted = await self.deliver(sealed, endpoint=endpoint)
             except DeliveryError as exc:
-                if attempt == policy.max_attempts:
+                wait = self._wait_after(sealed, attempt, exc)
+                if wait is None:
                     raise
-                await self._sleep(policy.backoff(attempt, draw=self._draw(), retry_after=exc.retry_after))
+                await self._sleep(wait)
+                continue
+            self._receipted(sealed, attempt)
+            return receipted
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:

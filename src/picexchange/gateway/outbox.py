@@ -193,6 +193,21 @@ class OutboxWorker:
         return len(claimed)
 
     def _deliver(self, message: OutboundMessage) -> None:
+        """Make one delivery attempt and record its outcome; nothing escapes into the pool or the caller.
+
+        A bug anywhere here must not kill the worker (``run_once`` would raise to its caller; a background
+        delivery would die unseen in its future) nor lose the message: it stays claimed, and when the lease
+        lapses it is claimed and delivered again (the partner deduplicates a second copy).
+        """
+        try:
+            self._attempt(message)
+        except Exception:
+            log.exception(
+                "delivery outcome not recorded; the message comes back when its lease lapses",
+                extra={"message_id": message.message_id, "worker": self.name},
+            )
+
+    def _attempt(self, message: OutboundMessage) -> None:
         try:
             sealed = Sealed(
                 envelope=codec.from_xml(message.data, Envelope), raw=message.data, digest=digest_of(message.data)
@@ -209,9 +224,15 @@ class OutboxWorker:
             self.counters.attempt(DeliveryOutcome.INTERNAL)
             self._fail(message, f"{getattr(exc, 'code', type(exc).__name__)}: {exc}", cause="internal")
             return
-        except Exception as exc:  # a bug must not kill the worker; the lease brings the message back
+        except Exception as exc:  # a bug must not kill the worker nor lose the message: it is tried again
             log.exception("unexpected error while delivering", extra={"message_id": message.message_id})
             self.counters.attempt(DeliveryOutcome.INTERNAL)
+            attempts = message.attempts + 1
+            if attempts >= self.config.max_attempts:
+                # Like any other failure, a bug that recurs on every attempt ends at max_attempts, visibly
+                # (failed, with the reason), instead of coming back every lease forever.
+                self._fail(message, f"gave up after {attempts} attempts: internal: {exc}", cause="attempts")
+                return
             now = self._clock()
             self._record(
                 self.store.mark_retry,
@@ -334,7 +355,7 @@ class OutboxWorker:
             self._wake.clear()
             try:
                 busy = self._dispatch()
-            except StoreError:
+            except Exception:  # a store outage, or a bug: the loop must outlive both, or nothing is sent again
                 log.exception("outbox round failed")
                 busy = False
             if not busy:

@@ -1,30 +1,42 @@
-"""What both store backends share: argument checks, the column lists they select and the row converters.
+"""What both store backends share: the algorithms, argument checks, column lists and row converters.
 
-Private to ``picexchange.store``: the backends differ in SQL dialect and concurrency control, not in what a
-row means, so the meaning lives here once.
+Private to ``picexchange.store``: the backends differ in SQL dialect, placeholders and concurrency control, not
+in what a row means or in how a page, an acknowledgement or a claim is decided, so those live here once
+(:class:`SqlStore`), and ``sqlite.py`` and ``postgres.py`` keep only what differs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from picexchange.errors import StoreError
+from picexchange.errors import ConflictError, StoreError
 from picexchange.store.base import (
+    INBOUND_LIFECYCLE,
     OUTBOUND_LIFECYCLE,
     ActionEntry,
+    ActionPage,
     BackofficeAction,
+    Enqueued,
     Idempotency,
+    InboundEvent,
     InboundMessage,
     InboundState,
     InboundStatus,
     InboxEntry,
+    InboxPage,
     OutboundEvent,
     OutboundMessage,
     OutboundState,
     OutboundStatus,
+    Recorded,
+    Store,
+    StoreCounts,
+    digest_of,
     sources_of,
     transition,
 )
@@ -313,17 +325,342 @@ def outcome_state(
     return None if new is state else new  # a repeated outcome (a second receipt) changes nothing
 
 
-class OutcomeMethods:
-    """``mark_receipted``, ``mark_retry`` and ``mark_failed``, written once over a backend's ``_outcome``.
+class Rows(Protocol):
+    """What a statement returns in both drivers (a ``sqlite3.Cursor``, a ``psycopg.Cursor``)."""
 
-    A backend sets ``_P`` (its SQL placeholder), ``_stamp`` (how it stores a timestamp) and ``_outcome`` (one
-    transaction: read the state, apply :func:`outcome_state`, update the row).
+    def fetchone(self) -> Any:
+        """Return the next row, or None."""
+
+    def fetchall(self) -> list[Any]:
+        """Return the remaining rows."""
+
+
+class Session(Protocol):
+    """One open transaction: a ``sqlite3.Connection`` or a ``psycopg.Cursor``, both DB-API alike here."""
+
+    def execute(self, sql: Any, parameters: Any = ..., /) -> Rows:
+        """Run one statement."""
+
+    def executemany(self, sql: Any, parameters: Iterable[Sequence[Any]], /) -> object:
+        """Run one statement once per parameter row."""
+
+
+DriverError = TypeVar("DriverError", bound=Exception)
+
+
+def driver_error(
+    exc: Exception,
+    *,
+    dialect: str,
+    driver: type[DriverError],
+    refusals: tuple[type[Exception], ...],
+    describe: Callable[[DriverError], str],
+    scrub: Callable[[str], str] = str,
+) -> StoreError:
+    """Return the StoreError for a failure inside a transaction: an outage is retryable, a refusal is not.
+
+    Both backends translate the same three kinds of failure, each in its own words: an argument the driver
+    cannot adapt (``ValueError``, ``OverflowError``: a NUL in a text, an integer beyond 64 bits), an error of
+    the caller that the database refused (``refusals``: retrying the same call cannot help), and an outage
+    (anything else the driver raises).
+
+    Args:
+        exc: what the driver (or its argument adaptation) raised.
+        dialect: the database's name, as texts start with it.
+        driver: the base class of the driver's own errors.
+        refusals: the driver's errors that mean the arguments, not the database, are at fault.
+        describe: the text for a driver error, in words safe to log.
+        scrub: blanks out of any text what must not be logged (the PostgreSQL connection's parameters).
+
+    """
+    if not isinstance(exc, driver):
+        return refused(scrub(f"{dialect} refused an argument: {exc}"))
+    return StoreError(scrub(describe(exc)), retryable=not isinstance(exc, refusals))
+
+
+class SqlStore(Store):
+    """The store's algorithms, written once: each backend adds its SQL dialect, its placeholders and its locking.
+
+    What is shared: argument checks, the one atomic insert that decides "new or seen" (inbound messages,
+    outbox entries, idempotency keys), inbox paging with a cursor and ``has_more``, delivered marking, all-or-none
+    acknowledgement, claiming, outcome recording through the lifecycle table, audit-log paging, counting, and
+    the migration runner. What a backend sets:
+
+    - ``_P`` (its placeholder) and ``_SCHEMA_VERSION_DDL``;
+    - ``_LOCK_ROWS``: the clause that locks rows read for an update (PostgreSQL ``FOR UPDATE``; SQLite has one
+      writer at a time and none), and ``_CLAIM_FROM``/``_CLAIM_LOCK`` for claiming (an index hint, ``SKIP
+      LOCKED``);
+    - :meth:`_migrations`, :meth:`_transaction` (one transaction, driver errors translated),
+      :meth:`_db_time`/:meth:`_time` (how a time is stored and read back), :meth:`_in` (a membership test over
+      many values);
+    - hooks where the dialects' concurrency control differs: :meth:`_lock_schema` (before a migration step)
+      and :meth:`_number_inbox` (sequence numbers in commit order).
     """
 
     _P: ClassVar[str]
+    _SCHEMA_VERSION_DDL: ClassVar[str]
+    _LOCK_ROWS: ClassVar[str] = ""
+    _CLAIM_FROM: ClassVar[str] = "outbound"
+    _CLAIM_LOCK: ClassVar[str] = ""
+
+    # ---------------------------------------------------------------------------------- dialect, locking
+
+    def _transaction(self, *, write: bool) -> AbstractContextManager[Session]:
+        """Return one transaction (a writing one takes the write lock first where the dialect has one)."""
+        raise NotImplementedError
+
+    def _migrations(self) -> tuple[Migration, ...]:
+        """Return the backend's schema history (read at each call: tests replay an older history)."""
+        raise NotImplementedError
+
+    def _db_time(self, value: dt.datetime) -> object:
+        """Return an aware UTC time as the database stores it."""
+        raise NotImplementedError
+
+    def _time(self, value: Any) -> dt.datetime:
+        """Return a stored time as an aware datetime."""
+        raise NotImplementedError
+
+    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """Return the condition "``column`` is one of ``values``" and its parameters (``values`` not empty)."""
+        return f"{column} IN ({', '.join(self._P for _ in values)})", tuple(values)
+
+    def _lock_schema(self, session: Session) -> None:
+        """Hold off other processes' migrations until this transaction ends (nothing where writes serialise)."""
+
+    def _number_inbox(self, session: Session) -> None:
+        """Give sequence numbers to inbound rows committed without one (nothing where commit order is row order)."""
+
+    # --------------------------------------------------------------------------------------- shared parts
 
     def _stamp(self, value: dt.datetime, name: str) -> object:
-        raise NotImplementedError
+        """Return ``value`` checked aware and as the database stores it."""
+        return self._db_time(aware(value, name))
+
+    def _stored(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Return row values with every (already checked) time as the database stores it."""
+        return tuple(self._db_time(v) if isinstance(v, dt.datetime) else v for v in values)
+
+    def _version(self, session: Session) -> int:
+        current = int(session.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+        if current > len(self._migrations()):
+            raise refused(f"the database schema is version {current}, newer than this picexchange knows")
+        return current
+
+    def _marks(self, count: int) -> str:
+        return ", ".join(self._P for _ in range(count))
+
+    # ------------------------------------------------------------------------------------------ migration
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema, one transaction per step; idempotent, safe from several processes."""
+        p = self._P
+        for step in (None, *self._migrations()):
+            with self._transaction(write=True) as session:
+                self._lock_schema(session)
+                if step is None:
+                    session.execute(self._SCHEMA_VERSION_DDL)
+                    continue
+                if self._version(session) >= step.version:
+                    continue
+                for statement in step.statements:
+                    session.execute(statement)
+                session.execute(
+                    f"INSERT INTO schema_version (version, description) VALUES ({p}, {p})",  # noqa: S608 -- placeholders
+                    (step.version, step.description),
+                )
+        with self._transaction(write=False) as session:
+            return self._version(session)
+
+    # -------------------------------------------------------------------------------------------- inbound
+
+    def record_inbound(self, message: InboundMessage, receipt: bytes) -> Recorded:
+        """Store a received message and our receipt in one durable transaction; see the protocol."""
+        digest = digest_of(message.data)
+        values = self._stored(inbound_values(message))
+        p = self._P
+        with self._transaction(write=True) as session:
+            # One atomic insert decides "new or seen": no exists-then-insert race (DESIGN §6).
+            inserted = session.execute(
+                f"INSERT INTO inbound ({INBOUND_COLUMNS}, digest, receipt, state)"  # noqa: S608 -- constants
+                f" VALUES ({self._marks(13)})"
+                " ON CONFLICT (sender, message_id) DO NOTHING RETURNING 1",
+                (*values, digest, receipt, InboundState.RECEIVED.value),
+            ).fetchall()
+            if inserted:
+                return Recorded(digest=digest, receipt=receipt, duplicate=False)
+            row = session.execute(
+                f"SELECT digest, receipt FROM inbound WHERE sender = {p} AND message_id = {p}",  # noqa: S608
+                (message.sender, message.message_id),
+            ).fetchone()
+        if row is None:  # pragma: no cover -- the conflicting row cannot vanish: rows are never deleted
+            raise StoreError(f"message {message.message_id} conflicted but cannot be read")
+        stored_digest, stored_receipt = row
+        if stored_digest != digest:
+            raise ConflictError(conflict_text(f"{message.sender}'s", message.message_id), message_id=message.message_id)
+        return Recorded(digest=digest, receipt=bytes(stored_receipt), duplicate=True)
+
+    def inbox(self, *, since: int, limit: int, at: dt.datetime) -> InboxPage:
+        """Return the inbox log after ``since``, marking new entries delivered; see the protocol."""
+        since, limit, when = cursor(since), positive(limit, "limit"), self._stamp(at, "at")
+        p = self._P
+        with self._transaction(write=True) as session:
+            self._number_inbox(session)
+            # limit + 1 rows: the extra one only says whether there is more (has_more), it is not delivered.
+            rows = session.execute(
+                f"SELECT {ENTRY_COLUMNS} FROM inbound"  # noqa: S608 -- constants
+                f" WHERE sequence > {p} ORDER BY sequence LIMIT {p}{self._LOCK_ROWS}",
+                (since, limit + 1),
+            ).fetchall()
+            entries = [entry_from(row, self._time) for row in rows[:limit]]
+            changes = []
+            for state, entry in entries:
+                new = transition(INBOUND_LIFECYCLE, state, InboundEvent.PULL, what=f"inbox entry {entry.sequence}")
+                if new is not state:
+                    changes.append((new.value, when, entry.sequence))
+            if changes:
+                session.executemany(
+                    f"UPDATE inbound SET state = {p}, delivered_at = {p}"  # noqa: S608 -- constants
+                    f" WHERE sequence = {p} AND delivered_at IS NULL",
+                    changes,
+                )
+        page = tuple(entry for _, entry in entries)
+        return InboxPage(messages=page, next=page[-1].sequence if page else since, has_more=len(rows) > limit)
+
+    def acknowledge_inbound(self, sequence_numbers: Iterable[int], *, at: dt.datetime) -> None:
+        """Mark inbox entries acknowledged, all or none; see the protocol."""
+        when = self._stamp(at, "at")
+        p = self._P
+        with self._transaction(write=True) as session:
+            # One transaction for every chunk: an unknown number anywhere rolls back the chunks before it.
+            for chunk in chunks(sequence_numbers):
+                condition, parameters = self._in("sequence", chunk)
+                # Lock in sequence order, as inbox() does, so that the two never deadlock.
+                found = {
+                    sequence: state
+                    for sequence, state in session.execute(
+                        f"SELECT sequence, state FROM inbound WHERE {condition}"  # noqa: S608 -- placeholders only
+                        f" ORDER BY sequence{self._LOCK_ROWS}",
+                        parameters,
+                    ).fetchall()
+                }
+                unknown = sorted(set(chunk) - found.keys())
+                if unknown:
+                    raise refused(f"no inbox entries with sequence numbers {unknown}")
+                changes = []
+                for sequence in chunk:
+                    state = InboundState(found[sequence])
+                    new = transition(INBOUND_LIFECYCLE, state, InboundEvent.ACKNOWLEDGE, what=f"inbox entry {sequence}")
+                    if new is not state:
+                        changes.append((new.value, when, sequence))
+                if changes:
+                    session.executemany(
+                        f"UPDATE inbound SET state = {p}, acknowledged_at = {p} WHERE sequence = {p}",  # noqa: S608
+                        changes,
+                    )
+
+    def inbound_status(self, sender: str, message_id: str) -> InboundStatus | None:
+        """Return where a received message stands, or None; see the protocol."""
+        no_nul(sender=sender, message_id=message_id)
+        p = self._P
+        with self._transaction(write=False) as session:
+            row = session.execute(
+                f"SELECT {INBOUND_STATUS_COLUMNS} FROM inbound"  # noqa: S608 -- constants
+                f" WHERE sender = {p} AND message_id = {p}",
+                (sender, message_id),
+            ).fetchone()
+        return None if row is None else inbound_status_from(row, self._time)
+
+    # ------------------------------------------------------------------------------------------- outbound
+
+    def enqueue(self, message: OutboundMessage, *, at: dt.datetime, idempotency: Idempotency | None = None) -> Enqueued:
+        """Put a signed message in the outbox, due at ``at``, claiming the idempotency key; see the protocol."""
+        when = self._stamp(at, "at")
+        values = self._stored(outbound_values(message))
+        claim = None if idempotency is None else idempotency_values(idempotency)
+        p = self._P
+        with self._transaction(write=True) as session:
+            if claim is not None:
+                # One atomic insert claims (client, key), in the transaction that queues the message: never
+                # "seen?" then "insert" (DESIGN §6). A concurrent claim of the same key waits for this one.
+                claimed = session.execute(
+                    "INSERT INTO idempotency (client, idempotency_key, fingerprint, message_id, created_at)"  # noqa: S608
+                    f" VALUES ({self._marks(5)})"
+                    " ON CONFLICT (client, idempotency_key) DO NOTHING RETURNING 1",
+                    (*claim, message.message_id, when),
+                ).fetchall()
+                if not claimed:
+                    row = session.execute(
+                        "SELECT k.message_id, k.fingerprint, o.data FROM idempotency AS k"  # noqa: S608 -- placeholders
+                        " JOIN outbound AS o ON o.message_id = k.message_id"
+                        f" WHERE k.client = {p} AND k.idempotency_key = {p}",
+                        claim[:2],
+                    ).fetchone()
+                    if row is None:  # pragma: no cover -- keys and messages are never deleted
+                        raise StoreError("an idempotency key conflicted but its message cannot be read")
+                    message_id, fingerprint, data = row
+                    return Enqueued(
+                        message_id=message_id, digest=digest_of(bytes(data)), replayed=True, fingerprint=fingerprint
+                    )
+            inserted = session.execute(
+                f"INSERT INTO outbound ({OUTBOUND_COLUMNS}, state, due_at, enqueued_at, updated_at)"  # noqa: S608
+                f" VALUES ({self._marks(7)}, 0, {self._marks(4)})"
+                " ON CONFLICT (message_id) DO NOTHING RETURNING 1",
+                (*values, OutboundState.QUEUED.value, when, when, when),
+            ).fetchall()
+            if not inserted:
+                row = session.execute(
+                    f"SELECT data FROM outbound WHERE message_id = {p}",  # noqa: S608 -- placeholder
+                    (message.message_id,),
+                ).fetchone()
+                if row is None or bytes(row[0]) != message.data:
+                    # Raised inside the transaction: the key claimed above is rolled back with it.
+                    raise ConflictError(conflict_text("outbound", message.message_id), message_id=message.message_id)
+        return Enqueued(
+            message_id=message.message_id,
+            digest=digest_of(message.data),
+            replayed=False,
+            fingerprint=None if claim is None else claim[2],
+        )
+
+    def claim_due(
+        self,
+        *,
+        now: dt.datetime,
+        lease: dt.timedelta,
+        limit: int,
+        worker: str,
+        skip_receivers: Collection[str] = (),
+    ) -> list[OutboundMessage]:
+        """Claim up to ``limit`` due messages for ``worker``; see the protocol."""
+        no_nul(worker=worker, **{f"skip_receivers[{i}]": r for i, r in enumerate(skip_receivers)})
+        now = aware(now, "now")
+        until, limit = self._db_time(lease_end(now, lease)), positive(limit, "limit")
+        stamp, p = self._db_time(now), self._P
+        skipped = sorted(set(skip_receivers))
+        skip, skip_parameters = self._in("receiver", skipped) if skipped else ("", ())
+        with self._transaction(write=True) as session:
+            rows = session.execute(
+                f"SELECT {CLAIM_COLUMNS} FROM {self._CLAIM_FROM}"  # noqa: S608 -- constants
+                f" WHERE state IN ({CLAIMABLE_SQL}) AND due_at <= {p}{f' AND NOT ({skip})' if skip else ''}"
+                f" ORDER BY due_at, id LIMIT {p}{self._CLAIM_LOCK}",
+                (stamp, *skip_parameters, limit),
+            ).fetchall()
+            claimed, changes = [], []
+            for row in rows:
+                message = outbound_from(row[2:], self._time)
+                new = transition(
+                    OUTBOUND_LIFECYCLE, OutboundState(row[1]), OutboundEvent.CLAIM, what=f"outbound message {row[2]}"
+                )
+                claimed.append(message)
+                changes.append((new.value, until, worker, stamp, row[0]))
+            if changes:
+                session.executemany(
+                    f"UPDATE outbound SET state = {p}, due_at = {p}, worker = {p}, updated_at = {p}"  # noqa: S608
+                    f" WHERE id = {p}",
+                    changes,
+                )
+        return claimed
 
     def _outcome(
         self,
@@ -334,7 +671,27 @@ class OutcomeMethods:
         *,
         worker: str | None = None,
     ) -> bool:
-        raise NotImplementedError
+        """Apply ``event`` to one outbound message if its lifecycle allows it; ``assignments`` set the rest.
+
+        With ``worker``, the outcome counts only while that worker holds the claim (see :func:`outcome_state`).
+        """
+        p = self._P
+        with self._transaction(write=True) as session:
+            row = session.execute(
+                f"SELECT state, worker FROM outbound WHERE message_id = {p}{self._LOCK_ROWS}",  # noqa: S608
+                (message_id,),
+            ).fetchone()
+            if row is None:
+                raise refused(f"no outbound message {message_id}")
+            new = outcome_state(OutboundState(row[0]), row[1], event, worker=worker, message_id=message_id)
+            if new is None:
+                return False
+            session.execute(
+                f"UPDATE outbound SET state = {p}, attempts = attempts + 1, {assignments}"  # noqa: S608 -- constants
+                f" WHERE message_id = {p}",
+                (new.value, *values, message_id),
+            )
+        return True
 
     def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> bool:
         """Record the partner's receipt; see the protocol."""
@@ -372,3 +729,51 @@ class OutcomeMethods:
             (error, when),
             worker=worker,
         )
+
+    def outbound_status(self, message_id: str) -> OutboundStatus | None:
+        """Return where an outbound message stands, or None; see the protocol."""
+        no_nul(message_id=message_id)
+        with self._transaction(write=False) as session:
+            row = session.execute(
+                f"SELECT {OUTBOUND_STATUS_COLUMNS} FROM outbound WHERE message_id = {self._P}",  # noqa: S608
+                (message_id,),
+            ).fetchone()
+        return None if row is None else outbound_status_from(row, self._time)
+
+    # ------------------------------------------------------------------------------------- metrics, audit
+
+    def counts(self) -> StoreCounts:
+        """Return the number of messages per state and of audit lines; see the protocol."""
+        with self._transaction(write=False) as session:
+            inbound = dict(session.execute("SELECT state, count(*) FROM inbound GROUP BY state").fetchall())
+            outbound = dict(session.execute("SELECT state, count(*) FROM outbound GROUP BY state").fetchall())
+            (rejected,) = session.execute("SELECT count(*) FROM audit").fetchone()
+        return StoreCounts(
+            inbound=MappingProxyType({state: int(inbound.get(state.value, 0)) for state in InboundState}),
+            outbound=MappingProxyType({state: int(outbound.get(state.value, 0)) for state in OutboundState}),
+            rejected=int(rejected),
+        )
+
+    def audit(self, *, at: dt.datetime, sender: str | None, message_id: str | None, code: str, text: str) -> None:
+        """Write one audit line for a rejected message; see the protocol."""
+        no_nul(sender=sender, message_id=message_id, code=code, text=text)
+        when = self._stamp(at, "at")
+        with self._transaction(write=True) as session:
+            session.execute(
+                f"INSERT INTO audit (at, sender, message_id, code, text) VALUES ({self._marks(5)})",  # noqa: S608
+                (when, sender, message_id, code, text),
+            )
+
+    # -------------------------------------------------------------------------------------- back office
+
+    def actions(self, *, since: int, limit: int) -> ActionPage:
+        """Return the audit log after ``since``; see the protocol."""
+        since, limit, p = cursor(since), positive(limit, "limit"), self._P
+        with self._transaction(write=False) as session:
+            rows = session.execute(
+                f"SELECT {ACTION_COLUMNS} FROM backoffice_action"  # noqa: S608 -- constants
+                f" WHERE sequence > {p} ORDER BY sequence LIMIT {p}",
+                (since, limit + 1),
+            ).fetchall()
+        entries = tuple(action_from(row, self._time) for row in rows[:limit])
+        return ActionPage(entries=entries, next=entries[-1].sequence if entries else since, has_more=len(rows) > limit)

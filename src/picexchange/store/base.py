@@ -42,16 +42,18 @@ its text never names the database server, port, user or database.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import enum
-import hashlib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Protocol, Self, TypeVar
 
 from picexchange.errors import StoreError
+
+# One digest for the whole package: what a Receipt's ReceivedDigest quotes is defined once, in the exchange
+# (issue 9). Re-exported: the store keys duplicates and answers replays with it.
+from picexchange.exchange import digest_of
 
 __all__ = [
     "INBOUND_LIFECYCLE",
@@ -185,11 +187,6 @@ def transition(lifecycle: Mapping[tuple[_State, _Event], _State], state: _State,
 def sources_of(lifecycle: Mapping[tuple[_State, _Event], _State], event: _Event) -> frozenset[_State]:
     """Return every state from which ``event`` is legal (for set-based updates such as claiming a batch)."""
     return frozenset(state for (state, on), _ in lifecycle.items() if on is event)
-
-
-def digest_of(data: bytes) -> str:
-    """Return the base64 SHA-256 digest of ``data``, as the ``Receipt``'s ``ReceivedDigest`` carries it."""
-    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 # ------------------------------------------------------------------------------------------------ value types

@@ -1,5 +1,9 @@
 """The default store: one SQLite file, embedded in the gateway process.
 
+What a page, an acknowledgement, a claim or an outcome is lives in ``_common.SqlStore``, shared with PostgreSQL;
+this module holds SQLite's dialect (``?`` placeholders, times as text, an index hint), its locking and its
+connection, and what only it does (the rowid-numbered audit log, the free-space check).
+
 Durability: WAL journal with ``synchronous=FULL`` (the WAL is synced at every commit, so an acknowledged
 message survives a power cut), foreign keys on, a busy timeout for other processes on the same file.
 
@@ -26,34 +30,13 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from types import MappingProxyType
+from typing import Any, ClassVar
 
-from picexchange.errors import ConflictError, StoreError
+from picexchange.errors import StoreError
 from picexchange.store import _common as c
-from picexchange.store.base import (
-    INBOUND_LIFECYCLE,
-    OUTBOUND_LIFECYCLE,
-    ActionPage,
-    BackofficeAction,
-    Enqueued,
-    Idempotency,
-    InboundEvent,
-    InboundMessage,
-    InboundState,
-    InboundStatus,
-    InboxPage,
-    OutboundEvent,
-    OutboundMessage,
-    OutboundState,
-    OutboundStatus,
-    Recorded,
-    Store,
-    StoreCounts,
-    digest_of,
-    transition,
-)
+from picexchange.store.base import BackofficeAction, InboundState, OutboundState
 
 __all__ = ["MIGRATIONS", "SqliteStore"]
 
@@ -169,9 +152,9 @@ in the WAL's reused space, but the next checkpoint or a large message would not.
 
 def _error(exc: sqlite3.Error | OverflowError | ValueError) -> StoreError:
     """Return the StoreError for a driver failure: an outage is retryable, a refused argument is not."""
-    if isinstance(exc, sqlite3.Error):
-        return StoreError(f"SQLite: {exc}", retryable=not isinstance(exc, _REFUSALS))
-    return c.refused(f"SQLite refused an argument: {exc}")
+    return c.driver_error(
+        exc, dialect="SQLite", driver=sqlite3.Error, refusals=_REFUSALS, describe=lambda error: f"SQLite: {error}"
+    )
 
 
 def _text(value: dt.datetime) -> str:
@@ -184,7 +167,7 @@ def _time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
-class SqliteStore(c.OutcomeMethods, Store):
+class SqliteStore(c.SqlStore):
     """The :class:`~picexchange.store.base.Store` on one SQLite file (or ``:memory:`` for tests)."""
 
     def __init__(
@@ -257,287 +240,39 @@ class SqliteStore(c.OutcomeMethods, Store):
                 self._closed = True
                 self._db.close()
 
-    # ------------------------------------------------------------------------------------------ migration
-
-    def migrate(self) -> int:
-        """Create or upgrade the schema, one transaction per step; idempotent."""
-        with self._transaction(write=True) as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
-                " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-            )
-        for step in MIGRATIONS:
-            with self._transaction(write=True) as db:
-                current = self._version(db)
-                if current >= step.version:
-                    continue
-                for statement in step.statements:
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_version (version, description) VALUES (?, ?)", (step.version, step.description)
-                )
-        with self._transaction(write=False) as db:
-            return self._version(db)
-
-    @staticmethod
-    def _version(db: sqlite3.Connection) -> int:
-        current: int = db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-        if current > len(MIGRATIONS):
-            raise c.refused(f"the database schema is version {current}, newer than this picexchange knows")
-        return current
-
-    # -------------------------------------------------------------------------------------------- inbound
-
-    def record_inbound(self, message: InboundMessage, receipt: bytes) -> Recorded:
-        """Store a received message and our receipt in one durable transaction; see the protocol."""
-        digest = digest_of(message.data)
-        values = tuple(_text(v) if isinstance(v, dt.datetime) else v for v in c.inbound_values(message))
-        with self._transaction(write=True) as db:
-            # One atomic insert decides "new or seen": no exists-then-insert race (DESIGN §6).
-            inserted = db.execute(
-                f"INSERT INTO inbound ({c.INBOUND_COLUMNS}, digest, receipt, state)"  # noqa: S608 -- constants
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (sender, message_id) DO NOTHING RETURNING sequence",
-                (*values, digest, receipt, InboundState.RECEIVED.value),
-            ).fetchall()
-            if inserted:
-                return Recorded(digest=digest, receipt=receipt, duplicate=False)
-            stored_digest, stored_receipt = db.execute(
-                "SELECT digest, receipt FROM inbound WHERE sender = ? AND message_id = ?",
-                (message.sender, message.message_id),
-            ).fetchone()
-        if stored_digest != digest:
-            raise ConflictError(
-                c.conflict_text(f"{message.sender}'s", message.message_id), message_id=message.message_id
-            )
-        return Recorded(digest=digest, receipt=bytes(stored_receipt), duplicate=True)
-
-    def inbox(self, *, since: int, limit: int, at: dt.datetime) -> InboxPage:
-        """Return the inbox log after ``since``, marking new entries delivered; see the protocol."""
-        since, limit, when = c.cursor(since), c.positive(limit, "limit"), _text(c.aware(at, "at"))
-        with self._transaction(write=True) as db:
-            rows = db.execute(
-                f"SELECT {c.ENTRY_COLUMNS} FROM inbound"  # noqa: S608 -- constants
-                " WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                (since, limit + 1),
-            ).fetchall()
-            entries = [c.entry_from(row, _time) for row in rows[:limit]]
-            changes = []
-            for state, entry in entries:
-                new = transition(INBOUND_LIFECYCLE, state, InboundEvent.PULL, what=f"inbox entry {entry.sequence}")
-                if new is not state:
-                    changes.append((new.value, when, entry.sequence))
-            db.executemany(
-                "UPDATE inbound SET state = ?, delivered_at = ? WHERE sequence = ? AND delivered_at IS NULL", changes
-            )
-        page = tuple(entry for _, entry in entries)
-        return InboxPage(messages=page, next=page[-1].sequence if page else since, has_more=len(rows) > limit)
-
-    def acknowledge_inbound(self, sequence_numbers: Iterable[int], *, at: dt.datetime) -> None:
-        """Mark inbox entries acknowledged, all or none; see the protocol."""
-        when = _text(c.aware(at, "at"))
-        with self._transaction(write=True) as db:
-            for chunk in c.chunks(sequence_numbers):
-                marks = ", ".join("?" * len(chunk))
-                found = dict(
-                    db.execute(
-                        f"SELECT sequence, state FROM inbound WHERE sequence IN ({marks})",  # noqa: S608 -- only "?"
-                        chunk,
-                    ).fetchall()
-                )
-                unknown = sorted(set(chunk) - found.keys())
-                if unknown:
-                    raise c.refused(f"no inbox entries with sequence numbers {unknown}")
-                changes = []
-                for sequence in chunk:
-                    state = InboundState(found[sequence])
-                    new = transition(INBOUND_LIFECYCLE, state, InboundEvent.ACKNOWLEDGE, what=f"inbox entry {sequence}")
-                    if new is not state:
-                        changes.append((new.value, when, sequence))
-                db.executemany("UPDATE inbound SET state = ?, acknowledged_at = ? WHERE sequence = ?", changes)
-
-    def inbound_status(self, sender: str, message_id: str) -> InboundStatus | None:
-        """Return where a received message stands, or None; see the protocol."""
-        c.no_nul(sender=sender, message_id=message_id)
-        with self._transaction(write=False) as db:
-            row = db.execute(
-                f"SELECT {c.INBOUND_STATUS_COLUMNS} FROM inbound"  # noqa: S608 -- constants
-                " WHERE sender = ? AND message_id = ?",
-                (sender, message_id),
-            ).fetchone()
-        return None if row is None else c.inbound_status_from(row, _time)
-
-    # ------------------------------------------------------------------------------------------- outbound
-
-    def enqueue(self, message: OutboundMessage, *, at: dt.datetime, idempotency: Idempotency | None = None) -> Enqueued:
-        """Put a signed message in the outbox, due at ``at``, claiming the idempotency key; see the protocol."""
-        when = _text(c.aware(at, "at"))
-        values = tuple(_text(v) if isinstance(v, dt.datetime) else v for v in c.outbound_values(message))
-        claim = None if idempotency is None else c.idempotency_values(idempotency)
-        with self._transaction(write=True) as db:
-            if claim is not None:
-                # One atomic insert claims (client, key), in the transaction that queues the message: never
-                # "seen?" then "insert" (DESIGN §6). BEGIN IMMEDIATE already serialises writers on this file.
-                claimed = db.execute(
-                    "INSERT INTO idempotency (client, idempotency_key, fingerprint, message_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (client, idempotency_key) DO NOTHING RETURNING message_id",
-                    (*claim, message.message_id, when),
-                ).fetchall()
-                if not claimed:
-                    message_id, fingerprint, data = db.execute(
-                        "SELECT k.message_id, k.fingerprint, o.data FROM idempotency AS k"
-                        " JOIN outbound AS o ON o.message_id = k.message_id"
-                        " WHERE k.client = ? AND k.idempotency_key = ?",
-                        claim[:2],
-                    ).fetchone()
-                    return Enqueued(
-                        message_id=message_id, digest=digest_of(bytes(data)), replayed=True, fingerprint=fingerprint
-                    )
-            inserted = db.execute(
-                f"INSERT INTO outbound ({c.OUTBOUND_COLUMNS}, state, due_at, enqueued_at, updated_at)"  # noqa: S608
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
-                " ON CONFLICT (message_id) DO NOTHING RETURNING id",
-                (*values, OutboundState.QUEUED.value, when, when, when),
-            ).fetchall()
-            if not inserted:
-                (stored,) = db.execute(
-                    "SELECT data FROM outbound WHERE message_id = ?", (message.message_id,)
-                ).fetchone()
-                if bytes(stored) != message.data:
-                    # Raised inside the transaction: the key claimed above is rolled back with it.
-                    raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
-        return Enqueued(
-            message_id=message.message_id,
-            digest=digest_of(message.data),
-            replayed=False,
-            fingerprint=None if claim is None else claim[2],
-        )
-
-    def claim_due(
-        self,
-        *,
-        now: dt.datetime,
-        lease: dt.timedelta,
-        limit: int,
-        worker: str,
-        skip_receivers: Collection[str] = (),
-    ) -> list[OutboundMessage]:
-        """Claim up to ``limit`` due messages for ``worker``; see the protocol."""
-        c.no_nul(worker=worker, **{f"skip_receivers[{i}]": r for i, r in enumerate(skip_receivers)})
-        now = c.aware(now, "now")
-        until, limit = _text(c.lease_end(now, lease)), c.positive(limit, "limit")
-        skipped = sorted(set(skip_receivers))
-        skip = f" AND receiver NOT IN ({', '.join('?' * len(skipped))})" if skipped else ""
-        with self._transaction(write=True) as db:
-            rows = db.execute(
-                # INDEXED BY: without statistics SQLite prefers outbound_state and sorts every queued row.
-                f"SELECT {c.CLAIM_COLUMNS} FROM outbound INDEXED BY outbound_due"  # noqa: S608 -- constants
-                f" WHERE state IN ({c.CLAIMABLE_SQL}) AND due_at <= ?{skip} ORDER BY due_at, id LIMIT ?",
-                (_text(now), *skipped, limit),
-            ).fetchall()
-            claimed, changes = [], []
-            for row in rows:
-                message = c.outbound_from(row[2:], _time)
-                new = transition(
-                    OUTBOUND_LIFECYCLE, OutboundState(row[1]), OutboundEvent.CLAIM, what=f"outbound message {row[2]}"
-                )
-                claimed.append(message)
-                changes.append((new.value, until, worker, _text(now), row[0]))
-            db.executemany(
-                "UPDATE outbound SET state = ?, due_at = ?, worker = ?, updated_at = ? WHERE id = ?", changes
-            )
-        return claimed
+    # ------------------------------------------------------------------------------------------- dialect
 
     _P = "?"
+    _SCHEMA_VERSION_DDL = (
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    )
+    # Without statistics SQLite prefers outbound_state and sorts every queued row: claims name their index.
+    _CLAIM_FROM: ClassVar[str] = "outbound INDEXED BY outbound_due"
+    # _LOCK_ROWS stays empty: BEGIN IMMEDIATE already holds the one write lock of the file.
 
-    def _stamp(self, value: dt.datetime, name: str) -> object:
-        return _text(c.aware(value, name))
+    def _migrations(self) -> tuple[c.Migration, ...]:
+        return MIGRATIONS
 
-    def _outcome(
-        self,
-        message_id: str,
-        event: OutboundEvent,
-        assignments: str,
-        values: tuple[object, ...],
-        *,
-        worker: str | None = None,
-    ) -> bool:
-        """Apply ``event`` to one outbound message if its lifecycle allows it; ``assignments`` set the rest.
+    def _db_time(self, value: dt.datetime) -> object:
+        return _text(value)
 
-        With ``worker``, the outcome counts only while that worker holds the claim (see ``c.outcome_state``).
-        """
-        with self._transaction(write=True) as db:
-            row = db.execute("SELECT state, worker FROM outbound WHERE message_id = ?", (message_id,)).fetchone()
-            if row is None:
-                raise c.refused(f"no outbound message {message_id}")
-            new = c.outcome_state(OutboundState(row[0]), row[1], event, worker=worker, message_id=message_id)
-            if new is None:
-                return False
-            db.execute(
-                f"UPDATE outbound SET state = ?, attempts = attempts + 1, {assignments}"  # noqa: S608 -- constants
-                " WHERE message_id = ?",
-                (new.value, *values, message_id),
-            )
-        return True
-
-    def outbound_status(self, message_id: str) -> OutboundStatus | None:
-        """Return where an outbound message stands, or None; see the protocol."""
-        c.no_nul(message_id=message_id)
-        with self._transaction(write=False) as db:
-            row = db.execute(
-                f"SELECT {c.OUTBOUND_STATUS_COLUMNS} FROM outbound WHERE message_id = ?",  # noqa: S608 -- constants
-                (message_id,),
-            ).fetchone()
-        return None if row is None else c.outbound_status_from(row, _time)
-
-    # ------------------------------------------------------------------------------------- metrics, audit
-
-    def counts(self) -> StoreCounts:
-        """Return the number of messages per state and of audit lines; see the protocol."""
-        with self._transaction(write=False) as db:
-            inbound = dict(db.execute("SELECT state, count(*) FROM inbound GROUP BY state").fetchall())
-            outbound = dict(db.execute("SELECT state, count(*) FROM outbound GROUP BY state").fetchall())
-            (rejected,) = db.execute("SELECT count(*) FROM audit").fetchone()
-        return StoreCounts(
-            inbound=MappingProxyType({state: inbound.get(state.value, 0) for state in InboundState}),
-            outbound=MappingProxyType({state: outbound.get(state.value, 0) for state in OutboundState}),
-            rejected=rejected,
-        )
-
-    def audit(self, *, at: dt.datetime, sender: str | None, message_id: str | None, code: str, text: str) -> None:
-        """Write one audit line for a rejected message; see the protocol."""
-        c.no_nul(sender=sender, message_id=message_id, code=code, text=text)
-        when = _text(c.aware(at, "at"))
-        with self._transaction(write=True) as db:
-            db.execute(
-                "INSERT INTO audit (at, sender, message_id, code, text) VALUES (?, ?, ?, ?, ?)",
-                (when, sender, message_id, code, text),
-            )
+    def _time(self, value: Any) -> dt.datetime:
+        return _time(value)
 
     # -------------------------------------------------------------------------------------- back office
 
     def record_action(self, action: BackofficeAction) -> None:
         """Append one back-office action to the audit log; see the protocol."""
         at, *rest = c.action_values(action)
+        # Numbered by rowid: with one writer at a time, commit order is rowid order (see the module docstring).
         with self._transaction(write=True) as db:
             db.execute(
                 "INSERT INTO backoffice_action (at, client, action, target, outcome, participant)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (_text(at), *rest),
             )
-
-    def actions(self, *, since: int, limit: int) -> ActionPage:
-        """Return the audit log after ``since``; see the protocol."""
-        since, limit = c.cursor(since), c.positive(limit, "limit")
-        with self._transaction(write=False) as db:
-            rows = db.execute(
-                f"SELECT {c.ACTION_COLUMNS} FROM backoffice_action"  # noqa: S608 -- constants
-                " WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                (since, limit + 1),
-            ).fetchall()
-        entries = tuple(c.action_from(row, _time) for row in rows[:limit])
-        return ActionPage(entries=entries, next=entries[-1].sequence if entries else since, has_more=len(rows) > limit)
 
     def check_writable(self, *, at: dt.datetime) -> None:
         """Rewrite the heartbeat row and commit; raise if the store cannot write now; see the protocol."""
