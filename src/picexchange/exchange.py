@@ -22,7 +22,7 @@ from lxml import etree
 
 from picexchange import codec, schemas, signing
 from picexchange.errors import Issue, MessageError, RemoteError, SchemaError, SignatureError, TrustError
-from picexchange.models.base import NS_ENVELOPE, Facets
+from picexchange.models.base import Facets
 from picexchange.models.common import Digest, NotificationNumber
 from picexchange.models.envelope import (
     Document,
@@ -193,8 +193,8 @@ def seal(
 
 
 def _header(root: etree._Element, name: str) -> str | None:
-    element = root.find(f"{{{NS_ENVELOPE}}}Header/{{{NS_ENVELOPE}}}{name}")
-    return element.text.strip() if element is not None and element.text else None
+    # The element's whole text, as signing and decoding read it (codec.header_text), never its first text node.
+    return codec.header_text(root, name)
 
 
 def accept(
