@@ -1,0 +1,277 @@
+"""Cost of exchange.accept for a message at every parse bound (just under it) and just over it.
+
+Run by hand from the repository root:
+
+    .venv/bin/python benchmarks/bench_hostile.py [--rounds 5] [--small]
+
+Every message starts from ``samples/messages/plastic-au-my-01-notification.xml`` (AU:DCCEEW to MY:DOE),
+signed with the TEST ONLY key of AU:DCCEEW in ``samples/keys`` (``scripts/make_hostile_samples.py``), and is
+accepted as MY:DOE. The attacks carry a *genuine* signature wherever one can be made, so that every stage
+runs that can (signxml's full digest over the document; the full schema, which refuses the padding
+elements; decoding where the message is valid): unused namespace declarations are added to the signed
+bytes (exclusive C14N does not sign them), everything else is signed as it is. ``--small`` leaves out the
+three messages of 10-32 MB (elements, bytes, namespace declarations in total).
+
+Each row is timed in interleaved rounds (every message once per round, small ones in batches), and the
+median is reported as:
+
+- ``× normal``: the cost as a multiple of accepting the normal sealed Notification;
+- ``/KB × normal``: the cost per kilobyte as a multiple of the normal message's cost per kilobyte — about 1
+  or below where the cost is linear in the document;
+- ``× parse``: the cost as a multiple of a bare libxml2 parse of the same bytes in the same round (this
+  machine's speed drifts up to 2x within seconds, DESIGN §7).
+
+Measured on the 2-core machine beside four other engineers' test runs, numbers in the docstring of
+``picexchange.codec.Limits`` and in the task report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from lxml import etree
+
+from picexchange import exchange
+from picexchange.codec import DEFAULT_LIMITS
+from picexchange.errors import MessageError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = dt.datetime(2026, 1, 20, 22, 16, tzinfo=dt.UTC)  # a minute after the base message's Created
+PADDING = b"pic:Padding"
+
+
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_hostile_samples", ROOT / "scripts" / "make_hostile_samples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+HOSTILE = script()
+PLAIN = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+
+
+def signed_base() -> bytes:
+    data: bytes = HOSTILE.sign(HOSTILE.base_tree())
+    return data
+
+
+def count(raw: bytes, xpath: str) -> int:
+    return int(etree.fromstring(raw, PLAIN).xpath(xpath))
+
+
+BASE = signed_base()
+BASE_ELEMENTS = count(BASE, "count(//*)")
+BASE_ATTRIBUTES = count(BASE, "count(//@*)")
+BASE_ROOT = etree.fromstring(BASE, PLAIN)
+BASE_DECLARATIONS = sum(1 for _ in etree.iterwalk(BASE_ROOT, events=("start-ns",)))  # the root's and ds
+ROOT_DECLARATIONS = len(BASE_ROOT.nsmap)
+
+
+def signed_with(build: Callable[[etree._Element], None]) -> bytes:
+    root = HOSTILE.base_tree()
+    build(root)
+    data: bytes = HOSTILE.sign(root)
+    return data
+
+
+def notification(root: etree._Element) -> etree._Element:
+    found = root.find(".//{urn:picexchange:ub:pic:1}Notification")
+    assert found is not None
+    return found
+
+
+def nested(levels: int) -> bytes:
+    """Padding nested ``levels`` deep under the Notification (at depth 3)."""
+
+    def build(root: etree._Element) -> None:
+        parent = notification(root)
+        for _ in range(levels):
+            parent = etree.SubElement(parent, "{urn:picexchange:ub:pic:1}Padding")
+
+    return signed_with(build)
+
+
+def padded(elements: int, *, attributes: int = 0, text: str | None = None) -> bytes:
+    """``elements`` empty Padding children of the Notification, each with ``attributes`` attributes."""
+
+    def build(root: etree._Element) -> None:
+        parent = notification(root)
+        names = [f"a{i}" for i in range(attributes)]
+        for _ in range(elements):
+            child = etree.SubElement(parent, "{urn:picexchange:ub:pic:1}Padding", dict.fromkeys(names, "1"))
+            child.text = text
+
+    return signed_with(build)
+
+
+def attributes_on_quantity(total: int) -> bytes:
+    def build(root: etree._Element) -> None:
+        quantity = root.find(".//{urn:picexchange:ub:pic:1}IntendedQuantity")
+        assert quantity is not None
+        for i in range(total - len(quantity.attrib)):
+            quantity.set(f"a{i}", "1")
+
+    return signed_with(build)
+
+
+def attributes_in_total(total: int) -> bytes:
+    per_element = DEFAULT_LIMITS.max_attributes_per_element
+    extra = total - BASE_ATTRIBUTES
+    full, rest = divmod(extra, per_element)
+
+    def build(root: etree._Element) -> None:
+        parent = notification(root)
+        names = [f"a{i}" for i in range(per_element)]
+        for _ in range(full):
+            etree.SubElement(parent, "{urn:picexchange:ub:pic:1}Padding", dict.fromkeys(names, "1"))
+        if rest:
+            etree.SubElement(parent, "{urn:picexchange:ub:pic:1}Padding", dict.fromkeys(names[:rest], "1"))
+
+    return signed_with(build)
+
+
+def declarations_on_root(total: int) -> bytes:
+    extra = total - ROOT_DECLARATIONS
+    declarations = b"".join(b' xmlns:n%d="urn:n:%d"' % (i, i) for i in range(extra))
+    return BASE.replace(b"<env:Envelope ", b"<env:Envelope" + declarations + b" ", 1)
+
+
+def declarations_in_total(total: int) -> bytes:
+    """Unused declarations, 32 to an element, on signed Padding elements: the signature stays valid."""
+    per_element = DEFAULT_LIMITS.max_namespace_declarations_per_element
+    full, rest = divmod(total - BASE_DECLARATIONS, per_element)
+    signed = padded(full + (1 if rest else 0))
+    empty = b"<" + PADDING + b"/>"
+
+    def block(size: int) -> bytes:
+        return b"<" + PADDING + b"".join(b' xmlns:n%d="urn:n:%d"' % (i, i) for i in range(size)) + b"/>"
+
+    # bytes.replace with a count replaces the first ones; the replaced ones no longer match.
+    data = signed.replace(empty, block(per_element), full)
+    return data.replace(empty, block(rest), 1) if rest else data
+
+
+def at_size(size: int) -> bytes:
+    """A signed message of exactly ``size`` bytes: text-filled Padding, then white space after the root."""
+    text = "x" * 120
+    each = len(b"<%s>%s</%s>" % (PADDING, text.encode(), PADDING))
+    signed = padded((size - len(BASE)) // each - 1, text=text)
+    assert len(signed) <= size
+    return signed + b" " * (size - len(signed))
+
+
+def elements_in_total(total: int) -> bytes:
+    data = padded(total - BASE_ELEMENTS)
+    assert count(data, "count(//*)") == total
+    return data
+
+
+@dataclass
+class Case:
+    name: str
+    raw: bytes
+    outcome: str = ""
+    times: list[float] | None = None
+    parse_times: list[float] | None = None
+
+
+def outcome_of(raw: bytes) -> str:
+    hostile = HOSTILE
+    try:
+        exchange.accept(raw, me=hostile.identity("MY:DOE"), trust=hostile.trust(), now=NOW)
+    except MessageError as exc:
+        return f"{exc.code}: {exc.text[:70]}"
+    return "accepted"
+
+
+def build_cases(small: bool) -> list[Case]:
+    limits = DEFAULT_LIMITS
+    cases = [Case("normal sealed Notification", BASE)]
+    pairs: list[tuple[str, Callable[[int], bytes], int]] = [
+        ("depth", lambda n: nested(n - 3), limits.max_depth),
+        ("attributes per element", attributes_on_quantity, limits.max_attributes_per_element),
+        ("attributes in total", attributes_in_total, limits.max_attributes),
+        ("declarations per element", declarations_on_root, limits.max_namespace_declarations_per_element),
+    ]
+    if not small:
+        pairs += [
+            ("elements", elements_in_total, limits.max_elements),
+            ("bytes", at_size, limits.max_bytes),
+            ("declarations in total", declarations_in_total, limits.max_namespace_declarations),
+        ]
+    for name, build, limit in pairs:
+        print(f"building {name} ({limit}) ...", file=sys.stderr, flush=True)
+        cases.append(Case(f"{name} = {limit}", build(limit)))
+        cases.append(Case(f"{name} = {limit + 1}", build(limit + 1)))
+    comment = HOSTILE.text_split(".//pic:IntendedQuantity", "160", HOSTILE._comment_inside(1))
+    cases.append(Case("comment in IntendedQuantity", comment))
+    return cases
+
+
+def timed(function: Callable[[], object], calls: int) -> float:
+    started = time.perf_counter()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter() - started) / calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--small", action="store_true", help="leave out the 10-32 MB messages")
+    options = parser.parse_args()
+    cases = build_cases(options.small)
+    me, trust = HOSTILE.identity("MY:DOE"), HOSTILE.trust()
+
+    def accept(raw: bytes) -> object:
+        try:
+            return exchange.accept(raw, me=me, trust=trust, now=NOW)
+        except MessageError as exc:
+            return exc
+
+    batches = {}
+    for case in cases:
+        case.outcome = outcome_of(case.raw)
+        case.times, case.parse_times = [], []
+        once = timed(lambda raw=case.raw: accept(raw), 1)
+        batches[case.name] = max(1, min(200, int(0.05 / max(once, 1e-6))))
+    for _ in range(options.rounds):
+        for case in cases:
+            calls = batches[case.name]
+            assert case.times is not None and case.parse_times is not None
+            case.times.append(timed(lambda raw=case.raw: accept(raw), calls))
+            case.parse_times.append(timed(lambda raw=case.raw: etree.fromstring(raw, PLAIN), calls))
+    normal = cases[0]
+    assert normal.times is not None
+    normal_ms = statistics.median(normal.times) * 1000
+    normal_per_kb = normal_ms / (len(normal.raw) / 1024)
+    header = (
+        f"{'message':<38} {'bytes':>10} {'accept ms':>10} {'× normal':>9} {'/KB × normal':>12} {'× parse':>8}  outcome"
+    )
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        assert case.times is not None and case.parse_times is not None
+        ms = statistics.median(case.times) * 1000
+        parse_ms = statistics.median(case.parse_times) * 1000
+        per_kb = ms / (len(case.raw) / 1024) / normal_per_kb
+        print(
+            f"{case.name:<38} {len(case.raw):>10} {ms:>10.2f} {ms / normal_ms:>9.1f} {per_kb:>12.2f} "
+            f"{ms / parse_ms:>8.1f}  {case.outcome}"
+        )
+
+
+if __name__ == "__main__":
+    main()
