@@ -520,6 +520,20 @@ def test_namespace_declarations_are_not_attributes_and_the_reverse() -> None:
     assert parse(small_document(attributes=32, declarations=32)).tag == "root"
 
 
+def test_only_real_declarations_are_counted() -> None:
+    """Text, CDATA and attribute values that look like declarations are not counted; real ones after them are."""
+    fake = " ".join(f'xmlns:f{i}="urn:f{i}"' for i in range(40))
+    looks_like = (
+        f"<root xmlns:q=\"urn:it's\"><a t='&lt;b {fake}&gt;'>&lt;b {fake}&gt;</a><![CDATA[<b {fake}>]]>"
+        f"<c u=\"&gt;\"/></root>"
+    ).encode()
+    assert parse(looks_like).tag == "root"
+    real = looks_like.replace(b'<c u="&gt;"/>', b'<c u="&gt;" ' + fake.encode() + b"/>")
+    error = refused(real)
+    assert error.text == "element c declares 40 namespaces, more than the limit of 32 per element"
+    assert error.path == "/root/c"
+
+
 def test_in_scope_namespaces_are_not_declarations() -> None:
     """Only an element's own declarations count toward its bound, not those it inherits."""
     inherited = b"<r" + b"".join(b' xmlns:p%d="urn:%d"' % (i, i) for i in range(30)) + b">"

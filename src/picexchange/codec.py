@@ -248,16 +248,25 @@ def _check_attributes(root: etree._Element, limits: Limits) -> None:
 
 
 # In libxml2's serialisation of a tree, an element's own namespace declarations open its start tag, each as
-# ` xmlns:p="..."`; `"`, `<` and `>` are escaped in every value and text, and CDATA is written as text. So a
-# start tag is the only place `<name xmlns` can appear (comments and PIs inside the root are refused first).
-_DECLARATIONS = re.compile(rb'<[^\s/>!?]+((?: xmlns(?::[^\s="]+)?="[^"]*")+)')
-_START_TAG = re.compile(rb"<[^/!?]")
+# ` xmlns:p="..."` (in single quotes if the value held a `"`, which libxml2 2.14 refuses in a namespace name);
+# `<` is escaped in every text and attribute value, and CDATA is written as text. So outside quoted values, a
+# `<` opens a tag, and a start tag is the only place `<name xmlns` appears (comments and PIs inside the root
+# are refused before this is looked at).
+_QUOTED = rb"(?:\"[^\"]*\"|'[^']*')"
+_DECLARATION = re.compile(rb" xmlns(?::[^\s=\"']+)?=" + _QUOTED)
+_DECLARATIONS = re.compile(rb"<[^\s/>!?]+((?:" + _DECLARATION.pattern + rb")+)")
+_START_TAG = re.compile(rb"<(?![/!?])[^\s/>]+(?:\s+[^\s=]+=" + _QUOTED + rb")*\s*/?>")
 
 
 def _element_at(root: etree._Element, serialised: bytes, position: int) -> etree._Element:
     """Return the element whose start tag begins at ``position`` of ``serialised`` (root's own serialisation)."""
     index = len(_START_TAG.findall(serialised, 0, position))  # start tags before it: its place in document order
     return next(itertools.islice(root.iter(etree.Element), index, None))
+
+
+def _declared(block: bytes) -> int:
+    # The block is declarations one after the other; each match takes a whole one, its quoted value included.
+    return len(_DECLARATION.findall(block))
 
 
 def _check_namespace_declarations(root: etree._Element, limits: Limits) -> None:
@@ -273,7 +282,7 @@ def _check_namespace_declarations(root: etree._Element, limits: Limits) -> None:
     declared = 0
     matches = _DECLARATIONS.finditer(serialised)
     for match in matches:
-        count = match[1].count(b'="')  # one per declaration: a value holds no `"`
+        count = _declared(match[1])
         declared += count
         if count > per_element:
             element = _element_at(root, serialised, match.start())
@@ -284,7 +293,7 @@ def _check_namespace_declarations(root: etree._Element, limits: Limits) -> None:
             )
         if declared > most:
             element = _element_at(root, serialised, match.start())
-            total = declared + sum(rest[1].count(b'="') for rest in matches)
+            total = declared + sum(_declared(rest[1]) for rest in matches)
             raise _located(f"document declares {total} namespaces, more than the limit of {most}", element)
 
 
