@@ -220,6 +220,37 @@ def build_cases(small: bool) -> list[Case]:
     return cases
 
 
+def libxml2_scaling() -> None:
+    """Print libxml2's parse time of floods on one element, doubling, next to ordinary content of the same size.
+
+    CPU time of this process (``time.process_time``), so that other processes on the machine blur it less.
+    Linear if each row about doubles the one above and the flood costs about what ordinary content does.
+    """
+    shapes: dict[str, Callable[[int], bytes]] = {
+        "declarations": lambda n: b"<r" + b"".join(b' xmlns:n%x="u:%x"' % (i, i) for i in range(n)) + b"/>",
+        "attributes": lambda n: b"<r" + b"".join(b' a%x="1"' % i for i in range(n)) + b"/>",
+        "prefixed attributes": lambda n: (
+            b"<r" + b"".join(b' xmlns:n%x="u:%x" n%x:a="1"' % (i, i, i) for i in range(n // 2)) + b"/>"
+        ),
+        "ordinary, same bytes": lambda n: b"<r>" + b'<e a="1">t</e>' * (n * 22 // 16) + b"</r>",
+    }
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+
+    def cpu(raw: bytes) -> float:
+        times = []
+        for _ in range(5):
+            started = time.process_time()
+            etree.fromstring(raw, parser)
+            times.append(time.process_time() - started)
+        return statistics.median(times)
+
+    print("libxml2 parse, N on one element, CPU ms (median of 5):")
+    print(f"{'N':>8} " + " ".join(f"{name:>21}" for name in shapes))
+    for n in (25_000, 50_000, 100_000, 200_000, 400_000):
+        print(f"{n:>8} " + " ".join(f"{cpu(build(n)) * 1000:>21.1f}" for build in shapes.values()))
+    print()
+
+
 def timed(function: Callable[[], object], calls: int) -> float:
     started = time.perf_counter()
     for _ in range(calls):
@@ -232,6 +263,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="leave out the 10-32 MB messages")
     options = parser.parse_args()
+    libxml2_scaling()
     cases = build_cases(options.small)
     me, trust = HOSTILE.identity("MY:DOE"), HOSTILE.trust()
 

@@ -534,6 +534,25 @@ def test_only_real_declarations_are_counted() -> None:
     assert error.path == "/root/c"
 
 
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-16"),
+        lambda text: ("<?xml version='1.0' encoding='UTF-16'?>\n" + text).encode("utf-16"),
+        lambda text: ("<?xml version='1.0' encoding='UTF-16BE'?>\n" + text).encode("utf-16-be"),
+        lambda text: ("<?xml version='1.0' encoding='ISO-8859-1'?>\n" + text).encode("latin-1"),
+    ],
+    ids=["utf-16-bom", "utf-16-declared", "utf-16be-no-bom", "latin-1"],
+)
+def test_bounds_hold_in_any_encoding(encode: Any) -> None:
+    """A byte count is only a shortcut for UTF-8: in UTF-16 no byte reads ``xmlns`` or ``=``, yet both bounds hold."""
+    declarations = "<r>" + "<c" + "".join(f' xmlns:p{i}="urn:{i}"' for i in range(33)) + "/></r>"
+    attributes = "<r>" + "<c" + "".join(f' a{i}="1"' for i in range(33)) + "/></r>"
+    assert "declares 33 namespaces" in refused(encode(declarations)).text
+    assert "has 33 attributes" in refused(encode(attributes)).text
+    assert parse(encode(declarations.replace(' xmlns:p32="urn:32"', ""))).tag == "r"
+
+
 def test_in_scope_namespaces_are_not_declarations() -> None:
     """Only an element's own declarations count toward its bound, not those it inherits."""
     inherited = b"<r" + b"".join(b' xmlns:p%d="urn:%d"' % (i, i) for i in range(30)) + b">"

@@ -226,9 +226,32 @@ def _located(text: str, element: etree._Element) -> ParseError:
     return ParseError(text, path=element_path(element), line=element.sourceline)
 
 
-def _check_attributes(root: etree._Element, limits: Limits) -> None:
+# libxml2 reads a document as UTF-8 when it starts with the UTF-8 byte order mark, `<` or white space and its
+# XML declaration, if any, names no other encoding. Every ASCII character of such a document is then its own
+# byte, so a count of bytes bounds a count of markup from above (UTF-16, UTF-7, EBCDIC: not this shortcut).
+_UTF8_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml\s(?P<declaration>[^>]*)>|[<\s])")
+_ENCODING = re.compile(rb"\sencoding\s*=\s*[\"']([^\"']*)[\"']")
+_UTF8_NAMES = (b"utf-8", b"utf8", b"us-ascii", b"ascii")
+
+
+def _read_as_utf8(data: bytes) -> bool:
+    start = _UTF8_START.match(data)
+    if start is None:
+        return False
+    declared = _ENCODING.search(start["declaration"] or b"")
+    return declared is None or declared[1].lower() in _UTF8_NAMES
+
+
+def _at_most(data: bytes, marker: bytes, limit: int) -> bool:
+    """Return True if ``data``, read as UTF-8, holds ``marker`` at most ``limit`` times: a cheap upper bound."""
+    return _read_as_utf8(data) and data.count(marker) <= limit
+
+
+def _check_attributes(root: etree._Element, data: bytes, limits: Limits) -> None:
     """Refuse an element with too many attributes, then a document with too many; two passes in C."""
     per_element = limits.max_attributes_per_element
+    if _at_most(data, b"=", min(per_element, limits.max_attributes)):
+        return  # every attribute has its `=`: too few of them to pass either bound
     if _crowded_probe(per_element)(root):
         found = _first_crowded(per_element)(root)
         assert isinstance(found, list) and found  # the probe said it exists
@@ -269,16 +292,21 @@ def _declared(block: bytes) -> int:
     return len(_DECLARATION.findall(block))
 
 
-def _check_namespace_declarations(root: etree._Element, limits: Limits) -> None:
+def _check_namespace_declarations(root: etree._Element, data: bytes, limits: Limits) -> None:
     """Refuse an element declaring too many namespaces, then a document declaring too many.
 
     lxml shows an element's own declarations only through tree walks whose cost is quadratic in the
     declarations on one element (``iterwalk`` start-ns events: 0.75 s for 80 000; the XPath namespace axis:
     57 s; ``nsmap`` is what is in scope, gathered through every ancestor). libxml2's serialisation is linear,
-    so the declarations are counted in it.
+    so the declarations are counted in it, once two cheap upper bounds have not already cleared the document.
     """
-    serialised = etree.tostring(root)
     per_element, most = limits.max_namespace_declarations_per_element, limits.max_namespace_declarations
+    fewest = min(per_element, most)
+    if _at_most(data, b"xmlns", fewest):
+        return  # the usual case: a handful of declarations on the root
+    serialised = etree.tostring(root)
+    if serialised.count(b" xmlns") <= fewest:
+        return  # each declaration is written as ` xmlns`
     declared = 0
     matches = _DECLARATIONS.finditer(serialised)
     for match in matches:
@@ -368,9 +396,9 @@ def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     count = _COUNT(root)
     if isinstance(count, float) and count > limits.max_elements:
         raise ParseError(f"document has {int(count)} elements, more than the limit of {limits.max_elements}")
-    _check_attributes(root, limits)
+    _check_attributes(root, data, limits)
     _check_unsigned_nodes(root)  # first: a comment could hold text that looks like a declaration
-    _check_namespace_declarations(root, limits)
+    _check_namespace_declarations(root, data, limits)
     return root
 
 
