@@ -553,6 +553,15 @@ def test_bounds_hold_in_any_encoding(encode: Any) -> None:
     assert parse(encode(declarations.replace(' xmlns:p32="urn:32"', ""))).tag == "r"
 
 
+def test_declarations_are_located_among_elements_with_any_names() -> None:
+    """Names outside ASCII, and attribute values holding `>`, do not shift the element a refusal names."""
+    declarations = "".join(f' xmlns:p{i}="urn:{i}"' for i in range(33))
+    raw = f'<rôle a="&gt;"><été b="x&gt;y"/><été/><straße{declarations}/></rôle>'.encode()
+    error = refused(raw)
+    assert error.text == "element straße declares 33 namespaces, more than the limit of 32 per element"
+    assert error.path == "/rôle/straße"
+
+
 def test_in_scope_namespaces_are_not_declarations() -> None:
     """Only an element's own declarations count toward its bound, not those it inherits."""
     inherited = b"<r" + b"".join(b' xmlns:p%d="urn:%d"' % (i, i) for i in range(30)) + b">"

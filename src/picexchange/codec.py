@@ -304,7 +304,7 @@ def _check_namespace_declarations(root: etree._Element, data: bytes, limits: Lim
     fewest = min(per_element, most)
     if _at_most(data, b"xmlns", fewest):
         return  # the usual case: a handful of declarations on the root
-    serialised = etree.tostring(root)
+    serialised = etree.tostring(root, encoding="UTF-8")  # no XML declaration; names as they are
     if serialised.count(b" xmlns") <= fewest:
         return  # each declaration is written as ` xmlns`
     declared = 0
