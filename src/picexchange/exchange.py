@@ -62,7 +62,7 @@ class AcceptPolicy:
         max_age: how old a message's Created may be; older ones are refused as stale (a replay of an old
             message to a fresh receiver). Longer than any retry horizon, since retries resend the original bytes.
         verify: accepted signature algorithms and key sizes.
-        limits: size, depth and element-count bounds applied before anything else.
+        limits: the parsing bounds (size, depth, elements, attributes, namespace declarations) applied first.
 
     """
 
