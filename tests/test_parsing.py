@@ -1,30 +1,40 @@
 """The safe parser: every hostile input ends in a clear ParseError, reads no file and touches no network.
 
-One test per attack in ``samples/hostile/`` (its README says what each file tries and what must happen),
-plus properties that hold for any bytes and a guard that ``codec.parse`` stays the package's only XML parse.
-The timeouts are a guard against a hang, not a timing assertion; the timings are in the task report.
+One test per attack in ``samples/hostile/`` (its README says what each file tries and what must happen;
+``expected.json`` says what ``exchange.accept`` raises for each, for a gateway run), the parse bounds on
+attributes and namespace declarations reproduced through ``exchange.accept`` with the flood sizes that
+cost tens of seconds before the bounds existed, plus properties that hold for any bytes and a guard that
+``codec.parse`` stays the package's only XML parse. The timeouts are a guard against a hang, not a timing
+assertion; the timings are in ``benchmarks/bench_hostile.py``.
 """
 
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import errno
 import http.server
+import importlib.util
+import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from picexchange import codec, schemas
+from picexchange import codec, exchange, schemas
 from picexchange.codec import DEFAULT_LIMITS, Limits, parse
-from picexchange.errors import MessageTooLarge, ParseError, SchemaError
+from picexchange.errors import MessageError, MessageTooLarge, ParseError, SchemaError
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -34,6 +44,12 @@ PACKAGE = ROOT / "src" / "picexchange"
 ATTACKER = b"http://attacker.example"
 PASSWD = b"file:///etc/passwd"
 FEW_ELEMENTS = Limits(max_elements=1000)
+EXPECTED: dict[str, dict[str, Any]] = json.loads((HOSTILE / "expected.json").read_text())
+# A minute after the Created of the base message (plastic-au-my-01), inside the validity of the TEST keys.
+ACCEPTED_AT = dt.datetime(2026, 1, 20, 22, 16, tzinfo=dt.UTC)
+ALL_FILES = sorted(
+    path.name for path in HOSTILE.iterdir() if path.is_file() and path.name not in ("README.md", "expected.json")
+)
 
 
 def hostile(name: str) -> bytes:
@@ -359,10 +375,311 @@ def test_str_input_is_a_type_error() -> None:
         parse("<a/>")  # type: ignore[arg-type]
 
 
+# ------------------------------------------------------------------------------------------- attributes, namespaces
+
+
+@cache
+def hostile_script() -> ModuleType:
+    """Return scripts/make_hostile_samples.py as a module: it signs with the TEST keys in samples/keys."""
+    spec = importlib.util.spec_from_file_location("make_hostile_samples", ROOT / "scripts" / "make_hostile_samples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def accept(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> exchange.Inbound:
+    """Accept ``raw`` as MY:DOE, the receiver of every hostile sample, with the samples' registry."""
+    script = hostile_script()
+    return exchange.accept(
+        raw,
+        me=script.identity("MY:DOE"),
+        trust=script.trust(),
+        now=ACCEPTED_AT,
+        policy=exchange.AcceptPolicy(limits=limits),
+    )
+
+
+def refused_by_accept(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ParseError:
+    with pytest.raises(ParseError) as caught:
+        accept(raw, limits=limits)
+    assert type(caught.value) is ParseError
+    return caught.value
+
+
+def flood_root(count: int) -> bytes:
+    """A genuine signed Notification with ``count`` extra namespace declarations on its root."""
+    signed: bytes = hostile_script().sign(hostile_script().base_tree())
+    declarations = b"".join(b' xmlns:n%d="urn:n:%d"' % (i, i) for i in range(count))
+    return signed.replace(b"<env:Envelope ", b"<env:Envelope" + declarations + b" ", 1)
+
+
+def test_the_base_of_the_floods_is_accepted() -> None:
+    """The genuine message every flood starts from is accepted: the refusals below are the floods' doing."""
+    assert accept(hostile_script().sign(hostile_script().base_tree())).signer.id == "AU:DCCEEW"
+    assert accept(flood_root(29)).signer.id == "AU:DCCEEW"  # unused declarations are not signed
+
+
+@pytest.mark.timeout(20)
+def test_a_namespace_flood_with_a_garbage_signature_is_refused_before_signature_processing() -> None:
+    """80 000 declarations on the root and a garbage SignatureValue cost 49 s in signxml; now a ParseError.
+
+    The keyless attacker of issue 7: only the partner's public certificate (in every message it sends).
+    """
+    raw = hostile_script().namespace_flood(80_000)
+    error = refused_by_accept(raw)
+    assert error.text == "element Envelope declares 80003 namespaces, more than the limit of 32 per element"
+    assert (error.path, error.line) == ("/Envelope", 2)
+    assert error.message_id is None  # refused before anything was read from the header
+
+
+@pytest.mark.timeout(20)
+def test_a_namespace_flood_on_a_genuine_signature_is_refused() -> None:
+    """Unused declarations are not signed, so a replayed genuine message carries a flood with a valid signature."""
+    error = refused_by_accept(flood_root(40_000))
+    assert "more than the limit of 32 per element" in error.text
+    assert error.path == "/Envelope"
+
+
+@pytest.mark.timeout(20)
+def test_an_attribute_flood_on_one_element_is_refused_before_signature_processing() -> None:
+    """100 000 attributes on one element of a signed message ran past 120 s (C14N); now a ParseError."""
+    signed: bytes = hostile_script().sign(hostile_script().base_tree())
+    attributes = b"".join(b' a%d="1"' % i for i in range(100_000))
+    raw = signed.replace(b'<pic:IntendedQuantity unit="TNE"', b'<pic:IntendedQuantity unit="TNE"' + attributes, 1)
+    assert raw != signed
+    error = refused_by_accept(raw)
+    assert error.text == "element IntendedQuantity has 100001 attributes, more than the limit of 32 per element"
+    assert (error.path, error.line) == ("/Envelope/Body/Notification/IntendedQuantity", 46)
+
+
+@pytest.mark.timeout(20)
+def test_attributes_spread_over_many_elements_are_refused_at_the_default_total() -> None:
+    """200 001 attributes, none of the 6 251 elements over the per-element bound, pass the default total."""
+    assert DEFAULT_LIMITS.max_attributes == 200_000
+    per_element = DEFAULT_LIMITS.max_attributes_per_element
+    element = b"<pic:Padding" + b"".join(b' a%d="1"' % i for i in range(per_element)) + b"/>"
+    padding = element * (DEFAULT_LIMITS.max_attributes // per_element + 1)
+    signed: bytes = hostile_script().sign(hostile_script().base_tree())
+    raw = signed.replace(b"</pic:Notification>", padding + b"</pic:Notification>", 1)
+    error = refused_by_accept(raw)
+    assert error.text == "document has 200039 attributes, more than the limit of 200000"  # 7 in the message itself
+    assert error.path is not None and error.path.startswith("/Envelope/Body/Notification/Padding[")
+    assert error.line is not None
+
+
+def small_document(*, attributes: int = 0, declarations: int = 0, elements: int = 1) -> bytes:
+    """``elements`` children of a root, each with the given numbers of attributes and namespace declarations."""
+    child = (
+        b"<c"
+        + b"".join(b' xmlns:p%d="urn:%d"' % (i, i) for i in range(declarations))
+        + b"".join(b' a%d="1"' % i for i in range(attributes))
+        + b"/>"
+    )
+    return b"<?xml version='1.0'?>\n<root>\n" + b"\n".join([child] * elements) + b"\n</root>"
+
+
+def test_the_per_element_attribute_bound_is_exact() -> None:
+    """32 attributes on an element parse; 33 are refused with the count, the bound, the path and the line."""
+    assert parse(small_document(attributes=32, elements=3)).tag == "root"
+    error = refused(small_document(attributes=33, elements=3))
+    assert error.text == "element c has 33 attributes, more than the limit of 32 per element"
+    assert (error.path, error.line) == ("/root/c[1]", 3)
+
+
+def test_the_per_element_namespace_bound_is_exact() -> None:
+    """32 namespace declarations on an element parse; 33 are refused with the path and the line."""
+    assert parse(small_document(declarations=32, elements=3)).tag == "root"
+    error = refused(small_document(declarations=33, elements=3))
+    assert error.text == "element c declares 33 namespaces, more than the limit of 32 per element"
+    assert (error.path, error.line) == ("/root/c[1]", 3)
+
+
+def test_the_total_attribute_bound_is_exact_and_names_where_it_is_crossed() -> None:
+    """The total counts every attribute; the error points at the element that carries the first one too many."""
+    limits = Limits(max_attributes=100)
+    assert parse(small_document(attributes=10, elements=10), limits=limits).tag == "root"
+    error = refused(small_document(attributes=10, elements=11), limits=limits)
+    assert error.text == "document has 110 attributes, more than the limit of 100"
+    assert (error.path, error.line) == ("/root/c[11]", 13)
+
+
+def test_the_total_namespace_bound_is_exact_and_names_where_it_is_crossed() -> None:
+    """The total counts every declaration, the root's included; the error points at the element crossing it."""
+    limits = Limits(max_namespace_declarations=100)
+    assert parse(small_document(declarations=10, elements=10), limits=limits).tag == "root"
+    error = refused(small_document(declarations=10, elements=11), limits=limits)
+    assert error.text == "document declares 110 namespaces, more than the limit of 100"
+    assert (error.path, error.line) == ("/root/c[11]", 13)
+
+
+def test_namespace_declarations_are_not_attributes_and_the_reverse() -> None:
+    """Each bound counts only its own kind: 32 of each on one element is within both bounds."""
+    assert parse(small_document(attributes=32, declarations=32)).tag == "root"
+
+
+def test_only_real_declarations_are_counted() -> None:
+    """Text, CDATA and attribute values that look like declarations are not counted; real ones after them are."""
+    fake = " ".join(f'xmlns:f{i}="urn:f{i}"' for i in range(40))
+    looks_like = (
+        f"<root xmlns:q=\"urn:it's\"><a t='&lt;b {fake}&gt;'>&lt;b {fake}&gt;</a><![CDATA[<b {fake}>]]>"
+        f"<c u=\"&gt;\"/></root>"
+    ).encode()
+    assert parse(looks_like).tag == "root"
+    real = looks_like.replace(b'<c u="&gt;"/>', b'<c u="&gt;" ' + fake.encode() + b"/>")
+    error = refused(real)
+    assert error.text == "element c declares 40 namespaces, more than the limit of 32 per element"
+    assert error.path == "/root/c"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-16"),
+        lambda text: ("<?xml version='1.0' encoding='UTF-16'?>\n" + text).encode("utf-16"),
+        lambda text: ("<?xml version='1.0' encoding='UTF-16BE'?>\n" + text).encode("utf-16-be"),
+        lambda text: ("<?xml version='1.0' encoding='ISO-8859-1'?>\n" + text).encode("latin-1"),
+    ],
+    ids=["utf-16-bom", "utf-16-declared", "utf-16be-no-bom", "latin-1"],
+)
+def test_bounds_hold_in_any_encoding(encode: Any) -> None:
+    """A byte count is only a shortcut for UTF-8: in UTF-16 no byte reads ``xmlns`` or ``=``, yet both bounds hold."""
+    declarations = "<r>" + "<c" + "".join(f' xmlns:p{i}="urn:{i}"' for i in range(33)) + "/></r>"
+    attributes = "<r>" + "<c" + "".join(f' a{i}="1"' for i in range(33)) + "/></r>"
+    assert "declares 33 namespaces" in refused(encode(declarations)).text
+    assert "has 33 attributes" in refused(encode(attributes)).text
+    assert parse(encode(declarations.replace(' xmlns:p32="urn:32"', ""))).tag == "r"
+
+
+def test_declarations_are_located_among_elements_with_any_names() -> None:
+    """Names outside ASCII, and attribute values holding `>`, do not shift the element a refusal names."""
+    declarations = "".join(f' xmlns:p{i}="urn:{i}"' for i in range(33))
+    raw = f'<rôle a="&gt;"><été b="x&gt;y"/><été/><straße{declarations}/></rôle>'.encode()
+    error = refused(raw)
+    assert error.text == "element straße declares 33 namespaces, more than the limit of 32 per element"
+    assert error.path == "/rôle/straße"
+
+
+def test_in_scope_namespaces_are_not_declarations() -> None:
+    """Only an element's own declarations count toward its bound, not those it inherits."""
+    inherited = b"<r" + b"".join(b' xmlns:p%d="urn:%d"' % (i, i) for i in range(30)) + b">"
+    raw = inherited + b"<c" + b"".join(b' xmlns:q%d="urn:q%d"' % (i, i) for i in range(30)) + b"/></r>"
+    assert parse(raw).tag == "r"
+
+
+def declarations_per_element(root: etree._Element) -> list[int]:
+    """Return how many namespaces each element declares itself (its start-ns events come before its start)."""
+    counts, pending = [], 0
+    for event, _ in etree.iterwalk(root, events=("start-ns", "start")):
+        if event == "start-ns":
+            pending += 1
+        else:
+            counts.append(pending)
+            pending = 0
+    return counts
+
+
+def test_the_default_bounds_are_comfortably_above_what_the_samples_use() -> None:
+    """Every message sample, signed or not, is far within the defaults (measured here, not assumed)."""
+    most = {"attributes": 0, "attributes per element": 0, "declarations": 0, "declarations per element": 0}
+    samples = [*(ROOT / "samples" / "messages").glob("*.xml"), *(ROOT / "samples" / "signed").glob("*.xml")]
+    for path in samples:
+        root = parse(path.read_bytes())
+        attributes = [len(element.attrib) for element in root.iter()]
+        declarations = declarations_per_element(root)
+        most["attributes"] = max(most["attributes"], sum(attributes))
+        most["attributes per element"] = max(most["attributes per element"], *attributes)
+        most["declarations"] = max(most["declarations"], sum(declarations))
+        most["declarations per element"] = max(most["declarations per element"], *declarations)
+    assert most == {"attributes": 13, "attributes per element": 1, "declarations": 4, "declarations per element": 4}
+    assert DEFAULT_LIMITS.max_attributes_per_element >= 8 * most["attributes per element"]
+    assert DEFAULT_LIMITS.max_namespace_declarations_per_element >= 8 * most["declarations per element"]
+    assert DEFAULT_LIMITS.max_attributes >= 10_000 * most["attributes"]
+    # A writer that declares each element's namespace on the element itself declares one per element.
+    assert DEFAULT_LIMITS.max_namespace_declarations >= DEFAULT_LIMITS.max_elements
+
+
+# ------------------------------------------------------------------------------------------- comments and PIs
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "path", "line"),
+    [
+        (b"<a>\n<b>1<!---->60</b></a>", "a comment inside the document is not allowed (in b)", "/a/b", 2),
+        (b"<a><b/>\n<?pi data?></a>", "a processing instruction inside the document is not allowed (in a)", "/a", 2),
+        (b"<a><!--first--><b/></a>", "a comment inside the document is not allowed (in a)", "/a", 1),
+    ],
+    ids=["comment-in-text", "pi-between-elements", "comment-before-first-child"],
+)
+def test_comments_and_processing_instructions_inside_the_root_are_refused(
+    raw: bytes, text: str, path: str, line: int
+) -> None:
+    """Anything inside the root that C14N without comments does not sign is refused, with where it is."""
+    error = refused(raw)
+    assert error.text.startswith(text)
+    assert "XML signatures do not cover comments" in error.text
+    assert (error.path, error.line) == (path, line)
+
+
+def test_comments_and_processing_instructions_outside_the_root_stay_allowed() -> None:
+    """The prolog and the end of the document are no part of any element: a comment or PI there is harmless."""
+    raw = b"<?xml version='1.0'?>\n<!-- made by hand -->\n<?app data?>\n<a><b>1</b></a>\n<!-- end -->\n<?end?>"
+    assert parse(raw).tag == "a"
+
+
+# ------------------------------------------------------------------------------------------- the corpus through accept
+
+
+def test_expected_json_describes_every_hostile_file() -> None:
+    """expected.json has one entry per file, each with a code, an HTTP status and a phrase of the text."""
+    assert sorted(EXPECTED) == ALL_FILES
+    for name, expected in EXPECTED.items():
+        assert set(expected) <= {"code", "http_status", "text", "path", "line", "limits"}, name
+        assert expected["code"] in ("parse", "too-large", "signature"), name
+        assert isinstance(expected["text"], str) and expected["text"], name
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_accept_refuses_every_hostile_file_as_expected_json_says(name: str) -> None:
+    """What a gateway answers for each file: the error's code, status, text and, where given, path and line."""
+    expected = EXPECTED[name]
+    with pytest.raises(MessageError) as caught:
+        accept(hostile(name), limits=Limits(**expected.get("limits", {})))
+    error = caught.value
+    assert (error.code, error.http_status) == (expected["code"], expected["http_status"])
+    assert expected["text"] in error.text
+    assert error.path == expected.get("path", error.path)
+    assert error.line == expected.get("line", error.line)
+
+
+def test_every_signed_hostile_file_carries_a_valid_signature() -> None:
+    """The comment and PI files verify with signxml alone, and the floods of attributes too: only the rules refuse."""
+    from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+    script = hostile_script()
+    certificate = script.identity("AU:DCCEEW").certificate
+    config = SignatureConfiguration(location="./", expect_references=1, verification_time=ACCEPTED_AT)
+    plain = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    for name in ("comment-in-quantity.xml", "comment-in-receiver.xml", "pi-in-business-content.xml"):
+        root = etree.fromstring(hostile(name), plain)
+        XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
+
+
+@pytest.mark.timeout(120)
+def test_the_generated_hostile_files_are_what_the_script_writes() -> None:
+    """samples/hostile/expected.json and the signed attack files are what scripts/make_hostile_samples.py writes."""
+    files: dict[Path, bytes] = hostile_script().build()
+    stale = sorted(path.name for path, data in files.items() if not path.exists() or path.read_bytes() != data)
+    assert not stale, f"re-run scripts/make_hostile_samples.py; out of date: {', '.join(stale)}"
+
+
 # ------------------------------------------------------------------------------------------- validate
 
 VALIDATE_STAGE = {"xinclude.xml": "schema", "stylesheet-pi.xml": "ok"}
-ALL_FILES = sorted(path.name for path in HOSTILE.iterdir() if path.is_file() and path.name != "README.md")
 
 
 def test_every_hostile_file_is_in_the_readme() -> None:
@@ -375,7 +692,7 @@ def test_every_hostile_file_is_in_the_readme() -> None:
 @pytest.mark.parametrize("name", ALL_FILES)
 def test_validate_reports_instead_of_raising(name: str) -> None:
     """``schemas.validate`` answers every hostile file with a report: stage parse and one issue."""
-    limits = FEW_ELEMENTS if name == "too-many-elements.xml" else DEFAULT_LIMITS
+    limits = Limits(**EXPECTED[name].get("limits", {}))
     report = schemas.validate(hostile(name), limits=limits)
     stage = VALIDATE_STAGE.get(name, "parse")
     assert report.stage == stage
@@ -427,6 +744,9 @@ XML_PIECES = [
     b'<a xmlns="urn:x">',
     b'<x:a xmlns:x="urn:x">',
     b"</x:a>",
+    b'<b x="1" y="2" z="3">',
+    b'<c xmlns:p="urn:p" xmlns:q="urn:q" p:a="1"/>',
+    b"<c a='1' b='2'/>",
 ]
 
 
@@ -440,7 +760,15 @@ XML_PIECES = [
 )
 def test_any_bytes_give_an_element_or_a_parse_error(raw: bytes) -> None:
     """Whatever the bytes, parse returns a bounded, DTD-free element or raises ParseError / MessageTooLarge."""
-    limits = Limits(max_bytes=400, max_depth=4, max_elements=12)
+    limits = Limits(
+        max_bytes=400,
+        max_depth=4,
+        max_elements=12,
+        max_attributes_per_element=2,
+        max_attributes=4,
+        max_namespace_declarations_per_element=1,
+        max_namespace_declarations=2,
+    )
     try:
         root = parse(raw, limits=limits)
     except MessageTooLarge:
@@ -456,6 +784,11 @@ def test_any_bytes_give_an_element_or_a_parse_error(raw: bytes) -> None:
     assert tree.docinfo.internalDTD is None
     assert len(root.xpath("//*")) <= limits.max_elements
     assert not root.xpath("/*/*/*/*/*")
+    attributes = [len(element.attrib) for element in root.iter()]
+    assert max(attributes) <= 2 and sum(attributes) <= 4
+    declarations = declarations_per_element(root)
+    assert max(declarations) <= 1 and sum(declarations) <= 2
+    assert not root.xpath("descendant::comment() | descendant::processing-instruction()")
 
 
 # ------------------------------------------------------------------------------------------- one parser

@@ -11,6 +11,7 @@ import base64
 import copy
 import datetime as dt
 import hashlib
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -245,16 +246,16 @@ def test_sign_takes_a_model_a_tree_or_bytes_and_leaves_the_tree_alone(pki: testp
     assert from_tree == signing.sign(envelope, identity) == signing.sign(serialise(root), identity)
 
 
-def test_a_comment_inside_a_signed_value_does_not_truncate_what_is_read(signed: bytes, trust: TrustStore) -> None:
-    """Comments are not signed (C14N without comments); values come from the signed tree, whole."""
+def test_a_comment_inside_a_signed_value_is_refused(signed: bytes, trust: TrustStore) -> None:
+    """Comments are not signed (C14N without comments), so one inside a value is refused before verifying.
+
+    A reader stopping at the comment would act on "Please"; the rule and its tests are in test_signed_text.py.
+    """
     raw = signed.replace(b"<pic:Remarks>Please attach", b"<pic:Remarks>Please<!-- hi --> attach")
     assert raw != signed
-    document = verify(raw, trust).envelope.document
-    assert isinstance(document, Acknowledgement)
-    assert document.remarks == "Please attach the contract between the exporter and the facility."
-    # Read naively from the raw input, the value would stop at the comment:
-    remarks = tree(raw).find(".//{urn:picexchange:ub:pic:1}Remarks")
-    assert remarks is not None and remarks.text == "Please"
+    with pytest.raises(ParseError, match="a comment inside the document is not allowed") as caught:
+        verify(raw, trust)
+    assert caught.value.path == "/Envelope/Body/Acknowledgement/Remarks"
 
 
 # ------------------------------------------------------------------------------------------------ tampering
@@ -731,13 +732,18 @@ def test_oversized_deep_and_malformed_input_is_rejected(signed: bytes, trust: Tr
 
 
 HOSTILE = sorted(p for p in (SAMPLES / "hostile").glob("*") if p.suffix in (".xml", ".bin"))
+# The smaller parsing limits some hostile files are refused under (samples/hostile/expected.json).
+HOSTILE_LIMITS = {
+    name: expected.get("limits", {})
+    for name, expected in json.loads((SAMPLES / "hostile" / "expected.json").read_text()).items()
+}
 
 
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.name for p in HOSTILE])
 def test_every_hostile_sample_is_refused_without_a_foreign_exception(path: Path, trust: TrustStore) -> None:
     """The hostile-XML corpus ends in a MessageError (ParseError for the attacks, SignatureError if unsigned)."""
     with pytest.raises(MessageError) as caught:
-        verify(path.read_bytes(), trust, limits=Limits(max_elements=1000))
+        verify(path.read_bytes(), trust, limits=Limits(**{"max_elements": 1000, **HOSTILE_LIMITS[path.name]}))
     assert isinstance(caught.value, ParseError | MessageTooLarge | SignatureError)
 
 

@@ -1,8 +1,22 @@
 """The only module that parses XML: a safe, bounded parser and the model <-> XML and JSON mapping.
 
 :func:`parse` is the one place bytes become an lxml tree (a test holds the package to it). It refuses
-DTDs, never resolves entities, never touches the network, and bounds size, depth and element count
-before anything else looks at the tree.
+DTDs, never resolves entities, never touches the network, and bounds size, depth, element count, attributes
+and namespace declarations (see :class:`Limits`) before anything else looks at the tree.
+
+**What is shown and acted on is what was signed.** An envelope is signed with exclusive C14N *without
+comments*, so comments and processing instructions are not signed: ``<IntendedQuantity>1<!---->60
+</IntendedQuantity>`` is signed as ``160``, and a reader that stopped at the comment would show ``1``. One
+rule closes this, in two parts that hold each other up:
+
+- :func:`parse` refuses a comment or a processing instruction anywhere inside the root element
+  (:class:`~picexchange.errors.ParseError` with the line and the path of the element that holds it). Before
+  the root (the prolog, e.g. ``<?xml-stylesheet?>``) and after it they stay allowed: they are no part of
+  any element's content, of the signed envelope or of any value.
+- every text read (:func:`decode` of every simple field, :func:`header_text` for the header readers of
+  :mod:`picexchange.exchange` and :mod:`picexchange.signing`) takes the element's whole text, every text
+  node in it (:func:`text_of`), which is the text C14N signs; so even if the first rule were relaxed, what
+  is read could not differ from what was signed.
 
 :func:`decode` maps a (schema-valid) tree to its model; :func:`encode` / :func:`to_xml` map a model back.
 The mapping is driven by :func:`picexchange.models.base.binding`, so it follows the XSD exactly. Errors
@@ -14,6 +28,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import enum
+import itertools
 import json
 import re
 import threading
@@ -51,7 +66,9 @@ __all__ = [
     "encode",
     "from_json",
     "from_xml",
+    "header_text",
     "parse",
+    "text_of",
     "to_json",
     "to_xml",
 ]
@@ -66,16 +83,39 @@ NSMAP: Mapping[str, str] = {"env": NS_ENVELOPE, "pic": NS_PIC, "exp": NS_EXPORT,
 class Limits:
     """Bounds applied to every document before it is looked at.
 
+    :func:`parse` checks them in this order, right after libxml2 has built the tree (its parse is linear in
+    all of these, measured up to 320 000 attributes or declarations on one element) and before anything else
+    walks it. They exist because later stages are not linear in them: serialising an element copies every
+    namespace in scope (signxml does it for the signature, so N declarations on the root cost N² there: 49 s
+    for 80 000), and C14N sorts each element's attributes by insertion (100 000 attributes on one element
+    ran past 120 s). With every bound below held, each stage of :func:`picexchange.exchange.accept` costs
+    time linear in the document (``benchmarks/bench_hostile.py``).
+
     Attributes:
         max_bytes: largest document accepted, in bytes; larger input raises MessageTooLarge unparsed.
         max_depth: deepest element nesting accepted (the envelope needs about 8).
         max_elements: most elements accepted (an ExportData with 10 000 goods items has about 300 000).
+        max_attributes_per_element: most attributes on one element, namespace declarations not counted (the
+            XSDs put at most two on an element, the maximal samples one).
+        max_attributes: most attributes in the whole document (the maximal samples carry at most 13; an
+            ExportData with 10 000 goods items about 30 000).
+        max_namespace_declarations_per_element: most ``xmlns``/``xmlns:p`` declarations on one element (the
+            maximal samples declare 4 on the root; a sender declaring every namespace it knows there stays far
+            below). Also bounds what one element has in scope: ``max_depth`` times this.
+        max_namespace_declarations: most namespace declarations in the whole document (the samples declare at
+            most 4). As many as ``max_elements``: many XML libraries declare each element's namespace as the
+            default on the element itself, one declaration per element, and such a message is as valid as a
+            prefixed one. What is costly is many declarations on one element, bounded above.
 
     """
 
     max_bytes: int = 32 * 1024 * 1024
     max_depth: int = 32
     max_elements: int = 1_000_000
+    max_attributes_per_element: int = 32
+    max_attributes: int = 200_000
+    max_namespace_declarations_per_element: int = 32
+    max_namespace_declarations: int = 1_000_000
 
 
 DEFAULT_LIMITS = Limits()
@@ -159,22 +199,168 @@ def _depth_probe(depth: int) -> etree.XPath:
 
 
 _COUNT = etree.XPath("count(//*)")
+_COUNT_ATTRIBUTES = etree.XPath("count(//@*)")  # XPath: namespace declarations are not attributes
+# The first comment or processing instruction inside the root element, in document order.
+_FIRST_UNSIGNED_NODE = etree.XPath("(descendant::comment() | descendant::processing-instruction())[1]")
 _POSITION = re.compile(r", line \d+, column \d+$")
+
+
+@cache
+def _crowded_probe(limit: int) -> etree.XPath:
+    # True if some element has more than `limit` attributes: its attribute number limit+1 exists. In C, linear.
+    return etree.XPath(f"boolean(//@*[{limit + 1}])")
+
+
+@cache
+def _first_crowded(limit: int) -> etree.XPath:
+    return etree.XPath(f"(//*[@*[{limit + 1}]])[1]")
+
+
+@cache
+def _owner_of_attribute(position: int) -> etree.XPath:
+    # The element carrying the document's attribute number `position`, in document order.
+    return etree.XPath(f"(//@*)[{position}]/..")
+
+
+def _located(text: str, element: etree._Element) -> ParseError:
+    return ParseError(text, path=element_path(element), line=element.sourceline)
+
+
+# libxml2 reads a document as UTF-8 when it starts with the UTF-8 byte order mark, `<` or white space and its
+# XML declaration, if any, names no other encoding. Every ASCII character of such a document is then its own
+# byte, so a count of bytes bounds a count of markup from above (UTF-16, UTF-7, EBCDIC: not this shortcut).
+_UTF8_START = re.compile(rb"(?:\xef\xbb\xbf)?(?:<\?xml\s(?P<declaration>[^>]*)>|[<\s])")
+_ENCODING = re.compile(rb"\sencoding\s*=\s*[\"']([^\"']*)[\"']")
+_UTF8_NAMES = (b"utf-8", b"utf8", b"us-ascii", b"ascii")
+
+
+def _read_as_utf8(data: bytes) -> bool:
+    start = _UTF8_START.match(data)
+    if start is None:
+        return False
+    declared = _ENCODING.search(start["declaration"] or b"")
+    return declared is None or declared[1].lower() in _UTF8_NAMES
+
+
+def _at_most(data: bytes, marker: bytes, limit: int) -> bool:
+    """Return True if ``data``, read as UTF-8, holds ``marker`` at most ``limit`` times: a cheap upper bound."""
+    return _read_as_utf8(data) and data.count(marker) <= limit
+
+
+def _check_attributes(root: etree._Element, data: bytes, limits: Limits) -> None:
+    """Refuse an element with too many attributes, then a document with too many; two passes in C."""
+    per_element = limits.max_attributes_per_element
+    if _at_most(data, b"=", min(per_element, limits.max_attributes)):
+        return  # every attribute has its `=`: too few of them to pass either bound
+    if _crowded_probe(per_element)(root):
+        found = _first_crowded(per_element)(root)
+        assert isinstance(found, list) and found  # the probe said it exists
+        element = found[0]
+        raise _located(
+            f"element {etree.QName(element).localname} has {len(element.attrib)} attributes, "
+            f"more than the limit of {per_element} per element",
+            element,
+        )
+    total = _COUNT_ATTRIBUTES(root)
+    if isinstance(total, float) and total > limits.max_attributes:
+        owners = _owner_of_attribute(limits.max_attributes + 1)(root)
+        assert isinstance(owners, list) and owners
+        raise _located(
+            f"document has {int(total)} attributes, more than the limit of {limits.max_attributes}", owners[0]
+        )
+
+
+# In libxml2's serialisation of a tree, an element's own namespace declarations open its start tag, each as
+# ` xmlns:p="..."` (in single quotes if the value held a `"`, which libxml2 2.14 refuses in a namespace name);
+# `<` is escaped in every text and attribute value, and CDATA is written as text. So outside quoted values, a
+# `<` opens a tag, and a start tag is the only place `<name xmlns` appears (comments and PIs inside the root
+# are refused before this is looked at).
+_QUOTED = rb"(?:\"[^\"]*\"|'[^']*')"
+_DECLARATION = re.compile(rb" xmlns(?::[^\s=\"']+)?=" + _QUOTED)
+_DECLARATIONS = re.compile(rb"<[^\s/>!?]+((?:" + _DECLARATION.pattern + rb")+)")
+_START_TAG = re.compile(rb"<(?![/!?])[^\s/>]+(?:\s+[^\s=]+=" + _QUOTED + rb")*\s*/?>")
+
+
+def _element_at(root: etree._Element, serialised: bytes, position: int) -> etree._Element:
+    """Return the element whose start tag begins at ``position`` of ``serialised`` (root's own serialisation)."""
+    index = len(_START_TAG.findall(serialised, 0, position))  # start tags before it: its place in document order
+    return next(itertools.islice(root.iter(etree.Element), index, None))
+
+
+def _declared(block: bytes) -> int:
+    # The block is declarations one after the other; each match takes a whole one, its quoted value included.
+    return len(_DECLARATION.findall(block))
+
+
+def _check_namespace_declarations(root: etree._Element, data: bytes, limits: Limits) -> None:
+    """Refuse an element declaring too many namespaces, then a document declaring too many.
+
+    lxml shows an element's own declarations only through tree walks whose cost is quadratic in the
+    declarations on one element (``iterwalk`` start-ns events: 0.75 s for 80 000; the XPath namespace axis:
+    57 s; ``nsmap`` is what is in scope, gathered through every ancestor). libxml2's serialisation is linear,
+    so the declarations are counted in it, once two cheap upper bounds have not already cleared the document.
+    """
+    per_element, most = limits.max_namespace_declarations_per_element, limits.max_namespace_declarations
+    fewest = min(per_element, most)
+    if _at_most(data, b"xmlns", fewest):
+        return  # the usual case: a handful of declarations on the root
+    serialised = etree.tostring(root, encoding="UTF-8")  # no XML declaration; names as they are
+    if serialised.count(b" xmlns") <= fewest:
+        return  # each declaration is written as ` xmlns`
+    declared = 0
+    matches = _DECLARATIONS.finditer(serialised)
+    for match in matches:
+        count = _declared(match[1])
+        declared += count
+        if count > per_element:
+            element = _element_at(root, serialised, match.start())
+            raise _located(
+                f"element {etree.QName(element).localname} declares {count} namespaces, "
+                f"more than the limit of {per_element} per element",
+                element,
+            )
+        if declared > most:
+            element = _element_at(root, serialised, match.start())
+            total = declared + sum(_declared(rest[1]) for rest in matches)
+            raise _located(f"document declares {total} namespaces, more than the limit of {most}", element)
+
+
+def _check_unsigned_nodes(root: etree._Element) -> None:
+    """Refuse a comment or processing instruction inside the root: it is not signed and splits a text."""
+    found = _FIRST_UNSIGNED_NODE(root)
+    if not (isinstance(found, list) and found):
+        return
+    node = found[0]
+    what = "comment" if isinstance(node, etree._Comment) else "processing instruction"
+    holder = node.getparent()
+    assert holder is not None  # a descendant of the root
+    raise ParseError(
+        f"a {what} inside the document is not allowed (in {etree.QName(holder).localname}): XML signatures "
+        "do not cover comments and processing instructions, and they would split the text that is signed",
+        path=element_path(holder),
+        line=node.sourceline,
+    )
 
 
 def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     """Parse ``raw`` into an element tree, safely.
 
+    After libxml2 has built the tree, and before anything else walks it, the bounds of ``limits`` are checked
+    in this order: depth, elements, attributes (per element, in total); no comment or processing instruction
+    inside the root element; namespace declarations (per element, in total).
+
     Args:
         raw: the document's bytes (never a str, path or URL).
-        limits: size, depth and element-count bounds.
+        limits: size, depth, element, attribute and namespace-declaration bounds.
 
     Returns:
         The root element.
 
     Raises:
         MessageTooLarge: ``raw`` is longer than ``limits.max_bytes``.
-        ParseError: empty, not well-formed, carries a DOCTYPE, or is deeper or larger than the bounds.
+        ParseError: empty, not well-formed, carries a DOCTYPE, is over one of the bounds (with the line and the
+            path of the element where it is crossed), or holds a comment or processing instruction inside the
+            root element.
 
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
@@ -210,6 +396,9 @@ def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     count = _COUNT(root)
     if isinstance(count, float) and count > limits.max_elements:
         raise ParseError(f"document has {int(count)} elements, more than the limit of {limits.max_elements}")
+    _check_attributes(root, data, limits)
+    _check_unsigned_nodes(root)  # first: a comment could hold text that looks like a declaration
+    _check_namespace_declarations(root, data, limits)
     return root
 
 
@@ -242,6 +431,45 @@ _Loc = tuple[str | int, ...]
 _DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 
+def text_of(element: etree._Element) -> str:
+    """Return the whole text of ``element``: every text node inside it, in document order.
+
+    This is the text exclusive C14N without comments signs (the XPath string-value): comments and processing
+    instructions are left out and the text on both sides of them is kept, never only the text before the
+    first child node. Every value read from a message is read through here.
+    """
+    if len(element) == 0:  # no child node of any kind: the one text node is the whole text
+        return element.text or ""
+    return "".join(element.itertext())
+
+
+def header_text(root: etree._Element, name: str) -> str | None:
+    """Return the whole text of the envelope header's element ``name``, stripped; None if absent or empty.
+
+    The one reader of header values from a tree, for the routing checks of :mod:`picexchange.exchange` and
+    :mod:`picexchange.signing`, so that they and :func:`decode` can never read two different values.
+    """
+    element = root.find(f"{{{NS_ENVELOPE}}}Header/{{{NS_ENVELOPE}}}{name}")
+    return (text_of(element).strip() or None) if element is not None else None
+
+
+def _simple_text(element: etree._Element, issues: list[Issue]) -> str:
+    """Return the whole text of a simple-typed element; an element child in it is an unexpected element."""
+    if len(element) == 0:
+        return element.text or ""
+    for child in element:
+        if isinstance(child.tag, str):
+            issues.append(
+                Issue(
+                    text=f"unexpected element {etree.QName(child).localname}",
+                    path=element_path(child),
+                    line=child.sourceline,
+                    rule_id="xsd",
+                )
+            )
+    return text_of(element)
+
+
 def _read(
     element: etree._Element, cls: type[XmlModel], loc: _Loc, lines: dict[_Loc, int] | None, issues: list[Issue]
 ) -> dict[str, Any]:
@@ -254,12 +482,12 @@ def _read(
             if attribute is not None:
                 values[item.field] = attribute
         elif item.kind == "text":
-            values[item.field] = element.text or ""
+            values[item.field] = text_of(element)  # an element child is reported by the loop below
     counters: dict[str, int] = {}
     for child in element:
         tag = child.tag
         if not isinstance(tag, str):
-            continue  # comments and processing instructions carry no data
+            continue  # comments and processing instructions carry no data (and parse refuses them)
         if tag == _DS_SIGNATURE and cls is Envelope:
             continue  # the envelope's XML signature is checked by picexchange.signing; no model carries it
         found = children.get(tag)
@@ -284,7 +512,9 @@ def _read(
                 where = (*loc, item.field)
             if child.sourceline is not None:
                 lines[where] = child.sourceline
-        value: Any = _read(child, item.model, where, lines, issues) if item.model is not None else (child.text or "")
+        value: Any = (
+            _read(child, item.model, where, lines, issues) if item.model is not None else _simple_text(child, issues)
+        )
         if item.repeated:
             values.setdefault(item.field, []).append(value)
         else:

@@ -22,7 +22,7 @@ from lxml import etree
 
 from picexchange import codec, schemas, signing
 from picexchange.errors import Issue, MessageError, RemoteError, SchemaError, SignatureError, TrustError
-from picexchange.models.base import NS_ENVELOPE, Facets
+from picexchange.models.base import Facets
 from picexchange.models.common import Digest, NotificationNumber
 from picexchange.models.envelope import (
     Document,
@@ -62,7 +62,7 @@ class AcceptPolicy:
         max_age: how old a message's Created may be; older ones are refused as stale (a replay of an old
             message to a fresh receiver). Longer than any retry horizon, since retries resend the original bytes.
         verify: accepted signature algorithms and key sizes.
-        limits: size, depth and element-count bounds applied before anything else.
+        limits: the parsing bounds (size, depth, elements, attributes, namespace declarations) applied first.
 
     """
 
@@ -193,8 +193,8 @@ def seal(
 
 
 def _header(root: etree._Element, name: str) -> str | None:
-    element = root.find(f"{{{NS_ENVELOPE}}}Header/{{{NS_ENVELOPE}}}{name}")
-    return element.text.strip() if element is not None and element.text else None
+    # The element's whole text, as signing and decoding read it (codec.header_text), never its first text node.
+    return codec.header_text(root, name)
 
 
 def accept(

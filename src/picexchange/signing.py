@@ -240,9 +240,8 @@ def sign(
 
 
 def _header_text(root: etree._Element, name: str) -> str | None:
-    # string() concatenates the element's text nodes and skips comments and processing instructions.
-    value = root.xpath(f"string(env:Header/env:{name})", namespaces={"env": NS_ENVELOPE})
-    return value.strip() or None if isinstance(value, str) else None
+    # The element's whole text, as exchange and decoding read it (codec.header_text).
+    return codec.header_text(root, name)
 
 
 # ------------------------------------------------------------------------------------------------ verifying
@@ -370,7 +369,7 @@ def _certificate_in(signature: etree._Element) -> bytes:
     element = signature.find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces={"ds": NS_DS})
     assert element is not None  # checked by _check_signature_shape
     try:
-        der = b64decode("".join((element.text or "").split()), validate=True)
+        der = b64decode("".join(codec.text_of(element).split()), validate=True)
     except (ValueError, binascii.Error) as exc:
         raise _error(f"the certificate in KeyInfo is not base64: {exc}", element) from exc
     if not der:
