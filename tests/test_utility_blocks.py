@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from xmlschema.validators import XsdAnyElement, XsdElement, XsdGroup
 
-from picexchange import ubspec
 from picexchange.codec import NSMAP
 from picexchange.models.envelope import MessageType
 from picexchange.schemas import xmlschema_schema
+from tools import ubspec
 
 ROOT = Path(__file__).resolve().parents[1]
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -51,10 +51,10 @@ def _messages(spec: dict[str, Any]) -> list[dict[str, Any]]:
     ["utility_blocks/pic.json", "utility_blocks/export.json", "docs/reference/pic.md", "docs/reference/export.md"],
 )
 def test_committed_file_is_what_the_generator_writes(generated: dict[str, str], name: str) -> None:
-    """A committed spec or reference page equals its regeneration (run python -m picexchange.ubspec)."""
+    """A committed spec or reference page equals its regeneration (run python -m tools.ubspec)."""
     assert name in generated
     assert (ROOT / name).read_text(encoding="utf-8") == generated[name], (
-        f"{name} is stale: run python -m picexchange.ubspec"
+        f"{name} is stale: run python -m tools.ubspec"
     )
 
 
@@ -64,7 +64,7 @@ def test_generation_is_deterministic(generated: dict[str, str]) -> None:
 
 
 def test_main_writes_every_file_under_the_root_given(tmp_path: Path, generated: dict[str, str]) -> None:
-    """``python -m picexchange.ubspec ROOT`` writes the specs and docs below ROOT."""
+    """``python -m tools.ubspec ROOT`` writes the specs and docs below ROOT."""
     (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
     assert ubspec.main([str(tmp_path)]) == 0
     for name, text in generated.items():
