@@ -38,8 +38,12 @@ from picexchange import codec, exchange
 from picexchange.client import AsyncClient, Client, ClientConfig, RetryPolicy
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Notification
-from picexchange.testing import free_port, postgres_schema
+from picexchange.testing import free_port
 from picexchange.testpki import TestPki, certificate_pem, file_stem, make_test_pki, partners_toml, private_key_pem
+
+# The tests' PostgreSQL helpers (a scratch schema per run, PICEXCHANGE_TEST_POSTGRES): not in the wheel.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from postgres_server import PG_SERVER, postgres_schema  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "messages" / "plastic-au-my-01-notification.xml"
@@ -254,7 +258,7 @@ def main() -> None:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="fewer messages")
     parser.add_argument("--messages", type=int, default=0, help="messages per row (default 400, quick 100)")
-    parser.add_argument("--postgres", default="postgresql://127.0.0.1:5432/test", help="server URL ('' to skip)")
+    parser.add_argument("--postgres", default=PG_SERVER, help="server URL ('' to skip)")
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import os
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -23,11 +24,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import count
+from pathlib import Path
 
 import psycopg
 
 from picexchange.store import BackofficeAction, Idempotency, InboundMessage, OutboundMessage, Store, open_store
-from picexchange.testing import postgres_schema
+
+# The tests' PostgreSQL helpers (a scratch schema per run, PICEXCHANGE_TEST_POSTGRES): not in the wheel.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from postgres_server import PG_SERVER, postgres_schema  # noqa: E402
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 PAYLOAD = os.urandom(5000)  # a 5 KB signed envelope
@@ -200,7 +205,7 @@ def rate_n(fn: Callable[[], int], n: int) -> Callable[[], int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter rounds")
-    parser.add_argument("--postgres", default="postgresql://127.0.0.1:5432/test", help="server URL ('' to skip)")
+    parser.add_argument("--postgres", default=PG_SERVER, help="server URL ('' to skip)")
     args = parser.parse_args()
     seconds, rounds, messages = (0.5, 2, 500) if args.quick else (2.0, 3, 2000)
 

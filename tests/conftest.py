@@ -1,4 +1,4 @@
-"""Shared test setup: no test reaches beyond loopback."""
+"""Shared test setup: no test reaches beyond loopback, and CI does not pass without its PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+import postgres_server
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 
@@ -19,6 +21,16 @@ _real_connect = socket.socket.connect
 # pytest's faulthandler plugin prints every thread's stack if this process crashes in native code; processes
 # the tests start (gateways, the CLI) inherit this, so a crash there leaves every thread's stack in their log.
 os.environ.setdefault("PYTHONFAULTHANDLER", "1")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop the run before any test when PostgreSQL is required (CI) and its server does not answer.
+
+    Each PostgreSQL test also fails on its own then (``postgres_server.require_postgres``); stopping here too
+    catches a test that skips by itself, so the PostgreSQL half of the suite cannot go missing unnoticed.
+    """
+    if postgres_server.REQUIRED and (message := postgres_server.missing_server_message()) is not None:
+        raise pytest.UsageError(f"{message}, and {postgres_server.REQUIRE_VARIABLE}=1 says the tests need it")
 
 
 def _loopback_only(self: socket.socket, address: Any) -> Any:

@@ -33,11 +33,11 @@ from picexchange.client import Client, ClientConfig, RetryPolicy
 from picexchange.errors import DeliveryError
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Notification
-from picexchange.testing import POSTGRES_TEST_SERVER, free_port, postgres_reachable, postgres_schema
+from picexchange.testing import free_port
 from picexchange.testpki import TestPki, make_test_pki
+from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
-PG_SERVER = POSTGRES_TEST_SERVER
 EXPORTER = "AU:DCCEEW"
 IMPORTER = "MY:DOE"
 MESSAGES = 300
@@ -123,8 +123,8 @@ class Cluster:
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     """Yield a cluster whose stores are SQLite files or PostgreSQL schemas; kill every process at the end."""
     backend: str = request.param
-    if backend == "postgres" and not postgres_reachable(PG_SERVER):
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    if backend == "postgres":
+        require_postgres()
     made = Cluster(tmp_path, backend)
     try:
         yield made

@@ -31,19 +31,16 @@ from picexchange.models.envelope import Envelope, Error, UtilityBlock
 from picexchange.models.pic import Notification
 from picexchange.store import InboundState
 from picexchange.testing import (
-    POSTGRES_TEST_SERVER,
     GatewayNode,
     free_port,
     gateway_pair,
-    postgres_reachable,
-    postgres_schema,
     serve_in_thread,
 )
 from picexchange.testpki import TestPki, make_test_pki
 from picexchange.trust import TrustStore
+from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
-PG_SERVER = POSTGRES_TEST_SERVER
 EXPORTER, IMPORTER, STRANGER = "AU:DCCEEW", "MY:DOE", "SG:NEA"
 TOKEN = "test-only-back-office-token"
 MAX_BODY = 64 * 1024
@@ -125,8 +122,7 @@ def _gateway(
 @contextlib.contextmanager
 def _postgres_url() -> Iterator[str]:
     """Yield the URL of a fresh PostgreSQL schema, dropped afterwards."""
-    if not postgres_reachable(PG_SERVER):
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    require_postgres()
     with postgres_schema(PG_SERVER, prefix="px_gw") as url:
         yield url
 

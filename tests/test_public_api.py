@@ -22,11 +22,12 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_importing_picexchange_does_not_import_the_http_stack() -> None:
-    """Validation-only users pay for lxml and pydantic, not for httpx, FastAPI or xmlschema."""
+    """Validation-only users pay for lxml and pydantic, not for httpx, FastAPI, xmlschema or the test kit."""
     import subprocess
     import sys
 
-    code = "import sys, picexchange; print(sorted(m for m in ('httpx', 'fastapi', 'xmlschema') if m in sys.modules))"
+    heavy = ("httpx", "fastapi", "uvicorn", "psycopg", "xmlschema", "picexchange.gateway", "picexchange.testing")
+    code = f"import sys, picexchange; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout  # noqa: S603
     assert out.strip() == "[]"
 

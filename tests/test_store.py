@@ -55,9 +55,9 @@ from picexchange.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from picexchange.store.postgres import PostgresStore
 from picexchange.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from picexchange.store.sqlite import SqliteStore
-from picexchange.testing import POSTGRES_TEST_SERVER, free_port, postgres_reachable, postgres_schema
+from picexchange.testing import free_port
+from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
-PG_SERVER = POSTGRES_TEST_SERVER
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=30)
 SRC = str(Path(__file__).resolve().parent.parent / "src")
@@ -69,8 +69,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path / 'gateway.db'}"
         return
-    if not postgres_reachable(PG_SERVER):
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    require_postgres()
     with postgres_schema(PG_SERVER) as url:
         yield url
 
@@ -1132,8 +1131,7 @@ def test_check_writable_fails_when_the_disk_has_less_free_space_than_required(tm
 
 def test_check_writable_fails_on_a_read_only_postgres_session() -> None:
     """A PostgreSQL session that may not write (a standby after failover) fails the check, retryable."""
-    if not postgres_reachable(PG_SERVER):
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    require_postgres()
     with postgres_schema(PG_SERVER) as url:
         with open_store(url) as writer:
             writer.migrate()
@@ -1231,8 +1229,7 @@ def test_an_unreachable_postgres_server_is_a_retryable_error_that_names_no_conne
 def test_a_lost_postgres_connection_and_a_server_gone_are_retryable_and_the_store_recovers() -> None:
     """The server going away mid-way fails each call with a retryable StoreError that names no connection
     detail (not with psycopg's error); once the server is back the same store works again."""
-    if not postgres_reachable(PG_SERVER):
-        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    require_postgres()
     server = conninfo_to_dict(PG_SERVER)
     relay = _Relay((str(server["host"]), int(server["port"])))
     relay.start()

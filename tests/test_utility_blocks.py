@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,10 @@ from typing import Any
 import pytest
 from xmlschema.validators import XsdAnyElement, XsdElement, XsdGroup
 
-from picexchange import ubspec
 from picexchange.codec import NSMAP
 from picexchange.models.envelope import MessageType
 from picexchange.schemas import xmlschema_schema
+from tools import ubspec
 
 ROOT = Path(__file__).resolve().parents[1]
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -51,10 +53,10 @@ def _messages(spec: dict[str, Any]) -> list[dict[str, Any]]:
     ["utility_blocks/pic.json", "utility_blocks/export.json", "docs/reference/pic.md", "docs/reference/export.md"],
 )
 def test_committed_file_is_what_the_generator_writes(generated: dict[str, str], name: str) -> None:
-    """A committed spec or reference page equals its regeneration (run python -m picexchange.ubspec)."""
+    """A committed spec or reference page equals its regeneration (run python -m tools.ubspec)."""
     assert name in generated
     assert (ROOT / name).read_text(encoding="utf-8") == generated[name], (
-        f"{name} is stale: run python -m picexchange.ubspec"
+        f"{name} is stale: run python -m tools.ubspec"
     )
 
 
@@ -64,7 +66,7 @@ def test_generation_is_deterministic(generated: dict[str, str]) -> None:
 
 
 def test_main_writes_every_file_under_the_root_given(tmp_path: Path, generated: dict[str, str]) -> None:
-    """``python -m picexchange.ubspec ROOT`` writes the specs and docs below ROOT."""
+    """``python -m tools.ubspec ROOT`` writes the specs and docs below ROOT."""
     (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
     assert ubspec.main([str(tmp_path)]) == 0
     for name, text in generated.items():
@@ -75,6 +77,22 @@ def test_main_refuses_a_directory_that_is_not_the_repository(tmp_path: Path) -> 
     """Run from the wrong directory, the generator writes nothing and exits 2."""
     assert ubspec.main([str(tmp_path)]) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.timeout(120)
+def test_the_generators_run_as_modules_from_the_repository_root(tmp_path: Path, generated: dict[str, str]) -> None:
+    """The commands the docs give, ``python -m tools.ubspec`` and ``python -m tools.xsdgen``, work from a checkout
+    (the generators are build-time code beside the package, so nothing installed provides them)."""
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    (tmp_path / "xsd").mkdir()
+    for command in (["tools.ubspec", str(tmp_path)], ["tools.xsdgen", str(tmp_path / "xsd")]):
+        result = subprocess.run(  # noqa: S603 - this interpreter, our generators
+            [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, check=False, timeout=110
+        )
+        assert result.returncode == 0, result.stderr
+    written = (tmp_path / "utility_blocks" / "pic.json").read_text(encoding="utf-8")
+    assert written == generated["utility_blocks/pic.json"]
+    assert (tmp_path / "xsd" / "ub-pic.xsd").read_bytes() == (ROOT / "schemas" / "ub-pic.xsd").read_bytes()
 
 
 def test_spec_files_are_json_of_the_spec(specs: dict[str, dict[str, Any]]) -> None:

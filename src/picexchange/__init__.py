@@ -8,7 +8,9 @@ The public surface, for Single Window vendors::
     envelope = px.from_xml(raw_bytes)        # typed models (no schema check; validate() does both)
     raw = px.to_xml(px.Envelope.wrap(document, message_id=..., ...))
 
-Everything listed in ``__all__`` is stable API; anything else is internal.
+Everything listed in ``__all__`` is stable API; anything else is internal. ``pip install picexchange`` is
+enough for all of it; the reference gateway (``picexchange.gateway``, ``picexchange.testing``) needs the
+``[gateway]`` extra and the PostgreSQL store the ``[postgres]`` extra (:class:`MissingExtraError` says so).
 """
 
 import importlib
@@ -24,6 +26,7 @@ from picexchange.errors import (
     Issue,
     MessageError,
     MessageTooLarge,
+    MissingExtraError,
     ParseError,
     PicExchangeError,
     RemoteError,
@@ -62,6 +65,7 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'picexchange' has no attribute {name!r}")
 
+# The one place the version is written: pyproject.toml reads it from here ([tool.hatch.version]).
 __version__ = "0.1.0"
 
 __all__ = [
@@ -93,6 +97,7 @@ __all__ = [
     "MessageError",
     "MessageTooLarge",
     "MessageType",
+    "MissingExtraError",
     "MovementAnnouncement",
     "Notification",
     "NotificationCancellation",

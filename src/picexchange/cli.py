@@ -24,6 +24,7 @@ from picexchange.errors import (
     ConfigurationError,
     DeliveryError,
     MessageError,
+    MissingExtraError,
     PicExchangeError,
     RemoteError,
     StoreError,
@@ -350,5 +351,9 @@ def demo_command(
 
 
 def main() -> None:
-    """Run the CLI; a usage error exits 2, like every typer/click usage error."""
-    app()
+    """Run the CLI; a usage error exits 2, like every typer/click usage error, and so does a missing extra."""
+    try:
+        app()
+    except MissingExtraError as exc:  # `serve` or `demo` on an install without the [gateway] extra
+        _err.print(f"error: {exc}", markup=False)
+        raise SystemExit(EXIT_USAGE) from exc

@@ -6,6 +6,7 @@ message id, the element path and the line — never as text to parse::
 
     PicExchangeError
     ├── ConfigurationError         our own setup is wrong; never sent to a peer
+    │   └── MissingExtraError      an optional part is used without its extra (also an ImportError)
     ├── MessageError               becomes a signed Error reply (code, status, path, line)
     │   ├── ParseError             400 parse        not well-formed, hostile or empty XML
     │   ├── MessageTooLarge        413 too-large    over the size bound, before parsing
@@ -36,6 +37,7 @@ __all__ = [
     "Issue",
     "MessageError",
     "MessageTooLarge",
+    "MissingExtraError",
     "ParseError",
     "PicExchangeError",
     "RemoteError",
@@ -96,6 +98,28 @@ class ConfigurationError(PicExchangeError):
     def __str__(self) -> str:
         where = ": ".join(part for part in (self.source, self.field) if part)
         return f"{where}: {self.text}" if where else self.text
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """An optional part of picexchange is used, but the extra that installs its packages is not.
+
+    ``pip install picexchange`` brings models, codec, validation, signing and the client; the gateway and the
+    PostgreSQL store need ``pip install 'picexchange[gateway]'`` and ``'picexchange[postgres]'``. It is an
+    ``ImportError`` too, so ``except ImportError`` around an optional import keeps working.
+
+    Attributes:
+        extra: the extra to install (``gateway``, ``postgres``).
+        name: the module that could not be imported (``fastapi``), as on every ``ImportError``.
+
+    """
+
+    def __init__(self, *, extra: str, module: str) -> None:
+        super().__init__(
+            f"{module} is not installed: this part of picexchange needs the {extra!r} extra: "
+            f"pip install 'picexchange[{extra}]'"
+        )
+        self.extra = extra
+        self.name = module
 
 
 class MessageError(PicExchangeError):

@@ -5,7 +5,8 @@
         pair.exporting.wait_for(message_id, "receipted")
         page = pair.importing.inbox()
 
-Everything here is TEST ONLY: the keys are made on the fly and the stores live in the folder you give.
+Everything here is TEST ONLY: the keys are made on the fly and the stores live in the folder you give. It runs
+real gateways, so it needs the ``[gateway]`` extra; the production CLI imports it only for ``picexchange demo``.
 """
 
 from __future__ import annotations
@@ -17,16 +18,12 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import uvicorn
-from psycopg import sql
 
 from picexchange import codec
 from picexchange.gateway.config import GatewayConfig, OutboxConfig
@@ -36,40 +33,12 @@ from picexchange.testpki import KeyType, TestPki, make_test_pki
 from picexchange.trust import TrustStore
 
 __all__ = [
-    "POSTGRES_TEST_SERVER",
     "GatewayNode",
     "GatewayPair",
     "free_port",
     "gateway_pair",
-    "postgres_reachable",
-    "postgres_schema",
     "serve_in_thread",
 ]
-
-#: The PostgreSQL server of the test machines (trust authentication, database ``test``).
-POSTGRES_TEST_SERVER = "postgresql://127.0.0.1:5432/test"
-
-
-def postgres_reachable(server: str = POSTGRES_TEST_SERVER) -> bool:
-    """Return whether a PostgreSQL server answers at ``server`` (within 3 seconds)."""
-    try:
-        psycopg.connect(server, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def postgres_schema(server: str = POSTGRES_TEST_SERVER, *, prefix: str = "px_test") -> Iterator[str]:
-    """Create a fresh schema on ``server``; yield a store URL confined to it; drop the schema on exit."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield f"{server}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -83,6 +52,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 @contextlib.contextmanager
 def serve_in_thread(running: Running, *, port: int, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve ``running`` with uvicorn in a background thread; yield its base URL; stop it on exit."""
+    import uvicorn  # after picexchange.gateway, which names the [gateway] extra when uvicorn is missing
     server = uvicorn.Server(uvicorn_config(running, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -5,7 +5,7 @@ order, which is the ``xs:sequence`` order), an attribute (marked :data:`Attribut
 (marked :data:`Text`). The element's namespace is the namespace of the module that declares the field
 (``models.common`` → ``urn:picexchange:common:1``); its name is the field name in UpperCamelCase unless
 :class:`XmlName` says otherwise. Simple values are constrained by :class:`Facets`, which both pydantic (here)
-and the generated XSD (``picexchange.xsdgen``) enforce, so the two cannot drift apart.
+and the generated XSD (``tools/xsdgen.py``) enforce, so the two cannot drift apart.
 """
 
 from __future__ import annotations

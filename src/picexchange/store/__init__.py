@@ -75,6 +75,7 @@ def open_store(url: str) -> Store:
 
     Raises:
         ConfigurationError: the URL names no store this package has, or no path.
+        MissingExtraError: a postgresql:// URL, but the [postgres] extra (psycopg) is not installed.
         StoreError: the database cannot be reached or opened.
 
     """
@@ -90,6 +91,10 @@ def open_store(url: str) -> Store:
 
         return SqliteStore(rest)
     if scheme in {"postgresql", "postgres"}:
+        try:  # psycopg comes with the [postgres] extra, not with `pip install picexchange`: say which to install
+            import psycopg  # noqa: F401
+        except ModuleNotFoundError as exc:
+            raise errors.MissingExtraError(extra="postgres", module=exc.name or "psycopg") from exc
         from picexchange.store.postgres import PostgresStore
 
         return PostgresStore(url)

@@ -2,8 +2,10 @@
 
 The generated files are committed in ``schemas/`` (the contract for vendors in any language); a test
 regenerates them and fails if they differ, and another walks every element and attribute of the XSDs with
-xmlschema and finds the model field that carries it. Run ``python -m picexchange.xsdgen`` after changing a
-model. XSD 1.0 only, so libxml2 and every vendor's toolkit can use the schemas.
+xmlschema and finds the model field that carries it. Run ``python -m tools.xsdgen`` from the repository root
+after changing a model. XSD 1.0 only, so libxml2 and every vendor's toolkit can use the schemas.
+
+Build-time code: it lives beside the package, not in it, so the wheel does not ship it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import enum
 import inspect
 import sys
 from collections.abc import Iterator, Mapping
-from importlib import resources
 from pathlib import Path
 
 from lxml import etree
@@ -31,9 +32,11 @@ from picexchange.models.base import (
 )
 from picexchange.models.envelope import Envelope
 
-__all__ = ["NS_DSIG", "SCHEMA_FILES", "generate", "main", "type_ref"]
+__all__ = ["NS_DSIG", "PACKAGED_XSD", "SCHEMA_FILES", "generate", "main", "type_ref"]
 
 XS = "http://www.w3.org/2001/XMLSchema"
+#: Where the wheel takes the XSDs from: ``src/picexchange/xsd/`` of this checkout (``schemas/`` links to it).
+PACKAGED_XSD = Path(__file__).resolve().parents[1] / "src" / "picexchange" / "xsd"
 NS_DSIG = "http://www.w3.org/2000/09/xmldsig#"
 
 #: The file of each namespace, inside ``picexchange/xsd/`` (``schemas/`` in the repository).
@@ -268,9 +271,9 @@ def generate() -> dict[str, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the generated XSDs into ``picexchange/xsd/`` (or the directory given)."""
+    """Write the generated XSDs into the checkout's ``src/picexchange/xsd/`` (or the directory given)."""
     args = sys.argv[1:] if argv is None else argv
-    target = Path(args[0]) if args else Path(str(resources.files("picexchange").joinpath("xsd")))
+    target = Path(args[0]) if args else PACKAGED_XSD
     for name, text in generate().items():
         (target / name).write_bytes(text)
         print(f"wrote {target / name}")

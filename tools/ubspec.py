@@ -7,8 +7,9 @@ the curated data below. The other half the models know: every element and attrib
 XSD type, cardinality, documentation and the Basel block its docstring names. :func:`build_specs` joins the
 two; :func:`render` turns the result into ``utility_blocks/<ub>.json`` and ``docs/reference/<ub>.md``.
 
-Run ``python -m picexchange.ubspec`` after changing a model or the curated data; a test regenerates both
-files and fails if the committed ones differ, and another holds every spec to its XSD.
+Run ``python -m tools.ubspec`` from the repository root after changing a model or the curated data; a test
+regenerates both files and fails if the committed ones differ, and another holds every spec to its XSD.
+Build-time code: it lives beside the package, not in it, so the wheel does not ship it.
 
 The envelope and the transport replies (Receipt, Error) are not part of either Utility Block: each spec
 carries them in a ``transport`` section (identical in both), so a spec is complete on its own. The
@@ -31,7 +32,7 @@ from picexchange.codec import NSMAP, document_classes
 from picexchange.errors import ConfigurationError
 from picexchange.models.base import Binding, XmlModel, binding, namespace_of
 from picexchange.models.envelope import Body, Envelope, Error, Receipt, UtilityBlock, utility_block_of
-from picexchange.xsdgen import type_ref
+from tools.xsdgen import type_ref
 
 __all__ = [
     "MESSAGES",
@@ -56,7 +57,7 @@ Json = dict[str, Any]
 NS_DSIG = "http://www.w3.org/2000/09/xmldsig#"
 _PREFIX: Mapping[str, str] = {**{uri: prefix for prefix, uri in NSMAP.items()}, NS_DSIG: "ds"}
 _XS = "xs"
-_GENERATED_BY = "python -m picexchange.ubspec"
+_GENERATED_BY = "python -m tools.ubspec"
 
 # ================================================================================================ curated data
 
@@ -752,7 +753,7 @@ def _spec(info: UtilityBlockInfo, used: set[str]) -> Json:
         "version": "1.0",
         "title": info.title,
         "schema": f"ub-{block.value}.xsd",
-        "generated_by": f"{_GENERATED_BY} from the curated data in picexchange/ubspec.py and the models; "
+        "generated_by": f"{_GENERATED_BY} from the curated data in tools/ubspec.py and the models; "
         "do not edit by hand",
         "purpose": {
             "text": info.purpose,
