@@ -646,10 +646,11 @@ class CaseFold:
         # Every message waits for the Notification; then for what its track needs.
         tracks: list[_Track[Any, Any]] = [
             self._notification,
-            *self._acknowledgements.values(),
-            *self._requests.values(),
-            *self._decisions.values(),
-            *(movement.track for movement in self._movements.values()),
+            # Sorted by name, never by arrival, so that the case is the same whatever order messages came in.
+            *(self._acknowledgements[name] for name in sorted(self._acknowledgements)),
+            *(self._requests[name] for name in sorted(self._requests)),
+            *(self._decisions[name] for name in sorted(self._decisions)),
+            *(self._movements[serial].track for serial in sorted(self._movements)),
         ]
         for track in tracks:
             for entry in track.entries:
@@ -692,7 +693,7 @@ class CaseFold:
                     if sender is not None:
                         findings.append(sender)
         if notification is not None:
-            findings += self._state_findings(notification, standings)
+            findings += self._state_findings(notification, standings, day)
             findings += self._decision_findings(notification)
         shipments = []
         running: dict[str, Decimal] = {}
@@ -712,7 +713,7 @@ class CaseFold:
             findings += self._overdue(shipment, day)
         limit_shipments, limit_quantity = self._limits(day)
         notified_unit = notification.intended_quantity.unit if notification is not None else None
-        findings.sort(key=lambda f: (f.severity is not Severity.VIOLATION, f.rule_id, f.message_id or "", f.field))
+        findings.sort(key=_finding_order)
         return Case(
             notification_number=self.notification_number,
             notification=notification,
@@ -764,11 +765,13 @@ class CaseFold:
                 found = doc
         return found
 
-    def _state_findings(self, notification: Notification, standings: tuple[StateStanding, ...]) -> list[Finding]:
+    def _state_findings(
+        self, notification: Notification, standings: tuple[StateStanding, ...], day: dt.date
+    ) -> list[Finding]:
         """Return the findings that stop or inform a new shipment today (Art. 6(3), 6(4))."""
         found: list[Finding] = []
         cancelled = self.cancelled_on
-        if cancelled is not None:
+        if cancelled is not None and cancelled <= day:
             found.append(
                 finding(
                     "pic.notification.cancelled",
@@ -1047,6 +1050,19 @@ class CaseFold:
                     )
                 )
         return found
+
+
+def _finding_order(item: Finding) -> tuple[bool, str, str, str, str, str, str]:
+    """Violations first, then a total order, so that equal cases list equal findings."""
+    return (
+        item.severity is not Severity.VIOLATION,
+        item.rule_id,
+        item.message_id or "",
+        item.field,
+        item.expected,
+        item.found,
+        item.text,
+    )
 
 
 def _pending(event: CaseEvent, what: str) -> Pending:
@@ -1401,7 +1417,7 @@ def clearance(fold: CaseFold, event: CaseEvent, *, now: dt.datetime) -> Clearanc
     export = event.document
     if not isinstance(export, ExportData):
         raise TypeError(f"{event.message_type.value} is not ExportData")
-    findings = sorted(fold.export_findings(event), key=lambda f: (f.severity is not Severity.VIOLATION, f.rule_id))
+    findings = sorted(fold.export_findings(event), key=_finding_order)
     blocked = any(item.blocks for item in findings)
     return ClearanceDecision(
         status=ClearanceStatus.HELD if blocked else ClearanceStatus.RELEASED,

@@ -275,6 +275,10 @@ MOVEMENT_LIFECYCLE: Mapping[tuple[MovementState, MovementEvent], MovementState] 
         (MovementState.EXPORTED, MovementEvent.RECEIVE): MovementState.RECEIVED,
         (MovementState.EXPORTED, MovementEvent.REJECT): MovementState.REJECTED,
         (MovementState.CLEARED, MovementEvent.RECEIVE): MovementState.RECEIVED,
+        # A shipment held for inspection may go on to the facility under the authority's control, which then
+        # accepts or rejects it (the AU -> MY sample flow: held, then rejected at the facility).
+        (MovementState.HELD, MovementEvent.RECEIVE): MovementState.RECEIVED,
+        (MovementState.HELD, MovementEvent.REJECT): MovementState.REJECTED,
         (MovementState.CLEARED, MovementEvent.REJECT): MovementState.REJECTED,
         (MovementState.RECEIVED, MovementEvent.CERTIFY): MovementState.DISPOSED,
     }
