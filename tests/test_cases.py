@@ -238,4 +238,3 @@ def test_clearance_refuses_what_is_not_export_data() -> None:
     """Only an ExportData has a clearance decision."""
     with pytest.raises(TypeError, match="not ExportData"):
         clearance(CaseFold("AU2026-0042"), PLASTIC[0], now=AT)
-

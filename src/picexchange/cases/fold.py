@@ -1200,12 +1200,20 @@ def _notification_findings(notification: Notification) -> list[Finding]:
     return found
 
 
-def _same_party(a: Party, b: Party) -> bool:
-    if a.registration_number and b.registration_number:
-        return a.registration_number == b.registration_number and a.address.country == b.address.country
-    return " ".join(a.name.casefold().split()) == " ".join(b.name.casefold().split()) and (
-        a.address.country == b.address.country
-    )
+def _party_difference(mine: Party, notified: Party) -> tuple[str, str, str] | None:
+    """Return ``(field, expected, found)`` where a party differs from the notified one, None if it is the same.
+
+    A registration number identifies a party where both documents give one (names vary in spelling); otherwise
+    the name (case and spacing aside) and the country do.
+    """
+    if mine.registration_number and notified.registration_number:
+        if mine.registration_number != notified.registration_number:
+            return "RegistrationNumber", notified.registration_number, mine.registration_number
+    elif " ".join(mine.name.casefold().split()) != " ".join(notified.name.casefold().split()):
+        return "Name", notified.name, mine.name
+    if mine.address.country != notified.address.country:
+        return "Address/Country", notified.address.country, mine.address.country
+    return None
 
 
 def _match_findings(notification: Notification, export: ExportData, mid: str) -> list[Finding]:
@@ -1222,14 +1230,10 @@ def _match_findings(notification: Notification, export: ExportData, mid: str) ->
         ("export.consignee.mismatch", "Consignee", export.consignee, notification.importer),
         ("export.facility.mismatch", "Facility", export.facility, notification.facility),
     ):
-        if not _same_party(mine, theirs):
-            add(
-                rule,
-                f"{path}/Name",
-                f"{theirs.name} ({theirs.address.country})",
-                f"{mine.name} ({mine.address.country})",
-                f"the {path.lower()} is not the notified one",
-            )
+        difference = _party_difference(mine, theirs)
+        if difference is not None:
+            where, expected, actual = difference
+            add(rule, f"{path}/{where}", expected, actual, f"the {path.lower()} is not the notified one")
     notified = notification.waste_identification
     hs6 = {code[:6] for code in notified.hs_code}
     for index, item in enumerate(export.goods_item, start=1):

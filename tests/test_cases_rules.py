@@ -1,0 +1,503 @@
+"""The Basel rules, one row per rule: the messages, then the rule id, severity, field, expected and found.
+
+Each row starts from the AU -> MY plastic sample flow (notification, acknowledgement, consent) and changes one
+thing. A row is checked either on the case (``fold.case(now=...)``) or on the clearance decision of its last
+message, an ExportData (``clearance``), as the gateway will call them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from picexchange.cases import Agency, CaseEvent, CaseFold, CasePolicy, Direction, Finding, clearance
+from picexchange.cases.rules import RULES
+from picexchange.models.common import NotifiedQuantity, Role, StateConcerned
+from picexchange.models.pic import Decision
+from tests.test_cases import PLASTIC
+
+NOTIFICATION, ACK, REQUEST, RESPONSE, CONSENT, ANNOUNCEMENT, EXPORT, CLEARED, RECEIPT, DISPOSAL = PLASTIC[:10]
+WITHDRAWAL, CANCELLATION = PLASTIC[13], PLASTIC[14]
+SHIPPED = dt.datetime(2026, 3, 5, tzinfo=dt.UTC)
+
+
+def edit(event: CaseEvent, **fields: Any) -> CaseEvent:
+    """Return ``event`` under a new message id (derived from the change) with its document's ``fields`` changed."""
+    return replace(
+        event,
+        message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.message_id}{sorted(fields.items())!r}")),
+        document=event.document.model_copy(update=fields),
+    )
+
+
+def again(event: CaseEvent, **header: Any) -> CaseEvent:
+    """Return ``event`` under a new message id, with header fields changed."""
+    return replace(edit(event), **header)
+
+
+TRANSIT = StateConcerned(role=Role.TRANSIT, country="SG", competent_authority="SG:NEA")
+ROUTE = NOTIFICATION.document.state_concerned  # type: ignore[union-attr]
+VIA_SG = (ROUTE[0], TRANSIT, ROUTE[1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One rule, the messages that break it, and the finding expected."""
+
+    rule_id: str
+    events: Callable[[], list[CaseEvent]]
+    field: str
+    expected: str
+    found: str
+    on: str = "case"
+    now: dt.datetime = SHIPPED
+    policy: CasePolicy = CasePolicy()
+
+
+BASE = [NOTIFICATION, ACK, CONSENT]
+LATER = dt.timedelta(days=1)
+SECOND_NOTIFICATION = replace(edit(NOTIFICATION, intended_shipments=9), created=NOTIFICATION.created + LATER)
+INCOMPLETE_AFTER_COMPLETE = edit(ACK, complete=False, acknowledged_on=dt.date(2026, 1, 30))
+
+ROWS = [
+    Row(
+        rule_id="case.sender.role",
+        events=lambda: [*BASE, again(EXPORT, sender="AU:DCCEEW", sender_agency=Agency.COMPETENT_AUTHORITY)],
+        on="clearance",
+        field="/ExportData",
+        expected="customs-export",
+        found="AU:DCCEEW (ca-export)",
+    ),
+    Row(
+        rule_id="case.notification.missing",
+        events=lambda: [CONSENT],
+        field="/ConsentDecision/NotificationNumber",
+        expected="a notified case",
+        found="AU2026-0042",
+    ),
+    Row(
+        rule_id="case.notification.repeated",
+        events=lambda: [*BASE, SECOND_NOTIFICATION],
+        field="/Notification",
+        expected="a message that fits the notification (notified)",
+        found=f"notify ({SECOND_NOTIFICATION.message_id})",
+    ),
+    Row(
+        rule_id="case.state.unknown",
+        events=lambda: [*BASE, edit(ACK, country="SG", competent_authority="SG:NEA")],
+        field="/Acknowledgement/Country",
+        expected="AU MY",
+        found="SG",
+    ),
+    Row(
+        rule_id="case.sequence",
+        events=lambda: [*BASE, INCOMPLETE_AFTER_COMPLETE],
+        field="/Acknowledgement",
+        expected="a message that fits the acknowledgement of MY (complete)",
+        found=f"acknowledge-incomplete ({INCOMPLETE_AFTER_COMPLETE.message_id})",
+    ),
+    Row(
+        rule_id="pic.consent.missing",
+        events=lambda: [NOTIFICATION, ACK, EXPORT],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="consent of MY (import) by 2026-03-04",
+        found="no decision",
+    ),
+    Row(
+        rule_id="pic.consent.objected",
+        events=lambda: [
+            NOTIFICATION,
+            edit(CONSENT, decision=Decision.OBJECTION, valid_from=None, valid_until=None, reason=("no",)),
+            EXPORT,
+        ],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="consent of MY (import)",
+        found="objection of 2026-02-16",
+    ),
+    Row(
+        rule_id="pic.consent.withdrawn",
+        events=lambda: [
+            *BASE,
+            edit(WITHDRAWAL, withdrawn_on=dt.date(2026, 2, 28), effective_from=dt.date(2026, 3, 1)),
+            EXPORT,
+        ],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="before 2026-03-01",
+        found="2026-03-04",
+    ),
+    Row(
+        rule_id="pic.transit.missing",
+        events=lambda: [edit(NOTIFICATION, state_concerned=VIA_SG), ACK, CONSENT, edit(EXPORT, state_concerned=VIA_SG)],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="consent of SG (transit) by 2026-03-04",
+        found="no decision",
+    ),
+    Row(
+        rule_id="pic.transit.deemed",
+        events=lambda: [
+            edit(NOTIFICATION, state_concerned=VIA_SG),
+            ACK,
+            CONSENT,
+            edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 1, 25)),
+            edit(EXPORT, state_concerned=VIA_SG),
+        ],
+        on="clearance",
+        policy=CasePolicy(waived_written_consent=frozenset({"SG:NEA"}), tacit_consent_days=30),
+        field="/ExportData/NotificationNumber",
+        expected="written consent of SG (transit)",
+        found="deemed consent from 2026-02-24",
+    ),
+    Row(
+        rule_id="pic.notification.cancelled",
+        events=lambda: [*BASE, edit(CANCELLATION, cancelled_on=dt.date(2026, 3, 1)), EXPORT],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="before 2026-03-01",
+        found="2026-03-04",
+    ),
+    Row(
+        rule_id="pic.consent.validity-too-long",
+        events=lambda: [NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2027, 3, 1))],
+        field="/ConsentDecision/ValidUntil",
+        expected="before 2027-02-20 (12 months)",
+        found="2027-03-01",
+    ),
+    Row(
+        rule_id="pic.notification.multiple-single",
+        events=lambda: [edit(NOTIFICATION, intended_shipments=1)],
+        field="/Notification/IntendedShipments",
+        expected="more than 1 for multiple shipments",
+        found="1",
+    ),
+    Row(
+        rule_id="pic.notification.a-code-without-h-code",
+        events=lambda: [
+            edit(
+                NOTIFICATION,
+                waste_identification=NOTIFICATION.document.waste_identification.model_copy(  # type: ignore[union-attr]
+                    update={"basel_code": "A3210"}
+                ),
+            )
+        ],
+        field="/Notification/WasteIdentification/HCode",
+        expected="the Annex III characteristics of A3210",
+        found="none",
+    ),
+    Row(
+        rule_id="pic.notification.annex-ix-only",
+        events=lambda: [NOTIFICATION],
+        field="/Notification/WasteIdentification/BaselCode",
+        expected="an Annex VIII entry or a Y-code (Annex I/II)",
+        found="B3011",
+    ),
+    Row(
+        rule_id="pic.information.unrequested",
+        events=lambda: [NOTIFICATION, RESPONSE],
+        field="/InformationResponse",
+        expected="a message that fits the information request of DOE-IR-2026-0117 (unasked)",
+        found=f"answer ({RESPONSE.message_id})",
+    ),
+    Row(
+        rule_id="pic.withdrawal.without-consent",
+        events=lambda: [NOTIFICATION, ACK, WITHDRAWAL],
+        field="/ConsentWithdrawal",
+        expected="a message that fits the decision of MY (undecided)",
+        found=f"withdraw ({WITHDRAWAL.message_id})",
+    ),
+    Row(
+        rule_id="export.case.unknown",
+        events=lambda: [EXPORT],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="a notified case",
+        found="AU2026-0042",
+    ),
+    Row(
+        rule_id="export.departure.window",
+        events=lambda: [*BASE, edit(EXPORT, actual_shipment_date=dt.date(2026, 3, 1))],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="2026-03-02 to 2027-02-12",
+        found="2026-03-01",
+    ),
+    Row(
+        rule_id="export.consent.validity",
+        events=lambda: [NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2026, 3, 3)), EXPORT],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="2026-02-20 to 2026-03-03 (MY (import))",
+        found="2026-03-04",
+    ),
+    Row(
+        rule_id="export.serial.beyond-notified",
+        events=lambda: [*BASE, edit(EXPORT, shipment_serial=9)],
+        on="clearance",
+        field="/ExportData/ShipmentSerial",
+        expected="at most 8",
+        found="9",
+    ),
+    Row(
+        rule_id="export.serial.beyond-consent",
+        events=lambda: [NOTIFICATION, ACK, edit(CONSENT, max_shipments=1), edit(EXPORT, shipment_serial=2)],
+        on="clearance",
+        field="/ExportData/ShipmentSerial",
+        expected="at most 1",
+        found="2",
+    ),
+    Row(
+        rule_id="export.serial.repeated",
+        events=lambda: [*BASE, EXPORT, edit(EXPORT)],
+        on="clearance",
+        field="/ExportData/ShipmentSerial",
+        expected="a serial not used before",
+        found=f"1 (already used by message {EXPORT.message_id})",
+    ),
+    Row(
+        rule_id="export.total-shipments.mismatch",
+        events=lambda: [*BASE, edit(EXPORT, total_shipments=9)],
+        on="clearance",
+        field="/ExportData/TotalShipments",
+        expected="8",
+        found="9",
+    ),
+    Row(
+        rule_id="export.quantity.unit",
+        events=lambda: [*BASE, edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(20), unit="MTQ"))],
+        on="clearance",
+        field="/ExportData/ActualQuantity/@unit",
+        expected="TNE",
+        found="MTQ",
+    ),
+    Row(
+        rule_id="export.quantity.exceeded",
+        events=lambda: [
+            *BASE,
+            edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(150), unit="TNE")),
+            edit(EXPORT, shipment_serial=2, actual_quantity=NotifiedQuantity(value=Decimal(11), unit="TNE")),
+        ],
+        on="clearance",
+        field="/ExportData/ActualQuantity",
+        expected="at most 10 TNE (notified 160)",
+        found="11 TNE",
+    ),
+    Row(
+        rule_id="export.quantity.beyond-consent",
+        events=lambda: [
+            NOTIFICATION,
+            ACK,
+            edit(CONSENT, max_quantity=NotifiedQuantity(value=Decimal(10), unit="TNE")),
+            EXPORT,
+        ],
+        on="clearance",
+        field="/ExportData/ActualQuantity",
+        expected="at most 10 TNE (consented 10)",
+        found="19.84 TNE",
+    ),
+    Row(
+        rule_id="export.waste-code.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                goods_item=(
+                    EXPORT.document.goods_item[0].model_copy(  # type: ignore[union-attr]
+                        update={
+                            "waste_identification": EXPORT.document.goods_item[  # type: ignore[union-attr]
+                                0
+                            ].waste_identification.model_copy(update={"basel_code": "A3210"})
+                        }
+                    ),
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/GoodsItem[1]/WasteIdentification/BaselCode",
+        expected="B3011",
+        found="A3210",
+    ),
+    Row(
+        rule_id="export.hs-code.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                goods_item=(
+                    EXPORT.document.goods_item[0].model_copy(update={"hs_code": "391510"}),  # type: ignore[union-attr]
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/GoodsItem[1]/HsCode",
+        expected="391590",
+        found="391510",
+    ),
+    Row(
+        rule_id="export.exporter.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                exporter=EXPORT.document.exporter.model_copy(  # type: ignore[union-attr]
+                    update={"registration_number": "99999999999"}
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/Exporter/RegistrationNumber",
+        expected="51824753556",
+        found="99999999999",
+    ),
+    Row(
+        rule_id="export.consignee.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                consignee=EXPORT.document.consignee.model_copy(  # type: ignore[union-attr]
+                    update={"registration_number": None, "name": "Other Sdn Bhd"}
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/Consignee/Name",
+        expected=NOTIFICATION.document.importer.name,  # type: ignore[union-attr]
+        found="Other Sdn Bhd",
+    ),
+    Row(
+        rule_id="export.facility.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                facility=EXPORT.document.facility.model_copy(  # type: ignore[union-attr]
+                    update={
+                        "address": EXPORT.document.facility.address.model_copy(  # type: ignore[union-attr]
+                            update={"country": "ID"}
+                        )
+                    }
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/Facility/Address/Country",
+        expected="MY",
+        found="ID",
+    ),
+    Row(
+        rule_id="export.operation.mismatch",
+        events=lambda: [*BASE, edit(EXPORT, operation=("R5",))],
+        on="clearance",
+        field="/ExportData/Operation[1]",
+        expected="R3",
+        found="R5",
+    ),
+    Row(
+        rule_id="export.route.mismatch",
+        events=lambda: [*BASE, edit(EXPORT, state_concerned=VIA_SG)],
+        on="clearance",
+        field="/ExportData/StateConcerned",
+        expected="AU (export) > MY (import)",
+        found="AU (export) > SG (transit) > MY (import)",
+    ),
+    Row(
+        rule_id="export.customs-office.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                export_declaration=EXPORT.document.export_declaration.model_copy(  # type: ignore[union-attr]
+                    update={"export_office": "AUSYD"}
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/ExportDeclaration/ExportOffice",
+        expected="AUMEL",
+        found="AUSYD",
+    ),
+    Row(
+        rule_id="export.clearance.not-exported",
+        events=lambda: [*BASE, CLEARED],
+        field="/ClearanceResult",
+        expected="a message that fits the shipment 1 (planned)",
+        found=f"release ({CLEARED.message_id})",
+    ),
+    Row(
+        rule_id="export.receipt.not-exported",
+        events=lambda: [*BASE, RECEIPT],
+        field="/ShipmentReceipt",
+        expected="a message that fits the shipment 1 (planned)",
+        found=f"receive ({RECEIPT.message_id})",
+    ),
+    Row(
+        rule_id="export.disposal.not-received",
+        events=lambda: [*BASE, EXPORT, DISPOSAL],
+        field="/DisposalCertificate",
+        expected="a message that fits the shipment 1 (exported)",
+        found=f"certify ({DISPOSAL.message_id})",
+    ),
+    Row(
+        rule_id="export.receipt.overdue",
+        events=lambda: [*BASE, EXPORT],
+        now=dt.datetime(2026, 5, 7, tzinfo=dt.UTC),
+        field="/ShipmentReceipt/ReceivedOn",
+        expected="a receipt by 2026-05-06",
+        found="none",
+    ),
+    Row(
+        rule_id="export.disposal.overdue",
+        events=lambda: [*BASE, EXPORT, RECEIPT],
+        now=dt.datetime(2027, 3, 20, tzinfo=dt.UTC),
+        field="/DisposalCertificate/CompletedOn",
+        expected="by 2027-03-19",
+        found="none",
+    ),
+]
+
+
+def _findings(row: Row) -> list[Finding]:
+    events = row.events()
+    fold = CaseFold("AU2026-0042", policy=row.policy)
+    if row.on == "clearance":
+        *before, last = events
+        for event in before:
+            fold.apply(event)
+        return list(clearance(fold, last, now=row.now).findings)
+    for event in events:
+        fold.apply(event)
+    return list(fold.case(now=row.now).findings)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.rule_id for row in ROWS])
+def test_each_rule_reports_its_field_with_expected_and_found(row: Row) -> None:
+    """The messages of the row break the rule: one finding names its field, what was expected and what was found."""
+    hits = [f for f in _findings(row) if f.rule_id == row.rule_id]
+    assert [(f.severity, f.field, f.expected, f.found) for f in hits] == [
+        (RULES[row.rule_id].severity, row.field, row.expected, row.found)
+    ], [(f.rule_id, f.field, f.expected, f.found) for f in _findings(row)]
+
+
+def test_every_rule_has_its_row() -> None:
+    """The catalogue and the table are the same set of rules."""
+    assert [row.rule_id for row in ROWS] == list(RULES)
+
+
+def test_the_base_flow_breaks_no_rule_but_the_annex_ix_warning() -> None:
+    """Without the row's change the same checks find nothing: each row's finding is caused by its change."""
+    fold = CaseFold("AU2026-0042")
+    for event in BASE:
+        fold.apply(event)
+    assert [f.rule_id for f in clearance(fold, EXPORT, now=SHIPPED).findings] == []
+    fold.apply(EXPORT)
+    fold.apply(RECEIPT)
+    assert [f.rule_id for f in fold.case(now=SHIPPED).findings] == ["pic.notification.annex-ix-only"]
