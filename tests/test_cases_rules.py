@@ -15,12 +15,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from picexchange.cases import Agency, CaseEvent, CaseFold, CasePolicy, Direction, Finding, clearance
+from picexchange.cases import Agency, CaseEvent, CaseFold, CasePolicy, Finding, clearance, fold_case
 from picexchange.cases.rules import RULES
 from picexchange.models.common import NotifiedQuantity, Role, StateConcerned
 from picexchange.models.pic import Decision
-from tests.test_cases import PLASTIC
+from test_cases import PLASTIC
 
 NOTIFICATION, ACK, REQUEST, RESPONSE, CONSENT, ANNOUNCEMENT, EXPORT, CLEARED, RECEIPT, DISPOSAL = PLASTIC[:10]
 WITHDRAWAL, CANCELLATION = PLASTIC[13], PLASTIC[14]
@@ -501,3 +503,71 @@ def test_the_base_flow_breaks_no_rule_but_the_annex_ix_warning() -> None:
     fold.apply(EXPORT)
     fold.apply(RECEIPT)
     assert [f.rule_id for f in fold.case(now=SHIPPED).findings] == ["pic.notification.annex-ix-only"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_every_row_folds_to_the_same_case_in_any_order(data: st.DataObject) -> None:
+    """Rule rows exercise waiting messages, repeats, transits and withdrawals: their order never matters."""
+    row = data.draw(st.sampled_from(ROWS))
+    events = row.events()
+    shuffled = data.draw(st.permutations(events))
+    policy = row.policy
+    assert fold_case(shuffled, now=row.now, policy=policy) == fold_case(events, now=row.now, policy=policy)
+
+
+def test_a_shipment_before_a_withdrawal_takes_effect_is_covered() -> None:
+    """A withdrawal stops shipments from its effective date, not before (the shipment left on 2026-03-04)."""
+    fold = CaseFold("AU2026-0042")
+    for event in [*BASE, edit(WITHDRAWAL, withdrawn_on=dt.date(2026, 3, 4), effective_from=dt.date(2026, 3, 5))]:
+        fold.apply(event)
+    assert clearance(fold, EXPORT, now=SHIPPED).findings == ()
+
+
+def test_a_transit_state_is_not_deemed_to_consent_before_the_period_ends() -> None:
+    """Art. 6(4): 30 days after a complete acknowledgement on 2026-02-10 is 2026-03-12; the shipment is on 03-04."""
+    fold = CaseFold(
+        "AU2026-0042", policy=CasePolicy(waived_written_consent=frozenset({"SG:NEA"}), tacit_consent_days=30)
+    )
+    for event in [
+        edit(NOTIFICATION, state_concerned=VIA_SG),
+        ACK,
+        CONSENT,
+        edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 2, 10)),
+    ]:
+        fold.apply(event)
+    findings = clearance(fold, edit(EXPORT, state_concerned=VIA_SG), now=SHIPPED).findings
+    assert [(f.rule_id, f.found) for f in findings] == [("pic.transit.missing", "no decision")]
+
+
+def test_a_transit_state_that_did_not_waive_written_consent_is_never_deemed() -> None:
+    """Without the waiver in the policy, silence is not consent, however long it lasts."""
+    fold = CaseFold("AU2026-0042")
+    for event in [
+        edit(NOTIFICATION, state_concerned=VIA_SG),
+        ACK,
+        CONSENT,
+        edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 1, 2)),
+    ]:
+        fold.apply(event)
+    case = fold.case(now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    assert case.states[1].decision.value == "undecided"
+    assert "pic.transit.missing" in [f.rule_id for f in case.findings]
+
+
+def test_a_later_decision_replaces_an_earlier_one() -> None:
+    """An objection after a consent governs from its date; shipments before it stay covered."""
+    objection = edit(
+        CONSENT,
+        decision=Decision.OBJECTION,
+        decided_on=dt.date(2026, 3, 10),
+        valid_from=None,
+        valid_until=None,
+        reason=("facility licence suspended",),
+    )
+    fold = CaseFold("AU2026-0042")
+    for event in [*BASE, objection]:
+        fold.apply(event)
+    assert clearance(fold, EXPORT, now=SHIPPED).findings == ()
+    later = edit(EXPORT, actual_shipment_date=dt.date(2026, 3, 11), shipment_serial=2)
+    assert [f.rule_id for f in clearance(fold, later, now=SHIPPED).findings] == ["pic.consent.objected"]
