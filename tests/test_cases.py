@@ -238,3 +238,13 @@ def test_clearance_refuses_what_is_not_export_data() -> None:
     """Only an ExportData has a clearance decision."""
     with pytest.raises(TypeError, match="not ExportData"):
         clearance(CaseFold("AU2026-0042"), PLASTIC[0], now=AT)
+
+
+def test_the_package_surface_is_sorted_and_complete() -> None:
+    """``picexchange.cases.__all__`` is sorted and names every public name the package holds."""
+    import picexchange.cases as cases  # noqa: PLC0415 - the module object itself is under test
+
+    assert cases.__all__ == sorted(cases.__all__, key=lambda n: (not n.isupper(), n))
+    public = {name for name in vars(cases) if not name.startswith("_") and name != "annotations"}
+    modules = {"checks", "clearance", "events", "fold", "rules", "state"}
+    assert set(cases.__all__) == public - modules

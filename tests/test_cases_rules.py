@@ -571,3 +571,17 @@ def test_a_later_decision_replaces_an_earlier_one() -> None:
     assert clearance(fold, EXPORT, now=SHIPPED).findings == ()
     later = edit(EXPORT, actual_shipment_date=dt.date(2026, 3, 11), shipment_serial=2)
     assert [f.rule_id for f in clearance(fold, later, now=SHIPPED).findings] == ["pic.consent.objected"]
+
+
+def test_a_message_out_of_sequence_after_the_export_is_not_reported_as_early() -> None:
+    """A second receipt after the disposal is a sequence problem, not a receipt of a shipment never exported."""
+    rejection = replace(
+        edit(RECEIPT, accepted=False, rejection_reason="contaminated", received_on=dt.date(2026, 3, 19)),
+        created=RECEIPT.created + LATER,
+    )
+    fold = CaseFold("AU2026-0042")
+    for event in [*BASE, EXPORT, RECEIPT, DISPOSAL, rejection]:
+        fold.apply(event)
+    rules = {f.rule_id: f for f in fold.case(now=SHIPPED).findings}
+    assert "export.receipt.not-exported" not in rules
+    assert rules["case.sequence"].message_id == rejection.message_id

@@ -13,7 +13,6 @@ checking one more ExportData independent of how many shipments the case already 
 from __future__ import annotations
 
 import bisect
-import calendar
 import datetime as dt
 import enum
 from collections.abc import Iterable, Mapping
@@ -21,7 +20,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from picexchange.cases.rules import ALLOWED_SENDERS, CasePolicy, Finding, SenderRole, Severity, finding
+from picexchange.cases.checks import (
+    StateStanding,
+    add_months,
+    check_sender,
+    match_findings,
+    notification_findings,
+    standing_findings,
+)
+from picexchange.cases.events import CaseEvent, country_of
+from picexchange.cases.rules import CasePolicy, Finding, Severity, finding
 from picexchange.cases.state import (
     ACKNOWLEDGEMENT_LIFECYCLE,
     DECISION_LIFECYCLE,
@@ -41,16 +49,9 @@ from picexchange.cases.state import (
     NotificationState,
     transition,
 )
-from picexchange.models.common import Party, Role
-from picexchange.models.envelope import Envelope, MessageType
-from picexchange.models.export import (
-    ClearanceResult,
-    ClearanceStatus,
-    DisposalCertificate,
-    ExportData,
-    ShipmentReceipt,
-)
-from picexchange.models.export import Finding as ResultFinding
+from picexchange.models.common import Role
+from picexchange.models.envelope import MessageType
+from picexchange.models.export import ClearanceResult, ClearanceStatus, DisposalCertificate, ExportData, ShipmentReceipt
 from picexchange.models.pic import (
     Acknowledgement,
     ConsentDecision,
@@ -63,108 +64,7 @@ from picexchange.models.pic import (
     NotificationCancellation,
 )
 
-__all__ = [
-    "Agency",
-    "Case",
-    "CaseDocument",
-    "CaseEvent",
-    "CaseFold",
-    "ClearanceDecision",
-    "Direction",
-    "Pending",
-    "Shipment",
-    "StateStanding",
-    "check_sender",
-    "clearance",
-    "fold_case",
-    "sender_role",
-]
-
-CaseDocument = (
-    Notification
-    | Acknowledgement
-    | InformationRequest
-    | InformationResponse
-    | ConsentDecision
-    | ConsentWithdrawal
-    | MovementAnnouncement
-    | NotificationCancellation
-    | ExportData
-    | ShipmentReceipt
-    | DisposalCertificate
-    | ClearanceResult
-)
-"""The business documents a case is folded from (Receipt and Error are transport, not case, messages)."""
-
-
-class Direction(enum.StrEnum):
-    """Whether our gateway received the message or sent it."""
-
-    INBOUND = "in"
-    OUTBOUND = "out"
-
-
-class Agency(enum.StrEnum):
-    """What kind of body a participant is; the registry says it, the case derives the role from the route."""
-
-    COMPETENT_AUTHORITY = "competent-authority"
-    """A Basel competent authority (AU:DCCEEW, MY:DOE)."""
-    CUSTOMS = "customs"
-    """A Customs administration (AU:ABF, MY:RMCD)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaseEvent:
-    """One message of a case: its decoded business document and the header facts the rules need.
-
-    The gateway builds it from an ``exchange.Inbound`` (direction in) or from an envelope it seals (out).
-    """
-
-    message_id: str
-    """The header's MessageId."""
-    conversation_id: str
-    """The header's ConversationId: the notification number."""
-    sender: str
-    """The sending participant (CC:CODE)."""
-    receiver: str
-    """The receiving participant (CC:CODE)."""
-    created: dt.datetime
-    """The header's Created, with time zone."""
-    direction: Direction
-    """Received or sent by us."""
-    sender_agency: Agency
-    """Whether the sender is a competent authority or Customs (from the registry)."""
-    document: CaseDocument
-    """The business document."""
-
-    @property
-    def message_type(self) -> MessageType:
-        """Return the document's message type."""
-        return MessageType(type(self.document).__name__)
-
-    @classmethod
-    def from_envelope(cls, envelope: Envelope, *, direction: Direction, sender_agency: Agency) -> CaseEvent:
-        """Return the event of a decoded envelope.
-
-        Raises:
-            TypeError: the envelope carries a Receipt or an Error, which belong to no case.
-
-        """
-        document = envelope.document
-        if not isinstance(document, CaseDocument):
-            raise TypeError(f"a {type(document).__name__} is a transport reply, not a message of a case")
-        header = envelope.header
-        return cls(
-            message_id=str(header.message_id),
-            conversation_id=header.conversation_id,
-            sender=header.sender,
-            receiver=header.receiver,
-            created=header.created,
-            direction=direction,
-            sender_agency=sender_agency,
-            document=document,
-        )
-
+__all__ = ["Case", "CaseFold", "Pending", "Shipment", "finding_order", "fold_case"]
 
 # --------------------------------------------------------------------------------------------------- tracks
 
@@ -267,14 +167,19 @@ _WAITING_RULE: Mapping[enum.StrEnum, str] = {
 }
 
 
-def _country(participant: str) -> str:
-    return participant.split(":", 1)[0]
+def _waiting_rule(track: _Track[Any, Any], step: enum.StrEnum) -> str:
+    """Return the rule a message that does not fit its track breaks.
 
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+    A receipt waits for an export only while the shipment has none; once it has, a message that still does not
+    fit (a rejection after a certified disposal, say) is out of sequence, not early.
+    """
+    rule = _WAITING_RULE.get(step, "case.sequence")
+    steps = {entry.step for entry in track.entries if entry.applied}
+    if rule.endswith(".not-exported") and MovementEvent.EXPORT in steps:
+        return "case.sequence"
+    if rule == "export.disposal.not-received" and MovementEvent.RECEIVE in steps:
+        return "case.sequence"
+    return rule
 
 
 # ---------------------------------------------------------------------------------------------- the fold
@@ -294,46 +199,6 @@ class Pending:
     message_id: str
     message_type: MessageType
     waiting_for: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StateStanding:
-    """Where one State concerned stands in the procedure, as of the case's date.
-
-    Attributes:
-        role: export, transit or import.
-        country: the State.
-        competent_authority: its competent authority.
-        acknowledgement: awaited, incomplete or complete (V-A 19).
-        acknowledged_on: the date of the latest acknowledgement.
-        information_requested: requests for information still open (their ids).
-        information_answered: requests answered (their ids).
-        decision: the decision in force (written, deemed, objected, withdrawn).
-        decided_on: the date of that decision (or the day consent is deemed).
-        valid_from: first day of the consent's validity.
-        valid_until: last day of the consent's validity.
-        conditions: the consent's specific conditions (V-A 21).
-        max_shipments: shipments consented, if fewer than notified.
-        max_quantity: quantity consented, if less than notified (``"20 TNE"``).
-        withdrawn_from: the effective date of a withdrawal.
-
-    """
-
-    role: Role
-    country: str
-    competent_authority: str
-    acknowledgement: AcknowledgementState
-    acknowledged_on: dt.date | None
-    information_requested: tuple[str, ...]
-    information_answered: tuple[str, ...]
-    decision: DecisionState
-    decided_on: dt.date | None
-    valid_from: dt.date | None
-    valid_until: dt.date | None
-    conditions: tuple[str, ...]
-    max_shipments: int | None
-    max_quantity: str | None
-    withdrawn_from: dt.date | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -569,7 +434,7 @@ class CaseFold:
         requested, answered = [], []
         for request_id, track in self._requests.items():
             first = track.entries[0].event.document
-            if isinstance(first, InformationRequest) and _country(first.requested_by) == country:
+            if isinstance(first, InformationRequest) and country_of(first.requested_by) == country:
                 if track.current() is InformationState.ANSWERED:
                     answered.append(request_id)
                 elif track.current() is InformationState.REQUESTED:
@@ -640,7 +505,7 @@ class CaseFold:
         pending: list[Pending] = []
         order: list[str] = []
         if notification is not None:
-            findings += _notification_findings(notification)
+            findings += notification_findings(notification)
         for entry in self._notification.entries:
             order.append(entry.event.message_id)
         # Every message waits for the Notification; then for what its track needs.
@@ -674,7 +539,7 @@ class CaseFold:
                     )
                     continue
                 if not entry.applied:
-                    rule = _WAITING_RULE.get(entry.step, "case.sequence")
+                    rule = _waiting_rule(track, entry.step)
                     if rule != "export.serial.repeated" and rule != "case.notification.repeated":
                         pending.append(_pending(event, f"a message before it in the {track.what}"))
                     findings.append(
@@ -713,7 +578,7 @@ class CaseFold:
             findings += self._overdue(shipment, day)
         limit_shipments, limit_quantity = self._limits(day)
         notified_unit = notification.intended_quantity.unit if notification is not None else None
-        findings.sort(key=_finding_order)
+        findings.sort(key=finding_order)
         return Case(
             notification_number=self.notification_number,
             notification=notification,
@@ -782,7 +647,7 @@ class CaseFold:
                 )
             )
         for index, standing in enumerate(standings, start=1):
-            found += _standing_findings(standing, index, self.policy)
+            found += standing_findings(standing, index, self.policy)
         known = {state.country for state in notification.state_concerned}
         for country, tracks in (("acknowledgement", self._acknowledgements), ("decision", self._decisions)):
             for name, track in tracks.items():
@@ -816,13 +681,13 @@ class CaseFold:
                     isinstance(doc, ConsentDecision)
                     and doc.valid_from is not None
                     and doc.valid_until is not None
-                    and doc.valid_until >= _add_months(doc.valid_from, months)
+                    and doc.valid_until >= add_months(doc.valid_from, months)
                 ):
                     found.append(
                         finding(
                             "pic.consent.validity-too-long",
                             field="/ConsentDecision/ValidUntil",
-                            expected=f"before {_add_months(doc.valid_from, months)} ({months} months)",
+                            expected=f"before {add_months(doc.valid_from, months)} ({months} months)",
                             found=str(doc.valid_until),
                             text=f"the consent of {doc.country} is valid from {doc.valid_from} to {doc.valid_until}, "
                             f"longer than {months} months",
@@ -1016,7 +881,7 @@ class CaseFold:
                     f"{export.actual_quantity.value} {export.actual_quantity.unit}",
                     f"with this shipment {total} {notified.unit} would exceed the notified total",
                 )
-        found += _match_findings(notification, export, mid)
+        found += match_findings(notification, export, mid)
         return found
 
     def _overdue(self, shipment: Shipment, day: dt.date) -> list[Finding]:
@@ -1052,7 +917,7 @@ class CaseFold:
         return found
 
 
-def _finding_order(item: Finding) -> tuple[bool, str, str, str, str, str, str]:
+def finding_order(item: Finding) -> tuple[bool, str, str, str, str, str, str]:
     """Violations first, then a total order, so that equal cases list equal findings."""
     return (
         item.severity is not Severity.VIOLATION,
@@ -1102,334 +967,6 @@ def _shipment(serial: int, track: _Track[MovementState, MovementEvent]) -> Shipm
         received_on=received_on,
         completed_on=completed_on,
         message_ids=tuple(entry.event.message_id for entry in track.entries),
-    )
-
-
-def _standing_findings(standing: StateStanding, index: int, policy: CasePolicy) -> list[Finding]:
-    """Return what stops a new shipment today because of one State's decision."""
-    if standing.role is Role.EXPORT:
-        return []
-    who = f"{standing.country} ({standing.role.value})"
-    path = f"/Notification/StateConcerned[{index}]"
-    match standing.decision:
-        case DecisionState.UNDECIDED:
-            waived = standing.competent_authority in policy.waived_written_consent
-            rule = "pic.consent.missing" if standing.role is Role.IMPORT else "pic.transit.missing"
-            expected = "written consent" if not waived else f"consent, or {policy.tacit_consent_days} days after a "
-            if waived:
-                expected += "complete acknowledgement without objection"
-            return [
-                finding(
-                    rule,
-                    field=path,
-                    expected=expected,
-                    found="no decision",
-                    text=f"{who} has not consented; no movement may start (Art. 6(4))",
-                )
-            ]
-        case DecisionState.OBJECTED:
-            return [
-                finding(
-                    "pic.consent.objected",
-                    field=path,
-                    expected="consent",
-                    found=f"objection of {standing.decided_on}",
-                    text=f"{who} objected",
-                )
-            ]
-        case DecisionState.WITHDRAWN:
-            return [
-                finding(
-                    "pic.consent.withdrawn",
-                    field=path,
-                    expected="consent in force",
-                    found=f"withdrawn from {standing.withdrawn_from}",
-                    text=f"{who} withdrew its consent from {standing.withdrawn_from}",
-                )
-            ]
-        case DecisionState.DEEMED_CONSENTED:
-            return [
-                finding(
-                    "pic.transit.deemed",
-                    field=path,
-                    expected="written consent",
-                    found=f"deemed consent from {standing.decided_on}",
-                    text=f"{who} is deemed to consent from {standing.decided_on} (Art. 6(4))",
-                )
-            ]
-        case _:
-            return []
-
-
-def _notification_findings(notification: Notification) -> list[Finding]:
-    """Return the notification's consistency warnings."""
-    found = []
-    codes = notification.waste_identification
-    if notification.shipment_mode.value == "multiple" and notification.intended_shipments == 1:
-        found.append(
-            finding(
-                "pic.notification.multiple-single",
-                field="/Notification/IntendedShipments",
-                expected="more than 1 for multiple shipments",
-                found=1,
-                text="a notification of multiple shipments intends a single shipment",
-            )
-        )
-    basel = codes.basel_code or ""
-    if basel.startswith("A") and not codes.h_code:
-        found.append(
-            finding(
-                "pic.notification.a-code-without-h-code",
-                field="/Notification/WasteIdentification/HCode",
-                expected=f"the Annex III characteristics of {basel}",
-                found="none",
-                text=f"{basel} is an Annex VIII hazardous waste but no H-code is given",
-            )
-        )
-    if basel.startswith("B") and not codes.y_code:
-        found.append(
-            finding(
-                "pic.notification.annex-ix-only",
-                field="/Notification/WasteIdentification/BaselCode",
-                expected="an Annex VIII entry or a Y-code (Annex I/II)",
-                found=basel,
-                text=f"{basel} alone (Annex IX) is not under PIC unless a national definition of a "
-                "State concerned makes it so",
-            )
-        )
-    return found
-
-
-def _party_difference(mine: Party, notified: Party) -> tuple[str, str, str] | None:
-    """Return ``(field, expected, found)`` where a party differs from the notified one, None if it is the same.
-
-    A registration number identifies a party where both documents give one (names vary in spelling); otherwise
-    the name (case and spacing aside) and the country do.
-    """
-    if mine.registration_number and notified.registration_number:
-        if mine.registration_number != notified.registration_number:
-            return "RegistrationNumber", notified.registration_number, mine.registration_number
-    elif " ".join(mine.name.casefold().split()) != " ".join(notified.name.casefold().split()):
-        return "Name", notified.name, mine.name
-    if mine.address.country != notified.address.country:
-        return "Address/Country", notified.address.country, mine.address.country
-    return None
-
-
-def _match_findings(notification: Notification, export: ExportData, mid: str) -> list[Finding]:
-    """Return where the export data differs from what was notified (V-A 1-2, 10-11, 14-16)."""
-    found = []
-
-    def add(rule: str, path: str, expected: object, actual: object, text: str) -> None:
-        found.append(
-            finding(rule, field=f"/ExportData/{path}", expected=expected, found=actual, text=text, message_id=mid)
-        )
-
-    for rule, path, mine, theirs in (
-        ("export.exporter.mismatch", "Exporter", export.exporter, notification.exporter),
-        ("export.consignee.mismatch", "Consignee", export.consignee, notification.importer),
-        ("export.facility.mismatch", "Facility", export.facility, notification.facility),
-    ):
-        difference = _party_difference(mine, theirs)
-        if difference is not None:
-            where, expected, actual = difference
-            add(rule, f"{path}/{where}", expected, actual, f"the {path.lower()} is not the notified one")
-    notified = notification.waste_identification
-    hs6 = {code[:6] for code in notified.hs_code}
-    for index, item in enumerate(export.goods_item, start=1):
-        codes = item.waste_identification
-        for name, value, expected in (
-            ("BaselCode", codes.basel_code, notified.basel_code),
-            ("OecdCode", codes.oecd_code, notified.oecd_code),
-        ):
-            if value is not None and value != expected:
-                add(
-                    "export.waste-code.mismatch",
-                    f"GoodsItem[{index}]/WasteIdentification/{name}",
-                    expected or "none",
-                    value,
-                    f"goods item {index} is {value}, not the notified waste",
-                )
-        extra = sorted(set(codes.y_code) - set(notified.y_code))
-        if extra:
-            add(
-                "export.waste-code.mismatch",
-                f"GoodsItem[{index}]/WasteIdentification/YCode",
-                " ".join(notified.y_code) or "none",
-                " ".join(extra),
-                f"goods item {index} has Y-codes not notified",
-            )
-        if item.hs_code[:6] not in hs6:
-            add(
-                "export.hs-code.mismatch",
-                f"GoodsItem[{index}]/HsCode",
-                " ".join(sorted(hs6)),
-                item.hs_code,
-                f"goods item {index} is declared under HS {item.hs_code}, not a notified heading",
-            )
-    allowed = set(notification.operation)
-    for index, code in enumerate(export.operation, start=1):
-        if code not in allowed:
-            add(
-                "export.operation.mismatch",
-                f"Operation[{index}]",
-                " ".join(notification.operation),
-                code,
-                f"operation {code} was not notified",
-            )
-    route = [(s.role.value, s.country) for s in notification.state_concerned]
-    actual = [(s.role.value, s.country) for s in export.state_concerned]
-    if route != actual:
-        add(
-            "export.route.mismatch",
-            "StateConcerned",
-            _route(route),
-            _route(actual),
-            "the route differs from the notified States concerned",
-        )
-    offices = notification.customs_offices
-    declaration = export.export_declaration
-    if offices is not None:
-        if offices.export_office is not None and declaration.export_office != offices.export_office:
-            add(
-                "export.customs-office.mismatch",
-                "ExportDeclaration/ExportOffice",
-                offices.export_office,
-                declaration.export_office,
-                "the office of export is not the notified one",
-            )
-        if (
-            offices.exit_office is not None
-            and declaration.exit_office is not None
-            and declaration.exit_office != offices.exit_office
-        ):
-            add(
-                "export.customs-office.mismatch",
-                "ExportDeclaration/ExitOffice",
-                offices.exit_office,
-                declaration.exit_office,
-                "the office of exit is not the notified one",
-            )
-    return found
-
-
-def _route(states: list[tuple[str, str]]) -> str:
-    return " > ".join(f"{country} ({role})" for role, country in states)
-
-
-# ------------------------------------------------------------------------------------------- who sends what
-
-
-def sender_role(event: CaseEvent, notification: Notification) -> SenderRole | None:
-    """Return the role the sender plays in the case, or None if it plays none.
-
-    A competent authority plays the role of the State it is listed for on the notified route (V-A 15); Customs
-    plays that of its country's State of export or import (Customs of a transit State sends nothing).
-    """
-    for state in notification.state_concerned:
-        if event.sender_agency is Agency.COMPETENT_AUTHORITY and event.sender == state.competent_authority:
-            return SenderRole(f"ca-{state.role.value}")
-        if (
-            event.sender_agency is Agency.CUSTOMS
-            and _country(event.sender) == state.country
-            and state.role is not Role.TRANSIT
-        ):
-            return SenderRole(f"customs-{state.role.value}")
-    return None
-
-
-def check_sender(event: CaseEvent, notification: Notification) -> Finding | None:
-    """Return a ``case.sender.role`` finding (Error code ``trust``) if the sender may not send this message.
-
-    The gateway calls it before it accepts an inbound message or queues an outbound one; for a Notification,
-    pass the Notification itself.
-    """
-    role = sender_role(event, notification)
-    allowed = ALLOWED_SENDERS[event.message_type]
-    if role in allowed:
-        return None
-    return finding(
-        "case.sender.role",
-        field=f"/{event.message_type.value}",
-        expected=" or ".join(sorted(allowed)),
-        found=f"{event.sender} ({role.value if role else f'no role, {event.sender_agency.value}'})",
-        text=f"{event.message_type.value} may be sent only by {' or '.join(sorted(allowed))}; {event.sender} is "
-        f"{role.value if role else 'not a party to the case in that capacity'}",
-        message_id=event.message_id,
-    )
-
-
-# ------------------------------------------------------------------------------------------------ clearance
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClearanceDecision:
-    """What import Customs answers to one ExportData: released or held, and why.
-
-    Attributes:
-        status: released when no finding blocks, held otherwise.
-        findings: every finding, violations first.
-        notification_number: the case.
-        shipment_serial: the shipment.
-        declaration_id: the export declaration answered.
-        decided_on: when the decision was taken (``now``).
-
-    """
-
-    status: ClearanceStatus
-    findings: tuple[Finding, ...]
-    notification_number: str
-    shipment_serial: int
-    declaration_id: str
-    decided_on: dt.datetime
-
-    def result(self, *, customs_office: str, remarks: str | None = None) -> ClearanceResult:
-        """Return the ClearanceResult document to sign and send (findings carry rule id, field, expected, found)."""
-        return ClearanceResult(
-            notification_number=self.notification_number,
-            shipment_serial=self.shipment_serial,
-            declaration_id=self.declaration_id,
-            status=self.status,
-            decided_on=self.decided_on,
-            customs_office=customs_office,
-            finding=tuple(
-                ResultFinding(
-                    rule_id=item.rule_id,
-                    field=item.field[:512],
-                    expected=item.expected[:512] or None,
-                    found=item.found[:512] or None,
-                    text=f"[{item.severity.value}] {item.text}"[:512],
-                )
-                for item in self.findings
-            ),
-            remarks=remarks,
-        )
-
-
-def clearance(fold: CaseFold, event: CaseEvent, *, now: dt.datetime) -> ClearanceDecision:
-    """Return the clearance decision for one ExportData against its case, before the ExportData is applied.
-
-    Args:
-        fold: the case as it stands (its running totals make this independent of the case's history).
-        event: the ExportData's event.
-        now: when the decision is taken.
-
-    Raises:
-        TypeError: the event is not an ExportData.
-
-    """
-    export = event.document
-    if not isinstance(export, ExportData):
-        raise TypeError(f"{event.message_type.value} is not ExportData")
-    findings = sorted(fold.export_findings(event), key=_finding_order)
-    blocked = any(item.blocks for item in findings)
-    return ClearanceDecision(
-        status=ClearanceStatus.HELD if blocked else ClearanceStatus.RELEASED,
-        findings=tuple(findings),
-        notification_number=export.notification_number,
-        shipment_serial=export.shipment_serial,
-        declaration_id=export.export_declaration.declaration_id,
-        decided_on=now,
     )
 
 
