@@ -154,7 +154,7 @@ ROWS = [
             edit(EXPORT, state_concerned=VIA_SG),
         ],
         on="clearance",
-        policy=CasePolicy(waived_written_consent=frozenset({"SG:NEA"}), tacit_consent_days=30),
+        policy=CasePolicy(waived_written_consent={"SG:NEA": 30}),
         field="/ExportData/NotificationNumber",
         expected="written consent of SG (transit)",
         found="deemed consent from 2026-02-24",
@@ -526,9 +526,7 @@ def test_a_shipment_before_a_withdrawal_takes_effect_is_covered() -> None:
 
 def test_a_transit_state_is_not_deemed_to_consent_before_the_period_ends() -> None:
     """Art. 6(4): 30 days after a complete acknowledgement on 2026-02-10 is 2026-03-12; the shipment is on 03-04."""
-    fold = CaseFold(
-        "AU2026-0042", policy=CasePolicy(waived_written_consent=frozenset({"SG:NEA"}), tacit_consent_days=30)
-    )
+    fold = CaseFold("AU2026-0042", policy=CasePolicy(waived_written_consent={"SG:NEA": 30}))
     for event in [
         edit(NOTIFICATION, state_concerned=VIA_SG),
         ACK,
@@ -585,3 +583,46 @@ def test_a_message_out_of_sequence_after_the_export_is_not_reported_as_early() -
     rules = {f.rule_id: f for f in fold.case(now=SHIPPED).findings}
     assert "export.receipt.not-exported" not in rules
     assert rules["case.sequence"].message_id == rejection.message_id
+
+
+def test_the_policy_keeps_its_own_read_only_copy_of_the_waivers() -> None:
+    """A frozen policy does not change when the registry's dict does, and cannot be changed through it."""
+    waivers = {"SG:NEA": 30}
+    policy = CasePolicy(waived_written_consent=waivers)
+    waivers["SG:NEA"] = 1
+    assert policy.waived_written_consent["SG:NEA"] == 30
+    with pytest.raises(TypeError):
+        policy.waived_written_consent["SG:NEA"] = 1  # type: ignore[index]
+
+
+def _fold(*events: CaseEvent) -> CaseFold:
+    fold = CaseFold("AU2026-0042")
+    for event in events:
+        fold.apply(event)
+    return fold
+
+
+@pytest.mark.parametrize(
+    ("before", "message", "rule_id"),
+    [
+        ((), CONSENT, "case.notification.missing"),
+        (tuple(BASE), replace(ACK, message_id=str(uuid.uuid4()), sender="AU:DCCEEW"), "case.sender.role"),
+        (tuple(BASE), RECEIPT, "export.receipt.not-exported"),
+        ((*BASE, EXPORT), DISPOSAL, "export.disposal.not-received"),
+        ((NOTIFICATION,), RESPONSE, "pic.information.unrequested"),
+        ((NOTIFICATION, ACK), WITHDRAWAL, "pic.withdrawal.without-consent"),
+        (tuple(BASE), EXPORT, None),
+        ((*BASE, EXPORT), RECEIPT, None),
+        ((NOTIFICATION, REQUEST), RESPONSE, None),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_findings_for_tells_what_a_message_would_break_without_applying_it(
+    before: tuple[CaseEvent, ...], message: CaseEvent, rule_id: str | None
+) -> None:
+    """The gateway's check before it accepts or queues a message: the findings, and the case left as it was."""
+    fold = _fold(*before)
+    seen = fold.case(now=SHIPPED)
+    found = [f.rule_id for f in fold.findings_for(message)]
+    assert found == ([rule_id] if rule_id else [])
+    assert fold.case(now=SHIPPED) == seen

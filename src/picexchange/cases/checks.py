@@ -82,11 +82,13 @@ def standing_findings(standing: StateStanding, index: int, policy: CasePolicy) -
     path = f"/Notification/StateConcerned[{index}]"
     match standing.decision:
         case DecisionState.UNDECIDED:
-            waived = standing.competent_authority in policy.waived_written_consent
+            period = policy.waived_written_consent.get(standing.competent_authority)
             rule = "pic.consent.missing" if standing.role is Role.IMPORT else "pic.transit.missing"
-            expected = "written consent" if not waived else f"consent, or {policy.tacit_consent_days} days after a "
-            if waived:
-                expected += "complete acknowledgement without objection"
+            expected = (
+                "written consent"
+                if period is None
+                else f"consent, or {period} days after a complete acknowledgement without objection"
+            )
             return [
                 finding(
                     rule,

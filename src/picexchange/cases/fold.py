@@ -138,6 +138,14 @@ _MOVEMENT_RANK = {
     MovementEvent.CERTIFY: 5,
 }
 
+_SHIPMENT_DOCUMENTS = (MovementAnnouncement, ExportData, ClearanceResult, ShipmentReceipt, DisposalCertificate)
+
+_MOVEMENT_STEP: Mapping[type, MovementEvent] = {
+    MovementAnnouncement: MovementEvent.ANNOUNCE,
+    ExportData: MovementEvent.EXPORT,
+    DisposalCertificate: MovementEvent.CERTIFY,
+}
+
 _CLEARANCE_EVENT = {
     ClearanceStatus.HELD: MovementEvent.HOLD,
     ClearanceStatus.RELEASED: MovementEvent.RELEASE,
@@ -314,70 +322,97 @@ class CaseFold:
         if event.message_id in self._events:
             return False
         self._events[event.message_id] = event
+        track, key, step = self._place(event, register=True)
+        track.add(key, step, event)
+        if isinstance(event.document, _SHIPMENT_DOCUMENTS):
+            self._count(event.document.shipment_serial)
+        return True
+
+    def _place(self, event: CaseEvent, *, register: bool) -> tuple[_Track[Any, Any], _Key, enum.StrEnum]:
+        """Return the track an event belongs to, its canonical key there and its step.
+
+        With ``register`` false a track the case does not hold yet is made but not kept (to try a message out).
+        """
         doc = event.document
         match doc:
             case Notification():
-                self._notification.add(_key(0, event), NotificationEvent.NOTIFY, event)
+                return self._notification, _key(0, event), NotificationEvent.NOTIFY
             case NotificationCancellation():
-                self._notification.add(_key(1, event), NotificationEvent.CANCEL, event)
+                return self._notification, _key(1, event), NotificationEvent.CANCEL
             case Acknowledgement():
                 step = (
                     AcknowledgementEvent.ACKNOWLEDGE_COMPLETE
                     if doc.complete
                     else AcknowledgementEvent.ACKNOWLEDGE_INCOMPLETE
                 )
-                self._track_of(
+                track: _Track[Any, Any] = self._track_of(
                     self._acknowledgements,
                     doc.country,
                     ACKNOWLEDGEMENT_LIFECYCLE,
                     AcknowledgementState.AWAITED,
                     "acknowledgement",
-                ).add(_key(int(doc.complete), event, doc.acknowledged_on), step, event)
-            case InformationRequest():
-                self._request(doc.request_id).add(_key(0, event), InformationEvent.REQUEST, event)
-            case InformationResponse():
-                self._request(doc.request_id).add(_key(1, event), InformationEvent.ANSWER, event)
-            case ConsentDecision():
-                self._decision(doc.country).add(_key(0, event, doc.decided_on), _DECISION_EVENT[doc.decision], event)
-            case ConsentWithdrawal():
+                    register=register,
+                )
+                return track, _key(int(doc.complete), event, doc.acknowledged_on), step
+            case InformationRequest() | InformationResponse():
+                track = self._track_of(
+                    self._requests,
+                    doc.request_id,
+                    INFORMATION_LIFECYCLE,
+                    InformationState.UNASKED,
+                    "information request",
+                    register=register,
+                )
+                if isinstance(doc, InformationRequest):
+                    return track, _key(0, event), InformationEvent.REQUEST
+                return track, _key(1, event), InformationEvent.ANSWER
+            case ConsentDecision() | ConsentWithdrawal():
+                track = self._track_of(
+                    self._decisions,
+                    doc.country,
+                    DECISION_LIFECYCLE,
+                    DecisionState.UNDECIDED,
+                    "decision",
+                    register=register,
+                )
+                if isinstance(doc, ConsentDecision):
+                    return track, _key(0, event, doc.decided_on), _DECISION_EVENT[doc.decision]
                 # A withdrawal takes effect from its effective date, so it sorts there among the decisions.
-                self._decision(doc.country).add(_key(1, event, doc.effective_from), DecisionEvent.WITHDRAW, event)
-            case MovementAnnouncement():
-                self._move(doc.shipment_serial, MovementEvent.ANNOUNCE, event)
-            case ExportData():
-                self._move(doc.shipment_serial, MovementEvent.EXPORT, event)
+                return track, _key(1, event, doc.effective_from), DecisionEvent.WITHDRAW
+        movement = self._movements.get(doc.shipment_serial)
+        if movement is None:
+            movement = _Movement(_Track(MOVEMENT_LIFECYCLE, MovementState.PLANNED, f"shipment {doc.shipment_serial}"))
+            if register:
+                self._movements[doc.shipment_serial] = movement
+        match doc:
             case ClearanceResult():
-                self._move(doc.shipment_serial, _CLEARANCE_EVENT[doc.status], event)
+                move = _CLEARANCE_EVENT[doc.status]
             case ShipmentReceipt():
-                self._move(doc.shipment_serial, MovementEvent.RECEIVE if doc.accepted else MovementEvent.REJECT, event)
-            case DisposalCertificate():
-                self._move(doc.shipment_serial, MovementEvent.CERTIFY, event)
-        return True
+                move = MovementEvent.RECEIVE if doc.accepted else MovementEvent.REJECT
+            case _:
+                move = _MOVEMENT_STEP[type(doc)]
+        return movement.track, _key(_MOVEMENT_RANK[move], event), move
 
     def _track_of(
-        self, tracks: dict[str, _Track[_S, _E]], name: str, table: Mapping[tuple[_S, _E], _S], initial: _S, what: str
+        self,
+        tracks: dict[str, _Track[_S, _E]],
+        name: str,
+        table: Mapping[tuple[_S, _E], _S],
+        initial: _S,
+        what: str,
+        *,
+        register: bool,
     ) -> _Track[_S, _E]:
         track = tracks.get(name)
         if track is None:
-            track = tracks[name] = _Track(table, initial, f"{what} of {name}")
+            track = _Track(table, initial, f"{what} of {name}")
+            if register:
+                tracks[name] = track
         return track
 
-    def _request(self, request_id: str) -> _Track[InformationState, InformationEvent]:
-        return self._track_of(
-            self._requests, request_id, INFORMATION_LIFECYCLE, InformationState.UNASKED, "information request"
-        )
-
-    def _decision(self, country: str) -> _Track[DecisionState, DecisionEvent]:
-        return self._track_of(self._decisions, country, DECISION_LIFECYCLE, DecisionState.UNDECIDED, "decision")
-
-    def _move(self, serial: int, step: MovementEvent, event: CaseEvent) -> None:
-        movement = self._movements.get(serial)
-        if movement is None:
-            movement = self._movements[serial] = _Movement(
-                _Track(MOVEMENT_LIFECYCLE, MovementState.PLANNED, f"shipment {serial}")
-            )
-        movement.track.add(_key(_MOVEMENT_RANK[step], event), step, event)
-        # Keep the running totals: only the ExportData the movement applied counts.
+    def _count(self, serial: int) -> None:
+        """Keep the running totals after a shipment's track changed: only the ExportData it applied counts."""
+        movement = self._movements[serial]
         before = movement.contribution
         export = _applied_export(movement.track)
         after = (export.actual_quantity.unit, export.actual_quantity.value) if export is not None else None
@@ -446,8 +481,9 @@ class CaseFold:
         # Art. 6(4): a transit Party that waived written consent and did not decide within the period after
         # its (complete) acknowledgement is deemed to consent from the end of the period.
         deem_on: dt.date | None = None
-        if role is Role.TRANSIT and authority in self.policy.waived_written_consent and complete_on is not None:
-            deem_on = complete_on + dt.timedelta(days=self.policy.tacit_consent_days)
+        period = self.policy.waived_written_consent.get(authority)
+        if role is Role.TRANSIT and period is not None and complete_on is not None:
+            deem_on = complete_on + dt.timedelta(days=period)
         decisions = self._decisions.get(country)
         steps: list[tuple[dt.date, DecisionEvent, ConsentDecision | ConsentWithdrawal | None]] = []
         for step in decisions.entries if decisions is not None else ():
@@ -694,6 +730,58 @@ class CaseFold:
                             message_id=entry.event.message_id,
                         )
                     )
+        return found
+
+    def findings_for(self, event: CaseEvent) -> list[Finding]:
+        """Return what applying ``event`` would report about it, without applying it.
+
+        The gateway calls it before it accepts a message or queues one a back office submits: who may send it,
+        whether its case is known, whether what it depends on is there, and for an ExportData every export rule.
+        It costs what one step of the message's track costs, whatever the case's history.
+        """
+        if isinstance(event.document, ExportData):
+            return self.export_findings(event)
+        notification = event.document if isinstance(event.document, Notification) else self.notification
+        name = event.message_type.value
+        if notification is None:
+            return [
+                finding(
+                    "case.notification.missing",
+                    field=f"/{name}/NotificationNumber",
+                    expected="a notified case",
+                    found=event.conversation_id,
+                    text=f"no Notification {event.conversation_id} is known",
+                    message_id=event.message_id,
+                )
+            ]
+        found = []
+        sender = check_sender(event, notification)
+        if sender is not None:
+            found.append(sender)
+        if event.message_id in self._events:
+            return found
+        track, key, step = self._place(event, register=False)
+        # Try it on a copy of its track (a handful of messages), never on the case itself.
+        trial = _Track(
+            track.table,
+            track.initial,
+            track.what,
+            [_Entry(e.key, e.step, e.event, e.applied) for e in track.entries],
+            track.state,
+        )
+        trial.add(key, step, event)
+        entry = next(e for e in trial.entries if e.event is event)
+        if not entry.applied:
+            found.append(
+                finding(
+                    _waiting_rule(trial, step),
+                    field=f"/{name}",
+                    expected=f"a message that fits the {track.what} ({track.current().value})",
+                    found=f"{step.value} ({event.message_id})",
+                    text=f"{name} {event.message_id} does not fit the {track.what}, which is {track.current().value}",
+                    message_id=event.message_id,
+                )
+            )
         return found
 
     def export_findings(self, event: CaseEvent) -> list[Finding]:

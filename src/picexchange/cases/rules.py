@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from picexchange.models.envelope import ErrorCode, MessageType
@@ -386,16 +386,15 @@ ALLOWED_SENDERS: Mapping[MessageType, frozenset[SenderRole]] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CasePolicy:
-    """The deadlines and allowances one participant applies to its cases (from its registry entry).
+    """The deadlines and allowances one participant applies to its cases (from its registry).
 
-    Defaults are the Basel Convention's; an OECD participant sets ``tacit_consent_days=30`` and
-    ``max_consent_months=12``/``max_preconsented_consent_months=36``.
+    Defaults are the Basel Convention's; under the OECD Decision a transit Party's period is 30 days and a
+    pre-consented recovery facility's consent may last 36 months.
     """
 
-    waived_written_consent: frozenset[str] = frozenset()
-    """Competent authorities (participant ids) of transit Parties that waived written consent (Art. 6(4))."""
-    tacit_consent_days: int = 60
-    """Days after a complete acknowledgement after which such a transit Party is deemed to consent (Art. 6(4))."""
+    waived_written_consent: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Competent authorities (participant ids) of transit Parties that waived written consent, each with the days
+    after its complete acknowledgement after which it is deemed to consent (Art. 6(4): 60; OECD: 30)."""
     max_consent_months: int = 12
     """Longest validity of a consent, in months (Art. 6(8): 12 months for a general notification)."""
     max_preconsented_consent_months: int = 12
@@ -406,3 +405,7 @@ class CasePolicy:
     """Days after arrival within which the facility confirms receipt (V-B 18)."""
     disposal_days: int = 365
     """Days after receipt by which disposal or recovery is certified at the latest (Art. 6(9); V-B 19)."""
+
+    def __post_init__(self) -> None:
+        # A frozen policy keeps its own read-only copy: the registry's dict may change after it was built.
+        object.__setattr__(self, "waived_written_consent", MappingProxyType(dict(self.waived_written_consent)))
