@@ -3,7 +3,8 @@
 Run by hand: ``.venv/bin/python benchmarks/bench_cases.py [--quick]``. For cases that already hold 10, 100 and
 1,000 shipments (each an ExportData, a ShipmentReceipt and a DisposalCertificate), it measures per message:
 ``apply`` of a new ExportData, ``clearance`` of one more ExportData (the gateway's call before it answers),
-``apply`` of a ShipmentReceipt for an early shipment, and the whole ``case()`` view (one pass, for reference).
+``apply`` of a ShipmentReceipt for an early shipment, ``findings_for`` (the check before accept or submit) of a
+DisposalCertificate, and the whole ``case()`` view (one pass, for reference).
 Each is printed with its ratio to decoding the same ExportData envelope (``codec.from_xml``, a floor the gateway
 pays anyway, measured in the same run: this machine's speed drifts up to 2x within seconds). The per-message
 rows must stay flat from 10 to 1,000 shipments; ``case()`` grows with the case by design.
@@ -93,16 +94,18 @@ def _measure(shipments: int, raw: bytes, calls: int, rounds: int) -> None:
     fresh = iter([_with(EXPORT, serial, total_shipments=BIG) for serial in range(first, first + calls * rounds)])
     receipts = iter([_with(RECEIPT, 1 + n % shipments) for n in range(calls * rounds)])
     one_more = _with(EXPORT, BIG, total_shipments=BIG)
+    certificate = _with(DISPOSAL, shipments)
     rows = [
         ("apply ExportData", lambda: fold.apply(next(fresh))),
         ("clearance ExportData", lambda: clearance(fold, one_more, now=NOW)),
         ("apply ShipmentReceipt (late)", lambda: fold.apply(next(receipts))),
+        ("findings_for DisposalCertificate", lambda: fold.findings_for(certificate)),
     ]
-    print(f"{shipments:>9} {'case() view':<28} {view * 1e6:>9.1f}us {view / floor:>9.3f}")
+    print(f"{shipments:>9} {'case() view':<34} {view * 1e6:>9.1f}us {view / floor:>9.3f}")
     for name, fn in rows:
         spent = _per_call(fn, calls, rounds)
-        print(f"{shipments:>9} {name:<28} {spent * 1e6:>9.1f}us {spent / floor:>9.3f}")
-    print(f"{shipments:>9} {'codec.from_xml (floor)':<28} {floor * 1e6:>9.1f}us {1:>9.3f}")
+        print(f"{shipments:>9} {name:<34} {spent * 1e6:>9.1f}us {spent / floor:>9.3f}")
+    print(f"{shipments:>9} {'codec.from_xml (floor)':<34} {floor * 1e6:>9.1f}us {1:>9.3f}")
 
 
 def main() -> None:
@@ -112,7 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     calls, rounds = (50, 3) if args.quick else (200, 5)
     raw = (SAMPLES / "plastic-au-my-08-export-data.xml").read_bytes()
-    print(f"{'shipments':>9} {'operation':<28} {'per call':>11} {'x decode':>9}")
+    print(f"{'shipments':>9} {'operation':<34} {'per call':>11} {'x decode':>9}")
     for shipments in (10, 100, 1_000):
         _measure(shipments, raw, calls, rounds)
 
