@@ -614,6 +614,10 @@ def _fold(*events: CaseEvent) -> CaseFold:
         (tuple(BASE), EXPORT, None),
         ((*BASE, EXPORT), RECEIPT, None),
         ((NOTIFICATION, REQUEST), RESPONSE, None),
+        ((NOTIFICATION, ACK), ANNOUNCEMENT, "pic.consent.missing"),
+        ((*BASE, edit(CANCELLATION, cancelled_on=dt.date(2026, 2, 27))), ANNOUNCEMENT, "pic.notification.cancelled"),
+        ((NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2026, 3, 1))), ANNOUNCEMENT, "export.consent.validity"),
+        (tuple(BASE), ANNOUNCEMENT, None),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )

@@ -736,7 +736,8 @@ class CaseFold:
         """Return what applying ``event`` would report about it, without applying it.
 
         The gateway calls it before it accepts a message or queues one a back office submits: who may send it,
-        whether its case is known, whether what it depends on is there, and for an ExportData every export rule.
+        whether its case is known, whether what it depends on is there; for a MovementAnnouncement whether the
+        shipment may start on its planned departure; for an ExportData every export rule.
         It costs what one step of the message's track costs, whatever the case's history.
         """
         if isinstance(event.document, ExportData):
@@ -758,6 +759,15 @@ class CaseFold:
         sender = check_sender(event, notification)
         if sender is not None:
             found.append(sender)
+        announcement = event.document
+        if isinstance(announcement, MovementAnnouncement) and self.notification is not None:
+            found += self._start_findings(
+                root="MovementAnnouncement",
+                date_field="PlannedDeparture",
+                day=announcement.planned_departure,
+                serial=announcement.shipment_serial,
+                mid=event.message_id,
+            )
         if event.message_id in self._events:
             return found
         track, key, step = self._place(event, register=False)
@@ -821,25 +831,26 @@ class CaseFold:
             found.append(sender)
         return found + self._export_findings(export, event, running_before=running, repeated_by=repeated_by)
 
-    def _export_findings(
-        self, export: ExportData, event: CaseEvent, *, running_before: Decimal, repeated_by: CaseEvent | None
-    ) -> list[Finding]:
+    def _start_findings(self, *, root: str, date_field: str, day: dt.date, serial: int, mid: str) -> list[Finding]:
+        """Return why a shipment may not start on ``day`` under serial ``serial`` (Art. 6(3), 6(4), 6(8)).
+
+        An ExportData (root ``ExportData``, its actual shipment date) and a MovementAnnouncement (its planned
+        departure) are both held to it: an objection, a withdrawal or a cancellation stops new shipments.
+        """
         notification = self.notification
-        assert notification is not None  # noqa: S101 - callers check
-        mid = event.message_id
-        day = export.actual_shipment_date
+        assert notification is not None  # callers check
         found: list[Finding] = []
 
         def add(rule: str, path: str, expected: object, actual: object, text: str) -> None:
             found.append(
-                finding(rule, field=f"/ExportData/{path}", expected=expected, found=actual, text=text, message_id=mid)
+                finding(rule, field=f"/{root}/{path}", expected=expected, found=actual, text=text, message_id=mid)
             )
 
         cancelled = self.cancelled_on
         if cancelled is not None and cancelled <= day:
             add(
                 "pic.notification.cancelled",
-                "ActualShipmentDate",
+                date_field,
                 f"before {cancelled}",
                 day,
                 f"the notification was cancelled on {cancelled}; no shipment may start from then",
@@ -870,7 +881,7 @@ class CaseFold:
                 case DecisionState.WITHDRAWN:
                     add(
                         "pic.consent.withdrawn",
-                        "ActualShipmentDate",
+                        date_field,
                         f"before {standing.withdrawn_from}",
                         day,
                         f"{who} withdrew its consent from {standing.withdrawn_from}",
@@ -891,48 +902,68 @@ class CaseFold:
                     ):
                         add(
                             "export.consent.validity",
-                            "ActualShipmentDate",
+                            date_field,
                             f"{standing.valid_from} to {standing.valid_until} ({who})",
                             day,
                             f"the shipment date {day} is outside the consent of {who}",
                         )
-                    if standing.max_shipments is not None and export.shipment_serial > standing.max_shipments:
+                    if standing.max_shipments is not None and serial > standing.max_shipments:
                         add(
                             "export.serial.beyond-consent",
                             "ShipmentSerial",
                             f"at most {standing.max_shipments}",
-                            export.shipment_serial,
+                            serial,
                             f"{who} consented to {standing.max_shipments} shipments",
                         )
-                    consent = self._consent_in_force(state.country, day)
-                    maximum = consent.max_quantity if consent is not None else None
-                    if maximum is not None and maximum.unit == export.actual_quantity.unit:
-                        total = running_before + export.actual_quantity.value
-                        if total > maximum.value:
-                            add(
-                                "export.quantity.beyond-consent",
-                                "ActualQuantity",
-                                f"at most {max(maximum.value - running_before, Decimal(0))} {maximum.unit} "
-                                f"(consented {maximum.value})",
-                                f"{export.actual_quantity.value} {export.actual_quantity.unit}",
-                                f"with this shipment {total} {maximum.unit} would exceed the consent of {who}",
-                            )
         if not notification.first_departure <= day <= notification.last_departure:
             add(
                 "export.departure.window",
-                "ActualShipmentDate",
+                date_field,
                 f"{notification.first_departure} to {notification.last_departure}",
                 day,
                 f"the shipment date {day} is outside the notified departures",
             )
-        if export.shipment_serial > notification.intended_shipments:
+        if serial > notification.intended_shipments:
             add(
                 "export.serial.beyond-notified",
                 "ShipmentSerial",
                 f"at most {notification.intended_shipments}",
-                export.shipment_serial,
+                serial,
                 f"{notification.intended_shipments} shipments were notified",
             )
+        return found
+
+    def _export_findings(
+        self, export: ExportData, event: CaseEvent, *, running_before: Decimal, repeated_by: CaseEvent | None
+    ) -> list[Finding]:
+        notification = self.notification
+        assert notification is not None  # callers check
+        mid = event.message_id
+        day = export.actual_shipment_date
+        found = self._start_findings(
+            root="ExportData", date_field="ActualShipmentDate", day=day, serial=export.shipment_serial, mid=mid
+        )
+
+        def add(rule: str, path: str, expected: object, actual: object, text: str) -> None:
+            found.append(
+                finding(rule, field=f"/ExportData/{path}", expected=expected, found=actual, text=text, message_id=mid)
+            )
+
+        quantity = export.actual_quantity
+        total = running_before + quantity.value
+        for state in notification.state_concerned:
+            consent = self._consent_in_force(state.country, day) if state.role is not Role.EXPORT else None
+            maximum = consent.max_quantity if consent is not None else None
+            if maximum is not None and maximum.unit == quantity.unit and total > maximum.value:
+                add(
+                    "export.quantity.beyond-consent",
+                    "ActualQuantity",
+                    f"at most {max(maximum.value - running_before, Decimal(0))} {maximum.unit} "
+                    f"(consented {maximum.value})",
+                    f"{quantity.value} {quantity.unit}",
+                    f"with this shipment {total} {maximum.unit} would exceed the consent of "
+                    f"{state.country} ({state.role.value})",
+                )
         if export.total_shipments != notification.intended_shipments:
             add(
                 "export.total-shipments.mismatch",
@@ -950,25 +981,23 @@ class CaseFold:
                 f"shipment {export.shipment_serial} already has export data",
             )
         notified = notification.intended_quantity
-        if export.actual_quantity.unit != notified.unit:
+        if quantity.unit != notified.unit:
             add(
                 "export.quantity.unit",
                 "ActualQuantity/@unit",
                 notified.unit,
-                export.actual_quantity.unit,
+                quantity.unit,
                 "the actual quantity is not in the notified unit",
             )
-        else:
-            total = running_before + export.actual_quantity.value
-            if total > notified.value:
-                add(
-                    "export.quantity.exceeded",
-                    "ActualQuantity",
-                    f"at most {max(notified.value - running_before, Decimal(0))} {notified.unit} "
-                    f"(notified {notified.value})",
-                    f"{export.actual_quantity.value} {export.actual_quantity.unit}",
-                    f"with this shipment {total} {notified.unit} would exceed the notified total",
-                )
+        elif total > notified.value:
+            add(
+                "export.quantity.exceeded",
+                "ActualQuantity",
+                f"at most {max(notified.value - running_before, Decimal(0))} {notified.unit} "
+                f"(notified {notified.value})",
+                f"{quantity.value} {quantity.unit}",
+                f"with this shipment {total} {notified.unit} would exceed the notified total",
+            )
         found += match_findings(notification, export, mid)
         return found
 
