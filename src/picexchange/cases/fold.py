@@ -305,6 +305,9 @@ class CaseFold:
         self._movements: dict[int, _Movement] = {}
         self._quantity_used: dict[str, Decimal] = {}
         self._shipments_used = 0
+        # Standings read on a date, kept until the next message changes the case: the case view asks for the
+        # same State on the same shipment date many times.
+        self._standings: dict[tuple[Role, str, str, dt.date], StateStanding] = {}
 
     # ------------------------------------------------------------------------------------------ applying
 
@@ -322,6 +325,7 @@ class CaseFold:
         if event.message_id in self._events:
             return False
         self._events[event.message_id] = event
+        self._standings.clear()
         track, key, step = self._place(event, register=True)
         track.add(key, step, event)
         if isinstance(event.document, _SHIPMENT_DOCUMENTS):
@@ -454,6 +458,13 @@ class CaseFold:
         return None
 
     def _standing(self, role: Role, country: str, authority: str, day: dt.date) -> StateStanding:
+        key = (role, country, authority, day)
+        standing = self._standings.get(key)
+        if standing is None:
+            standing = self._standings[key] = self._read_standing(role, country, authority, day)
+        return standing
+
+    def _read_standing(self, role: Role, country: str, authority: str, day: dt.date) -> StateStanding:
         ack_track = self._acknowledgements.get(country)
         ack_state = AcknowledgementState.AWAITED
         acknowledged_on: dt.date | None = None
