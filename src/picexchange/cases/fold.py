@@ -423,6 +423,10 @@ class CaseFold:
         if before != after:
             if before is not None:
                 self._quantity_used[before[0]] -= before[1]
+                if not self._quantity_used[before[0]]:
+                    # A unit no shipment uses any more is no unit of the case: the same set of messages gives
+                    # the same totals, whichever ExportData of a serial came first.
+                    del self._quantity_used[before[0]]
                 self._shipments_used -= 1
             if after is not None:
                 self._quantity_used[after[0]] = self._quantity_used.get(after[0], Decimal(0)) + after[1]
