@@ -98,8 +98,8 @@ def _measure(shipments: int, raw: bytes, calls: int, rounds: int) -> None:
     rows = [
         ("apply ExportData", lambda: fold.apply(next(fresh))),
         ("clearance ExportData", lambda: clearance(fold, one_more, now=NOW)),
-        ("apply ShipmentReceipt (late)", lambda: fold.apply(next(receipts))),
         ("findings_for DisposalCertificate", lambda: fold.findings_for(certificate)),
+        ("apply ShipmentReceipt (late)", lambda: fold.apply(next(receipts))),
     ]
     print(f"{shipments:>9} {'case() view':<34} {view * 1e6:>9.1f}us {view / floor:>9.3f}")
     for name, fn in rows:
