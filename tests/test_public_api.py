@@ -46,6 +46,7 @@ CORE = [
     "signing.py",
     "trust",
     "exchange.py",
+    "cases",
 ]
 FORBIDDEN_CALLS = {"open", "input", "print"}
 FORBIDDEN_ATTRIBUTES = {

@@ -1,0 +1,644 @@
+"""The Basel rules, one row per rule: the messages, then the rule id, severity, field, expected and found.
+
+Each row starts from the AU -> MY plastic sample flow (notification, acknowledgement, consent) and changes one
+thing. A row is checked either on the case (``fold.case(now=...)``) or on the clearance decision of its last
+message, an ExportData (``clearance``), as the gateway will call them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from picexchange.cases import Agency, CaseEvent, CaseFold, CasePolicy, Finding, clearance, fold_case
+from picexchange.cases.rules import RULES
+from picexchange.models.common import NotifiedQuantity, Role, StateConcerned
+from picexchange.models.pic import Decision
+from test_cases import PLASTIC
+
+NOTIFICATION, ACK, REQUEST, RESPONSE, CONSENT, ANNOUNCEMENT, EXPORT, CLEARED, RECEIPT, DISPOSAL = PLASTIC[:10]
+WITHDRAWAL, CANCELLATION = PLASTIC[13], PLASTIC[14]
+SHIPPED = dt.datetime(2026, 3, 5, tzinfo=dt.UTC)
+
+
+def edit(event: CaseEvent, **fields: Any) -> CaseEvent:
+    """Return ``event`` under a new message id (derived from the change) with its document's ``fields`` changed."""
+    return replace(
+        event,
+        message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.message_id}{sorted(fields.items())!r}")),
+        document=event.document.model_copy(update=fields),
+    )
+
+
+def again(event: CaseEvent, **header: Any) -> CaseEvent:
+    """Return ``event`` under a new message id, with header fields changed."""
+    return replace(edit(event), **header)
+
+
+TRANSIT = StateConcerned(role=Role.TRANSIT, country="SG", competent_authority="SG:NEA")
+ROUTE = NOTIFICATION.document.state_concerned  # type: ignore[union-attr]
+VIA_SG = (ROUTE[0], TRANSIT, ROUTE[1])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One rule, the messages that break it, and the finding expected."""
+
+    rule_id: str
+    events: Callable[[], list[CaseEvent]]
+    field: str
+    expected: str
+    found: str
+    on: str = "case"
+    now: dt.datetime = SHIPPED
+    policy: CasePolicy = CasePolicy()
+
+
+BASE = [NOTIFICATION, ACK, CONSENT]
+LATER = dt.timedelta(days=1)
+SECOND_NOTIFICATION = replace(edit(NOTIFICATION, intended_shipments=9), created=NOTIFICATION.created + LATER)
+INCOMPLETE_AFTER_COMPLETE = edit(ACK, complete=False, acknowledged_on=dt.date(2026, 1, 30))
+
+ROWS = [
+    Row(
+        rule_id="case.sender.role",
+        events=lambda: [*BASE, again(EXPORT, sender="AU:DCCEEW", sender_agency=Agency.COMPETENT_AUTHORITY)],
+        on="clearance",
+        field="/ExportData",
+        expected="customs-export",
+        found="AU:DCCEEW (ca-export)",
+    ),
+    Row(
+        rule_id="case.notification.missing",
+        events=lambda: [CONSENT],
+        field="/ConsentDecision/NotificationNumber",
+        expected="a notified case",
+        found="AU2026-0042",
+    ),
+    Row(
+        rule_id="case.notification.repeated",
+        events=lambda: [*BASE, SECOND_NOTIFICATION],
+        field="/Notification",
+        expected="a message that fits the notification (notified)",
+        found=f"notify ({SECOND_NOTIFICATION.message_id})",
+    ),
+    Row(
+        rule_id="case.state.unknown",
+        events=lambda: [*BASE, edit(ACK, country="SG", competent_authority="SG:NEA")],
+        field="/Acknowledgement/Country",
+        expected="AU MY",
+        found="SG",
+    ),
+    Row(
+        rule_id="case.sequence",
+        events=lambda: [*BASE, INCOMPLETE_AFTER_COMPLETE],
+        field="/Acknowledgement",
+        expected="a message that fits the acknowledgement of MY (complete)",
+        found=f"acknowledge-incomplete ({INCOMPLETE_AFTER_COMPLETE.message_id})",
+    ),
+    Row(
+        rule_id="pic.consent.missing",
+        events=lambda: [NOTIFICATION, ACK, EXPORT],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="consent of MY (import) by 2026-03-04",
+        found="no decision",
+    ),
+    Row(
+        rule_id="pic.consent.objected",
+        events=lambda: [
+            NOTIFICATION,
+            edit(CONSENT, decision=Decision.OBJECTION, valid_from=None, valid_until=None, reason=("no",)),
+            EXPORT,
+        ],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="consent of MY (import)",
+        found="objection of 2026-02-16",
+    ),
+    Row(
+        rule_id="pic.consent.withdrawn",
+        events=lambda: [
+            *BASE,
+            edit(WITHDRAWAL, withdrawn_on=dt.date(2026, 2, 28), effective_from=dt.date(2026, 3, 1)),
+            EXPORT,
+        ],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="before 2026-03-01",
+        found="2026-03-04",
+    ),
+    Row(
+        rule_id="pic.transit.missing",
+        events=lambda: [edit(NOTIFICATION, state_concerned=VIA_SG), ACK, CONSENT, edit(EXPORT, state_concerned=VIA_SG)],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="consent of SG (transit) by 2026-03-04",
+        found="no decision",
+    ),
+    Row(
+        rule_id="pic.transit.deemed",
+        events=lambda: [
+            edit(NOTIFICATION, state_concerned=VIA_SG),
+            ACK,
+            CONSENT,
+            edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 1, 25)),
+            edit(EXPORT, state_concerned=VIA_SG),
+        ],
+        on="clearance",
+        policy=CasePolicy(waived_written_consent={"SG:NEA": 30}),
+        field="/ExportData/NotificationNumber",
+        expected="written consent of SG (transit)",
+        found="deemed consent from 2026-02-24",
+    ),
+    Row(
+        rule_id="pic.notification.cancelled",
+        events=lambda: [*BASE, edit(CANCELLATION, cancelled_on=dt.date(2026, 3, 1)), EXPORT],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="before 2026-03-01",
+        found="2026-03-04",
+    ),
+    Row(
+        rule_id="pic.consent.validity-too-long",
+        events=lambda: [NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2027, 3, 1))],
+        field="/ConsentDecision/ValidUntil",
+        expected="before 2027-02-20 (12 months)",
+        found="2027-03-01",
+    ),
+    Row(
+        rule_id="pic.notification.multiple-single",
+        events=lambda: [edit(NOTIFICATION, intended_shipments=1)],
+        field="/Notification/IntendedShipments",
+        expected="more than 1 for multiple shipments",
+        found="1",
+    ),
+    Row(
+        rule_id="pic.notification.a-code-without-h-code",
+        events=lambda: [
+            edit(
+                NOTIFICATION,
+                waste_identification=NOTIFICATION.document.waste_identification.model_copy(  # type: ignore[union-attr]
+                    update={"basel_code": "A3210"}
+                ),
+            )
+        ],
+        field="/Notification/WasteIdentification/HCode",
+        expected="the Annex III characteristics of A3210",
+        found="none",
+    ),
+    Row(
+        rule_id="pic.notification.annex-ix-only",
+        events=lambda: [NOTIFICATION],
+        field="/Notification/WasteIdentification/BaselCode",
+        expected="an Annex VIII entry or a Y-code (Annex I/II)",
+        found="B3011",
+    ),
+    Row(
+        rule_id="pic.information.unrequested",
+        events=lambda: [NOTIFICATION, RESPONSE],
+        field="/InformationResponse",
+        expected="a message that fits the information request of DOE-IR-2026-0117 (unasked)",
+        found=f"answer ({RESPONSE.message_id})",
+    ),
+    Row(
+        rule_id="pic.withdrawal.without-consent",
+        events=lambda: [NOTIFICATION, ACK, WITHDRAWAL],
+        field="/ConsentWithdrawal",
+        expected="a message that fits the decision of MY (undecided)",
+        found=f"withdraw ({WITHDRAWAL.message_id})",
+    ),
+    Row(
+        rule_id="export.case.unknown",
+        events=lambda: [EXPORT],
+        on="clearance",
+        field="/ExportData/NotificationNumber",
+        expected="a notified case",
+        found="AU2026-0042",
+    ),
+    Row(
+        rule_id="export.departure.window",
+        events=lambda: [*BASE, edit(EXPORT, actual_shipment_date=dt.date(2026, 3, 1))],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="2026-03-02 to 2027-02-12",
+        found="2026-03-01",
+    ),
+    Row(
+        rule_id="export.consent.validity",
+        events=lambda: [NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2026, 3, 3)), EXPORT],
+        on="clearance",
+        field="/ExportData/ActualShipmentDate",
+        expected="2026-02-20 to 2026-03-03 (MY (import))",
+        found="2026-03-04",
+    ),
+    Row(
+        rule_id="export.serial.beyond-notified",
+        events=lambda: [*BASE, edit(EXPORT, shipment_serial=9)],
+        on="clearance",
+        field="/ExportData/ShipmentSerial",
+        expected="at most 8",
+        found="9",
+    ),
+    Row(
+        rule_id="export.serial.beyond-consent",
+        events=lambda: [NOTIFICATION, ACK, edit(CONSENT, max_shipments=1), edit(EXPORT, shipment_serial=2)],
+        on="clearance",
+        field="/ExportData/ShipmentSerial",
+        expected="at most 1",
+        found="2",
+    ),
+    Row(
+        rule_id="export.serial.repeated",
+        events=lambda: [*BASE, EXPORT, edit(EXPORT)],
+        on="clearance",
+        field="/ExportData/ShipmentSerial",
+        expected="a serial not used before",
+        found=f"1 (already used by message {EXPORT.message_id})",
+    ),
+    Row(
+        rule_id="export.total-shipments.mismatch",
+        events=lambda: [*BASE, edit(EXPORT, total_shipments=9)],
+        on="clearance",
+        field="/ExportData/TotalShipments",
+        expected="8",
+        found="9",
+    ),
+    Row(
+        rule_id="export.quantity.unit",
+        events=lambda: [*BASE, edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(20), unit="MTQ"))],
+        on="clearance",
+        field="/ExportData/ActualQuantity/@unit",
+        expected="TNE",
+        found="MTQ",
+    ),
+    Row(
+        rule_id="export.quantity.exceeded",
+        events=lambda: [
+            *BASE,
+            edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(150), unit="TNE")),
+            edit(EXPORT, shipment_serial=2, actual_quantity=NotifiedQuantity(value=Decimal(11), unit="TNE")),
+        ],
+        on="clearance",
+        field="/ExportData/ActualQuantity",
+        expected="at most 10 TNE (notified 160)",
+        found="11 TNE",
+    ),
+    Row(
+        rule_id="export.quantity.beyond-consent",
+        events=lambda: [
+            NOTIFICATION,
+            ACK,
+            edit(CONSENT, max_quantity=NotifiedQuantity(value=Decimal(10), unit="TNE")),
+            EXPORT,
+        ],
+        on="clearance",
+        field="/ExportData/ActualQuantity",
+        expected="at most 10 TNE (consented 10)",
+        found="19.84 TNE",
+    ),
+    Row(
+        rule_id="export.waste-code.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                goods_item=(
+                    EXPORT.document.goods_item[0].model_copy(  # type: ignore[union-attr]
+                        update={
+                            "waste_identification": EXPORT.document.goods_item[  # type: ignore[union-attr]
+                                0
+                            ].waste_identification.model_copy(update={"basel_code": "A3210"})
+                        }
+                    ),
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/GoodsItem[1]/WasteIdentification/BaselCode",
+        expected="B3011",
+        found="A3210",
+    ),
+    Row(
+        rule_id="export.hs-code.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                goods_item=(
+                    EXPORT.document.goods_item[0].model_copy(update={"hs_code": "391510"}),  # type: ignore[union-attr]
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/GoodsItem[1]/HsCode",
+        expected="391590",
+        found="391510",
+    ),
+    Row(
+        rule_id="export.exporter.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                exporter=EXPORT.document.exporter.model_copy(  # type: ignore[union-attr]
+                    update={"registration_number": "99999999999"}
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/Exporter/RegistrationNumber",
+        expected="51824753556",
+        found="99999999999",
+    ),
+    Row(
+        rule_id="export.consignee.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                consignee=EXPORT.document.consignee.model_copy(  # type: ignore[union-attr]
+                    update={"registration_number": None, "name": "Other Sdn Bhd"}
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/Consignee/Name",
+        expected=NOTIFICATION.document.importer.name,  # type: ignore[union-attr]
+        found="Other Sdn Bhd",
+    ),
+    Row(
+        rule_id="export.facility.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                facility=EXPORT.document.facility.model_copy(  # type: ignore[union-attr]
+                    update={
+                        "address": EXPORT.document.facility.address.model_copy(  # type: ignore[union-attr]
+                            update={"country": "ID"}
+                        )
+                    }
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/Facility/Address/Country",
+        expected="MY",
+        found="ID",
+    ),
+    Row(
+        rule_id="export.operation.mismatch",
+        events=lambda: [*BASE, edit(EXPORT, operation=("R5",))],
+        on="clearance",
+        field="/ExportData/Operation[1]",
+        expected="R3",
+        found="R5",
+    ),
+    Row(
+        rule_id="export.route.mismatch",
+        events=lambda: [*BASE, edit(EXPORT, state_concerned=VIA_SG)],
+        on="clearance",
+        field="/ExportData/StateConcerned",
+        expected="AU (export) > MY (import)",
+        found="AU (export) > SG (transit) > MY (import)",
+    ),
+    Row(
+        rule_id="export.customs-office.mismatch",
+        events=lambda: [
+            *BASE,
+            edit(
+                EXPORT,
+                export_declaration=EXPORT.document.export_declaration.model_copy(  # type: ignore[union-attr]
+                    update={"export_office": "AUSYD"}
+                ),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/ExportDeclaration/ExportOffice",
+        expected="AUMEL",
+        found="AUSYD",
+    ),
+    Row(
+        rule_id="export.clearance.not-exported",
+        events=lambda: [*BASE, CLEARED],
+        field="/ClearanceResult",
+        expected="a message that fits the shipment 1 (planned)",
+        found=f"release ({CLEARED.message_id})",
+    ),
+    Row(
+        rule_id="export.receipt.not-exported",
+        events=lambda: [*BASE, RECEIPT],
+        field="/ShipmentReceipt",
+        expected="a message that fits the shipment 1 (planned)",
+        found=f"receive ({RECEIPT.message_id})",
+    ),
+    Row(
+        rule_id="export.disposal.not-received",
+        events=lambda: [*BASE, EXPORT, DISPOSAL],
+        field="/DisposalCertificate",
+        expected="a message that fits the shipment 1 (exported)",
+        found=f"certify ({DISPOSAL.message_id})",
+    ),
+    Row(
+        rule_id="export.receipt.overdue",
+        events=lambda: [*BASE, EXPORT],
+        now=dt.datetime(2026, 5, 7, tzinfo=dt.UTC),
+        field="/ShipmentReceipt/ReceivedOn",
+        expected="a receipt by 2026-05-06",
+        found="none",
+    ),
+    Row(
+        rule_id="export.disposal.overdue",
+        events=lambda: [*BASE, EXPORT, RECEIPT],
+        now=dt.datetime(2027, 3, 20, tzinfo=dt.UTC),
+        field="/DisposalCertificate/CompletedOn",
+        expected="by 2027-03-19",
+        found="none",
+    ),
+]
+
+
+def _findings(row: Row) -> list[Finding]:
+    events = row.events()
+    fold = CaseFold("AU2026-0042", policy=row.policy)
+    if row.on == "clearance":
+        *before, last = events
+        for event in before:
+            fold.apply(event)
+        return list(clearance(fold, last, now=row.now).findings)
+    for event in events:
+        fold.apply(event)
+    return list(fold.case(now=row.now).findings)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.rule_id for row in ROWS])
+def test_each_rule_reports_its_field_with_expected_and_found(row: Row) -> None:
+    """The messages of the row break the rule: one finding names its field, what was expected and what was found."""
+    hits = [f for f in _findings(row) if f.rule_id == row.rule_id]
+    assert [(f.severity, f.field, f.expected, f.found) for f in hits] == [
+        (RULES[row.rule_id].severity, row.field, row.expected, row.found)
+    ], [(f.rule_id, f.field, f.expected, f.found) for f in _findings(row)]
+
+
+def test_every_rule_has_its_row() -> None:
+    """The catalogue and the table are the same set of rules."""
+    assert [row.rule_id for row in ROWS] == list(RULES)
+
+
+def test_the_base_flow_breaks_no_rule_but_the_annex_ix_warning() -> None:
+    """Without the row's change the same checks find nothing: each row's finding is caused by its change."""
+    fold = CaseFold("AU2026-0042")
+    for event in BASE:
+        fold.apply(event)
+    assert [f.rule_id for f in clearance(fold, EXPORT, now=SHIPPED).findings] == []
+    fold.apply(EXPORT)
+    fold.apply(RECEIPT)
+    assert [f.rule_id for f in fold.case(now=SHIPPED).findings] == ["pic.notification.annex-ix-only"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_rows_together_fold_to_the_same_case_in_any_order(data: st.DataObject) -> None:
+    """Rule rows exercise waiting messages, repeats, transits and withdrawals; mixed, their order never matters."""
+    rows = data.draw(st.lists(st.sampled_from(ROWS), min_size=1, max_size=3))
+    events = list({event.message_id: event for row in rows for event in row.events()}.values())
+    shuffled = data.draw(st.permutations(events))
+    now, policy = rows[0].now, rows[0].policy
+    assert fold_case(shuffled, now=now, policy=policy) == fold_case(events, now=now, policy=policy)
+
+
+def test_two_export_data_of_one_serial_in_different_units_leave_the_same_totals_in_either_order() -> None:
+    """Found by the test above: a unit whose only ExportData was replaced by an earlier one left a 0 behind."""
+    tonnes = EXPORT
+    cubic = replace(
+        edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(20), unit="MTQ")), created=EXPORT.created + LATER
+    )
+    one = _fold(*BASE, tonnes, cubic).case(now=SHIPPED)
+    other = _fold(*BASE, cubic, tonnes).case(now=SHIPPED)
+    assert dict(other.quantity_used) == dict(one.quantity_used) == {"TNE": Decimal("19.84")}
+    assert one == other
+
+
+def test_a_shipment_before_a_withdrawal_takes_effect_is_covered() -> None:
+    """A withdrawal stops shipments from its effective date, not before (the shipment left on 2026-03-04)."""
+    fold = CaseFold("AU2026-0042")
+    for event in [*BASE, edit(WITHDRAWAL, withdrawn_on=dt.date(2026, 3, 4), effective_from=dt.date(2026, 3, 5))]:
+        fold.apply(event)
+    assert clearance(fold, EXPORT, now=SHIPPED).findings == ()
+
+
+def test_a_transit_state_is_not_deemed_to_consent_before_the_period_ends() -> None:
+    """Art. 6(4): 30 days after a complete acknowledgement on 2026-02-10 is 2026-03-12; the shipment is on 03-04."""
+    fold = CaseFold("AU2026-0042", policy=CasePolicy(waived_written_consent={"SG:NEA": 30}))
+    for event in [
+        edit(NOTIFICATION, state_concerned=VIA_SG),
+        ACK,
+        CONSENT,
+        edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 2, 10)),
+    ]:
+        fold.apply(event)
+    findings = clearance(fold, edit(EXPORT, state_concerned=VIA_SG), now=SHIPPED).findings
+    assert [(f.rule_id, f.found) for f in findings] == [("pic.transit.missing", "no decision")]
+
+
+def test_a_transit_state_that_did_not_waive_written_consent_is_never_deemed() -> None:
+    """Without the waiver in the policy, silence is not consent, however long it lasts."""
+    fold = CaseFold("AU2026-0042")
+    for event in [
+        edit(NOTIFICATION, state_concerned=VIA_SG),
+        ACK,
+        CONSENT,
+        edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 1, 2)),
+    ]:
+        fold.apply(event)
+    case = fold.case(now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    assert case.states[1].decision.value == "undecided"
+    assert "pic.transit.missing" in [f.rule_id for f in case.findings]
+
+
+def test_a_later_decision_replaces_an_earlier_one() -> None:
+    """An objection after a consent governs from its date; shipments before it stay covered."""
+    objection = edit(
+        CONSENT,
+        decision=Decision.OBJECTION,
+        decided_on=dt.date(2026, 3, 10),
+        valid_from=None,
+        valid_until=None,
+        reason=("facility licence suspended",),
+    )
+    fold = CaseFold("AU2026-0042")
+    for event in [*BASE, objection]:
+        fold.apply(event)
+    assert clearance(fold, EXPORT, now=SHIPPED).findings == ()
+    later = edit(EXPORT, actual_shipment_date=dt.date(2026, 3, 11), shipment_serial=2)
+    assert [f.rule_id for f in clearance(fold, later, now=SHIPPED).findings] == ["pic.consent.objected"]
+
+
+def test_a_message_out_of_sequence_after_the_export_is_not_reported_as_early() -> None:
+    """A second receipt after the disposal is a sequence problem, not a receipt of a shipment never exported."""
+    rejection = replace(
+        edit(RECEIPT, accepted=False, rejection_reason="contaminated", received_on=dt.date(2026, 3, 19)),
+        created=RECEIPT.created + LATER,
+    )
+    fold = CaseFold("AU2026-0042")
+    for event in [*BASE, EXPORT, RECEIPT, DISPOSAL, rejection]:
+        fold.apply(event)
+    rules = {f.rule_id: f for f in fold.case(now=SHIPPED).findings}
+    assert "export.receipt.not-exported" not in rules
+    assert rules["case.sequence"].message_id == rejection.message_id
+
+
+def test_the_policy_keeps_its_own_read_only_copy_of_the_waivers() -> None:
+    """A frozen policy does not change when the registry's dict does, and cannot be changed through it."""
+    waivers = {"SG:NEA": 30}
+    policy = CasePolicy(waived_written_consent=waivers)
+    waivers["SG:NEA"] = 1
+    assert policy.waived_written_consent["SG:NEA"] == 30
+    with pytest.raises(TypeError):
+        policy.waived_written_consent["SG:NEA"] = 1  # type: ignore[index]
+
+
+def _fold(*events: CaseEvent) -> CaseFold:
+    fold = CaseFold("AU2026-0042")
+    for event in events:
+        fold.apply(event)
+    return fold
+
+
+@pytest.mark.parametrize(
+    ("before", "message", "rule_id"),
+    [
+        ((), CONSENT, "case.notification.missing"),
+        (tuple(BASE), replace(ACK, message_id=str(uuid.uuid4()), sender="AU:DCCEEW"), "case.sender.role"),
+        (tuple(BASE), RECEIPT, "export.receipt.not-exported"),
+        ((*BASE, EXPORT), DISPOSAL, "export.disposal.not-received"),
+        ((NOTIFICATION,), RESPONSE, "pic.information.unrequested"),
+        ((NOTIFICATION, ACK), WITHDRAWAL, "pic.withdrawal.without-consent"),
+        (tuple(BASE), EXPORT, None),
+        ((*BASE, EXPORT), RECEIPT, None),
+        ((NOTIFICATION, REQUEST), RESPONSE, None),
+        ((NOTIFICATION, ACK), ANNOUNCEMENT, "pic.consent.missing"),
+        ((*BASE, edit(CANCELLATION, cancelled_on=dt.date(2026, 2, 27))), ANNOUNCEMENT, "pic.notification.cancelled"),
+        ((NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2026, 3, 1))), ANNOUNCEMENT, "export.consent.validity"),
+        (tuple(BASE), ANNOUNCEMENT, None),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_findings_for_tells_what_a_message_would_break_without_applying_it(
+    before: tuple[CaseEvent, ...], message: CaseEvent, rule_id: str | None
+) -> None:
+    """The gateway's check before it accepts or queues a message: the findings, and the case left as it was."""
+    fold = _fold(*before)
+    seen = fold.case(now=SHIPPED)
+    found = [f.rule_id for f in fold.findings_for(message)]
+    assert found == ([rule_id] if rule_id else [])
+    assert fold.case(now=SHIPPED) == seen
