@@ -6,6 +6,11 @@ schema, receiver is us, sender is a known partner allowed for the Utility Block,
 partner's certificate, business-document schema, business rules — and returns an :class:`Inbound` built
 only from what was signed, or raises the :class:`~picexchange.errors.MessageError` whose signed ``Error``
 reply :func:`error_for` builds. The shell stores the message and answers :func:`receipt_for`.
+
+The routing and trust decisions (receiver hosted, sender known and allowed, signer, clock skew) and the one
+header reader are :mod:`picexchange.signing`'s (:func:`~picexchange.signing.admit`,
+:func:`~picexchange.signing.read_header`): :func:`accept`, :func:`read_reply` and a bare
+:func:`~picexchange.signing.verify` refuse alike, with the same :class:`~picexchange.signing.TrustReason`.
 """
 
 from __future__ import annotations

@@ -16,6 +16,13 @@ itself, picks the candidate partner from the header's Sender and verifies agains
 registered certificates only (a new ``XMLVerifier`` per call), checks the certificate policy signxml does
 not (key size, CA flag, key usage, the registered period), and builds its result only from the tree
 signxml returns — the canonical form of what was signed — never from the raw input.
+
+Routing and permissions are decided here, once, for every way an envelope comes in (``exchange.accept``,
+:func:`verify`, ``exchange.read_reply`` and so the client): :func:`read_header` is the one reader of header
+fields in a tree; :func:`admit` decides receiver (one of the hosted participants), expected sender, known
+sender and Utility Block; :func:`verify` pins the certificate to that partner and decides again on the signed
+header; :func:`check_created` decides the clock skew. Each refusal is a
+:class:`~picexchange.errors.TrustError` whose ``reason`` is a documented :class:`TrustReason`.
 """
 
 from __future__ import annotations
