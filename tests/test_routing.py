@@ -26,8 +26,8 @@ from lxml import etree
 
 from picexchange import codec, exchange, signing
 from picexchange.client import Client
-from picexchange.errors import MessageError, ParseError, TrustError, UnverifiedReplyError
-from picexchange.models.envelope import Envelope, Receipt, UtilityBlock
+from picexchange.errors import MessageError, ParseError, RemoteError, TrustError, UnverifiedReplyError
+from picexchange.models.envelope import Envelope, Error, Receipt, UtilityBlock
 from picexchange.models.pic import Acknowledgement, Notification
 from picexchange.signing import TrustReason
 from picexchange.testpki import TestPki, make_test_pki
@@ -271,6 +271,40 @@ def test_every_refusal_is_the_same_whichever_entry_point_reads_it(
         kind, reason, path, message_id = _refusal(entry, case, pki, notification, sent)
         assert (kind, reason, path) == (TrustError, case.reason.value, case.path), entry
         assert message_id is not None and uuid.UUID(message_id), entry
+
+
+@pytest.mark.parametrize("name", sorted(name for name, case in CASES.items() if ACCEPT in case.entries))
+def test_the_signed_error_tells_the_sender_the_reason(
+    name: str, pki: TestPki, notification: Notification
+) -> None:
+    """The refusal's reason travels back as the rule id of the signed Error; the sender reads it in RemoteError."""
+    case = CASES[name]
+    message = _message(pki, case, notification)
+    with pytest.raises(TrustError) as caught:
+        exchange.accept(
+            message.raw,
+            me=pki[US].identity,
+            trust=case.trust(pki),
+            now=case.now,
+            policy=exchange.AcceptPolicy(verify=case.verify_policy),
+        )
+    reply = exchange.error_for(caught.value, raw=message.raw, me=pki[US].identity, now=case.now)
+    error = reply.envelope.document
+    assert isinstance(error, Error) and error.code.value == "trust"
+    assert [(issue.rule_id, issue.path) for issue in error.issue] == [(case.reason.value, case.path)]
+
+
+def test_the_sender_reads_the_reason_in_remote_error(pki: TestPki, notification: Notification) -> None:
+    """End to end: the peer's client gets the rule id of our refusal in RemoteError.issues."""
+    case = CASES["unknown-sender"]
+    message = _message(pki, case, notification)
+    with pytest.raises(TrustError) as caught:
+        exchange.accept(message.raw, me=pki[US].identity, trust=case.trust(pki), now=NOW)
+    reply = exchange.error_for(caught.value, raw=message.raw, me=pki[US].identity, now=NOW)
+    with pytest.raises(RemoteError) as remote:
+        exchange.read_reply(reply.raw, sent=message, me=pki[PEER].identity, trust=pki.trust(), now=NOW)
+    assert remote.value.code == "trust"
+    assert [issue.rule_id for issue in remote.value.issues] == [TrustReason.UNKNOWN_SENDER.value]
 
 
 def test_the_table_covers_every_reason_an_entry_point_can_meet() -> None:
