@@ -86,19 +86,27 @@ def test_a_message_for_someone_else_is_refused_before_its_signature_is_checked(
     assert "addressed to MY:DOE, not to MY:RMCD" in caught.value.text
     assert caught.value.message_id == str(sealed.message_id)
     assert caught.value.path == "/Envelope/Header/Receiver"
+    assert caught.value.reason == "receiver-not-hosted"
+    # Before the signature: a broken signature on a misrouted message is still refused as misrouted.
+    tampered = sealed.raw.replace(b"<pic:IntendedShipments>8<", b"<pic:IntendedShipments>9<")
+    with pytest.raises(TrustError) as misrouted:
+        exchange.accept(tampered, me=pki["MY:RMCD"].identity, trust=pki.trust(), now=NOW)
+    assert misrouted.value.reason == "receiver-not-hosted"
 
 
 def test_an_unknown_sender_is_refused(pki: TestPki, notification: Notification) -> None:
     sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW)
     others = TrustStore.of(p.partner for p in pki.participants if p.id != "AU:DCCEEW")
-    with pytest.raises(TrustError, match="unknown sender AU:DCCEEW"):
+    with pytest.raises(TrustError, match="unknown sender AU:DCCEEW") as caught:
         exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=others, now=NOW)
+    assert caught.value.reason == "unknown-sender"
 
 
 def test_a_sender_not_allowed_for_the_utility_block_is_refused(pki: TestPki, notification: Notification) -> None:
     sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW)
-    with pytest.raises(TrustError, match="may not send messages of Utility Block pic"):
+    with pytest.raises(TrustError, match="may not send messages of Utility Block pic") as caught:
         exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=_registry(pki, pic_only_for="AU:DCCEEW"), now=NOW)
+    assert caught.value.reason == "utility-block-not-allowed"
 
 
 def test_a_changed_byte_in_the_body_breaks_the_signature(pki: TestPki, notification: Notification) -> None:
@@ -110,15 +118,27 @@ def test_a_changed_byte_in_the_body_breaks_the_signature(pki: TestPki, notificat
 
 
 @pytest.mark.parametrize(
-    ("created", "words"),
-    [(NOW + dt.timedelta(minutes=10), "in the future"), (NOW - dt.timedelta(days=31), "older than 30 days")],
+    ("created", "words", "reason"),
+    [
+        (NOW + dt.timedelta(minutes=10), "in the future", "created-in-future"),
+        (NOW - dt.timedelta(days=31), "older than 30 days", "created-too-old"),
+    ],
 )
 def test_created_outside_the_allowed_window_is_refused(
-    pki: TestPki, notification: Notification, created: dt.datetime, words: str
+    pki: TestPki, notification: Notification, created: dt.datetime, words: str, reason: str
 ) -> None:
     sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=created)
-    with pytest.raises(TrustError, match=words):
+    with pytest.raises(TrustError, match=words) as caught:
         exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW)
+    assert (caught.value.reason, caught.value.path) == (reason, "/Envelope/Header/Created")
+
+
+def test_created_within_the_allowed_window_is_accepted(pki: TestPki, notification: Notification) -> None:
+    """The window's edges belong to it: a clock 5 minutes ahead, a message 30 days old (retries resend it)."""
+    for created in (NOW + dt.timedelta(minutes=5), NOW - dt.timedelta(days=30)):
+        sealed = exchange.seal(notification, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=created)
+        inbound = exchange.accept(sealed.raw, me=pki["MY:DOE"].identity, trust=pki.trust(), now=NOW)
+        assert inbound.signer.id == "AU:DCCEEW"
 
 
 def test_oversize_and_hostile_input_fail_before_anything_else(pki: TestPki) -> None:
@@ -191,8 +211,9 @@ def test_a_receipt_signed_by_a_third_party_is_refused(pki: TestPki, notification
         envelope=sealed.envelope, raw=sealed.raw, digest=sealed.digest, signer=exporter.partner
     )
     receipt = exchange.receipt_for(inbound_elsewhere, me=pki["SG:NEA"].identity, now=NOW)
-    with pytest.raises(TrustError, match="signed by SG:NEA, not by MY:DOE"):
+    with pytest.raises(TrustError, match="signed by SG:NEA, not by MY:DOE") as caught:
         exchange.read_reply(receipt.raw, sent=sealed, me=exporter.identity, trust=pki.trust(), now=NOW)
+    assert caught.value.reason == "unexpected-sender"
 
 
 def test_a_fixed_message_id_is_kept(pki: TestPki, notification: Notification) -> None:

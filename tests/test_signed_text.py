@@ -211,9 +211,17 @@ def test_every_header_reader_reads_the_whole_text(field: str, kind: str) -> None
     whole = element.text
     INSERTS[kind](element, 3)
     assert element.text == whole[:3]
-    # The readers the routing checks use, before the signature and after it:
-    assert exchange._header(root, field) == whole
-    assert signing._header_text(root, field) == whole
+    # The one reader the routing checks use, before the signature and after it:
+    read = signing.read_header(root)
+    assert {
+        "MessageId": read.message_id,
+        "ConversationId": read.conversation_id,
+        "Sender": read.sender,
+        "Receiver": read.receiver,
+        "UtilityBlock": read.utility_block and read.utility_block.value,
+        "MessageType": read.message_type,
+        "Created": read.created and read.created.isoformat(),
+    }[field] == whole
     assert codec.header_text(root, field) == whole == c14n_text(element)
     header = codec.decode(root, Envelope).header
     decoded = {

@@ -547,8 +547,9 @@ def test_an_unknown_sender_is_rejected(pki: testpki.TestPki) -> None:
     """A genuine signature by a participant not in our registry is refused."""
     others = TrustStore.of([pki["AU:DCCEEW"].partner])
     raw = signing.sign(make_envelope(), pki["MY:DOE"].identity)
-    with pytest.raises(TrustError, match="unknown sender MY:DOE"):
+    with pytest.raises(TrustError, match="unknown sender MY:DOE") as caught:
         verify(raw, others)
+    assert caught.value.reason == "unknown-sender"
 
 
 def test_a_certificate_not_registered_for_the_sender_is_rejected(pki: testpki.TestPki, trust: TrustStore) -> None:
@@ -556,8 +557,9 @@ def test_a_certificate_not_registered_for_the_sender_is_rejected(pki: testpki.Te
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     impostor = Identity(participant="MY:DOE", private_key=key, certificate=self_signed(key))
     raw = signing.sign(make_envelope(), impostor)
-    with pytest.raises(TrustError, match="not registered for MY:DOE"):
+    with pytest.raises(TrustError, match="not registered for MY:DOE") as caught:
         verify(raw, trust)
+    assert caught.value.reason == "certificate-not-registered"
 
 
 def test_another_partners_genuine_certificate_is_rejected(pki: testpki.TestPki, trust: TrustStore) -> None:
@@ -565,8 +567,9 @@ def test_another_partners_genuine_certificate_is_rejected(pki: testpki.TestPki, 
     abf = pki["AU:ABF"]
     posing = Identity(participant="MY:DOE", private_key=abf.private_key, certificate=abf.certificate)
     raw = signing.sign(make_envelope(), posing)
-    with pytest.raises(TrustError, match="belongs to AU:ABF, not to the header's Sender MY:DOE"):
+    with pytest.raises(TrustError, match="belongs to AU:ABF, not to the header's Sender MY:DOE") as caught:
         verify(raw, trust)
+    assert caught.value.reason == "certificate-of-another-partner"
 
 
 def test_another_partners_genuine_key_with_the_senders_certificate_is_rejected(
@@ -581,34 +584,39 @@ def test_another_partners_genuine_key_with_the_senders_certificate_is_rejected(
 def test_a_receiver_other_than_us_is_rejected(signed: bytes, trust: TrustStore) -> None:
     """With receiver given, the signed Receiver must be it (no replay to another receiver)."""
     verify(signed, trust, receiver="AU:DCCEEW")
-    with pytest.raises(TrustError, match="addressed to AU:DCCEEW, not to AU:ABF"):
+    with pytest.raises(TrustError, match="addressed to AU:DCCEEW, not to AU:ABF") as caught:
         verify(signed, trust, receiver="AU:ABF")
+    assert caught.value.reason == "receiver-not-hosted"
 
 
 def test_a_utility_block_the_sender_may_not_send_is_rejected(pki: testpki.TestPki, trust: TrustStore) -> None:
     """AU:ABF (Customs) may send export data, not PIC messages."""
     raw = signing.sign(make_envelope(sender="AU:ABF", receiver="MY:DOE"), pki["AU:ABF"].identity)
-    with pytest.raises(TrustError, match="AU:ABF may not send messages of Utility Block pic"):
+    with pytest.raises(TrustError, match="AU:ABF may not send messages of Utility Block pic") as caught:
         verify(raw, trust)
+    assert caught.value.reason == "utility-block-not-allowed"
 
 
 def test_an_expired_certificate_is_rejected(signed: bytes, trust: TrustStore) -> None:
     """After the certificate's validity the signature is refused."""
-    with pytest.raises(TrustError, match="expired on 2027-01-01"):
+    with pytest.raises(TrustError, match="expired on 2027-01-01") as caught:
         verify(signed, trust, now=dt.datetime(2027, 1, 2, tzinfo=dt.UTC))
+    assert caught.value.reason == "certificate-not-valid"
 
 
 def test_a_not_yet_valid_certificate_is_rejected(signed: bytes, trust: TrustStore) -> None:
     """Before the certificate's validity the signature is refused."""
-    with pytest.raises(TrustError, match="not valid before 2026-01-01"):
+    with pytest.raises(TrustError, match="not valid before 2026-01-01") as caught:
         verify(signed, trust, now=dt.datetime(2025, 12, 31, tzinfo=dt.UTC))
+    assert caught.value.reason == "certificate-not-valid"
 
 
 def test_a_certificate_past_its_registered_period_is_rejected(signed: bytes, pki: testpki.TestPki) -> None:
     """The registry's period narrows the certificate's own: a retired certificate is refused."""
     retired = TrustStore.of([partner_with(pki["MY:DOE"].certificate, not_after=dt.datetime(2026, 5, 1, tzinfo=dt.UTC))])
-    with pytest.raises(TrustError, match="expired on 2026-05-01"):
+    with pytest.raises(TrustError, match="expired on 2026-05-01") as caught:
         verify(signed, retired)
+    assert caught.value.reason == "certificate-not-valid"
 
 
 def test_key_rollover_accepts_the_new_certificate_and_refuses_the_retired_one(
@@ -640,8 +648,9 @@ def test_an_rsa_key_below_2048_bits_is_rejected(envelope: Envelope) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     certificate = self_signed(key)
     raw = signxml_sign(codec.encode(envelope), key, certificate)
-    with pytest.raises(TrustError, match="RSA key of 1024 bits is too small"):
+    with pytest.raises(TrustError, match="RSA key of 1024 bits is too small") as caught:
         verify(raw, TrustStore.of([partner_with(certificate)]))
+    assert caught.value.reason == "certificate-refused"
     with pytest.raises(ConfigurationError, match="too small"):
         signing.sign(envelope, Identity(participant="MY:DOE", private_key=key, certificate=certificate))
 
@@ -651,8 +660,9 @@ def test_a_ca_certificate_used_to_sign_is_rejected(envelope: Envelope) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = self_signed(key, ca=True)
     raw = signing.sign(envelope, Identity(participant="MY:DOE", private_key=key, certificate=certificate))
-    with pytest.raises(TrustError, match="CA certificate"):
+    with pytest.raises(TrustError, match="CA certificate") as caught:
         verify(raw, TrustStore.of([partner_with(certificate)]))
+    assert caught.value.reason == "certificate-refused"
 
 
 def test_a_certificate_without_digital_signature_usage_is_rejected(envelope: Envelope) -> None:
@@ -660,8 +670,9 @@ def test_a_certificate_without_digital_signature_usage_is_rejected(envelope: Env
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     certificate = self_signed(key, digital_signature=False)
     raw = signing.sign(envelope, Identity(participant="MY:DOE", private_key=key, certificate=certificate))
-    with pytest.raises(TrustError, match="key usage does not allow digital signatures"):
+    with pytest.raises(TrustError, match="key usage does not allow digital signatures") as caught:
         verify(raw, TrustStore.of([partner_with(certificate)]))
+    assert caught.value.reason == "certificate-refused"
 
 
 # ------------------------------------------------------------------------------------------------ sign
@@ -669,8 +680,9 @@ def test_a_certificate_without_digital_signature_usage_is_rejected(envelope: Env
 
 def test_sign_refuses_an_envelope_whose_sender_is_not_us(pki: testpki.TestPki) -> None:
     """We sign only as ourselves."""
-    with pytest.raises(TrustError, match="Sender is MY:DOE, but we sign as AU:DCCEEW"):
+    with pytest.raises(TrustError, match="Sender is MY:DOE, but we sign as AU:DCCEEW") as caught:
         signing.sign(make_envelope(), pki["AU:DCCEEW"].identity)
+    assert caught.value.reason == "signer-not-sender"
 
 
 def test_sign_refuses_signed_documents_ids_and_other_roots(pki: testpki.TestPki, signed: bytes) -> None:

@@ -208,10 +208,29 @@ class SignatureError(MessageError):
 
 
 class TrustError(MessageError):
-    """The signer or the routing is not trusted: unknown sender, sender != signer, receiver != us, ..."""
+    """The signer or the routing is not trusted: unknown sender, sender != signer, receiver != us, ...
+
+    Attributes:
+        reason: which rule refused the message, a stable code for counting and tests — a
+            :class:`picexchange.signing.TrustReason` value (``receiver-not-hosted``, ``unknown-sender``, ...),
+            each documented there; None only where code outside the routing check raises it.
+
+    """
 
     code = "trust"
     http_status = 403
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        reason: str | None = None,
+        message_id: str | None = None,
+        path: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        super().__init__(text, message_id=message_id, path=path, line=line)
+        self.reason = reason
 
 
 class ConflictError(MessageError):

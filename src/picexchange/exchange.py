@@ -6,6 +6,11 @@ schema, receiver is us, sender is a known partner allowed for the Utility Block,
 partner's certificate, business-document schema, business rules — and returns an :class:`Inbound` built
 only from what was signed, or raises the :class:`~picexchange.errors.MessageError` whose signed ``Error``
 reply :func:`error_for` builds. The shell stores the message and answers :func:`receipt_for`.
+
+The routing and trust decisions (receiver hosted, sender known and allowed, signer, clock skew) and the one
+header reader are :mod:`picexchange.signing`'s (:func:`~picexchange.signing.admit`,
+:func:`~picexchange.signing.read_header`): :func:`accept`, :func:`read_reply` and a bare
+:func:`~picexchange.signing.verify` refuse alike, with the same :class:`~picexchange.signing.TrustReason`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hashlib
 import re
 import typing
 import uuid
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -42,6 +48,7 @@ __all__ = [
     "Receipted",
     "Sealed",
     "accept",
+    "accept_for",
     "digest_of",
     "error_for",
     "read_reply",
@@ -66,10 +73,15 @@ class AcceptPolicy:
 
     """
 
-    max_clock_skew: dt.timedelta = dt.timedelta(minutes=5)
-    max_age: dt.timedelta = dt.timedelta(days=30)
+    max_clock_skew: dt.timedelta = signing.DEFAULT_FRESHNESS.max_clock_skew
+    max_age: dt.timedelta = signing.DEFAULT_FRESHNESS.max_age
     verify: signing.VerifyPolicy = signing.DEFAULT_POLICY
     limits: codec.Limits = codec.DEFAULT_LIMITS
+
+    @property
+    def freshness(self) -> signing.Freshness:
+        """Return the window Created must lie in, as the routing check takes it."""
+        return signing.Freshness(max_clock_skew=self.max_clock_skew, max_age=self.max_age)
 
 
 DEFAULT_ACCEPT_POLICY = AcceptPolicy()
@@ -192,11 +204,6 @@ def seal(
     return Sealed(envelope=envelope, raw=raw, digest=digest_of(raw))
 
 
-def _header(root: etree._Element, name: str) -> str | None:
-    # The element's whole text, as signing and decoding read it (codec.header_text), never its first text node.
-    return codec.header_text(root, name)
-
-
 def accept(
     raw: bytes, *, me: Identity, trust: TrustStore, now: dt.datetime, policy: AcceptPolicy = DEFAULT_ACCEPT_POLICY
 ) -> Inbound:
@@ -211,60 +218,64 @@ def accept(
 
     Raises:
         MessageTooLarge, ParseError, SchemaError, TrustError, SignatureError, BusinessRuleError: what is
-        wrong, with the message id where it could be read.
+        wrong, with the message id where it could be read (a TrustError with its
+        :class:`~picexchange.signing.TrustReason`).
+
+    """
+    return accept_for(raw, hosted=frozenset({me.participant}), trust=trust, now=now, policy=policy)
+
+
+def accept_for(
+    raw: bytes,
+    *,
+    hosted: AbstractSet[str],
+    trust: TrustStore,
+    now: dt.datetime,
+    policy: AcceptPolicy = DEFAULT_ACCEPT_POLICY,
+) -> Inbound:
+    """Run :func:`accept` for a gateway hosting several participants: the Receiver must be one of ``hosted``.
+
+    Args:
+        raw: the bytes received.
+        hosted: the participant ids this gateway receives for.
+        trust: the partner registry.
+        now: the time of receipt (aware).
+        policy: bounds, clock skew and accepted algorithms.
 
     """
     # Size bound and safe parse, then the routing part of the envelope against the envelope schema.
     root = codec.parse(raw, limits=policy.limits)
-    message_id = _header(root, "MessageId")
+    message_id = signing.read_header(root).message_id
     try:
         schemas.check_envelope(root)
-        kind = _header(root, "MessageType")
-        if kind in ("Receipt", "Error"):
+        header = signing.read_header(root)
+        if header.is_reply:
             raise SchemaError(
                 [
                     Issue(
-                        text=f"a {kind} answers a message; it is not a message to deliver",
+                        text=f"a {header.message_type} answers a message; it is not a message to deliver",
                         path="/Envelope/Header/MessageType",
                         rule_id="envelope",
                     )
                 ]
             )
-        receiver = _header(root, "Receiver")
-        if receiver != me.participant:
-            raise TrustError(
-                f"the message is addressed to {receiver}, not to {me.participant}", path="/Envelope/Header/Receiver"
-            )
-        sender = _header(root, "Sender") or ""
-        partner = trust.partner(sender)
-        if partner is None:
-            raise TrustError(f"unknown sender {sender}: not in the partner registry", path="/Envelope/Header/Sender")
-        block = UtilityBlock(_header(root, "UtilityBlock") or "")
-        if not partner.may_send(block):
-            raise TrustError(
-                f"{sender} may not send messages of Utility Block {block.value}", path="/Envelope/Header/UtilityBlock"
-            )
-        # The signature, pinned to that partner's registered certificates; the whole envelope must be signed.
+        # The cheap refusals (receiver, sender, Utility Block) before any signature work; verify decides them
+        # again, with the same function, on what was signed.
+        signing.admit(header, hosted=hosted, trust=trust)
         verified = signing.verify(
-            root, trust=trust, now=now, receiver=me.participant, policy=policy.verify, limits=policy.limits
+            root,
+            trust=trust,
+            now=now,
+            hosted=hosted,
+            freshness=policy.freshness,
+            policy=policy.verify,
+            limits=policy.limits,
         )
-        envelope = verified.envelope
-        created = envelope.header.created
-        if created - now > policy.max_clock_skew:
-            raise TrustError(
-                f"Created {created.isoformat()} is in the future by more than {policy.max_clock_skew}",
-                path="/Envelope/Header/Created",
-            )
-        if now - created > policy.max_age:
-            raise TrustError(
-                f"Created {created.isoformat()} is older than {policy.max_age.days} days",
-                path="/Envelope/Header/Created",
-            )
     except MessageError as exc:
         if exc.message_id is None:
             exc.message_id = message_id
         raise
-    return Inbound(envelope=envelope, raw=raw, digest=digest_of(raw), signer=verified.signer)
+    return Inbound(envelope=verified.envelope, raw=raw, digest=digest_of(raw), signer=verified.signer)
 
 
 def receipt_for(inbound: Inbound, *, me: Identity, now: dt.datetime, message_id: uuid.UUID | None = None) -> Sealed:
@@ -312,16 +323,20 @@ def error_for(
     an address for the reply), else to ``ZZ:UNKNOWN``.
     """
     root = _peek(raw, limits) if error.code not in ("too-large", "parse") else None
-    sender = _header(root, "Sender") if root is not None else None
-    ref = error.message_id or (_header(root, "MessageId") if root is not None else None)
+    # Unverified: only an address for the reply.
+    header = signing.read_header(root) if root is not None else None
+    sender = header.sender if header is not None else None
+    ref = error.message_id or (header.message_id if header is not None else None)
     try:
         ref_id = uuid.UUID(ref) if ref else None
     except ValueError:
         ref_id = None
-    block_text = _header(root, "UtilityBlock") if root is not None else None
-    block = next((b for b in UtilityBlock if b.value == block_text), UtilityBlock.PIC)
-    conversation = _header(root, "ConversationId") if root is not None else None
-    issues = getattr(error, "issues", None) or (Issue(text=error.text, path=error.path, line=error.line),)
+    block = (header.utility_block if header is not None else None) or UtilityBlock.PIC
+    conversation = header.conversation_id if header is not None else None
+    # A trust refusal names its rule (signing.TrustReason) as the issue's rule id, so the sender can tell
+    # "unknown sender" from "certificate expired" without parsing the text.
+    rule = error.reason if isinstance(error, TrustError) else None
+    issues = getattr(error, "issues", None) or (Issue(text=error.text, path=error.path, line=error.line, rule_id=rule),)
     document = Error(
         ref_to_message_id=ref_id,
         code=ErrorCode(error.code),
@@ -364,10 +379,9 @@ def read_reply(raw: bytes, *, sent: Sealed, me: Identity, trust: TrustStore, now
             partner ``sent`` went to.
 
     """
-    verified = signing.verify(raw, trust=trust, now=now, receiver=me.participant)
+    # The same routing decision as for any message, and the reply must come from whom the message went to.
+    verified = signing.verify(raw, trust=trust, now=now, hosted=frozenset({me.participant}), sender=sent.receiver)
     envelope = verified.envelope
-    if verified.signer.id != sent.receiver:
-        raise TrustError(f"the reply is signed by {verified.signer.id}, not by {sent.receiver}")
     document = envelope.document
     if envelope.header.ref_to_message_id != sent.message_id:
         raise SchemaError(

@@ -16,6 +16,13 @@ itself, picks the candidate partner from the header's Sender and verifies agains
 registered certificates only (a new ``XMLVerifier`` per call), checks the certificate policy signxml does
 not (key size, CA flag, key usage, the registered period), and builds its result only from the tree
 signxml returns — the canonical form of what was signed — never from the raw input.
+
+Routing and permissions are decided here, once, for every way an envelope comes in (``exchange.accept``,
+:func:`verify`, ``exchange.read_reply`` and so the client): :func:`read_header` is the one reader of header
+fields in a tree; :func:`admit` decides receiver (one of the hosted participants), expected sender, known
+sender and Utility Block; :func:`verify` pins the certificate to that partner and decides again on the signed
+header; :func:`check_created` decides the clock skew. Each refusal is a
+:class:`~picexchange.errors.TrustError` whose ``reason`` is a documented :class:`TrustReason`.
 """
 
 from __future__ import annotations
@@ -26,12 +33,14 @@ import datetime as dt
 import enum
 import hashlib
 from base64 import b64decode
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 import cryptography.exceptions
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
+from pydantic import TypeAdapter, ValidationError
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidSignature, SignXMLException
 from signxml.signer import XMLSigner
@@ -48,22 +57,31 @@ from picexchange.errors import (
     TrustError,
 )
 from picexchange.models.base import NS_ENVELOPE
-from picexchange.models.envelope import Envelope, UtilityBlock
+from picexchange.models.common import Timestamp
+from picexchange.models.envelope import Envelope, MessageType, UtilityBlock
 from picexchange.trust import (
     MIN_RSA_BITS,
     Identity,
     Partner,
+    RegisteredCertificate,
     TrustStore,
     describe_certificate,
     key_problem,
 )
 
 __all__ = [
+    "DEFAULT_FRESHNESS",
     "DEFAULT_POLICY",
     "Digest",
+    "Freshness",
+    "RoutingHeader",
     "SignatureAlgorithm",
+    "TrustReason",
     "Verified",
     "VerifyPolicy",
+    "admit",
+    "check_created",
+    "read_header",
     "sign",
     "verify",
 ]
@@ -153,6 +171,7 @@ class Verified:
         signer: the registered partner whose certificate verified the signature (the header's Sender).
         certificate: the certificate that verified it.
         algorithm: the signature algorithm used.
+        header: the routing fields read from ``signed_xml`` (:func:`read_header`), the ones the checks passed.
 
     """
 
@@ -161,6 +180,275 @@ class Verified:
     signer: Partner
     certificate: x509.Certificate = field(repr=False)
     algorithm: SignatureAlgorithm
+    header: RoutingHeader
+
+
+# ------------------------------------------------------------------------------------------------ routing
+#
+# One reader of the header and one place that decides routing and permissions, for every entry point:
+# exchange.accept (a message for a participant we host), verify (any signed envelope) and exchange.read_reply
+# (a partner's answer to what we sent). The checks run cheapest first, in the order of DESIGN §4: receiver is
+# one of ours -> sender is the one expected (replies) -> sender is a registered partner -> allowed this Utility
+# Block -> the signature's certificate is that partner's, valid and strong enough -> (the signature itself)
+# -> the signed header says the same -> Created within the allowed window.
+
+
+class TrustReason(enum.StrEnum):
+    """Why a message was refused as untrusted: :attr:`picexchange.errors.TrustError.reason`, one per rule."""
+
+    RECEIVER_NOT_HOSTED = "receiver-not-hosted"
+    """The header's Receiver is none of the participants we host: misrouted, or replayed to another receiver."""
+    UNEXPECTED_SENDER = "unexpected-sender"
+    """A reply whose Sender is not the partner the message went to (a third party answering for it)."""
+    UNKNOWN_SENDER = "unknown-sender"
+    """The header's Sender is not in the partner registry."""
+    UTILITY_BLOCK_NOT_ALLOWED = "utility-block-not-allowed"
+    """The Sender is registered, but not for the message's Utility Block (replies answer any block)."""
+    CERTIFICATE_OF_ANOTHER_PARTNER = "certificate-of-another-partner"
+    """The signature's certificate is registered, but for another partner than the header's Sender."""
+    CERTIFICATE_NOT_REGISTERED = "certificate-not-registered"
+    """The signature's certificate is not registered for anyone (an impostor's own certificate)."""
+    CERTIFICATE_NOT_VALID = "certificate-not-valid"
+    """The Sender's certificate is expired, not yet valid, or outside the period we registered it for."""
+    CERTIFICATE_REFUSED = "certificate-refused"
+    """The Sender's certificate fails the certificate policy (weak key or issuer, CA, key usage, SHA-1, ...)."""
+    SIGNER_NOT_SENDER = "signer-not-sender"
+    """The signed header's Sender or routing is not the partner whose certificate verified the signature."""
+    CREATED_IN_FUTURE = "created-in-future"
+    """The header's Created lies further in the future than the allowed clock skew."""
+    CREATED_TOO_OLD = "created-too-old"
+    """The header's Created is older than the allowed age: a replay of an old message."""
+
+
+#: Where each header field is, for the paths of the errors about it.
+_PATHS = {
+    "Sender": "/Envelope/Header/Sender",
+    "Receiver": "/Envelope/Header/Receiver",
+    "UtilityBlock": "/Envelope/Header/UtilityBlock",
+    "Created": "/Envelope/Header/Created",
+}
+_TIMESTAMP: TypeAdapter[dt.datetime] = TypeAdapter(Timestamp)
+_HEADER_FIELDS = {
+    f"{{{NS_ENVELOPE}}}{name}": name
+    for name in (
+        "Sender",
+        "Receiver",
+        "MessageId",
+        "ConversationId",
+        "RefToMessageId",
+        "UtilityBlock",
+        "MessageType",
+        "Created",
+    )
+}
+_REPLIES = frozenset({MessageType.RECEIPT.value, MessageType.ERROR.value})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingHeader:
+    """The envelope header's routing fields, as :func:`read_header` read them from one tree.
+
+    Read from the tree signature verification returned (:attr:`Verified.header`) it is what was signed; read
+    from the received tree it only chooses whom to check the signature against, or whom to answer. A field
+    is None when the element is missing, empty, or (for the typed ones) not a valid value.
+
+    Attributes:
+        sender: ``Sender``, the participant id that claims to have signed.
+        receiver: ``Receiver``, the participant id the message is for.
+        message_id: ``MessageId`` as written.
+        conversation_id: ``ConversationId``, the notification number.
+        ref_to: ``RefToMessageId`` as written: the message this one answers.
+        utility_block: ``UtilityBlock``, when it is one we know.
+        message_type: ``MessageType`` as written (``Notification``, ``Receipt``, ...).
+        created: ``Created``, when it is a valid time stamp with a time zone.
+
+    """
+
+    sender: str | None
+    receiver: str | None
+    message_id: str | None
+    conversation_id: str | None
+    ref_to: str | None
+    utility_block: UtilityBlock | None
+    message_type: str | None
+    created: dt.datetime | None
+
+    @property
+    def is_reply(self) -> bool:
+        """Return whether the message is a transport reply (Receipt or Error), not a message to deliver."""
+        return self.message_type in _REPLIES
+
+
+def read_header(root: etree._Element) -> RoutingHeader:
+    """Read the routing fields of the envelope header of ``root``: the one reader of header fields in a tree.
+
+    Each value is its element's whole text, stripped (:func:`picexchange.codec.text_of`, as
+    :func:`picexchange.codec.header_text` reads one field): the text the signature covers and
+    :func:`picexchange.codec.decode` reads — never the text before a first child node.
+    """
+    texts: dict[str, str] = {}
+    header = root.find(_HEADER)
+    # One pass over the header's children (a path lookup per field costs about 7 us each, DESIGN §7 machine);
+    # the first element of each name counts, as a path lookup would find it.
+    for child in header if header is not None else ():
+        name = _HEADER_FIELDS.get(child.tag) if isinstance(child.tag, str) else None
+        if name is not None and name not in texts:
+            texts[name] = codec.text_of(child).strip()
+
+    def text(name: str) -> str | None:
+        return texts.get(name) or None
+
+    block = text("UtilityBlock")
+    created = text("Created")
+    try:
+        when = _TIMESTAMP.validate_python(created) if created is not None else None
+    except ValidationError:
+        when = None
+    return RoutingHeader(
+        sender=text("Sender"),
+        receiver=text("Receiver"),
+        message_id=text("MessageId"),
+        conversation_id=text("ConversationId"),
+        ref_to=text("RefToMessageId"),
+        utility_block=next((item for item in UtilityBlock if item.value == block), None),
+        message_type=text("MessageType"),
+        created=when,
+    )
+
+
+def _refused(reason: TrustReason, text: str, field_name: str | None = None) -> TrustError:
+    return TrustError(text, reason=reason.value, path=_PATHS.get(field_name or ""))
+
+
+def admit(
+    header: RoutingHeader,
+    *,
+    hosted: Set[str] | None,
+    trust: TrustStore,
+    sender: str | None = None,
+) -> Partner:
+    """Decide whether the header's routing is allowed; return the partner whose certificates may verify it.
+
+    The cheap refusals, before any signature work: the Receiver is one of ``hosted``; the Sender is ``sender``
+    when one is expected (a reply comes from the partner the message went to); the Sender is a registered
+    partner; that partner may send the message's Utility Block (a Receipt or Error answers any block).
+
+    Args:
+        header: the header as :func:`read_header` read it.
+        hosted: the participant ids we receive for; None accepts any Receiver (verifying a stored file).
+        trust: the partner registry.
+        sender: the only Sender accepted, when one is expected.
+
+    Raises:
+        TrustError: with the :class:`TrustReason` of the first rule broken and the header field's path.
+
+    """
+    if hosted is not None and header.receiver not in hosted:
+        ours = ", ".join(sorted(hosted)) or "nobody"
+        raise _refused(
+            TrustReason.RECEIVER_NOT_HOSTED, f"the message is addressed to {header.receiver}, not to {ours}", "Receiver"
+        )
+    if sender is not None and header.sender != sender:
+        raise _refused(
+            TrustReason.UNEXPECTED_SENDER, f"the message is signed by {header.sender}, not by {sender}", "Sender"
+        )
+    partner = trust.partner(header.sender or "")
+    if partner is None:
+        raise _refused(
+            TrustReason.UNKNOWN_SENDER, f"unknown sender {header.sender}: not in the partner registry", "Sender"
+        )
+    # A Receipt or Error answers a message of the Utility Block it names; any registered partner may answer
+    # what we sent it (a Customs administration registered for `export` still receipts a misrouted `pic`).
+    if not header.is_reply and (header.utility_block is None or not partner.may_send(header.utility_block)):
+        block = header.utility_block.value if header.utility_block is not None else "(none)"
+        raise _refused(
+            TrustReason.UTILITY_BLOCK_NOT_ALLOWED,
+            f"{partner.id} may not send messages of Utility Block {block}",
+            "UtilityBlock",
+        )
+    return partner
+
+
+def _pinned(
+    partner: Partner, trust: TrustStore, certificate: etree._Element, *, now: dt.datetime, policy: VerifyPolicy
+) -> RegisteredCertificate:
+    """Return the partner's registered certificate the signature presents, valid at ``now`` and strong enough."""
+    presented = _certificate_in(certificate)
+    path, line = codec.element_path(certificate), certificate.sourceline
+    # The certificate a signature presents is only compared with the registered ones, byte for byte; it is
+    # never parsed (a hostile certificate cannot reach the ASN.1 parser) nor trusted.
+    registered = partner.registered(presented)
+    if registered is None:
+        owner = trust.owner_of(presented)
+        if owner is not None:
+            raise TrustError(
+                f"the signature's certificate belongs to {owner.id}, not to the header's Sender {partner.id}",
+                reason=TrustReason.CERTIFICATE_OF_ANOTHER_PARTNER.value,
+                path=path,
+                line=line,
+            )
+        fingerprint = hashlib.sha256(presented).hexdigest()[:16]
+        raise TrustError(
+            f"the signature's certificate (SHA-256 {fingerprint}) is not registered for {partner.id}",
+            reason=TrustReason.CERTIFICATE_NOT_REGISTERED.value,
+            path=path,
+            line=line,
+        )
+    problem = registered.validity_problem(now)
+    if problem is not None:
+        raise TrustError(
+            f"{partner.id}: {problem}", reason=TrustReason.CERTIFICATE_NOT_VALID.value, path=path, line=line
+        )
+    # The whole certificate policy again, its issuer included: a registry built in code was never loaded.
+    weak = registered.problems(min_rsa_bits=policy.min_rsa_bits)
+    if weak:
+        raise TrustError(
+            f"{partner.id}: certificate {describe_certificate(registered.certificate)} may not sign: "
+            f"{'; '.join(weak)}",
+            reason=TrustReason.CERTIFICATE_REFUSED.value,
+            path=path,
+            line=line,
+        )
+    return registered
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Freshness:
+    """How far a message's Created may lie from the time it is received.
+
+    Attributes:
+        max_clock_skew: how far in the future Created may lie (the sender's clock runs ahead).
+        max_age: how old Created may be; older messages are refused as stale (a replay of an old message to a
+            fresh receiver). Longer than any retry horizon, since retries resend the original bytes.
+
+    """
+
+    max_clock_skew: dt.timedelta = dt.timedelta(minutes=5)
+    max_age: dt.timedelta = dt.timedelta(days=30)
+
+
+DEFAULT_FRESHNESS = Freshness()
+
+
+def check_created(header: RoutingHeader, *, now: dt.datetime, freshness: Freshness) -> None:
+    """Refuse a message whose Created lies outside ``freshness`` around ``now``.
+
+    Raises:
+        TrustError: ``created-in-future`` or ``created-too-old`` (a missing Created counts as too old).
+
+    """
+    created = header.created
+    if created is not None and created - now > freshness.max_clock_skew:
+        raise _refused(
+            TrustReason.CREATED_IN_FUTURE,
+            f"Created {created.isoformat()} is in the future by more than {freshness.max_clock_skew}",
+            "Created",
+        )
+    if created is None or now - created > freshness.max_age:
+        shown = created.isoformat() if created is not None else "(missing)"
+        raise _refused(
+            TrustReason.CREATED_TOO_OLD, f"Created {shown} is older than {freshness.max_age.days} days", "Created"
+        )
 
 
 # ------------------------------------------------------------------------------------------------ signing
@@ -214,9 +502,13 @@ def sign(
     # With an Id on the root signxml would write URI="#id"; the rule is URI="" (DESIGN §6).
     if any(etree.QName(name).localname.lower() == "id" for name in root.attrib):
         raise SignatureError("the Envelope root may not carry an Id attribute")
-    sender = _header_text(root, "Sender")
+    sender = read_header(root).sender
     if sender != identity.participant:
-        raise TrustError(f"the header's Sender is {sender or 'missing'}, but we sign as {identity.participant}")
+        raise TrustError(
+            f"the header's Sender is {sender or 'missing'}, but we sign as {identity.participant}",
+            reason=TrustReason.SIGNER_NOT_SENDER.value,
+            path=_PATHS["Sender"],
+        )
     weak = key_problem(identity.private_key.public_key())
     if weak is not None:
         raise ConfigurationError(f"the signing key of {identity.participant} may not sign: {weak}")
@@ -237,11 +529,6 @@ def sign(
     except (SignXMLException, ValueError, TypeError, etree.LxmlError) as exc:
         raise SignatureError(f"the envelope cannot be signed: {exc}") from exc
     return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
-
-
-def _header_text(root: etree._Element, name: str) -> str | None:
-    # The element's whole text, as exchange and decoding read it (codec.header_text).
-    return codec.header_text(root, name)
 
 
 # ------------------------------------------------------------------------------------------------ verifying
@@ -364,10 +651,14 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
     return algorithm
 
 
-def _certificate_in(signature: etree._Element) -> bytes:
-    """Return the DER bytes of the certificate in KeyInfo; they are compared, never parsed."""
+def _certificate_element(signature: etree._Element) -> etree._Element:
     element = signature.find("ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces={"ds": NS_DS})
     assert element is not None  # checked by _check_signature_shape
+    return element
+
+
+def _certificate_in(element: etree._Element) -> bytes:
+    """Return the DER bytes of the X509Certificate ``element``; they are compared, never parsed."""
     try:
         der = b64decode("".join(codec.text_of(element).split()), validate=True)
     except (ValueError, binascii.Error) as exc:
@@ -402,7 +693,10 @@ def _signxml_verify(
     except InvalidDigest as exc:
         raise SignatureError("the signed content was changed after signing (digest mismatch)") from exc
     except InvalidCertificate as exc:
-        raise TrustError(f"the registered certificate of {sender} is not valid: {exc}") from exc
+        raise TrustError(
+            f"the registered certificate of {sender} is not valid: {exc}",
+            reason=TrustReason.CERTIFICATE_NOT_VALID.value,
+        ) from exc
     except (InvalidSignature, cryptography.exceptions.InvalidSignature) as exc:
         raise SignatureError(
             f"the signature value does not verify with the registered certificate of {sender}"
@@ -430,6 +724,9 @@ def verify(
     trust: TrustStore,
     now: dt.datetime,
     receiver: str | None = None,
+    hosted: Set[str] | None = None,
+    sender: str | None = None,
+    freshness: Freshness | None = None,
     policy: VerifyPolicy = DEFAULT_POLICY,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Verified:
@@ -437,89 +734,78 @@ def verify(
 
     The checks run in this order, the first failure raising: safe bounded parse; the signature's placement
     and shape (one ds:Signature, last child of the root; one Reference URI=""; enveloped + exclusive C14N;
-    accepted algorithms; no ds:Object; the signer's certificate alone in KeyInfo); envelope schema;
-    Receiver (when ``receiver`` is given); Sender known and allowed for the Utility Block; the certificate
-    in KeyInfo registered for that Sender, valid at ``now`` and strong enough; the signature itself
-    (signxml, pinned to that certificate); the signed tree is the whole Envelope, and its header agrees.
+    accepted algorithms; no ds:Object; the signer's certificate alone in KeyInfo); envelope schema; the
+    routing (:func:`admit`: Receiver hosted, Sender expected, known and allowed for the Utility Block); the
+    certificate in KeyInfo registered for that Sender, valid at ``now`` and strong enough; the signature itself
+    (signxml, pinned to that certificate); the signed tree is the whole Envelope, the routing of its header
+    is admitted again and names the signer; Created within ``freshness`` when given.
 
     Args:
         raw: the bytes received, or their tree as :func:`picexchange.codec.parse` returned it (so a caller that
             already parsed them, like :func:`picexchange.exchange.accept`, does not parse twice).
         trust: the partner registry.
-        now: the time to check certificate validity at (aware).
-        receiver: our participant id; when given, the header's Receiver must be it.
+        now: the time to check certificate validity (and Created) at (aware).
+        receiver: our participant id; when given, the header's Receiver must be it (``hosted`` of one).
+        hosted: the participant ids we receive for; when given, the header's Receiver must be one of them.
+        sender: when given, the header's Sender must be it (a reply comes from whom the message went to).
+        freshness: when given, how far Created may lie from ``now``.
         policy: accepted algorithms and key sizes.
         limits: parsing bounds.
 
     Returns:
-        The envelope decoded from what was signed, the signing partner and its certificate.
+        The envelope and routing header decoded from what was signed, the signing partner and its certificate.
 
     Raises:
         ParseError, MessageTooLarge: not a safe, bounded XML document (DOCTYPE, entities, too deep, ...).
         SignatureError: no, several, misplaced or malformed signatures; anything but the whole envelope
             signed; disallowed algorithms or transforms; content changed after signing.
-        TrustError: unknown Sender, a certificate not registered for the Sender (or another partner's),
-            expired or not yet valid, or refused by the certificate policy (:func:`trust.certificate_problems`:
-            weak key or issuer, CA, key usage, extended key usage, SHA-1, unknown critical extension);
-            Utility Block not allowed for the Sender; Receiver is not ``receiver``.
+        TrustError: a routing or certificate refusal, its :class:`TrustReason` in ``reason``.
         SchemaError, BusinessRuleError: the (signed) envelope does not conform to the envelope schema.
 
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    if receiver is not None and hosted is not None:
+        raise ValueError("give receiver or hosted, not both")
+    ours = frozenset(hosted) if hosted is not None else frozenset({receiver}) if receiver is not None else None
     root = codec.parse(raw, limits=limits) if isinstance(raw, bytes) else raw
     signature = _check_placement(root)
     algorithm = _check_signature_shape(signature, policy)
     schemas.check_envelope(root)
-    # From here on the header is schema-valid. Routing data read from the unverified tree only chooses
-    # whom to check against; the result is built from the signed tree, where the routing is checked again.
-    message_id = _header_text(root, "MessageId")
+    # From here on the header is schema-valid. The routing read from the received tree only chooses whom to
+    # check the signature against; the result is built from the signed tree, where the routing is decided again.
+    received = read_header(root)
     try:
-        return _verify_signed(root, signature, algorithm, trust=trust, now=now, receiver=receiver, policy=policy)
+        partner = admit(received, hosted=ours, trust=trust, sender=sender)
+        registered = _pinned(partner, trust, _certificate_element(signature), now=now, policy=policy)
+        signed = _signxml_verify(
+            root, registered.certificate, now=now, algorithm=algorithm, policy=policy, sender=partner.id
+        )
+        envelope, header = _decode_signed(root, signed)
+        if admit(header, hosted=ours, trust=trust, sender=sender) is not partner or header.sender != partner.id:
+            raise TrustError(
+                f"the signed Sender {header.sender} is not the signer {partner.id}",
+                reason=TrustReason.SIGNER_NOT_SENDER.value,
+                path=_PATHS["Sender"],
+            )
+        if freshness is not None:
+            check_created(header, now=now, freshness=freshness)
     except MessageError as exc:
         if exc.message_id is None:
-            exc.message_id = message_id
+            exc.message_id = received.message_id
         raise
+    return Verified(
+        envelope=envelope,
+        signed_xml=signed,
+        signer=partner,
+        certificate=registered.certificate,
+        algorithm=algorithm,
+        header=header,
+    )
 
 
-def _verify_signed(
-    root: etree._Element,
-    signature: etree._Element,
-    algorithm: SignatureAlgorithm,
-    *,
-    trust: TrustStore,
-    now: dt.datetime,
-    receiver: str | None,
-    policy: VerifyPolicy,
-) -> Verified:
-    sender = _header_text(root, "Sender") or ""
-    if receiver is not None:
-        _check_receiver(_header_text(root, "Receiver"), receiver)
-    # A Receipt or Error answers a message of the Utility Block it names; any registered partner may answer
-    # what we sent it (a Customs administration registered for `export` still receipts a misrouted `pic`).
-    reply = _header_text(root, "MessageType") in ("Receipt", "Error")
-    block = None if reply else UtilityBlock(_header_text(root, "UtilityBlock") or "")
-    partner = _sender(trust, sender, block)
-    # The certificate a signature presents is only compared with the registered ones, byte for byte; it is
-    # never parsed (a hostile certificate cannot reach the ASN.1 parser) nor trusted.
-    presented = _certificate_in(signature)
-    registered = partner.registered(presented)
-    if registered is None:
-        owner = trust.owner_of(presented)
-        if owner is not None:
-            raise TrustError(f"the signature's certificate belongs to {owner.id}, not to the header's Sender {sender}")
-        fingerprint = hashlib.sha256(presented).hexdigest()[:16]
-        raise TrustError(f"the signature's certificate (SHA-256 {fingerprint}) is not registered for {sender}")
-    problem = registered.validity_problem(now)
-    if problem is not None:
-        raise TrustError(f"{sender}: {problem}")
-    # The whole certificate policy again, its issuer included: a registry built in code was never loaded.
-    weak = registered.problems(min_rsa_bits=policy.min_rsa_bits)
-    if weak:
-        raise TrustError(
-            f"{sender}: certificate {describe_certificate(registered.certificate)} may not sign: {'; '.join(weak)}"
-        )
-    signed = _signxml_verify(root, registered.certificate, now=now, algorithm=algorithm, policy=policy, sender=sender)
+def _decode_signed(root: etree._Element, signed: etree._Element) -> tuple[Envelope, RoutingHeader]:
+    """Decode the envelope and its routing header from the signed tree; check it is the whole envelope."""
     # Enveloped transform over URI="": what was signed is the whole Envelope less its one signature.
     if signed.tag != _ENVELOPE or next(signed.iter(_ds("Signature")), None) is not None:
         raise SignatureError("the signed data is not the whole envelope")
@@ -532,24 +818,4 @@ def _verify_signed(
     except (SchemaError, BusinessRuleError):
         codec.decode(root, Envelope)  # raises the same problems, with the lines of the bytes received
         raise
-    if envelope.header.sender != partner.id:
-        raise TrustError(f"the signed Sender {envelope.header.sender} is not the signer {partner.id}")
-    if receiver is not None:
-        _check_receiver(envelope.header.receiver, receiver)
-    return Verified(
-        envelope=envelope, signed_xml=signed, signer=partner, certificate=registered.certificate, algorithm=algorithm
-    )
-
-
-def _check_receiver(found: str | None, receiver: str) -> None:
-    if found != receiver:
-        raise TrustError(f"the message is addressed to {found}, not to {receiver}")
-
-
-def _sender(trust: TrustStore, sender: str, block: UtilityBlock | None) -> Partner:
-    partner = trust.partner(sender)
-    if partner is None:
-        raise TrustError(f"unknown sender {sender}: not in the partner registry")
-    if block is not None and not partner.may_send(block):
-        raise TrustError(f"{sender} may not send messages of Utility Block {block.value}")
-    return partner
+    return envelope, read_header(signed)
