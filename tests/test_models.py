@@ -11,7 +11,7 @@ import pydantic
 import pytest
 from lxml import etree
 
-from picexchange import codes, schemas
+from picexchange import codes, resources, schemas
 from picexchange.codec import document_classes
 from picexchange.models.base import NS_ENVELOPE, XmlModel, binding
 from picexchange.models.common import Mass, WasteIdentification
@@ -25,7 +25,7 @@ XS = "{http://www.w3.org/2001/XMLSchema}"
 def test_committed_xsds_are_what_the_models_generate() -> None:
     """Editing a model without regenerating the XSDs (python -m tools.xsdgen) fails here."""
     for name, text in xsdgen.generate().items():
-        committed = (schemas.schema_dir() / name).read_bytes()
+        committed = (resources.schema_dir() / name).read_bytes()
         assert committed == text, f"schemas/{name} is stale: run python -m tools.xsdgen"
 
 
@@ -81,7 +81,7 @@ def test_every_xsd_element_and_attribute_is_carried_by_the_models_and_back() -> 
 
 def test_body_wildcard_admits_exactly_the_business_documents() -> None:
     """The Body holds Receipt or Error from the envelope namespace, or one document of a Utility Block."""
-    envelope = etree.parse(str(schemas.schema_dir() / "envelope.xsd")).getroot()
+    envelope = etree.parse(str(resources.schema_dir() / "envelope.xsd")).getroot()
     body = envelope.find(f"{XS}complexType[@name='BodyType']")
     assert body is not None
     choice = body.find(f"{XS}choice")
@@ -98,7 +98,7 @@ def test_body_wildcard_admits_exactly_the_business_documents() -> None:
 @pytest.mark.parametrize("name", ["common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd"])
 def test_every_declaration_is_documented(name: str) -> None:
     """Vendors read the XSDs: every element, attribute and type carries xs:documentation."""
-    root = etree.parse(str(schemas.schema_dir() / name)).getroot()
+    root = etree.parse(str(resources.schema_dir() / name)).getroot()
     undocumented = [
         node.get("name") or node.get("ref")
         for node in root.iter(f"{XS}element", f"{XS}attribute", f"{XS}complexType", f"{XS}simpleType")
@@ -120,10 +120,10 @@ def test_form_based_documents_cite_their_basel_block(cls_name: str) -> None:
 def test_xsds_are_xsd_1_0_and_compile_in_both_engines() -> None:
     """No XSD 1.1 constructs: libxml2 (XSD 1.0 only) compiles them, and so does xmlschema's 1.0 validator."""
     for name in ("common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd"):
-        text = (schemas.schema_dir() / name).read_bytes()
+        text = (resources.schema_dir() / name).read_bytes()
         for construct in (b"xs:assert", b"xs:alternative", b"xs:openContent", b"xs:override"):
             assert construct not in text
-        etree.XMLSchema(etree.parse(str(schemas.schema_dir() / name)))
+        etree.XMLSchema(etree.parse(str(resources.schema_dir() / name)))
     assert schemas.xmlschema_schema().XSD_VERSION == "1.0"
 
 
@@ -140,7 +140,7 @@ def test_code_list_names_its_source_and_version(list_id: str) -> None:
 
 def test_closed_code_lists_are_enumerations_in_the_xsd() -> None:
     """A code the model refuses is refused by the XSD too, and every listed code is allowed by both."""
-    common = etree.parse(str(schemas.schema_dir() / "common.xsd")).getroot()
+    common = etree.parse(str(resources.schema_dir() / "common.xsd")).getroot()
     for type_name, list_id in (
         ("YCodeType", "basel-annex-i-ii"),
         ("HCodeType", "basel-annex-iii"),

@@ -5,7 +5,8 @@ code may carry the dates between which it is valid (``valid_from``, ``valid_to``
 which codes are valid depends on the date of the document, not on today: Y48 and A3210 exist from
 1 January 2021 (decision BC-14/12), A1180 and B1110 ended on 31 December 2024 (decision BC-15/18).
 
-Lists are loaded once, on first use, from the installed package (never from the working tree).
+Lists are loaded once, on first use, from the installed package (never from the working tree); the shell
+:mod:`picexchange.resources` reads the bytes, this module only decodes them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+
+from picexchange import resources
 
 __all__ = [
     "Code",
@@ -127,7 +129,8 @@ def code_list(list_id: str) -> CodeList:
     """
     if list_id not in LIST_IDS:
         raise KeyError(f"no code list {list_id!r}; known: {', '.join(LIST_IDS)}")
-    raw = json.loads(resources.files("picexchange").joinpath(f"data/codes/{list_id}.json").read_text("utf-8"))
+    # The shell picexchange.resources reads the file; the core only decodes what it is handed.
+    raw = json.loads(resources.code_list_bytes(list_id))
     entries = {}
     for item in raw["codes"]:
         entries[item["code"]] = Code(

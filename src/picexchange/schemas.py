@@ -6,7 +6,10 @@ schemas; a test holds them to the same verdict on every sample.
 
 The envelope schema validates the routing data and leaves the Body's business document to a lax
 wildcard, so a gateway can check who sent a message before it spends time on what it says
-(DESIGN §4); the full schema validates the document too.
+(docs/architecture.md, "The path of an inbound message"); the full schema validates the document too.
+
+The XSDs reach this module as bytes from the shell :mod:`picexchange.resources`; an ``xs:import`` is
+answered from those bytes too (:class:`_PackagedSchemas`), so compiling a schema never opens a file.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lxml import etree
 
+from picexchange import resources
 from picexchange.codec import DEFAULT_LIMITS, Limits, decode, document_classes, element_path, parse
 from picexchange.errors import BusinessRuleError, Issue, MessageError, SchemaError
 from picexchange.models.base import NS_ENVELOPE, NS_EXPORT, NS_PIC, Binding, XmlModel, binding
@@ -34,7 +36,6 @@ __all__ = [
     "Report",
     "check_document",
     "check_envelope",
-    "schema_dir",
     "validate",
     "xsd_issues",
     "xmlschema_schema",
@@ -46,9 +47,20 @@ _Scope = Literal["envelope", "full"]
 _per_thread = threading.local()
 
 
-def schema_dir() -> Path:
-    """Return the directory of the packaged XSDs (``schemas/`` in the repository)."""
-    return Path(str(resources.files("picexchange").joinpath("xsd")))
+#: The base URL the packaged XSDs are parsed under: not a file or network location, so an ``xs:import``
+#: resolves only through :class:`_PackagedSchemas`, which answers any other location with nothing.
+_BASE_URL = "picexchange:xsd/"
+
+
+class _PackagedSchemas(etree.Resolver):  # type: ignore[misc]
+    """Answer the XSDs' ``xs:import schemaLocation`` with the packaged bytes, never with a file."""
+
+    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:
+        name = (system_url or "").removeprefix(_BASE_URL)
+        if name in resources.XSD_NAMES:
+            return self.resolve_string(resources.xsd_bytes(name), context, base_url=_BASE_URL + name)
+        # Anything else is answered with nothing rather than left to libxml2's loader, which would open it.
+        return self.resolve_string(b"", context)
 
 
 def _driver() -> bytes:
@@ -63,16 +75,14 @@ def _driver() -> bytes:
 
 
 def _lxml_schema(scope: _Scope) -> etree.XMLSchema:
-    # Schemas are our own packaged files; still, no network and no DTDs while loading them.
+    # Schemas are our own packaged bytes; still, no network and no DTDs while loading them.
     parser = etree.XMLParser(**_SCHEMA_PARSER_OPTIONS)
-    directory = schema_dir()
+    parser.resolvers.add(_PackagedSchemas())
     if scope == "envelope":
-        document = etree.parse(str(directory / "envelope.xsd"), parser)
+        text, name = resources.xsd_bytes("envelope.xsd"), "envelope.xsd"
     else:
-        document = etree.fromstring(
-            _driver(), parser, base_url=(directory / "driver.xsd").as_uri()
-        ).getroottree()
-    return etree.XMLSchema(document)
+        text, name = _driver(), "driver.xsd"
+    return etree.XMLSchema(etree.fromstring(text, parser, base_url=_BASE_URL + name).getroottree())
 
 
 def _compiled(scope: _Scope) -> etree.XMLSchema:
@@ -96,10 +106,14 @@ def xmlschema_schema() -> xmlschema.XMLSchema10:
     """Return the full schema as an xmlschema object (loaded on first use; slow to import)."""
     import xmlschema
 
-    directory = schema_dir()
+    # Every XSD from its packaged bytes, imported ones first: each xs:import then names a namespace already
+    # loaded, and allow="none" proves xmlschema opens no file or URL to find one.
     return xmlschema.XMLSchema10(
-        [str(directory / name) for name in ("envelope.xsd", "ub-pic.xsd", "ub-export.xsd")],
-        allow="local",
+        [
+            xmlschema.XMLResource(resources.xsd_bytes(name), base_url=_BASE_URL, allow="none", defuse="always")
+            for name in resources.XSD_NAMES
+        ],
+        allow="none",
         defuse="always",
     )
 

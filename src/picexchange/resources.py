@@ -1,0 +1,60 @@
+"""Read the data files installed with picexchange: the code lists and the XSDs.
+
+This is the one module that reads the package's own files, a shell at the bottom of the layers: the pure core
+(:mod:`picexchange.codes`, :mod:`picexchange.schemas`) is handed their bytes and never opens a file, so it
+keeps the rule that it does no I/O (docs/architecture.md, "Pure core, thin shells"). It reads from the
+installed package through :mod:`importlib.resources` (a wheel, a zip or the source tree alike), never from
+the working directory.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+__all__ = [
+    "XSD_NAMES",
+    "code_list_bytes",
+    "schema_dir",
+    "xsd_bytes",
+]
+
+#: The packaged XSDs, each imported schema before the schemas that import it.
+XSD_NAMES: tuple[str, ...] = (
+    "xmldsig-core-schema.xsd",
+    "common.xsd",
+    "envelope.xsd",
+    "ub-pic.xsd",
+    "ub-export.xsd",
+)
+
+
+def _package() -> Traversable:
+    return resources.files("picexchange")
+
+
+def code_list_bytes(list_id: str) -> bytes:
+    """Return the bytes of the packaged code list ``data/codes/<list_id>.json``.
+
+    Raises:
+        FileNotFoundError: if the package holds no such list.
+
+    """
+    return _package().joinpath("data", "codes", f"{list_id}.json").read_bytes()
+
+
+def xsd_bytes(name: str) -> bytes:
+    """Return the bytes of the packaged XSD ``name`` (one of :data:`XSD_NAMES`).
+
+    Raises:
+        KeyError: if ``name`` is not a packaged XSD.
+
+    """
+    if name not in XSD_NAMES:
+        raise KeyError(f"no packaged XSD {name!r}; known: {', '.join(XSD_NAMES)}")
+    return _package().joinpath("xsd", name).read_bytes()
+
+
+def schema_dir() -> Traversable:
+    """Return the folder of the packaged XSDs (``schemas/`` in the repository), for tools and tests."""
+    return _package().joinpath("xsd")
