@@ -8,6 +8,18 @@ The public surface, for Single Window vendors::
     envelope = px.from_xml(raw_bytes)        # typed models (no schema check; validate() does both)
     raw = px.to_xml(px.Envelope.wrap(document, message_id=..., ...))
 
+Sending and receiving, with the I/O-free protocol engine (the client and the reference gateway use the same)::
+
+    sealed = px.seal(document, me=identity, to=partner_id, now=now)     # px.Sealed: signed bytes to send
+    inbound = px.accept(raw, me=identity, trust=trust, now=now)         # px.Inbound, or a MessageError
+    header = px.read_header(root)                                       # px.RoutingHeader, before any check
+
+Names that could be read two ways are exported under one meaning each: :class:`ErrorReply` is the signed
+``Error`` document a receiver answers a refused message with (``picexchange.models.envelope.Error``; the XML
+element stays ``Error``), while every ``*Error`` name is an exception; :class:`DigestMethod` is how a
+signature hashes each reference, while the ``Digest`` element of a Receipt is
+``picexchange.models.common.Digest``.
+
 Everything listed in ``__all__`` is stable API; anything else is internal. ``pip install picexchange`` is
 enough for all of it; the reference gateway (``picexchange.gateway``, ``picexchange.testing``) needs the
 ``[gateway]`` extra and the PostgreSQL store the ``[postgres]`` extra (:class:`MissingExtraError` says so).
@@ -36,8 +48,21 @@ from picexchange.errors import (
     TransportError,
     TrustError,
 )
+from picexchange.exchange import (
+    AcceptPolicy,
+    Inbound,
+    Receipted,
+    Sealed,
+    accept,
+    accept_for,
+    error_for,
+    read_reply,
+    receipt_for,
+    seal,
+)
 from picexchange.files.registry import load_identity, load_trust
-from picexchange.models.envelope import Body, Envelope, Error, Header, MessageType, Receipt, UtilityBlock
+from picexchange.models.envelope import Body, Envelope, Header, MessageType, Receipt, UtilityBlock
+from picexchange.models.envelope import Error as ErrorReply
 from picexchange.models.export import ClearanceResult, DisposalCertificate, ExportData, ShipmentReceipt
 from picexchange.models.pic import (
     Acknowledgement,
@@ -50,7 +75,18 @@ from picexchange.models.pic import (
     NotificationCancellation,
 )
 from picexchange.schemas import Report, validate
-from picexchange.signing import Verified, VerifyPolicy, sign, verify
+from picexchange.signing import (
+    DigestMethod,
+    Freshness,
+    RoutingHeader,
+    SignatureAlgorithm,
+    TrustReason,
+    Verified,
+    VerifyPolicy,
+    read_header,
+    sign,
+    verify,
+)
 from picexchange.trust import Identity, Partner, TrustStore
 
 if TYPE_CHECKING:
@@ -70,6 +106,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "AcceptPolicy",
     "Acknowledgement",
     "AsyncClient",
     "Body",
@@ -84,12 +121,15 @@ __all__ = [
     "ConsentDecision",
     "ConsentWithdrawal",
     "DeliveryError",
+    "DigestMethod",
     "DisposalCertificate",
     "Envelope",
-    "Error",
+    "ErrorReply",
     "ExportData",
+    "Freshness",
     "Header",
     "Identity",
+    "Inbound",
     "InformationRequest",
     "InformationResponse",
     "Issue",
@@ -105,26 +145,38 @@ __all__ = [
     "Partner",
     "PicExchangeError",
     "Receipt",
+    "Receipted",
     "RemoteError",
     "Report",
     "RetryPolicy",
+    "RoutingHeader",
     "SchemaError",
+    "Sealed",
     "ShipmentReceipt",
+    "SignatureAlgorithm",
     "SignatureError",
     "StoreError",
     "TlsConfig",
     "TransportError",
     "TrustError",
+    "TrustReason",
     "TrustStore",
     "UtilityBlock",
     "Verified",
     "VerifyPolicy",
+    "accept",
+    "accept_for",
     "code_list",
+    "error_for",
     "from_json",
     "from_xml",
     "load_identity",
     "load_trust",
     "parse",
+    "read_header",
+    "read_reply",
+    "receipt_for",
+    "seal",
     "sign",
     "to_json",
     "to_xml",

@@ -72,7 +72,7 @@ from picexchange.trust import (
 __all__ = [
     "DEFAULT_FRESHNESS",
     "DEFAULT_POLICY",
-    "Digest",
+    "DigestMethod",
     "Freshness",
     "RoutingHeader",
     "SignatureAlgorithm",
@@ -118,13 +118,17 @@ class SignatureAlgorithm(enum.StrEnum):
         return not self.name.startswith("ECDSA")
 
     @property
-    def digest(self) -> Digest:
+    def digest(self) -> DigestMethod:
         """Return the reference digest of the same strength."""
-        return Digest["SHA" + self.name[-3:]]
+        return DigestMethod["SHA" + self.name[-3:]]
 
 
-class Digest(enum.StrEnum):
-    """Reference digest algorithms we sign with and accept."""
+class DigestMethod(enum.StrEnum):
+    """Reference digest algorithms we sign with and accept (the XMLDSig ``ds:DigestMethod`` URIs).
+
+    Not the ``Digest`` element of a Receipt or an annex (:class:`picexchange.models.common.Digest`, the SHA-256 of
+    some bytes): this is how each signed reference is hashed.
+    """
 
     SHA256 = DigestAlgorithm.SHA256.value
     SHA384 = DigestAlgorithm.SHA384.value
@@ -143,7 +147,7 @@ class VerifyPolicy:
     """
 
     signature_algorithms: frozenset[SignatureAlgorithm] = frozenset(SignatureAlgorithm)
-    digest_algorithms: frozenset[Digest] = frozenset(Digest)
+    digest_algorithms: frozenset[DigestMethod] = frozenset(DigestMethod)
     min_rsa_bits: int = MIN_RSA_BITS
 
     def __post_init__(self) -> None:
@@ -152,7 +156,7 @@ class VerifyPolicy:
         if not self.signature_algorithms or not self.digest_algorithms:
             raise ConfigurationError("a verify policy must accept at least one algorithm of each kind")
         if not set(self.signature_algorithms) <= set(SignatureAlgorithm) or not set(self.digest_algorithms) <= set(
-            Digest
+            DigestMethod
         ):
             raise ConfigurationError("a verify policy may only narrow the accepted algorithms")
 
