@@ -1,11 +1,12 @@
 """The I/O-free protocol engine: seal outbound messages, accept inbound ones, build and read the replies.
 
 Nothing here touches a socket, a file or a clock: the gateway and the client do the I/O around it and pass
-``now`` in. :func:`accept` runs the checks of DESIGN §4 in their order — size bound, safe parse, envelope
-schema, receiver is us, sender is a known partner allowed for the Utility Block, signature with that
-partner's certificate, business-document schema, business rules — and returns an :class:`Inbound` built
-only from what was signed, or raises the :class:`~picexchange.errors.MessageError` whose signed ``Error``
-reply :func:`error_for` builds. The shell stores the message and answers :func:`receipt_for`.
+``now`` in. :func:`accept` runs the checks of docs/architecture.md ("The path of an inbound message") in
+their order — size bound, safe parse, envelope schema, receiver is us, sender is a known partner allowed for
+the Utility Block, signature with that partner's certificate, business-document schema, business rules —
+and returns an :class:`Inbound` built only from what was signed, or raises the
+:class:`~picexchange.errors.MessageError` whose signed ``Error`` reply :func:`error_for` builds. The shell
+stores the message and answers :func:`receipt_for`.
 
 The routing and trust decisions (receiver hosted, sender known and allowed, signer, clock skew) and the one
 header reader are :mod:`picexchange.signing`'s (:func:`~picexchange.signing.admit`,
@@ -207,7 +208,7 @@ def seal(
 def accept(
     raw: bytes, *, me: Identity, trust: TrustStore, now: dt.datetime, policy: AcceptPolicy = DEFAULT_ACCEPT_POLICY
 ) -> Inbound:
-    """Run every check of DESIGN §4 on ``raw`` in order; return the message or raise why it is refused.
+    """Run every check of an inbound message on ``raw`` in order; return the message or raise why it is refused.
 
     Args:
         raw: the bytes received.

@@ -2,7 +2,7 @@
 
 Every message between two Single Windows is an :class:`~picexchange.models.envelope.Envelope` signed by the
 sender's Single Window, so the receiver knows who sent it and that nothing — routing data included — was
-changed. The signature (DESIGN §6):
+changed. The signature, the one shape we make and accept:
 
 - is enveloped, the last child of the root, with one ``Reference URI=""`` over the whole envelope;
 - uses exclusive C14N (without comments) for SignedInfo and for the reference, after the
@@ -137,7 +137,7 @@ class DigestMethod(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyPolicy:
-    """What :func:`verify` accepts; the defaults are the DESIGN §6 rules and can only be narrowed.
+    """What :func:`verify` accepts; the defaults are the rules of this module's docstring and can only be narrowed.
 
     Attributes:
         signature_algorithms: accepted signature algorithms (SHA-1 is never among them).
@@ -191,10 +191,11 @@ class Verified:
 #
 # One reader of the header and one place that decides routing and permissions, for every entry point:
 # exchange.accept (a message for a participant we host), verify (any signed envelope) and exchange.read_reply
-# (a partner's answer to what we sent). The checks run cheapest first, in the order of DESIGN §4: receiver is
-# one of ours -> sender is the one expected (replies) -> sender is a registered partner -> allowed this Utility
-# Block -> the signature's certificate is that partner's, valid and strong enough -> (the signature itself)
-# -> the signed header says the same -> Created within the allowed window.
+# (a partner's answer to what we sent). The checks run cheapest first, so a stranger cannot make us spend
+# signature work (docs/architecture.md, "The path of an inbound message"): receiver is one of ours -> sender
+# is the one expected (replies) -> sender is a registered partner -> allowed this Utility Block -> the
+# signature's certificate is that partner's, valid and strong enough -> (the signature itself) -> the signed
+# header says the same -> Created within the allowed window.
 
 
 class TrustReason(enum.StrEnum):
@@ -292,7 +293,7 @@ def read_header(root: etree._Element) -> RoutingHeader:
     """
     texts: dict[str, str] = {}
     header = root.find(_HEADER)
-    # One pass over the header's children (a path lookup per field costs about 7 us each, DESIGN §7 machine);
+    # One pass over the header's children (a path lookup per field costs about 7 us each, benchmarks/bench_routing.py);
     # the first element of each name counts, as a path lookup would find it.
     for child in header if header is not None else ():
         name = _HEADER_FIELDS.get(child.tag) if isinstance(child.tag, str) else None
@@ -503,7 +504,8 @@ def sign(
         raise SignatureError(f"only an Envelope can be signed, not {etree.QName(root).localname}")
     if next(root.iter(_ds("Signature")), None) is not None:
         raise SignatureError("the envelope is already signed")
-    # With an Id on the root signxml would write URI="#id"; the rule is URI="" (DESIGN §6).
+    # With an Id on the root signxml would write URI="#id"; the rule is URI="", the whole document, with no Id a
+    # wrapping attack could move.
     if any(etree.QName(name).localname.lower() == "id" for name in root.attrib):
         raise SignatureError("the Envelope root may not carry an Id attribute")
     sender = read_header(root).sender
@@ -598,7 +600,7 @@ def _algorithm(element: etree._Element) -> str:
 
 
 def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> SignatureAlgorithm:
-    """Check the signature is the one shape we accept (DESIGN §6); return its signature algorithm."""
+    """Check the signature is the one shape we accept (the module docstring); return its signature algorithm."""
     outline = [
         etree.QName(child).localname if etree.QName(child).namespace == NS_DS else child.tag
         for child in _children(signature)

@@ -319,7 +319,8 @@ class _Registration:
 def _identity(
     participant: str, key_file: FileContent, certificate: x509.Certificate, issuer: x509.Certificate | None = None
 ) -> Identity:
-    # A private key others can read is a leaked key (DESIGN §6); POSIX only, Windows has no mode bits.
+    # A private key others can read is a leaked key: anyone on the machine could sign as us. POSIX only, Windows
+    # has no mode bits.
     if key_file.mode is not None and key_file.mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigurationError(
             f"private key {key_file.name} can be read by other users (mode {stat.S_IMODE(key_file.mode):o}); "

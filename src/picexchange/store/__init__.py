@@ -1,4 +1,4 @@
-"""Durable storage of the messages a gateway receives and sends (DESIGN §5).
+"""Durable storage of the messages a gateway receives and sends (docs/architecture.md, "The store lifecycles").
 
 :func:`open_store` turns a store URL into a :class:`Store`: SQLite (the default, embedded) or PostgreSQL
 (several gateway processes on one database). Both pass one shared test suite. Call :meth:`Store.migrate`

@@ -480,7 +480,7 @@ class SqlStore(Store):
         values = self._stored(inbound_values(message))
         p = self._P
         with self._transaction(write=True) as session:
-            # One atomic insert decides "new or seen": no exists-then-insert race (DESIGN §6).
+            # One atomic insert decides "new or seen": "exists?" then "insert" would let two copies race in.
             inserted = session.execute(
                 f"INSERT INTO inbound ({INBOUND_COLUMNS}, digest, receipt, state)"  # noqa: S608 -- constants
                 f" VALUES ({self._marks(13)})"
@@ -582,7 +582,7 @@ class SqlStore(Store):
         with self._transaction(write=True) as session:
             if claim is not None:
                 # One atomic insert claims (client, key), in the transaction that queues the message: never
-                # "seen?" then "insert" (DESIGN §6). A concurrent claim of the same key waits for this one.
+                # "seen?" then "insert", which races. A concurrent claim of the same key waits for this one.
                 claimed = session.execute(
                     "INSERT INTO idempotency (client, idempotency_key, fingerprint, message_id, created_at)"  # noqa: S608
                     f" VALUES ({self._marks(5)})"

@@ -4,7 +4,7 @@ The gateway stores through this handful of methods and nothing else; ``sqlite.py
 and ``postgres.py`` (several gateway processes on one database) implement it and pass one shared test suite.
 
 Inbound, a message is stored once, as the exact bytes received plus its indexed header fields and the signed
-receipt we answered with (DESIGN §4, §5). The dedup key ``UNIQUE(sender, message_id)`` is kept forever and
+receipt we answered with (docs/architecture.md). The dedup key ``UNIQUE(sender, message_id)`` is kept forever and
 enforced by one atomic insert: the same id with the same bytes gets the original receipt back, the same id with
 other bytes is a :class:`~picexchange.errors.ConflictError`. The back office pulls its inbox as an append-only
 log with a cursor and acknowledges what it took::

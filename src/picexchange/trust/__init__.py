@@ -1,6 +1,6 @@
 """Who is who, and what a signing certificate must be: pure values and rules, no file access.
 
-- :mod:`picexchange.trust.policy`: the certificate policy (DESIGN §6) — key strength, CA flag, key usages,
+- :mod:`picexchange.trust.policy`: the certificate policy — key strength, CA flag, key usages,
   the certificate's own signature, critical extensions — applied at registration and at presentation.
 - :mod:`picexchange.trust.registry`: :class:`TrustStore`, :class:`Partner`, :class:`RegisteredCertificate`
   and :class:`Identity`, the partner registry as values.

@@ -1,4 +1,4 @@
-"""What a signing certificate must be: the certificate policy (DESIGN §6).
+"""What a signing certificate must be: the certificate policy.
 
 signxml checks only the validity dates of a pinned certificate. :func:`certificate_problems` refuses a
 signing certificate whose
@@ -43,9 +43,9 @@ __all__ = [
     "signature_hash_problem",
 ]
 
-#: Smallest RSA modulus accepted for signing and verifying (DESIGN §6).
+#: Smallest RSA modulus accepted for signing and verifying (NIST SP 800-131A: RSA below 2048 bits is disallowed).
 MIN_RSA_BITS = 2048
-#: Curves accepted for ECDSA: P-256 and stronger (DESIGN §6).
+#: Curves accepted for ECDSA: P-256 and stronger (128-bit security or more, like RSA-3072).
 _CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 #: A certificate may name its participant in a subjectAltName URI ``urn:picexchange:participant:AU:DCCEEW``.
 PARTICIPANT_URI_PREFIX = "urn:picexchange:participant:"

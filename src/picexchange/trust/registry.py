@@ -167,7 +167,7 @@ class Partner:
 class Identity:
     """Who we are when we sign: participant id, the loaded private key and its certificate.
 
-    Keys are loaded once (DESIGN §7: loading an RSA-2048 PEM costs about 50 ms). The key never appears in
+    Keys are loaded once (loading an RSA-2048 PEM costs about 50 ms). The key never appears in
     ``repr``.
 
     Attributes:
