@@ -6,11 +6,14 @@ each of its tables is parsed here and compared with its source of truth.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import importlib.util
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,14 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "architecture.md"
 SRC = ROOT / "src" / "picexchange"
 
+Lifecycle = Mapping[tuple[enum.StrEnum, enum.StrEnum], enum.StrEnum]
 
-def _contracts() -> list[dict[str, object]]:
+
+def _contracts() -> list[dict[str, Any]]:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    contracts: list[dict[str, object]] = pyproject["tool"]["importlinter"]["contracts"]
+    contracts: list[dict[str, Any]] = pyproject["tool"]["importlinter"]["contracts"]
     return contracts
 
 
-def _contract(name_starts: str) -> dict[str, object]:
+def _contract(name_starts: str) -> dict[str, Any]:
     found = [c for c in _contracts() if str(c["name"]).startswith(name_starts)]
     assert len(found) == 1, f"one contract named {name_starts!r}…, found {len(found)}"
     return found[0]
@@ -60,7 +65,7 @@ def _names(cell: str) -> list[str]:
 def test_the_layer_rows_in_the_doc_are_the_contract_rows() -> None:
     """Same rows, same order, same modules on each row, as the import-linter "Layers" contract."""
     contract = _contract("Layers:")
-    enforced = [[m.strip() for m in str(row).split("|")] for row in contract["layers"]]  # type: ignore[attr-defined]
+    enforced = [[m.strip() for m in row.split("|")] for row in contract["layers"]]
     written = _table_after("layers")
     assert [int(cells[0]) for cells in written] == list(range(1, len(written) + 1))
     assert [_names(cells[1]) for cells in written] == enforced
@@ -70,13 +75,13 @@ def test_the_layers_have_no_optional_row() -> None:
     """A row in parentheses is skipped by import-linter when its module is missing; none may be."""
     for contract in _contracts():
         if contract["type"] == "layers":
-            assert not [row for row in contract["layers"] if "(" in str(row)], contract["name"]  # type: ignore[attr-defined]
+            assert not [row for row in contract["layers"] if "(" in row], contract["name"]
 
 
 def test_every_layered_module_exists() -> None:
     """Each module on a row of the Layers contract is a module of the package."""
-    for row in _contract("Layers:")["layers"]:  # type: ignore[attr-defined]
-        for module in str(row).split("|"):
+    for row in _contract("Layers:")["layers"]:
+        for module in row.split("|"):
             importlib.import_module(module.strip())
 
 
@@ -99,7 +104,7 @@ def test_the_core_is_one_list_in_the_doc_the_purity_test_and_the_contract() -> N
 
 def test_the_core_contract_forbids_what_the_doc_says() -> None:
     """The pure core may not import files, environment, sockets, databases or HTTP, nor the shells."""
-    forbidden = set(_contract("The core never imports I/O")["forbidden_modules"])  # type: ignore[call-overload]
+    forbidden = set(_contract("The core never imports I/O")["forbidden_modules"])
     assert forbidden >= {"os", "pathlib", "tomllib", "socket", "sqlite3", "httpx", "picexchange.files"}
 
 
@@ -107,11 +112,10 @@ def test_the_core_contract_forbids_what_the_doc_says() -> None:
     ("marker", "table"),
     [("lifecycle: inbound", base.INBOUND_LIFECYCLE), ("lifecycle: outbound", base.OUTBOUND_LIFECYCLE)],
 )
-def test_the_lifecycle_tables_in_the_doc_are_the_stores(marker: str, table: object) -> None:
+def test_the_lifecycle_tables_in_the_doc_are_the_stores(marker: str, table: Lifecycle) -> None:
     """Every (state, event) -> next state row of the store's table is in the doc, and nothing else."""
-    assert isinstance(table, dict | type(base.INBOUND_LIFECYCLE))
     written = [tuple(cells) for cells in _table_after(marker)]
-    code = [(state.value, event.value, after.value) for (state, event), after in table.items()]  # type: ignore[attr-defined]
+    code = [(state.value, event.value, after.value) for (state, event), after in table.items()]
     assert sorted(written) == sorted(code)
     assert len(written) == len(set(written))
 
@@ -120,13 +124,13 @@ def test_the_lifecycle_tables_in_the_doc_are_the_stores(marker: str, table: obje
     ("marker", "table"),
     [("lifecycle: inbound", base.INBOUND_LIFECYCLE), ("lifecycle: outbound", base.OUTBOUND_LIFECYCLE)],
 )
-def test_the_final_states_in_the_doc_are_those_no_event_leaves(marker: str, table: object) -> None:
+def test_the_final_states_in_the_doc_are_those_no_event_leaves(marker: str, table: Lifecycle) -> None:
     """The "Final:" line under each lifecycle names exactly the states with no step to another state."""
     text = DOC.read_text(encoding="utf-8")
     after = text[text.index(f"<!-- {marker}") :]
     line = next(line for line in after.splitlines() if line.startswith("Final:"))
     written = {name.strip() for name in line.removeprefix("Final:").rstrip(".").split(",")}
-    steps = table.items()  # type: ignore[attr-defined]
+    steps = table.items()
     states = {state for (state, _), _ in steps} | {after for _, after in steps}
     leaving = {state for (state, _), after in steps if after is not state}
     assert written == {state.value for state in states - leaving}
