@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 import importlib
 import importlib.util
+import inspect
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,47 @@ def test_a_missing_packaged_file_is_a_clear_error() -> None:
     with pytest.raises(KeyError, match="no packaged XSD 'nope.xsd'"):
         resources.xsd_bytes("nope.xsd")
     assert picexchange.__all__  # the package imports with the resources shell at the bottom of the layers
+
+
+#: The inbound checks in the order the doc gives them, each as the doc names it.
+INBOUND_PATH = [
+    "picexchange.codec.parse",
+    "picexchange.schemas.check_envelope",
+    "picexchange.signing.read_header",
+    "picexchange.signing.admit",
+    "picexchange.signing.verify",
+    "picexchange.signing._check_placement",
+    "picexchange.signing._check_signature_shape",
+    "picexchange.signing._pinned",
+    "picexchange.signing._signxml_verify",
+    "picexchange.schemas.check_document",
+    "picexchange.codec.decode",
+    "picexchange.signing.check_created",
+    "picexchange.store.base.Store.record_inbound",
+]
+
+
+def test_the_doc_gives_the_inbound_checks_in_order() -> None:
+    """In "The path of an inbound message", each check is first named in the order of INBOUND_PATH."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("## The path of an inbound message") :].split("\n## ", 1)[0]
+    first = [section.index(f"`{name}`") for name in INBOUND_PATH]
+    assert first == sorted(first)
+
+
+def _calls_in_order(function: Callable[..., object], *names: str) -> None:
+    source = inspect.getsource(function)
+    at = [source.index(f"{name}(") for name in names]
+    assert at == sorted(at), f"{function.__qualname__} calls {names} in another order"
+
+
+def test_the_code_runs_the_inbound_checks_in_the_order_the_doc_gives() -> None:
+    """accept_for, verify and _decode_signed call the checks in INBOUND_PATH's order."""
+    from picexchange import exchange, signing
+
+    # (accept_for reads the header once right after parsing, for the message id its errors carry; the routing
+    # is read after the envelope schema, where the doc names read_header.)
+    _calls_in_order(exchange.accept_for, "codec.parse", "schemas.check_envelope", "signing.admit", "signing.verify")
+    _calls_in_order(signing.verify, "_check_placement", "_check_signature_shape", "admit", "_pinned",
+                    "_signxml_verify", "_decode_signed", "check_created")  # fmt: skip
+    _calls_in_order(signing._decode_signed, "schemas.check_document", "codec.decode")
