@@ -186,29 +186,38 @@ def test_readme_layout_points_to_the_architecture_page() -> None:
     assert "docs/architecture.md" in layout
 
 
-def test_the_schemas_compile_from_the_packaged_bytes_without_opening_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    """schemas gets every XSD, imports included, from picexchange.resources' bytes; it never reads a folder."""
+def test_the_schemas_get_the_packaged_xsds_from_the_resources_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """schemas finds no file itself: lxml gets bytes and a location, xmlschema only bytes, from resources."""
     packaged = {name: resources.xsd_bytes(name) for name in resources.XSD_NAMES}
     served: list[str] = []
+    located: list[str] = []
+    xsd_location = resources.xsd_location
 
     def xsd_bytes(name: str) -> bytes:
         served.append(name)
         return packaged[name]
 
+    def location(name: str) -> str:
+        located.append(name)
+        return xsd_location(name)
+
     def no_folder() -> object:
         raise AssertionError("the core asked for the package's folder")
 
     monkeypatch.setattr(resources, "xsd_bytes", xsd_bytes)
-    monkeypatch.setattr(resources, "_package", no_folder)
+    monkeypatch.setattr(resources, "xsd_location", location)
     monkeypatch.setattr(resources, "schema_dir", no_folder)
     assert schemas._lxml_schema("full") is not None
     assert schemas._lxml_schema("envelope") is not None
-    assert set(served) == set(resources.XSD_NAMES)
+    assert located == ["driver.xsd", "envelope.xsd"]
+    served.clear()
+    monkeypatch.setattr(resources, "_package", no_folder)
     schemas.xmlschema_schema.cache_clear()
     try:
         assert schemas.xmlschema_schema().maps.namespaces  # allow="none": xmlschema opened no file either
     finally:
         schemas.xmlschema_schema.cache_clear()
+    assert set(served) == set(resources.XSD_NAMES)
 
 
 def test_the_code_lists_come_as_bytes_from_the_resources_shell(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -280,3 +289,4 @@ def test_the_code_runs_the_inbound_checks_in_the_order_the_doc_gives() -> None:
     _calls_in_order(signing.verify, "_check_placement", "_check_signature_shape", "admit", "_pinned",
                     "_signxml_verify", "_decode_signed", "check_created")  # fmt: skip
     _calls_in_order(signing._decode_signed, "schemas.check_document", "codec.decode")
+

@@ -1,8 +1,9 @@
 """Read the data files installed with picexchange: the code lists and the XSDs.
 
-This is the one module that reads the package's own files, a shell at the bottom of the layers: the pure core
-(:mod:`picexchange.codes`, :mod:`picexchange.schemas`) is handed their bytes and never opens a file, so it
-keeps the rule that it does no I/O (docs/architecture.md, "Pure core, thin shells"). It reads from the
+This is the one module that finds and reads the package's own files, a shell at the bottom of the layers: the
+pure core (:mod:`picexchange.codes`, :mod:`picexchange.schemas`) is handed their bytes and never opens a file
+(docs/architecture.md, "Pure core, thin shells"). One exception, explained in :mod:`picexchange.schemas`:
+libxml2 loads the XSDs' imports itself, from the installed location :func:`xsd_location` gives. It reads from the
 installed package through :mod:`importlib.resources` (a wheel, a zip or the source tree alike), never from
 the working directory.
 """
@@ -17,6 +18,7 @@ __all__ = [
     "code_list_bytes",
     "schema_dir",
     "xsd_bytes",
+    "xsd_location",
 ]
 
 #: The packaged XSDs, each imported schema before the schemas that import it.
@@ -53,6 +55,14 @@ def xsd_bytes(name: str) -> bytes:
     if name not in XSD_NAMES:
         raise KeyError(f"no packaged XSD {name!r}; known: {', '.join(XSD_NAMES)}")
     return _package().joinpath("xsd", name).read_bytes()
+
+
+def xsd_location(name: str) -> str:
+    """Return where the packaged XSD ``name`` is installed, as a path string libxml2 resolves imports against.
+
+    ``name`` need not exist (``driver.xsd`` is a schema made in memory that imports the packaged ones).
+    """
+    return str(_package().joinpath("xsd", name))
 
 
 def schema_dir() -> Traversable:

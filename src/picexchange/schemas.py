@@ -8,8 +8,12 @@ The envelope schema validates the routing data and leaves the Body's business do
 wildcard, so a gateway can check who sent a message before it spends time on what it says
 (docs/architecture.md, "The path of an inbound message"); the full schema validates the document too.
 
-The XSDs reach this module as bytes from the shell :mod:`picexchange.resources`; an ``xs:import`` is
-answered from those bytes too (:class:`_PackagedSchemas`), so compiling a schema never opens a file.
+The XSDs reach this module from the shell :mod:`picexchange.resources`: their bytes, and for lxml the
+location of the installed files as a string. libxml2 loads each ``xs:import`` of a schema itself, while
+compiling; answering those imports from bytes through an lxml resolver works in one thread but not in the
+gateway's worker threads (the import did not reach the resolver and the schema compiled without the imported
+declarations), so libxml2 reads the installed XSD files that the shell names. This module opens no file
+and imports no file-system module; xmlschema, pure Python, is handed the bytes with ``allow="none"``.
 """
 
 from __future__ import annotations
@@ -47,22 +51,6 @@ _Scope = Literal["envelope", "full"]
 _per_thread = threading.local()
 
 
-#: The base URL the packaged XSDs are parsed under: not a file or network location, so an ``xs:import``
-#: resolves only through :class:`_PackagedSchemas`, which answers any other location with nothing.
-_BASE_URL = "picexchange:xsd/"
-
-
-class _PackagedSchemas(etree.Resolver):  # type: ignore[misc]
-    """Answer the XSDs' ``xs:import schemaLocation`` with the packaged bytes, never with a file."""
-
-    def resolve(self, system_url: str | None, public_id: str | None, context: object) -> object:
-        name = (system_url or "").removeprefix(_BASE_URL)
-        if name in resources.XSD_NAMES:
-            return self.resolve_string(resources.xsd_bytes(name), context, base_url=_BASE_URL + name)
-        # Anything else is answered with nothing rather than left to libxml2's loader, which would open it.
-        return self.resolve_string(b"", context)
-
-
 def _driver() -> bytes:
     imports = "".join(
         f'<xs:import namespace="{ns}" schemaLocation="{name}"/>'
@@ -75,14 +63,14 @@ def _driver() -> bytes:
 
 
 def _lxml_schema(scope: _Scope) -> etree.XMLSchema:
-    # Schemas are our own packaged bytes; still, no network and no DTDs while loading them.
+    # Schemas are our own packaged files; still, no network and no DTDs while loading them. libxml2 loads each
+    # xs:import itself, from the installed folder picexchange.resources names (see the module docstring).
     parser = etree.XMLParser(**_SCHEMA_PARSER_OPTIONS)
-    parser.resolvers.add(_PackagedSchemas())
     if scope == "envelope":
         text, name = resources.xsd_bytes("envelope.xsd"), "envelope.xsd"
     else:
         text, name = _driver(), "driver.xsd"
-    return etree.XMLSchema(etree.fromstring(text, parser, base_url=_BASE_URL + name).getroottree())
+    return etree.XMLSchema(etree.fromstring(text, parser, base_url=resources.xsd_location(name)).getroottree())
 
 
 def _compiled(scope: _Scope) -> etree.XMLSchema:
@@ -110,7 +98,7 @@ def xmlschema_schema() -> xmlschema.XMLSchema10:
     # loaded, and allow="none" proves xmlschema opens no file or URL to find one.
     return xmlschema.XMLSchema10(
         [
-            xmlschema.XMLResource(resources.xsd_bytes(name), base_url=_BASE_URL, allow="none", defuse="always")
+            xmlschema.XMLResource(resources.xsd_bytes(name), allow="none", defuse="always")
             for name in resources.XSD_NAMES
         ],
         allow="none",
