@@ -32,6 +32,9 @@ from picexchange.errors import ConfigurationError, ConflictError, StoreError
 from picexchange.store import (
     INBOUND_LIFECYCLE,
     OUTBOUND_LIFECYCLE,
+    BackofficeAction,
+    Enqueued,
+    Idempotency,
     InboundEvent,
     InboundMessage,
     InboundState,
@@ -39,6 +42,7 @@ from picexchange.store import (
     OutboundMessage,
     OutboundState,
     Store,
+    digest_of,
     open_store,
 )
 from picexchange.store.base import transition
@@ -789,3 +793,227 @@ def test_claims_can_pass_over_partners_that_have_enough_in_flight(store: Store) 
     assert [m.message_id for m in claimed] == [outbound(3).message_id]
     rest = store.claim_due(now=T0 + LEASE, lease=LEASE, limit=10, worker="w", skip_receivers=())
     assert [m.message_id for m in rest] == [outbound(1).message_id, outbound(2).message_id]
+
+
+# ------------------------------------------------------------------------------ back office: audit of actions
+
+
+def action(n: int = 1, **fields: Any) -> BackofficeAction:
+    """Return a back-office action; ``n`` makes its time and target distinct."""
+    values: dict[str, Any] = {
+        "at": T0 + dt.timedelta(seconds=n),
+        "client": "customs-app",
+        "action": "inbox.read",
+        "target": f"since={n}",
+        "outcome": "ok",
+        "participant": None,
+    }
+    values.update(fields)
+    return BackofficeAction(**values)
+
+
+def test_actions_are_read_back_in_the_order_recorded_with_a_cursor(store: Store) -> None:
+    """The audit log pages like the inbox: increasing sequence numbers, ``next``, ``has_more``, every field kept."""
+    recorded = [
+        action(3, action="outbox.submit", target=str(uuid.uuid4()), participant="DE-CUSTOMS"),
+        action(1, client="other", outcome="unauthorized", target=None),  # recorded later, but earlier in time
+        action(2, action="auth", outcome="forbidden"),
+    ]
+    for one in recorded:
+        store.record_action(one)
+    first = store.actions(since=0, limit=2)
+    assert [e.action for e in first.entries] == recorded[:2]
+    assert first.has_more
+    assert first.next == first.entries[-1].sequence
+    assert first.entries[0].sequence < first.entries[1].sequence
+    rest = store.actions(since=first.next, limit=2)
+    assert [e.action for e in rest.entries] == recorded[2:]
+    assert not rest.has_more
+    empty = store.actions(since=rest.next, limit=2)
+    assert (empty.entries, empty.next, empty.has_more) == ((), rest.next, False)
+
+
+def test_actions_survive_reopening_the_store(store_url: str) -> None:
+    """Recorded actions are durable: another store on the same database reads them, and appends after them."""
+    with open_store(store_url) as first:
+        first.migrate()
+        first.record_action(action(1))
+    with open_store(store_url) as again:
+        again.migrate()
+        again.record_action(action(2))
+        page = again.actions(since=0, limit=10)
+    assert [e.action for e in page.entries] == [action(1), action(2)]
+
+
+def test_action_fields_and_limits_are_checked(store: Store) -> None:
+    """Fields beyond the agreed bounds, empty ones, a naive time and bad cursors are refused, not retryable."""
+    bad_actions = [
+        action(action="x" * 65),
+        action(target="x" * 501),
+        action(client=""),
+        action(outcome=""),
+        action(participant="x" * 201),
+        action(at=dt.datetime(2026, 3, 1, 12, 0)),  # noqa: DTZ001
+    ]
+    for bad in bad_actions:
+        with pytest.raises(StoreError) as info:
+            store.record_action(bad)
+        assert info.value.retryable is False
+    store.record_action(action(action="x" * 64, target="x" * 500))
+    for since, limit in [(-1, 1), (0, 0), (2**63, 1), (0, 2**63)]:
+        with pytest.raises(StoreError) as info:
+            store.actions(since=since, limit=limit)
+        assert info.value.retryable is False
+    assert len(store.actions(since=0, limit=10).entries) == 1
+
+
+def test_concurrent_actions_get_distinct_sequence_numbers_in_log_order(store_url: str) -> None:
+    """Two stores recording from four threads each lose no action and number each one once."""
+    stores = [open_store(store_url), open_store(store_url)]
+    stores[0].migrate()
+    errors: list[BaseException] = []
+
+    def record(target: Store, base: int) -> None:
+        try:
+            for n in range(base, base + 25):
+                target.record_action(action(n))
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record, args=(stores[i % 2], 100 * i)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    page = stores[0].actions(since=0, limit=1000)
+    for s in stores:
+        s.close()
+    assert errors == []
+    sequences = [e.sequence for e in page.entries]
+    assert sequences == sorted(set(sequences))
+    assert len(sequences) == 200
+    assert {e.action.target for e in page.entries} == {f"since={100 * i + n}" for i in range(8) for n in range(25)}
+
+
+def test_an_action_committed_late_is_not_skipped_by_the_cursor(store_url: str, store: Store) -> None:
+    """An action whose transaction numbered it first but committed after a read still comes after that cursor."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writer at a time: a transaction cannot stay open beside the store's")
+    with psycopg.connect(store_url) as slow:  # a second gateway process, mid-transaction
+        slow.execute(
+            "WITH taken AS (UPDATE action_log SET last_sequence = last_sequence + 1 WHERE id = 1"
+            " RETURNING last_sequence)"
+            " INSERT INTO backoffice_action (sequence, at, client, action, target, outcome)"
+            " SELECT last_sequence, %s, 'slow', 'inbox.read', NULL, 'ok' FROM taken",
+            (T0,),
+        )
+        recorder = threading.Thread(target=store.record_action, args=(action(2),))
+        recorder.start()  # waits for the slow transaction: numbers are handed out in commit order
+        recorder.join(0.5)
+        page = store.actions(since=0, limit=10)
+        assert page.entries == ()
+        slow.commit()
+        recorder.join()
+    following = store.actions(since=page.next, limit=10)
+    assert [e.action.client for e in following.entries] == ["slow", "customs-app"]
+
+
+# -------------------------------------------------------------------------- back office: idempotent submissions
+
+
+def key(name: str = "k-1", *, client: str = "customs-app", fingerprint: str = "a" * 64) -> Idempotency:
+    """Return an idempotency key of ``client``."""
+    return Idempotency(client=client, key=name, fingerprint=fingerprint)
+
+
+def test_enqueue_returns_the_message_id_and_digest(store: Store) -> None:
+    """Without a key, enqueue says what it queued; the same message again is not a replay."""
+    first = store.enqueue(outbound(1), at=T0)
+    assert first == Enqueued(
+        message_id=outbound(1).message_id, digest=digest_of(outbound(1).data), replayed=False, fingerprint=None
+    )
+    assert store.enqueue(outbound(1), at=T0) == first
+
+
+def test_a_replayed_key_returns_the_original_message_and_queues_nothing(store: Store) -> None:
+    """The second submission with a key gets the first one's id, digest and stored fingerprint back."""
+    first = store.enqueue(outbound(1), at=T0, idempotency=key(fingerprint="1" * 64))
+    assert first == Enqueued(
+        message_id=outbound(1).message_id, digest=digest_of(outbound(1).data), replayed=False, fingerprint="1" * 64
+    )
+    again = store.enqueue(outbound(2), at=T0 + dt.timedelta(seconds=1), idempotency=key(fingerprint="2" * 64))
+    assert again == replace(first, replayed=True)
+    assert store.outbound_status(outbound(2).message_id) is None
+    assert store.counts().outbound[OutboundState.QUEUED] == 1
+
+
+def test_idempotency_keys_are_per_client(store: Store) -> None:
+    """Two clients may use the same key: each queues its own message."""
+    mine = store.enqueue(outbound(1), at=T0, idempotency=key("same", client="customs-app"))
+    theirs = store.enqueue(outbound(2), at=T0, idempotency=key("same", client="ministry-app"))
+    assert (mine.replayed, theirs.replayed) == (False, False)
+    assert theirs.message_id == outbound(2).message_id
+    assert store.counts().outbound[OutboundState.QUEUED] == 2
+
+
+def test_a_refused_submission_does_not_claim_its_key(store: Store) -> None:
+    """A submission that conflicts with another message's id stores nothing: the key stays free."""
+    store.enqueue(outbound(1), at=T0)
+    with pytest.raises(ConflictError):
+        store.enqueue(replace(outbound(1), data=b"<other/>"), at=T0, idempotency=key())
+    fresh = store.enqueue(outbound(2), at=T0, idempotency=key())
+    assert (fresh.message_id, fresh.replayed) == (outbound(2).message_id, False)
+
+
+def test_concurrent_submissions_with_one_key_queue_exactly_one_message(store_url: str) -> None:
+    """Eight threads on two stores submit eight different messages under one key: one is queued, all agree."""
+    stores = [open_store(store_url), open_store(store_url)]
+    stores[0].migrate()
+    results: list[Enqueued] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def submit(target: Store, n: int) -> None:
+        try:
+            start.wait()
+            results.append(target.enqueue(outbound(n), at=T0, idempotency=key("race", fingerprint=f"{n:064x}")))
+        except BaseException as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(stores[n % 2], n)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counts = stores[0].counts()
+    for s in stores:
+        s.close()
+    assert errors == []
+    assert counts.outbound[OutboundState.QUEUED] == 1
+    (winner,) = [r for r in results if not r.replayed]
+    assert len(results) == 8
+    assert {(r.message_id, r.digest, r.fingerprint) for r in results} == {
+        (winner.message_id, winner.digest, winner.fingerprint)
+    }
+    assert _query(store_url, "SELECT count(*) FROM idempotency") == [(1,)]
+
+
+def test_idempotency_fields_are_checked(store: Store) -> None:
+    """An empty or overlong key or client, or a NUL in one, is refused and queues nothing."""
+    for bad in [key(""), key("k" * 201), key(client=""), key("a\x00b"), key(fingerprint="")]:
+        with pytest.raises(StoreError) as info:
+            store.enqueue(outbound(1), at=T0, idempotency=bad)
+        assert info.value.retryable is False
+    assert store.outbound_status(outbound(1).message_id) is None
+
+
+# ------------------------------------------------------------------------------------------- health, failures
+
+
+def test_check_writable_rewrites_the_heartbeat(store_url: str, store: Store) -> None:
+    """check_writable commits a real write: the heartbeat row holds the time of the last check."""
+    store.check_writable(at=T0)
+    store.check_writable(at=T0 + dt.timedelta(seconds=5))
+    rows = _query(store_url, "SELECT id, at FROM heartbeat")
+    assert len(rows) == 1
+    assert str(rows[0][1]).startswith("2026-03-01") and ":05" in str(rows[0][1])

@@ -384,4 +384,18 @@ class RemoteError(TransportError):
 
 
 class StoreError(PicExchangeError):
-    """The message store failed; nothing was acknowledged."""
+    """The message store failed; nothing was acknowledged.
+
+    Its text is for the operator's log only: it never contains the store's connection string, user, host, port
+    or database name, and it is not shown to partners.
+
+    Attributes:
+        retryable: True when the store could not do it now (unreachable, connection lost, disk full, locked,
+            read-only): the same call may succeed later. False when the arguments were refused (an integer
+            beyond 64 bits, a NUL character in text, an unknown message, a step its lifecycle forbids).
+
+    """
+
+    def __init__(self, text: str, *, retryable: bool = True) -> None:
+        super().__init__(text)
+        self.retryable = retryable

@@ -3,6 +3,12 @@
 :func:`open_store` turns a store URL into a :class:`Store`: SQLite (the default, embedded) or PostgreSQL
 (several gateway processes on one database). Both pass one shared test suite. Call :meth:`Store.migrate`
 once at start-up; the gateway does.
+
+Besides the messages, the store keeps what the back office needs (schema version 2, see
+:mod:`picexchange.store.base`): the idempotency keys of submissions (:class:`Idempotency`, :class:`Enqueued`),
+the audit log of back-office actions (:meth:`Store.record_action`, :meth:`Store.actions`) and a heartbeat row
+that :meth:`Store.check_writable` rewrites for ``/healthz``. Every failure is a
+:class:`~picexchange.errors.StoreError` whose ``retryable`` tells an outage from refused arguments.
 """
 
 from __future__ import annotations
@@ -11,6 +17,11 @@ from picexchange import errors
 from picexchange.store.base import (
     INBOUND_LIFECYCLE,
     OUTBOUND_LIFECYCLE,
+    ActionEntry,
+    ActionPage,
+    BackofficeAction,
+    Enqueued,
+    Idempotency,
     InboundEvent,
     InboundMessage,
     InboundState,
@@ -30,6 +41,11 @@ from picexchange.store.base import (
 __all__ = [
     "INBOUND_LIFECYCLE",
     "OUTBOUND_LIFECYCLE",
+    "ActionEntry",
+    "ActionPage",
+    "BackofficeAction",
+    "Enqueued",
+    "Idempotency",
     "InboundEvent",
     "InboundMessage",
     "InboundState",

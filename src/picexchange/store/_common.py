@@ -14,6 +14,9 @@ from typing import Any, ClassVar
 from picexchange.errors import StoreError
 from picexchange.store.base import (
     OUTBOUND_LIFECYCLE,
+    ActionEntry,
+    BackofficeAction,
+    Idempotency,
     InboundMessage,
     InboundState,
     InboundStatus,
@@ -28,6 +31,15 @@ from picexchange.store.base import (
 
 ToDatetime = Callable[[Any], dt.datetime]
 """How a backend turns a stored timestamp back into an aware datetime."""
+
+INT64_MAX = 2**63 - 1
+"""The largest integer both databases store: a bigger cursor or sequence number is refused before the driver
+(SQLite raises OverflowError, PostgreSQL a data error)."""
+
+
+def refused(text: str) -> StoreError:
+    """Return the StoreError for arguments the store refuses: retrying the same call cannot help."""
+    return StoreError(text, retryable=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,41 +57,87 @@ class Migration:
 def check_migrations(migrations: Sequence[Migration]) -> None:
     """Raise if the steps are not numbered 1, 2, 3, ... (a programming error, caught at import)."""
     if [step.version for step in migrations] != list(range(1, len(migrations) + 1)):
-        raise StoreError("migration steps must be numbered 1, 2, 3, ... in order")
+        raise refused("migration steps must be numbered 1, 2, 3, ... in order")
 
 
 def aware(value: dt.datetime, name: str) -> dt.datetime:
     """Return ``value`` in UTC; raise if it carries no time zone (a naive time is ambiguous when stored)."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise StoreError(f"{name} must be an aware datetime, got {value!r}")
-    return value.astimezone(dt.UTC)
+        raise refused(f"{name} must be an aware datetime, got {value!r}")
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:  # dt.datetime.max in a zone east of UTC
+        raise refused(f"{name} is out of range: {value!r}") from exc
 
 
 def positive(value: int, name: str) -> int:
-    """Return ``value`` if it is at least 1."""
-    if value < 1:
-        raise StoreError(f"{name} must be at least 1, got {value}")
+    """Return ``value`` if it is at least 1 and, plus one, still fits 64 bits (pages read ``limit + 1`` rows)."""
+    if not 1 <= value < INT64_MAX:
+        raise refused(f"{name} must be at least 1 and below 2**63 - 1, got {value}")
     return value
 
 
 def cursor(value: int) -> int:
-    """Return the inbox cursor ``value`` if it is not negative."""
-    if value < 0:
-        raise StoreError(f"since must be 0 or a cursor the inbox returned, got {value}")
+    """Return the cursor ``value`` if it is 0 or a sequence number a log can hand out (64 bits)."""
+    if not 0 <= value <= INT64_MAX:
+        raise refused(f"since must be 0 or a cursor the log returned, got {value}")
     return value
 
 
 def lease_end(now: dt.datetime, lease: dt.timedelta) -> dt.datetime:
     """Return when a claim taken at ``now`` for ``lease`` expires."""
     if lease <= dt.timedelta(0):
-        raise StoreError(f"lease must be positive, got {lease}")
-    return now + lease
+        raise refused(f"lease must be positive, got {lease}")
+    try:
+        return now + lease
+    except OverflowError as exc:
+        raise refused(f"lease {lease} from {now} ends beyond the year 9999") from exc
 
 
 def chunks(values: Iterable[int], size: int = 500) -> list[list[int]]:
-    """Split ``values`` (deduplicated, sorted) into lists of at most ``size``, to bound query parameters."""
+    """Split sequence numbers (deduplicated, sorted) into lists of at most ``size``, to bound query parameters.
+
+    Raises:
+        StoreError: a number is not a sequence number a log can hand out (below 1 or beyond 64 bits).
+
+    """
     ordered = sorted(set(values))
+    out_of_range = [value for value in ordered if not 1 <= value <= INT64_MAX]
+    if out_of_range:
+        raise refused(f"no inbox entries with sequence numbers {out_of_range[:10]}")
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def no_nul(**texts: str | None) -> None:
+    """Raise if a text argument holds a NUL character.
+
+    PostgreSQL cannot store one in ``text`` (psycopg raises ValueError) and SQLite would store it; both refuse
+    it here, alike, before any SQL runs. Identifiers from a parsed message never hold one (XML forbids it).
+    """
+    for name, value in texts.items():
+        if value is not None and "\x00" in value:
+            raise refused(f"{name} must not contain a NUL character")
+
+
+def bounded(value: str | None, name: str, *, most: int, required: bool = True) -> str | None:
+    """Return ``value`` if it is present when ``required``, non-empty, at most ``most`` characters and NUL-free."""
+    if value is None:
+        if required:
+            raise refused(f"{name} is required")
+        return None
+    if not value or len(value) > most:
+        raise refused(f"{name} must be 1 to {most} characters, got {len(value)}")
+    no_nul(**{name: value})
+    return value
+
+
+def idempotency_values(idempotency: Idempotency) -> tuple[str, str, str]:
+    """Return ``(client, key, fingerprint)`` after checking them (the gateway validated the key's syntax)."""
+    return (
+        str(bounded(idempotency.client, "idempotency client", most=200)),
+        str(bounded(idempotency.key, "idempotency key", most=200)),
+        str(bounded(idempotency.fingerprint, "idempotency fingerprint", most=128)),
+    )
 
 
 # States from which claiming is legal, as SQL literals: constants of the lifecycle table, never input.
@@ -96,8 +154,43 @@ CLAIM_COLUMNS = "id, state, " + OUTBOUND_COLUMNS
 OUTBOUND_STATUS_COLUMNS = "state, attempts, last_error, enqueued_at, updated_at, due_at, worker, receipted_at, receipt"
 
 
+ACTION_COLUMNS = "sequence, at, client, action, target, outcome, participant"
+
+
+def action_values(action: BackofficeAction) -> tuple[Any, ...]:
+    """Return the values of :data:`ACTION_COLUMNS` minus ``sequence``, checked against the agreed bounds."""
+    return (
+        aware(action.at, "at"),
+        bounded(action.client, "client", most=200),
+        bounded(action.action, "action", most=64),
+        bounded(action.target, "target", most=500, required=False),
+        bounded(action.outcome, "outcome", most=64),
+        bounded(action.participant, "participant", most=200, required=False),
+    )
+
+
+def action_from(row: Sequence[Any], to_datetime: ToDatetime) -> ActionEntry:
+    """Return the audit log entry in a row selected with :data:`ACTION_COLUMNS`."""
+    sequence, at, client, action, target, outcome, participant = row
+    return ActionEntry(
+        sequence=sequence,
+        action=BackofficeAction(
+            at=to_datetime(at), client=client, action=action, target=target, outcome=outcome, participant=participant
+        ),
+    )
+
+
 def inbound_values(message: InboundMessage) -> tuple[Any, ...]:
     """Return the values of :data:`INBOUND_COLUMNS` for ``message``, times in UTC (bytes as given)."""
+    no_nul(
+        sender=message.sender,
+        receiver=message.receiver,
+        message_id=message.message_id,
+        conversation_id=message.conversation_id,
+        ref_to_message_id=message.ref_to_message_id,
+        message_type=message.message_type,
+        utility_block=message.utility_block,
+    )
     return (
         message.sender,
         message.receiver,
@@ -114,6 +207,13 @@ def inbound_values(message: InboundMessage) -> tuple[Any, ...]:
 
 def outbound_values(message: OutboundMessage) -> tuple[Any, ...]:
     """Return the values of :data:`OUTBOUND_COLUMNS` minus ``attempts`` for ``message``."""
+    no_nul(
+        message_id=message.message_id,
+        receiver=message.receiver,
+        endpoint=message.endpoint,
+        conversation_id=message.conversation_id,
+        message_type=message.message_type,
+    )
     return (
         message.message_id,
         message.receiver,
@@ -238,6 +338,7 @@ class OutcomeMethods:
 
     def mark_receipted(self, message_id: str, receipt: bytes, *, at: dt.datetime) -> bool:
         """Record the partner's receipt; see the protocol."""
+        no_nul(message_id=message_id)
         when, p = self._stamp(at, "at"), self._P
         return self._outcome(
             message_id,
@@ -250,6 +351,7 @@ class OutcomeMethods:
         self, message_id: str, *, worker: str, error: str, next_attempt_at: dt.datetime, at: dt.datetime
     ) -> bool:
         """Record a failed attempt and requeue the message; see the protocol."""
+        no_nul(message_id=message_id, worker=worker, error=error)
         when, due, p = self._stamp(at, "at"), self._stamp(next_attempt_at, "next_attempt_at"), self._P
         return self._outcome(
             message_id,
@@ -261,6 +363,7 @@ class OutcomeMethods:
 
     def mark_failed(self, message_id: str, *, worker: str, error: str, at: dt.datetime) -> bool:
         """Record a failed attempt and give the message up; see the protocol."""
+        no_nul(message_id=message_id, worker=worker, error=error)
         when, p = self._stamp(at, "at"), self._P
         return self._outcome(
             message_id,

@@ -21,6 +21,23 @@ worker's claims expire and are claimed again, and report the outcome::
 Every state change is looked up in :data:`INBOUND_LIFECYCLE` or :data:`OUTBOUND_LIFECYCLE` first; a pair that
 is not in the table raises :class:`~picexchange.errors.StoreError`. No method reads a clock: every time is
 passed in by the caller.
+
+The back office (schema version 2):
+
+- **Idempotent submissions**: :meth:`Store.enqueue` takes an :class:`Idempotency` (client, key, fingerprint).
+  Table ``idempotency`` has ``PRIMARY KEY (client, key)``: one atomic insert claims the key in the same
+  transaction as the outbox insert, so of two concurrent submissions with one key exactly one message is
+  queued; the other, and every later replay, gets the original message back (:class:`Enqueued` with
+  ``replayed=True`` and the fingerprint stored with the key, for the caller to compare). Keys are per client
+  and kept forever, like the inbound dedup key.
+- **Audit of back-office actions**: :meth:`Store.record_action` appends a :class:`BackofficeAction` to the
+  table ``backoffice_action``; :meth:`Store.actions` reads it as a log with a cursor, in the order recorded
+  (rows are never changed or deleted).
+- **Health**: :meth:`Store.check_writable` upserts the one row of table ``heartbeat`` and commits.
+
+Errors: every failure leaves the store as :class:`~picexchange.errors.StoreError` (the driver's exception
+chained), never a foreign exception; ``retryable`` tells an outage (True) from refused arguments (False), and
+its text never names the database server, port, user or database.
 """
 
 from __future__ import annotations
@@ -39,6 +56,11 @@ from picexchange.errors import StoreError
 __all__ = [
     "INBOUND_LIFECYCLE",
     "OUTBOUND_LIFECYCLE",
+    "ActionEntry",
+    "ActionPage",
+    "BackofficeAction",
+    "Enqueued",
+    "Idempotency",
     "InboundEvent",
     "InboundMessage",
     "InboundState",
@@ -157,7 +179,7 @@ def transition(lifecycle: Mapping[tuple[_State, _Event], _State], state: _State,
     try:
         return lifecycle[(state, event)]
     except KeyError:
-        raise StoreError(f"{what}: cannot {event.value} a message that is {state.value}") from None
+        raise StoreError(f"{what}: cannot {event.value} a message that is {state.value}", retryable=False) from None
 
 
 def sources_of(lifecycle: Mapping[tuple[_State, _Event], _State], event: _Event) -> frozenset[_State]:
@@ -311,6 +333,74 @@ class StoreCounts:
     """Audit lines: messages rejected with an ``Error`` reply."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Idempotency:
+    """A back-office client's idempotency key for one submission."""
+
+    client: str
+    """The named back-office client (its token's or client certificate's name); keys are per client."""
+    key: str
+    """The key as the client sent it (1 to 200 printable ASCII characters; the gateway validates it)."""
+    fingerprint: str
+    """Hex SHA-256 of the canonical submission (the gateway computes it), stored with the key."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enqueued:
+    """The outcome of :meth:`Store.enqueue`."""
+
+    message_id: str
+    """The queued message: the original one when the idempotency key was seen before."""
+    digest: str
+    """:func:`digest_of` the queued message's bytes."""
+    replayed: bool
+    """True when the idempotency key was seen before: nothing new was queued."""
+    fingerprint: str | None
+    """The fingerprint stored with the key (compare it to detect a different request); None without a key."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackofficeAction:
+    """One back-office action, audited: who did what, when, and how it ended."""
+
+    at: dt.datetime
+    """When it happened (aware)."""
+    client: str
+    """The named back-office client (its token's or client certificate's name); at most 200 characters."""
+    action: str
+    """What it did: ``outbox.submit``, ``inbox.read``, ``inbox.ack``, ``auth`` (a refused sign-in), ...; at most
+    64 characters."""
+    target: str | None
+    """What it acted on: a message id, ``since=12``, ``sequences=1,2,3``, ...; at most 500 characters."""
+    outcome: str
+    """``ok``, or the stable error code of the refusal (``unauthorized``, ``forbidden``, ...); at most 64
+    characters."""
+    participant: str | None = None
+    """The hosted participant the client acted as, when there is one; at most 200 characters."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionEntry:
+    """One entry of the back-office audit log."""
+
+    sequence: int
+    """Position in the log; increasing in the order the actions were recorded."""
+    action: BackofficeAction
+    """The action as recorded."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionPage:
+    """A page of the back-office audit log, read from a cursor."""
+
+    entries: tuple[ActionEntry, ...]
+    """The entries after the cursor, in the order recorded."""
+    next: int
+    """The cursor to pass as ``since`` for the following page (unchanged when the page is empty)."""
+    has_more: bool
+    """True when more entries follow ``next`` already."""
+
+
 # ---------------------------------------------------------------------------------------------------- the seam
 
 
@@ -374,11 +464,20 @@ class Store(Protocol):
         """Return where the message ``message_id`` from ``sender`` stands, or None if it was never stored."""
         ...
 
-    def enqueue(self, message: OutboundMessage, *, at: dt.datetime) -> None:
+    def enqueue(self, message: OutboundMessage, *, at: dt.datetime, idempotency: Idempotency | None = None) -> Enqueued:
         """Put a signed message in the outbox, due at once; idempotent for the same id and bytes.
 
+        With ``idempotency``, the key ``(client, key)`` is claimed by one atomic insert in the same transaction
+        as the message: if the key was claimed before (or by a concurrent call that commits first), nothing is
+        queued and the original message is returned with ``replayed=True`` and the fingerprint stored with the
+        key. Comparing that fingerprint with the request's is the caller's business.
+
+        Returns:
+            The queued message's id and digest (the original message's when replayed).
+
         Raises:
-            ConflictError: another message with this id is already in the outbox.
+            ConflictError: another message with this id is already in the outbox (nothing is stored and the
+                key is not claimed).
 
         """
         ...
@@ -458,6 +557,36 @@ class Store(Protocol):
             message_id: the header's message id, when it could be read.
             code: the error code of the ``Error`` reply (``schema``, ``signature``, ...).
             text: what was wrong.
+
+        """
+        ...
+
+    def record_action(self, action: BackofficeAction) -> None:
+        """Append one back-office action to the audit log, durably.
+
+        Raises:
+            StoreError: a field is empty or too long (``retryable=False``), or the store cannot write now.
+
+        """
+        ...
+
+    def actions(self, *, since: int, limit: int) -> ActionPage:
+        """Return up to ``limit`` audit log entries after the cursor ``since``, in the order recorded.
+
+        Args:
+            since: ``next`` of the previous page, or 0 for the start.
+            limit: the most entries to return (at least 1).
+
+        """
+        ...
+
+    def check_writable(self, *, at: dt.datetime) -> None:
+        """Write and commit one tiny row (the heartbeat, at ``at``): proof that the store can write now.
+
+        Cheap enough for every ``/healthz``.
+
+        Raises:
+            StoreError: the store cannot write now (disk full, read-only, server unreachable).
 
         """
         ...

@@ -15,13 +15,26 @@ Concurrency control, per operation:
   back office pulls, under a lock on the one ``inbox_log`` row, to committed rows only: every later row gets
   a greater number than any cursor already handed out.
 - ``migrate``: a transaction-scoped advisory lock per schema, so gateways starting together migrate once.
+- ``enqueue`` with an idempotency key: ``INSERT ... ON CONFLICT (client, idempotency_key) DO NOTHING`` in the
+  transaction that queues the message; a concurrent submission with the same key waits for it and then
+  replays it.
+- ``record_action``: the audit log's sequence number comes from the one ``action_log`` row, incremented in the
+  recording transaction; its row lock is held until commit, so numbers are handed out in commit order and a
+  reader's cursor never skips an action that commits late.
 
 Times are ``timestamptz``; the session time zone is UTC.
+
+Errors: every ``psycopg`` error (and ValueError or OverflowError from adapting an argument) becomes
+:class:`~picexchange.errors.StoreError`. Data, integrity and programming errors are not ``retryable``; failing
+to connect, a lost connection, a full disk, a read-only server or a deadlock are. The driver's texts name the
+server, port, user and database, so a connection failure is reported in fixed words with its SQLSTATE only, and
+any other text has the connection's parameters blanked out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,12 +43,17 @@ from typing import Any
 
 import psycopg
 from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
 
 from picexchange.errors import ConflictError, StoreError
 from picexchange.store import _common as c
 from picexchange.store.base import (
     INBOUND_LIFECYCLE,
     OUTBOUND_LIFECYCLE,
+    ActionPage,
+    BackofficeAction,
+    Enqueued,
+    Idempotency,
     InboundEvent,
     InboundMessage,
     InboundState,
@@ -130,8 +148,81 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             "CREATE INDEX audit_at ON audit (at)",
         ),
     ),
+    c.Migration(
+        2,
+        "back office: audit log of actions, idempotency keys of submissions, heartbeat",
+        (
+            """
+            CREATE TABLE backoffice_action (
+                sequence bigint PRIMARY KEY,
+                at timestamptz NOT NULL,
+                client text NOT NULL,
+                action text NOT NULL,
+                target text,
+                outcome text NOT NULL,
+                participant text
+            )
+            """,
+            "CREATE TABLE action_log (id int PRIMARY KEY CHECK (id = 1), last_sequence bigint NOT NULL)",
+            "INSERT INTO action_log (id, last_sequence) VALUES (1, 0)",
+            # The key is claimed before its message is inserted, in the same transaction: the reference is
+            # checked at commit.
+            """
+            CREATE TABLE idempotency (
+                client text NOT NULL,
+                idempotency_key text NOT NULL,
+                fingerprint text NOT NULL,
+                message_id text NOT NULL REFERENCES outbound (message_id) DEFERRABLE INITIALLY DEFERRED,
+                created_at timestamptz NOT NULL,
+                PRIMARY KEY (client, idempotency_key)
+            )
+            """,
+            "CREATE TABLE heartbeat (id int PRIMARY KEY CHECK (id = 1), at timestamptz NOT NULL)",
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
+
+# Errors of the caller, not of the database: retrying the same call cannot help.
+_REFUSALS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.NotSupportedError)
+
+# Connection parameters whose values must never appear in a StoreError's text.
+_SECRET_KEYS = ("host", "hostaddr", "port", "dbname", "user", "password", "service", "passfile")
+
+
+def _secrets_of(conninfo: str) -> set[str]:
+    """Return the connection string and the values of its connection parameters, to blank out of texts."""
+    secrets = {conninfo}
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return secrets
+    for key in _SECRET_KEYS:
+        value = params.get(key)
+        if value:
+            secrets.update(part for part in str(value).split(",") if part)
+    return secrets
+
+
+def _scrub(text: str, secrets: Collection[str]) -> str:
+    """Return ``text`` with every secret blanked out, longest first, as a whole word."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w.]){re.escape(secret)}(?![\w.])", "<redacted>", text)
+    return text
+
+
+def _error(exc: psycopg.Error | ValueError | OverflowError, secrets: Collection[str]) -> StoreError:
+    """Return the StoreError for a driver failure, in words safe to log; an outage is retryable."""
+    if not isinstance(exc, psycopg.Error):
+        # psycopg could not adapt an argument (a text with NUL, an integer beyond any SQL type).
+        return c.refused(_scrub(f"PostgreSQL refused an argument: {exc}", secrets))
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        # A client-side connection failure: libpq's text names the host, port and user; ours does not.
+        text = "PostgreSQL: the database server cannot be reached, or the connection to it was lost"
+    else:
+        primary = exc.diag.message_primary or str(exc).splitlines()[0]
+        text = f"PostgreSQL {type(exc).__name__} (SQLSTATE {exc.sqlstate}): {primary}"
+    return StoreError(_scrub(text, secrets), retryable=not isinstance(exc, _REFUSALS))
 
 
 def _time(value: Any) -> dt.datetime:
@@ -146,13 +237,24 @@ class _Pool:
 
     def __init__(self, conninfo: str, size: int) -> None:
         self._conninfo = conninfo
+        self.secrets = _secrets_of(conninfo)
+        """Texts never to show: the connection string, its parameters, and those the server resolved."""
         self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
         self._closed = False
 
     def _connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self._conninfo, autocommit=True)
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            # Never libpq's text: it names the host, port, user and database.
+            raise StoreError(
+                f"PostgreSQL: cannot connect to the database server (SQLSTATE {exc.sqlstate or 'none'})"
+            ) from exc
+        # Defaults the URL left out (the user, the database) are known now: blank them out of later texts too.
+        info = conn.info
+        self.secrets.update(str(v) for v in (info.host, info.hostaddr, info.port, info.dbname, info.user) if v)
         conn.execute("SET TIME ZONE 'UTC'")
         return conn
 
@@ -166,7 +268,9 @@ class _Pool:
                 if self._closed:
                     raise StoreError("the store is closed")
                 conn = self._idle.pop() if self._idle else None
-            if conn is None:
+            if conn is None or conn.broken:
+                if conn is not None:
+                    conn.close()
                 conn = self._connect()
             yield conn
         finally:
@@ -214,8 +318,8 @@ class PostgresStore(c.OutcomeMethods, Store):
         try:
             with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 yield cur
-        except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL: {exc}") from exc
+        except (psycopg.Error, ValueError, OverflowError) as exc:
+            raise _error(exc, self._pool.secrets) from exc
 
     def close(self) -> None:
         """Close every connection; idempotent."""
@@ -251,7 +355,7 @@ class PostgresStore(c.OutcomeMethods, Store):
         row = cur.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
-            raise StoreError(f"the database schema is version {current}, newer than this picexchange knows")
+            raise c.refused(f"the database schema is version {current}, newer than this picexchange knows")
         return current
 
     # -------------------------------------------------------------------------------------------- inbound
@@ -330,7 +434,7 @@ class PostgresStore(c.OutcomeMethods, Store):
                 )
                 unknown = sorted(set(chunk) - found.keys())
                 if unknown:
-                    raise StoreError(f"no inbox entries with sequence numbers {unknown}")
+                    raise c.refused(f"no inbox entries with sequence numbers {unknown}")
                 changes = []
                 for sequence in chunk:
                     state = InboundState(found[sequence])
@@ -341,6 +445,7 @@ class PostgresStore(c.OutcomeMethods, Store):
 
     def inbound_status(self, sender: str, message_id: str) -> InboundStatus | None:
         """Return where a received message stands, or None; see the protocol."""
+        c.no_nul(sender=sender, message_id=message_id)
         with self._transaction() as cur:
             row = cur.execute(
                 f"SELECT {c.INBOUND_STATUS_COLUMNS} FROM inbound"  # noqa: S608 -- constants
@@ -351,21 +456,51 @@ class PostgresStore(c.OutcomeMethods, Store):
 
     # ------------------------------------------------------------------------------------------- outbound
 
-    def enqueue(self, message: OutboundMessage, *, at: dt.datetime) -> None:
-        """Put a signed message in the outbox, due at ``at``; see the protocol."""
+    def enqueue(self, message: OutboundMessage, *, at: dt.datetime, idempotency: Idempotency | None = None) -> Enqueued:
+        """Put a signed message in the outbox, due at ``at``, claiming the idempotency key; see the protocol."""
         when = c.aware(at, "at")
+        values = c.outbound_values(message)
+        claim = None if idempotency is None else c.idempotency_values(idempotency)
         with self._transaction() as cur:
+            if claim is not None:
+                # One atomic insert claims (client, key), in the transaction that queues the message: never
+                # "seen?" then "insert" (DESIGN §6). A concurrent claim of the same key waits for this one.
+                cur.execute(
+                    "INSERT INTO idempotency (client, idempotency_key, fingerprint, message_id, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s)"
+                    " ON CONFLICT (client, idempotency_key) DO NOTHING RETURNING message_id",
+                    (*claim, message.message_id, when),
+                )
+                if cur.fetchone() is None:
+                    row = cur.execute(
+                        "SELECT k.message_id, k.fingerprint, o.data FROM idempotency AS k"
+                        " JOIN outbound AS o ON o.message_id = k.message_id"
+                        " WHERE k.client = %s AND k.idempotency_key = %s",
+                        claim[:2],
+                    ).fetchone()
+                    if row is None:  # pragma: no cover -- keys and messages are never deleted
+                        raise StoreError("an idempotency key conflicted but its message cannot be read")
+                    message_id, fingerprint, data = row
+                    return Enqueued(
+                        message_id=message_id, digest=digest_of(bytes(data)), replayed=True, fingerprint=fingerprint
+                    )
             cur.execute(
                 f"INSERT INTO outbound ({c.OUTBOUND_COLUMNS}, state, due_at, enqueued_at, updated_at)"  # noqa: S608
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %s)"
                 " ON CONFLICT (message_id) DO NOTHING RETURNING id",
-                (*c.outbound_values(message), OutboundState.QUEUED.value, when, when, when),
+                (*values, OutboundState.QUEUED.value, when, when, when),
             )
-            if cur.fetchone() is not None:
-                return
-            row = cur.execute("SELECT data FROM outbound WHERE message_id = %s", (message.message_id,)).fetchone()
-        if row is None or bytes(row[0]) != message.data:
-            raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
+            if cur.fetchone() is None:
+                row = cur.execute("SELECT data FROM outbound WHERE message_id = %s", (message.message_id,)).fetchone()
+                if row is None or bytes(row[0]) != message.data:
+                    # Raised inside the transaction: the key claimed above is rolled back with it.
+                    raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
+        return Enqueued(
+            message_id=message.message_id,
+            digest=digest_of(message.data),
+            replayed=False,
+            fingerprint=None if claim is None else claim[2],
+        )
 
     def claim_due(
         self,
@@ -377,6 +512,7 @@ class PostgresStore(c.OutcomeMethods, Store):
         skip_receivers: Collection[str] = (),
     ) -> list[OutboundMessage]:
         """Claim up to ``limit`` due messages for ``worker``; see the protocol."""
+        c.no_nul(worker=worker, **{f"skip_receivers[{i}]": r for i, r in enumerate(skip_receivers)})
         now = c.aware(now, "now")
         until, limit = c.lease_end(now, lease), c.positive(limit, "limit")
         with self._transaction() as cur:
@@ -423,7 +559,7 @@ class PostgresStore(c.OutcomeMethods, Store):
                 "SELECT state, worker FROM outbound WHERE message_id = %s FOR UPDATE", (message_id,)
             ).fetchone()
             if row is None:
-                raise StoreError(f"no outbound message {message_id}")
+                raise c.refused(f"no outbound message {message_id}")
             new = c.outcome_state(OutboundState(row[0]), row[1], event, worker=worker, message_id=message_id)
             if new is None:
                 return False
@@ -436,6 +572,7 @@ class PostgresStore(c.OutcomeMethods, Store):
 
     def outbound_status(self, message_id: str) -> OutboundStatus | None:
         """Return where an outbound message stands, or None; see the protocol."""
+        c.no_nul(message_id=message_id)
         with self._transaction() as cur:
             row = cur.execute(
                 f"SELECT {c.OUTBOUND_STATUS_COLUMNS} FROM outbound WHERE message_id = %s",  # noqa: S608 -- constants
@@ -461,9 +598,48 @@ class PostgresStore(c.OutcomeMethods, Store):
 
     def audit(self, *, at: dt.datetime, sender: str | None, message_id: str | None, code: str, text: str) -> None:
         """Write one audit line for a rejected message; see the protocol."""
+        c.no_nul(sender=sender, message_id=message_id, code=code, text=text)
         when = c.aware(at, "at")
         with self._transaction() as cur:
             cur.execute(
                 "INSERT INTO audit (at, sender, message_id, code, text) VALUES (%s, %s, %s, %s, %s)",
                 (when, sender, message_id, code, text),
+            )
+
+    # -------------------------------------------------------------------------------------- back office
+
+    def record_action(self, action: BackofficeAction) -> None:
+        """Append one back-office action to the audit log; see the protocol."""
+        values = c.action_values(action)
+        with self._transaction() as cur:
+            # The action_log row stays locked until commit: sequence numbers are handed out in commit order.
+            cur.execute(
+                "WITH taken AS (UPDATE action_log SET last_sequence = last_sequence + 1 WHERE id = 1"
+                " RETURNING last_sequence)"
+                " INSERT INTO backoffice_action (sequence, at, client, action, target, outcome, participant)"
+                " SELECT last_sequence, %s, %s, %s, %s, %s, %s FROM taken",
+                values,
+            )
+            if cur.rowcount != 1:
+                raise StoreError("the back-office action log is missing; run migrate()")
+
+    def actions(self, *, since: int, limit: int) -> ActionPage:
+        """Return the audit log after ``since``; see the protocol."""
+        since, limit = c.cursor(since), c.positive(limit, "limit")
+        with self._transaction() as cur:
+            rows = cur.execute(
+                f"SELECT {c.ACTION_COLUMNS} FROM backoffice_action"  # noqa: S608 -- constants
+                " WHERE sequence > %s ORDER BY sequence LIMIT %s",
+                (since, limit + 1),
+            ).fetchall()
+        entries = tuple(c.action_from(row, _time) for row in rows[:limit])
+        return ActionPage(entries=entries, next=entries[-1].sequence if entries else since, has_more=len(rows) > limit)
+
+    def check_writable(self, *, at: dt.datetime) -> None:
+        """Rewrite the heartbeat row and commit; raise if the store cannot write now; see the protocol."""
+        when = c.aware(at, "at")
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO heartbeat (id, at) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                (when,),
             )

@@ -11,7 +11,12 @@ worst case under 150 ms, while a connection per thread fell to ≈ 3 000 commits
 Writes run in ``BEGIN IMMEDIATE`` transactions: the write lock is taken first, so two stores (or processes)
 on one file never both read "due" and then both claim (no lost update, no upgrade deadlock). Inbox sequence
 numbers are rowids: with one writer at a time, commit order is rowid order, so a reader's cursor never skips
-a row that commits later.
+a row that commits later; the back-office audit log (``backoffice_action``) is numbered the same way.
+
+Errors: every ``sqlite3`` error (and an integer beyond 64 bits, which the module refuses with OverflowError)
+becomes :class:`~picexchange.errors.StoreError`; "database or disk is full", "database is locked", "attempt
+to write a readonly database" and I/O errors are ``retryable``, misuse of the API and constraint violations are
+not. Error texts do not repeat the database's path.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from picexchange.store import _common as c
 from picexchange.store.base import (
     INBOUND_LIFECYCLE,
     OUTBOUND_LIFECYCLE,
+    ActionPage,
+    BackofficeAction,
+    Enqueued,
+    Idempotency,
     InboundEvent,
     InboundMessage,
     InboundState,
@@ -116,8 +125,52 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             "CREATE INDEX audit_at ON audit (at)",
         ),
     ),
+    c.Migration(
+        2,
+        "back office: audit log of actions, idempotency keys of submissions, heartbeat",
+        (
+            """
+            CREATE TABLE backoffice_action (
+                sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                at TEXT NOT NULL,
+                client TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                participant TEXT
+            )
+            """,
+            # The key is claimed before its message is inserted, in the same transaction: the reference is
+            # checked at commit.
+            """
+            CREATE TABLE idempotency (
+                client TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                message_id TEXT NOT NULL REFERENCES outbound (message_id) DEFERRABLE INITIALLY DEFERRED,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (client, idempotency_key)
+            )
+            """,
+            "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)",
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
+
+# Errors of the caller, not of the database: retrying the same call cannot help.
+_REFUSALS = (sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError)
+
+DEFAULT_MIN_FREE_DISK = 16 * 2**20
+"""Free bytes below which :meth:`SqliteStore.check_writable` reports the disk full: a write may still succeed
+in the WAL's reused space, but the next checkpoint or a large message would not."""
+
+
+def _error(exc: sqlite3.Error | OverflowError | ValueError) -> StoreError:
+    """Return the StoreError for a driver failure: an outage is retryable, a refused argument is not."""
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"SQLite: {exc}", retryable=not isinstance(exc, _REFUSALS))
+    return c.refused(f"SQLite refused an argument: {exc}")
 
 
 def _text(value: dt.datetime) -> str:
@@ -133,12 +186,19 @@ def _time(value: str) -> dt.datetime:
 class SqliteStore(c.OutcomeMethods, Store):
     """The :class:`~picexchange.store.base.Store` on one SQLite file (or ``:memory:`` for tests)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: dt.timedelta = dt.timedelta(seconds=10)) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: dt.timedelta = dt.timedelta(seconds=10),
+        min_free_disk: int = DEFAULT_MIN_FREE_DISK,
+    ) -> None:
         """Open (or create) the database file; call :meth:`migrate` before use.
 
         Args:
             path: the database file, or ``":memory:"``.
             busy_timeout: how long to wait for another process's write lock before failing.
+            min_free_disk: free bytes on the database's file system below which :meth:`check_writable` fails.
 
         Raises:
             StoreError: the file cannot be opened or configured.
@@ -146,6 +206,8 @@ class SqliteStore(c.OutcomeMethods, Store):
         """
         self._lock = threading.Lock()
         self._closed = False
+        self._folder = None if str(path) == ":memory:" else os.path.dirname(os.path.abspath(path))
+        self._min_free_disk = min_free_disk
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves. timeout= is SQLite's busy_timeout.
             self._db = sqlite3.connect(
@@ -153,11 +215,14 @@ class SqliteStore(c.OutcomeMethods, Store):
             )
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal" and str(path) != ":memory:":
-                raise StoreError(f"SQLite refused WAL mode for {path} (journal_mode is {mode})")
+                raise StoreError(f"SQLite refused WAL mode for the database (journal_mode is {mode})")
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {path}: {exc}") from exc
+            # The path is left out on purpose: StoreError texts never name the database (the caller knows it).
+            raise StoreError(
+                f"cannot open the SQLite database: {exc}", retryable=not isinstance(exc, _REFUSALS)
+            ) from exc
 
     # ------------------------------------------------------------------------------------------- plumbing
 
@@ -176,13 +241,13 @@ class SqliteStore(c.OutcomeMethods, Store):
                     db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError, ValueError) as exc:
                 if db.in_transaction:
                     try:
                         db.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass  # the original error is the one to report
-                raise StoreError(f"SQLite: {exc}") from exc
+                raise _error(exc) from exc
 
     def close(self) -> None:
         """Close the connection; idempotent."""
@@ -218,7 +283,7 @@ class SqliteStore(c.OutcomeMethods, Store):
     def _version(db: sqlite3.Connection) -> int:
         current: int = db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
         if current > len(MIGRATIONS):
-            raise StoreError(f"the database schema is version {current}, newer than this picexchange knows")
+            raise c.refused(f"the database schema is version {current}, newer than this picexchange knows")
         return current
 
     # -------------------------------------------------------------------------------------------- inbound
@@ -282,7 +347,7 @@ class SqliteStore(c.OutcomeMethods, Store):
                 )
                 unknown = sorted(set(chunk) - found.keys())
                 if unknown:
-                    raise StoreError(f"no inbox entries with sequence numbers {unknown}")
+                    raise c.refused(f"no inbox entries with sequence numbers {unknown}")
                 changes = []
                 for sequence in chunk:
                     state = InboundState(found[sequence])
@@ -293,6 +358,7 @@ class SqliteStore(c.OutcomeMethods, Store):
 
     def inbound_status(self, sender: str, message_id: str) -> InboundStatus | None:
         """Return where a received message stands, or None; see the protocol."""
+        c.no_nul(sender=sender, message_id=message_id)
         with self._transaction(write=False) as db:
             row = db.execute(
                 f"SELECT {c.INBOUND_STATUS_COLUMNS} FROM inbound"  # noqa: S608 -- constants
@@ -303,22 +369,49 @@ class SqliteStore(c.OutcomeMethods, Store):
 
     # ------------------------------------------------------------------------------------------- outbound
 
-    def enqueue(self, message: OutboundMessage, *, at: dt.datetime) -> None:
-        """Put a signed message in the outbox, due at ``at``; see the protocol."""
+    def enqueue(self, message: OutboundMessage, *, at: dt.datetime, idempotency: Idempotency | None = None) -> Enqueued:
+        """Put a signed message in the outbox, due at ``at``, claiming the idempotency key; see the protocol."""
         when = _text(c.aware(at, "at"))
         values = tuple(_text(v) if isinstance(v, dt.datetime) else v for v in c.outbound_values(message))
+        claim = None if idempotency is None else c.idempotency_values(idempotency)
         with self._transaction(write=True) as db:
+            if claim is not None:
+                # One atomic insert claims (client, key), in the transaction that queues the message: never
+                # "seen?" then "insert" (DESIGN §6). BEGIN IMMEDIATE already serialises writers on this file.
+                claimed = db.execute(
+                    "INSERT INTO idempotency (client, idempotency_key, fingerprint, message_id, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (client, idempotency_key) DO NOTHING RETURNING message_id",
+                    (*claim, message.message_id, when),
+                ).fetchall()
+                if not claimed:
+                    message_id, fingerprint, data = db.execute(
+                        "SELECT k.message_id, k.fingerprint, o.data FROM idempotency AS k"
+                        " JOIN outbound AS o ON o.message_id = k.message_id"
+                        " WHERE k.client = ? AND k.idempotency_key = ?",
+                        claim[:2],
+                    ).fetchone()
+                    return Enqueued(
+                        message_id=message_id, digest=digest_of(bytes(data)), replayed=True, fingerprint=fingerprint
+                    )
             inserted = db.execute(
                 f"INSERT INTO outbound ({c.OUTBOUND_COLUMNS}, state, due_at, enqueued_at, updated_at)"  # noqa: S608
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)"
                 " ON CONFLICT (message_id) DO NOTHING RETURNING id",
                 (*values, OutboundState.QUEUED.value, when, when, when),
             ).fetchall()
-            if inserted:
-                return
-            (stored,) = db.execute("SELECT data FROM outbound WHERE message_id = ?", (message.message_id,)).fetchone()
-        if bytes(stored) != message.data:
-            raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
+            if not inserted:
+                (stored,) = db.execute(
+                    "SELECT data FROM outbound WHERE message_id = ?", (message.message_id,)
+                ).fetchone()
+                if bytes(stored) != message.data:
+                    # Raised inside the transaction: the key claimed above is rolled back with it.
+                    raise ConflictError(c.conflict_text("outbound", message.message_id), message_id=message.message_id)
+        return Enqueued(
+            message_id=message.message_id,
+            digest=digest_of(message.data),
+            replayed=False,
+            fingerprint=None if claim is None else claim[2],
+        )
 
     def claim_due(
         self,
@@ -330,6 +423,7 @@ class SqliteStore(c.OutcomeMethods, Store):
         skip_receivers: Collection[str] = (),
     ) -> list[OutboundMessage]:
         """Claim up to ``limit`` due messages for ``worker``; see the protocol."""
+        c.no_nul(worker=worker, **{f"skip_receivers[{i}]": r for i, r in enumerate(skip_receivers)})
         now = c.aware(now, "now")
         until, limit = _text(c.lease_end(now, lease)), c.positive(limit, "limit")
         skipped = sorted(set(skip_receivers))
@@ -375,7 +469,7 @@ class SqliteStore(c.OutcomeMethods, Store):
         with self._transaction(write=True) as db:
             row = db.execute("SELECT state, worker FROM outbound WHERE message_id = ?", (message_id,)).fetchone()
             if row is None:
-                raise StoreError(f"no outbound message {message_id}")
+                raise c.refused(f"no outbound message {message_id}")
             new = c.outcome_state(OutboundState(row[0]), row[1], event, worker=worker, message_id=message_id)
             if new is None:
                 return False
@@ -388,6 +482,7 @@ class SqliteStore(c.OutcomeMethods, Store):
 
     def outbound_status(self, message_id: str) -> OutboundStatus | None:
         """Return where an outbound message stands, or None; see the protocol."""
+        c.no_nul(message_id=message_id)
         with self._transaction(write=False) as db:
             row = db.execute(
                 f"SELECT {c.OUTBOUND_STATUS_COLUMNS} FROM outbound WHERE message_id = ?",  # noqa: S608 -- constants
@@ -411,9 +506,55 @@ class SqliteStore(c.OutcomeMethods, Store):
 
     def audit(self, *, at: dt.datetime, sender: str | None, message_id: str | None, code: str, text: str) -> None:
         """Write one audit line for a rejected message; see the protocol."""
+        c.no_nul(sender=sender, message_id=message_id, code=code, text=text)
         when = _text(c.aware(at, "at"))
         with self._transaction(write=True) as db:
             db.execute(
                 "INSERT INTO audit (at, sender, message_id, code, text) VALUES (?, ?, ?, ?, ?)",
                 (when, sender, message_id, code, text),
             )
+
+    # -------------------------------------------------------------------------------------- back office
+
+    def record_action(self, action: BackofficeAction) -> None:
+        """Append one back-office action to the audit log; see the protocol."""
+        at, *rest = c.action_values(action)
+        with self._transaction(write=True) as db:
+            db.execute(
+                "INSERT INTO backoffice_action (at, client, action, target, outcome, participant)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (_text(at), *rest),
+            )
+
+    def actions(self, *, since: int, limit: int) -> ActionPage:
+        """Return the audit log after ``since``; see the protocol."""
+        since, limit = c.cursor(since), c.positive(limit, "limit")
+        with self._transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT {c.ACTION_COLUMNS} FROM backoffice_action"  # noqa: S608 -- constants
+                " WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                (since, limit + 1),
+            ).fetchall()
+        entries = tuple(c.action_from(row, _time) for row in rows[:limit])
+        return ActionPage(entries=entries, next=entries[-1].sequence if entries else since, has_more=len(rows) > limit)
+
+    def check_writable(self, *, at: dt.datetime) -> None:
+        """Rewrite the heartbeat row and commit; raise if the store cannot write now; see the protocol."""
+        when = _text(c.aware(at, "at"))
+        with self._transaction(write=True) as db:
+            db.execute(
+                "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", (when,)
+            )
+            # Rewriting one row needs no new page, so a database at its size limit still takes it: ask.
+            (pages,) = db.execute("PRAGMA page_count").fetchone()
+            (most,) = db.execute("PRAGMA max_page_count").fetchone()
+        if pages >= most:
+            raise StoreError(f"the SQLite database is full: {pages} pages, the most it may have")
+        if self._folder is not None:
+            try:
+                usage = os.statvfs(self._folder)
+            except OSError as exc:
+                raise StoreError(f"cannot read the free space of the database's disk: {exc.strerror}") from exc
+            free = usage.f_bavail * usage.f_frsize
+            if free < self._min_free_disk:
+                raise StoreError(f"the disk holding the SQLite database is full: {free} bytes free")
