@@ -29,6 +29,7 @@ from picexchange.errors import (
     InternalError,
     MessageError,
     NotADocument,
+    ParseError,
     StoreError,
     Unavailable,
     UnknownPartner,
@@ -233,11 +234,13 @@ class Gateway:
         partner = self.trust.partner(submission.receiver)
         if partner is None:
             raise UnknownPartner(f"unknown partner {submission.receiver}", path="body.receiver")
+        if set(submission.document) & {"Envelope", "Receipt", "Error"}:
+            raise NotADocument("submit a business document, not an envelope or a transport reply", path="body.document")
         try:
             document = codec.from_json(json.dumps(submission.document).encode("utf-8"))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ParseError) as exc:
             raise NotADocument(str(exc), path="body.document") from exc
-        if isinstance(document, Envelope | Receipt | Error):
+        if isinstance(document, Envelope | Receipt | Error):  # pragma: no cover - refused by name above
             raise NotADocument("submit a business document, not an envelope or a transport reply", path="body.document")
         sealed = exchange.seal(
             document,  # type: ignore[arg-type]

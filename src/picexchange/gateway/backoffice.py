@@ -441,10 +441,12 @@ def create_backoffice_app(
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(client: Annotated[BackofficeClient, Depends(authenticated("openapi.read"))]) -> JSONResponse:
+        readable(client)
         return JSONResponse(app.openapi())
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     async def docs(client: Annotated[BackofficeClient, Depends(authenticated("docs.read"))]) -> str:
+        readable(client)
         return _docs_page(app.openapi())
 
     async def after(scope: Scope, status: int) -> None:

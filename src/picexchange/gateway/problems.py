@@ -26,6 +26,7 @@ from picexchange.errors import (
     InternalError,
     InvalidRequest,
     Issue,
+    MessageError,
     MessageTooLarge,
     MethodNotAllowed,
     NotFound,
@@ -42,7 +43,8 @@ log = logging.getLogger("picexchange.gateway")
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
-_CODED = (RequestError, BodyTimeout, UnsupportedMediaType, MessageTooLarge, Unavailable, InternalError)
+_CODED = (RequestError, MessageError)
+"""Errors whose own code and status are the answer (a submitted document's schema or rule errors included)."""
 
 
 class ProblemIssue(BaseModel):
@@ -160,7 +162,7 @@ def guarded(
         json_body: ``(max_bytes, timeout_seconds)``: bodies must be ``application/json`` (else 415), at most
             that large (else 413, while reading) and complete within that time (else 408). None: the routes
             read their bodies themselves (the partner endpoint answers those refusals with signed Errors).
-        after: called with the scope and the answer's status once a request is answered (the audit).
+        after: called with the scope and the answer's status just before the answer is sent (the audit).
 
     """
 
@@ -174,6 +176,8 @@ def guarded(
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if after is not None:  # before the client sees the answer: what it saw is already audited
+                    await after(scope, status)
             await send(message)
 
         refusal = _refusal(scope, json_body[0]) if json_body is not None else None
@@ -190,8 +194,6 @@ def guarded(
             if not status:
                 scope.setdefault("state", {})["outcome"] = InternalError.code
                 await problem_response(500, InternalError.code, "internal error")(scope, receive, sending)
-        if after is not None:
-            await after(scope, status or 500)
 
     return guard
 
