@@ -33,11 +33,11 @@ from picexchange.store import InboundState
 from picexchange.testing import (
     POSTGRES_TEST_SERVER,
     GatewayNode,
+    backoffice_credentials,
     free_port,
     gateway_pair,
     postgres_reachable,
     postgres_schema,
-    backoffice_credentials,
     serve_in_thread,
 )
 from picexchange.testpki import TestPki, make_test_pki

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
 from picexchange import codec
 from picexchange.errors import (
@@ -38,7 +38,7 @@ from picexchange.errors import (
 )
 from picexchange.gateway.app import Gateway, Submission, prometheus
 from picexchange.gateway.auth import BackofficeClient, Credentials, acting_as
-from picexchange.gateway.problems import PROBLEM, Problem, guarded, install_problem_handlers
+from picexchange.gateway.problems import PROBLEM, Guarded, Problem, install_problem_handlers
 from picexchange.models.base import XmlModel
 from picexchange.models.envelope import Envelope
 from picexchange.store import BackofficeAction, Idempotency, OutboundState
@@ -193,7 +193,7 @@ def create_backoffice_app(
     max_body_bytes: int = 1024 * 1024,
     body_timeout: float = 30.0,
     title: str = "picexchange back office",
-) -> ASGIApp:
+) -> Guarded:
     """Return the back-office listener's ASGI app.
 
     Args:
@@ -468,7 +468,7 @@ def create_backoffice_app(
         except StoreError as exc:
             log.error("back-office action not audited", extra={"action": action, "error": str(exc)})
 
-    return guarded(app, json_body=(max_body_bytes, body_timeout), after=after)
+    return Guarded(app, json_body=(max_body_bytes, body_timeout), after=after)
 
 
 def _fields(action: BackofficeAction) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp
 
 from picexchange.errors import (
     BodyTimeout,
@@ -25,7 +24,7 @@ from picexchange.errors import (
     UnsupportedMediaType,
 )
 from picexchange.gateway.app import RETRY_AFTER_SECONDS, Gateway
-from picexchange.gateway.problems import guarded, install_problem_handlers
+from picexchange.gateway.problems import Guarded, install_problem_handlers
 
 __all__ = ["XML", "create_partner_app"]
 
@@ -55,7 +54,7 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-def create_partner_app(gateway: Gateway, *, title: str = "picexchange gateway") -> ASGIApp:
+def create_partner_app(gateway: Gateway, *, title: str = "picexchange gateway") -> Guarded:
     """Return the partner listener's ASGI app.
 
     No OpenAPI or docs routes: the partner interface is the envelope XSD and DESIGN §4, and a public listener
@@ -90,4 +89,4 @@ def create_partner_app(gateway: Gateway, *, title: str = "picexchange gateway") 
             )
         return {"status": "ok", "participant": gateway.me.participant}
 
-    return guarded(app)
+    return Guarded(app)

@@ -3,7 +3,7 @@
 Every refusal has a stable ``code`` from the :mod:`picexchange.errors` tree; the answer is
 ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``, ``code`` and ``issues``, whether
 the refusal came from our code, from FastAPI's request validation, from routing (404, 405) or from a defect
-(500, without internals). :func:`guarded` is the outermost layer of an app: it bounds the request body, turns
+(500, without internals). :class:`Guarded` is the outermost layer of an app: it bounds the request body, turns
 an error that escaped everything else into a 500 problem and logs it once.
 """
 
@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from picexchange.errors import (
     BodyTimeout,
@@ -37,7 +37,7 @@ from picexchange.errors import (
     UnsupportedMediaType,
 )
 
-__all__ = ["PROBLEM", "Problem", "ProblemIssue", "guarded", "install_problem_handlers", "problem_response"]
+__all__ = ["PROBLEM", "Problem", "ProblemIssue", "Guarded", "install_problem_handlers", "problem_response"]
 
 log = logging.getLogger("picexchange.gateway")
 
@@ -149,16 +149,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 _WITH_BODY = {"POST", "PUT", "PATCH"}
 
 
-def guarded(
-    app: ASGIApp,
-    *,
-    json_body: tuple[int, float] | None = None,
-    after: Callable[[Scope, int], Awaitable[None]] | None = None,
-) -> ASGIApp:
-    """Wrap ``app`` so that no error escapes it; optionally bound JSON request bodies.
+class Guarded:
+    """An app wrapped so that no error escapes it, with JSON request bodies optionally bounded.
 
     Args:
-        app: the FastAPI app (with :func:`install_problem_handlers`).
+        app: the FastAPI app (with :func:`install_problem_handlers`); kept as :attr:`app` (its routes).
         json_body: ``(max_bytes, timeout_seconds)``: bodies must be ``application/json`` (else 415), at most
             that large (else 413, while reading) and complete within that time (else 408). None: the routes
             read their bodies themselves (the partner endpoint answers those refusals with signed Errors).
@@ -166,7 +161,20 @@ def guarded(
 
     """
 
-    async def guard(scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        json_body: tuple[int, float] | None = None,
+        after: Callable[[Scope, int], Awaitable[None]] | None = None,
+    ) -> None:
+        self.app = app
+        self.json_body = json_body
+        self.after = after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request (ASGI)."""
+        app, json_body, after = self.app, self.json_body, self.after
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
@@ -194,8 +202,6 @@ def guarded(
             if not status:
                 scope.setdefault("state", {})["outcome"] = InternalError.code
                 await problem_response(500, InternalError.code, "internal error")(scope, receive, sending)
-
-    return guard
 
 
 def _refusal(scope: Scope, limit: int) -> MessageTooLarge | UnsupportedMediaType | None:

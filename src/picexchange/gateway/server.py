@@ -30,6 +30,7 @@ from picexchange.gateway.backoffice import create_backoffice_app
 from picexchange.gateway.config import GatewayConfig, Listener, ServerTls
 from picexchange.gateway.outbox import OutboxWorker
 from picexchange.gateway.partner import create_partner_app
+from picexchange.gateway.problems import Guarded
 from picexchange.gateway.transport import protocol_with_header_timeout
 from picexchange.store import Store, open_store
 from picexchange.trust import TrustStore, load_trust
@@ -60,8 +61,8 @@ class Running:
 
     config: GatewayConfig
     gateway: Gateway
-    partner_app: ASGIApp
-    backoffice_app: ASGIApp
+    partner_app: Guarded
+    backoffice_app: Guarded
     worker: OutboxWorker
     store: Store
     client: Client
