@@ -550,3 +550,48 @@ def test_a_defect_is_a_500_without_internals_on_both_listeners(
         with broken.client() as http:
             problem = _problem(http.get(f"/api/v1/outbox/{uuid.uuid4()}"), 500, "internal")
         assert "secret" not in json.dumps(problem)
+
+
+# ------------------------------------------------------------------------------------------------ transport limits
+
+
+def _drip_headers(url: str, *, seconds: float) -> bool:
+    """Send a request's headers one byte at a time for up to ``seconds``; return whether the server hung up."""
+    host, port = url.removeprefix("http://").split(":")
+    head = b"POST /ub/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/xml\r\n" + b"X-Slow: " + b"a" * 1000
+    with socket.create_connection((host, int(port)), timeout=0.2) as sock:
+        deadline = time.monotonic() + seconds
+        for byte in head:
+            if time.monotonic() > deadline:
+                return False
+            try:
+                sock.sendall(bytes([byte]))
+                if sock.recv(1024) == b"":
+                    return True
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                return True
+    return False
+
+
+def test_a_client_sending_headers_slowly_is_cut_off_at_the_header_deadline(pki: TestPki, tmp_path: Path) -> None:
+    """Slowloris: a byte every 0.2 s keeps uvicorn's own timers quiet; the header deadline does not."""
+    with _site(tmp_path, pki, partner=PartnerConfig(port=0, header_timeout_seconds=1.0)) as slow:
+        assert _drip_headers(slow.partner_url, seconds=30)
+        # The listener still serves everyone else.
+        assert httpx.get(f"{slow.partner_url}/healthz", timeout=30).status_code == 200
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_time(pki: TestPki, tmp_path: Path) -> None:
+    with _site(tmp_path, pki, partner=PartnerConfig(port=0, keep_alive_seconds=1)) as idle:
+        host, port = idle.partner_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 200")  # answered, then closed while idle (recv returned b"")
