@@ -69,7 +69,7 @@ def write_site(
     grant = Grant(client="crash-test", participants=frozenset({me}), sha256=token_sha256(TEST_TOKEN))
     (directory / "tokens.toml").write_text(grant_toml(grant), encoding="utf-8")
     if store.startswith("sqlite:///"):  # configuration files write an absolute SQLite path as sqlite:/abs/path
-        store = "sqlite:" + store.removeprefix("sqlite://")
+        store = "sqlite:/" + store.removeprefix("sqlite:").lstrip("/")
     config = directory / "gateway.toml"
     config.write_text(
         "[gateway]\n"
