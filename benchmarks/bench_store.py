@@ -1,4 +1,6 @@
-"""Message store throughput: record_inbound commits/s and outbox claim + mark cycles/s, on both backends.
+"""Message store throughput: record_inbound commits/s, outbox claim + mark cycles/s, and the back office's
+calls (check_writable on every /healthz, record_action on every back-office request, enqueue with an
+idempotency key), on both backends.
 
 Run by hand: ``.venv/bin/python benchmarks/bench_store.py [--quick] [--postgres URL]``. Each row is measured
 alternately with a bare floor of the same bytes in the same run (one INSERT + COMMIT on a connection with the
@@ -24,7 +26,7 @@ from itertools import count
 
 import psycopg
 
-from picexchange.store import InboundMessage, OutboundMessage, Store, open_store
+from picexchange.store import BackofficeAction, Idempotency, InboundMessage, OutboundMessage, Store, open_store
 from picexchange.testing import postgres_schema
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -131,6 +133,33 @@ def record(store: Store) -> Callable[[], int]:
     return one
 
 
+def check_writable(store: Store) -> Callable[[], int]:
+    def one() -> int:
+        store.check_writable(at=T0)
+        return 1
+
+    return one
+
+
+def record_action(store: Store) -> Callable[[], int]:
+    def one() -> int:
+        store.record_action(
+            BackofficeAction(at=T0, client="customs-app", action="inbox.read", target="since=12", outcome="ok")
+        )
+        return 1
+
+    return one
+
+
+def submit_with_key(store: Store) -> Callable[[], int]:
+    def one() -> int:
+        key = Idempotency(client="customs-app", key=str(uuid.uuid4()), fingerprint="0" * 64)
+        store.enqueue(outbound_message(), at=T0, idempotency=key)
+        return 1
+
+    return one
+
+
 def claim_and_mark(store: Store, batch: int) -> Callable[[], int]:
     def cycle() -> int:
         claimed = store.claim_due(now=T0, lease=dt.timedelta(minutes=5), limit=batch, worker="bench")
@@ -183,6 +212,9 @@ def main() -> None:
             rows = [
                 ("record_inbound, 1 thread", record(store), bare),
                 ("record_inbound, 4 threads", threaded(rate_n(record(store), 50), 4), threaded(rate_n(bare, 50), 4)),
+                ("check_writable (heartbeat), 1 thread", check_writable(store), bare),
+                ("record_action, 1 thread", record_action(store), bare),
+                ("enqueue with idempotency key, 1 thread", submit_with_key(store), bare),
             ]
             for label, ours, floor in rows:
                 ours_best = bare_best = 0.0

@@ -7,12 +7,15 @@ and the store reaches it through ``search_path``, so no other schema is ever tou
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
 import json
 import os
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.errors
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from picexchange.errors import ConfigurationError, ConflictError, StoreError
 from picexchange.store import (
@@ -49,7 +54,8 @@ from picexchange.store.base import transition
 from picexchange.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from picexchange.store.postgres import PostgresStore
 from picexchange.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
-from picexchange.testing import POSTGRES_TEST_SERVER, postgres_reachable, postgres_schema
+from picexchange.store.sqlite import SqliteStore
+from picexchange.testing import POSTGRES_TEST_SERVER, free_port, postgres_reachable, postgres_schema
 
 PG_SERVER = POSTGRES_TEST_SERVER
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -1011,9 +1017,335 @@ def test_idempotency_fields_are_checked(store: Store) -> None:
 
 
 def test_check_writable_rewrites_the_heartbeat(store_url: str, store: Store) -> None:
-    """check_writable commits a real write: the heartbeat row holds the time of the last check."""
+    """check_writable commits a real change every time, even at the same instant: SQLite skips writing a row
+    whose bytes do not change, and then commits nothing (measured: 29 000 "checks"/s, no fsync)."""
+    store.check_writable(at=T0)
     store.check_writable(at=T0)
     store.check_writable(at=T0 + dt.timedelta(seconds=5))
-    rows = _query(store_url, "SELECT id, at FROM heartbeat")
+    rows = _query(store_url, "SELECT id, at, beats FROM heartbeat")
     assert len(rows) == 1
     assert str(rows[0][1]).startswith("2026-03-01") and ":05" in str(rows[0][1])
+    assert rows[0][2] == 3
+
+
+def _refused(call: Any) -> StoreError:
+    """Run ``call``; return the StoreError it raised, after checking it is a refusal (not retryable)."""
+    with pytest.raises(StoreError) as info:
+        call()
+    assert info.value.retryable is False, info.value
+    return info.value
+
+
+def test_arguments_beyond_64_bits_or_with_nul_are_refused_as_store_errors(store: Store) -> None:
+    """Integers beyond 64 bits and NUL characters never reach the driver: a StoreError, not retryable.
+
+    Before: ``inbox(since=2**63)`` raised SQLite's OverflowError, a NUL in a PostgreSQL text a ValueError.
+    """
+    store.record_inbound(inbound(1), b"r")
+    page = store.inbox(since=0, limit=10, at=T0)
+    store.enqueue(outbound(1), at=T0)
+    (claimed,) = store.claim_due(now=T0, lease=LEASE, limit=1, worker="w")
+    calls = [
+        lambda: store.inbox(since=2**63, limit=1, at=T0),
+        lambda: store.inbox(since=0, limit=2**63, at=T0),
+        lambda: store.acknowledge_inbound([2**63], at=T0),
+        lambda: store.acknowledge_inbound([page.next, -(2**63) - 1], at=T0),
+        lambda: store.inbound_status("MY:\x00DOE", "x"),
+        lambda: store.inbound_status("DE-SW", "id\x00"),
+        lambda: store.outbound_status("id\x00"),
+        lambda: store.record_inbound(inbound(2, message_id="a\x00b"), b"r"),
+        lambda: store.enqueue(outbound(2, receiver="FR\x00"), at=T0),
+        lambda: store.claim_due(now=T0, lease=LEASE, limit=1, worker="w\x00"),
+        lambda: store.claim_due(now=T0, lease=LEASE, limit=1, worker="w", skip_receivers=["\x00"]),
+        lambda: store.claim_due(now=T0, lease=dt.timedelta.max, limit=1, worker="w"),
+        lambda: store.mark_retry(claimed.message_id, worker="w", error="e\x00", next_attempt_at=T0, at=T0),
+        lambda: store.mark_failed("x\x00", worker="w", error="e", at=T0),
+        lambda: store.mark_receipted("x\x00", b"r", at=T0),
+        lambda: store.audit(at=T0, sender=None, message_id=None, code="parse", text="bad \x00"),
+        lambda: store.record_action(action(1, target="a\x00")),
+    ]
+    for call in calls:
+        _refused(call)
+    assert store.counts().inbound[InboundState.ACKNOWLEDGED] == 0
+    assert store.outbound_status(claimed.message_id) is not None
+    assert store.counts().rejected == 0
+
+
+def test_a_full_sqlite_disk_is_a_retryable_store_error_for_every_write(tmp_path: Path) -> None:
+    """With the database at its size limit, every write (the inbox read too: it marks entries delivered) fails
+    with a retryable StoreError that says so, changes nothing, and works again once there is room."""
+    with SqliteStore(tmp_path / "full.db") as full:
+        full.migrate()
+        for n in range(1, 301):
+            full.record_inbound(inbound(n, data=b"<E/>"), b"r")
+        # Simulate the disk filling up: no page may be added beyond those the database has now (per connection).
+        (pages,) = full._db.execute("PRAGMA page_count").fetchone()
+        full._db.execute(f"PRAGMA max_page_count = {pages}")
+        n = 1000
+        while True:  # fill what room the last pages have left
+            try:
+                full.record_inbound(inbound(n, data=b"<E/>"), b"r")
+            except StoreError:
+                break
+            n += 1
+        writes = [
+            lambda: full.record_inbound(inbound(n, data=b"<E/>"), b"r"),
+            lambda: full.inbox(since=0, limit=1000, at=T0),
+            lambda: [full.record_action(action(i, target="t" * 500)) for i in range(20)],
+            lambda: [full.enqueue(outbound(i, data=b"d" * 400), at=T0) for i in range(20)],
+            lambda: full.check_writable(at=T0),
+        ]
+        for write in writes:
+            with pytest.raises(StoreError, match="full") as info:
+                write()
+            assert info.value.retryable is True
+        assert full.counts().inbound[InboundState.DELIVERED] == 0  # the failed pull marked nothing
+        full._db.execute("PRAGMA max_page_count = 1000000")  # room again
+        assert len(full.inbox(since=0, limit=1000, at=T0).messages) == n - 1000 + 300
+        full.check_writable(at=T0)
+
+
+def test_check_writable_fails_on_a_read_only_sqlite_database(tmp_path: Path) -> None:
+    """A database the store can read but not write fails the check (retryable); reads still work."""
+    with SqliteStore(tmp_path / "ro.db") as store:
+        store.migrate()
+        store._db.execute("PRAGMA query_only = ON")  # as if the file had become read-only
+        with pytest.raises(StoreError, match="readonly") as info:
+            store.check_writable(at=T0)
+        assert info.value.retryable is True
+        assert store.counts().rejected == 0
+
+
+def test_check_writable_fails_when_the_disk_has_less_free_space_than_required(tmp_path: Path) -> None:
+    """A write that still fits in reused space is not enough: below ``min_free_disk`` free bytes the check fails."""
+    free = shutil.disk_usage(tmp_path).free
+    with SqliteStore(tmp_path / "tight.db", min_free_disk=free * 4) as tight:
+        tight.migrate()
+        with pytest.raises(StoreError, match="disk holding the SQLite database is full") as info:
+            tight.check_writable(at=T0)
+        assert info.value.retryable is True
+        assert str(tmp_path) not in str(info.value)
+    with SqliteStore(tmp_path / "roomy.db", min_free_disk=1) as roomy:
+        roomy.migrate()
+        roomy.check_writable(at=T0)
+
+
+def test_check_writable_fails_on_a_read_only_postgres_session() -> None:
+    """A PostgreSQL session that may not write (a standby after failover) fails the check, retryable."""
+    if not postgres_reachable(PG_SERVER):
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    with postgres_schema(PG_SERVER) as url:
+        with open_store(url) as writer:
+            writer.migrate()
+        with open_store(url + "%20-cdefault_transaction_read_only%3Don") as reader:
+            with pytest.raises(StoreError, match="read-only") as info:
+                reader.check_writable(at=T0)
+            assert info.value.retryable is True
+            assert reader.counts().rejected == 0
+
+
+def test_a_sqlite_store_error_does_not_name_the_database_file(tmp_path: Path) -> None:
+    """StoreError texts are for logs but still never carry the database's name (here its path)."""
+    with pytest.raises(StoreError) as info:
+        open_store(f"sqlite://{tmp_path / 'missing-folder' / 'secret-name.db'}")
+    assert "secret-name" not in str(info.value)
+    assert "missing-folder" not in str(info.value)
+
+
+class _Relay:
+    """A TCP relay on loopback to the PostgreSQL server: the test cuts it (the server is gone) and restores it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+
+    def start(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            server = socket.create_connection(self.target)
+            with self._lock:
+                self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Stop listening and break every relayed connection, as a server crash would."""
+        if self._listener is not None:
+            # shutdown() first: close() alone leaves a thread blocked in accept() holding the port open (Linux).
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for end in sockets:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+
+def _connection_words(url: str) -> list[str]:
+    """Return the words of a PostgreSQL URL that must never appear in a StoreError: URL, host, port, db, user."""
+    params = conninfo_to_dict(url)
+    with psycopg.connect(PG_SERVER) as conn:
+        user = conn.info.user
+    words = [url, url.partition("?")[0], str(params["host"]), str(params["port"]), str(params["dbname"]), user]
+    return [w for w in words if w]
+
+
+def test_an_unreachable_postgres_server_is_a_retryable_error_that_names_no_connection_detail() -> None:
+    """A URL to a closed port: StoreError, retryable, and no host, port, database or user in its text."""
+    url = f"postgresql://127.0.0.1:{free_port()}/secretdb?user=secretuser&connect_timeout=2"
+    with pytest.raises(StoreError) as info:
+        PostgresStore(url)
+    assert info.value.retryable is True
+    for word in ["127.0.0.1", url.split(":")[2].split("/")[0], "secretdb", "secretuser", url]:
+        assert word not in str(info.value)
+
+
+def test_a_lost_postgres_connection_and_a_server_gone_are_retryable_and_the_store_recovers() -> None:
+    """The server going away mid-way fails each call with a retryable StoreError that names no connection
+    detail (not with psycopg's error); once the server is back the same store works again."""
+    if not postgres_reachable(PG_SERVER):
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    server = conninfo_to_dict(PG_SERVER)
+    relay = _Relay((str(server["host"]), int(server["port"])))
+    relay.start()
+    with contextlib.ExitStack() as cleanup, postgres_schema(PG_SERVER) as direct:
+        cleanup.callback(relay.cut)
+        url = direct.replace(f"{server['host']}:{server['port']}", f"127.0.0.1:{relay.port}") + "&connect_timeout=2"
+        secret_words = [*_connection_words(direct), str(relay.port), url]
+        with PostgresStore(url, max_connections=2) as store:
+            store.migrate()
+            store.record_inbound(inbound(1), b"r")
+            store.check_writable(at=T0)
+            relay.cut()
+            calls = [
+                lambda: store.check_writable(at=T0),  # the pooled connection is broken: "lost"
+                lambda: store.inbox(since=0, limit=10, at=T0),  # a new one cannot be made: "unreachable"
+                lambda: store.enqueue(outbound(1), at=T0, idempotency=key()),
+                lambda: store.record_action(action(1)),
+                lambda: store.inbound_status("DE-SW", inbound(1).message_id),
+            ]
+            for call in calls:
+                with pytest.raises(StoreError) as info:
+                    call()
+                assert info.value.retryable is True
+                assert isinstance(info.value.__cause__, psycopg.Error)
+                for word in secret_words:
+                    assert word not in str(info.value), (word, str(info.value))
+            relay.start()
+            store.check_writable(at=T0)
+            assert store.enqueue(outbound(1), at=T0, idempotency=key()).replayed is False
+            assert len(store.inbox(since=0, limit=10, at=T0).messages) == 1
+
+
+def test_postgres_errors_are_classified_and_scrubbed() -> None:
+    """Outage-like server errors (disk full, read-only, shutdown) are retryable, data errors are not; the
+    connection's parameters are blanked out of whatever text the server sent."""
+    from picexchange.store import postgres
+
+    secrets = postgres._secrets_of("postgresql://alice:pw@db.internal:6543/customs")
+    cases = [
+        (psycopg.errors.DiskFull("could not extend file: No space left on device"), True),
+        (psycopg.errors.AdminShutdown("terminating connection due to administrator command"), True),
+        (psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction"), True),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.OperationalError('connection to server at "db.internal", port 6543 failed'), True),
+        (psycopg.errors.NumericValueOutOfRange("bigint out of range"), False),
+        (psycopg.errors.InvalidCatalogName('database "customs" does not exist for user alice'), False),
+        (ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"), False),
+        (psycopg.errors.InternalError_(""), True),  # no text at all
+    ]
+    for exc, retryable in cases:
+        error = postgres._error(exc, secrets)
+        assert error.retryable is retryable, exc
+        for word in ("alice", "pw", "db.internal", "6543", "customs"):
+            assert word not in str(error), (word, str(error))
+
+
+# ------------------------------------------------------------------------------------------------- migration
+
+
+def test_a_database_of_schema_version_1_upgrades_in_place(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database made by the previous release (schema 1, with messages in it) migrates to 2 and keeps them."""
+    from picexchange.store import postgres, sqlite
+
+    module: Any = sqlite if store_url.startswith("sqlite") else postgres
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:1])  # the previous release's schema history
+    with open_store(store_url) as old:
+        assert old.migrate() == 1
+        old.record_inbound(inbound(1), b"r")
+        old.enqueue(outbound(1), at=T0)
+    monkeypatch.undo()
+    with open_store(store_url) as upgraded:
+        assert upgraded.migrate() == 2
+        assert upgraded.inbound_status("DE-SW", inbound(1).message_id) is not None
+        assert upgraded.outbound_status(outbound(1).message_id) is not None
+        upgraded.record_action(action(1))
+        assert [e.action for e in upgraded.actions(since=0, limit=10).entries] == [action(1)]
+        assert upgraded.enqueue(outbound(2), at=T0, idempotency=key()).replayed is False
+        assert upgraded.enqueue(outbound(3), at=T0, idempotency=key()).message_id == outbound(2).message_id
+        upgraded.check_writable(at=T0)
+    assert _query(store_url, "SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+
+
+def test_a_store_error_is_retryable_unless_said_otherwise() -> None:
+    """StoreError's default is an outage (retryable): a refusal must say so."""
+    assert StoreError("disk full").retryable is True
+    assert StoreError("bad cursor", retryable=False).retryable is False
+
+
+def test_a_malformed_postgres_url_is_refused_without_echoing_it() -> None:
+    """A connection string libpq cannot parse is not an outage: a refusal, naming the bad parameter only."""
+    with pytest.raises(StoreError, match="not valid") as info:
+        PostgresStore("postgresql://secretuser@127.0.0.1:5432/secretdb?bogus=1")
+    assert info.value.retryable is False
+    for word in ("secretuser", "secretdb", "127.0.0.1", "5432"):
+        assert word not in str(info.value)
+
+
+def test_postgres_connections_terminated_by_the_server_are_retryable_and_replaced(store_url: str) -> None:
+    """A server that ends the store's sessions (a restart, an administrator) fails the next call with a
+    retryable StoreError; the broken connection is dropped, so the call after that works."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server")
+    name = f"px_terminated_{uuid.uuid4().hex[:8]}"
+    with PostgresStore(f"{store_url}&application_name={name}", max_connections=1) as store:
+        store.migrate()
+        store.record_inbound(inbound(1), b"r")
+        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchall()
+        assert ended == [(True,)]
+        with pytest.raises(StoreError) as info:
+            store.inbox(since=0, limit=10, at=T0)
+        assert info.value.retryable is True
+        assert name not in str(info.value)
+        assert len(store.inbox(since=0, limit=10, at=T0).messages) == 1

@@ -177,7 +177,8 @@ MIGRATIONS: tuple[c.Migration, ...] = (
                 PRIMARY KEY (client, idempotency_key)
             )
             """,
-            "CREATE TABLE heartbeat (id int PRIMARY KEY CHECK (id = 1), at timestamptz NOT NULL)",
+            "CREATE TABLE heartbeat (id int PRIMARY KEY CHECK (id = 1), at timestamptz NOT NULL,"
+            " beats bigint NOT NULL)",
         ),
     ),
 )
@@ -190,18 +191,18 @@ _REFUSALS = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError
 _SECRET_KEYS = ("host", "hostaddr", "port", "dbname", "user", "password", "service", "passfile")
 
 
-def _secrets_of(conninfo: str) -> set[str]:
+def _secrets_of(conninfo: str) -> frozenset[str]:
     """Return the connection string and the values of its connection parameters, to blank out of texts."""
     secrets = {conninfo}
     try:
         params = conninfo_to_dict(conninfo)
     except psycopg.Error:
-        return secrets
+        return frozenset(secrets)
     for key in _SECRET_KEYS:
         value = params.get(key)
         if value:
             secrets.update(part for part in str(value).split(",") if part)
-    return secrets
+    return frozenset(secrets)
 
 
 def _scrub(text: str, secrets: Collection[str]) -> str:
@@ -220,7 +221,7 @@ def _error(exc: psycopg.Error | ValueError | OverflowError, secrets: Collection[
         # A client-side connection failure: libpq's text names the host, port and user; ours does not.
         text = "PostgreSQL: the database server cannot be reached, or the connection to it was lost"
     else:
-        primary = exc.diag.message_primary or str(exc).splitlines()[0]
+        primary = exc.diag.message_primary or (str(exc).splitlines() or [""])[0]
         text = f"PostgreSQL {type(exc).__name__} (SQLSTATE {exc.sqlstate}): {primary}"
     return StoreError(_scrub(text, secrets), retryable=not isinstance(exc, _REFUSALS))
 
@@ -248,13 +249,19 @@ class _Pool:
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
-            # Never libpq's text: it names the host, port, user and database.
-            raise StoreError(
-                f"PostgreSQL: cannot connect to the database server (SQLSTATE {exc.sqlstate or 'none'})"
-            ) from exc
+            if isinstance(exc, psycopg.ProgrammingError):  # libpq could not parse the connection string
+                text = (str(exc).splitlines() or [type(exc).__name__])[0]
+                raise c.refused(
+                    _scrub(f"PostgreSQL: the connection string is not valid: {text}", self.secrets)
+                ) from exc
+            # Never libpq's text here: it names the host, port, user and database.
+            state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+            raise StoreError(f"PostgreSQL: cannot connect to the database server{state}") from exc
         # Defaults the URL left out (the user, the database) are known now: blank them out of later texts too.
+        # A new frozenset, swapped in whole: another thread may be scrubbing a text with the old one.
         info = conn.info
-        self.secrets.update(str(v) for v in (info.host, info.hostaddr, info.port, info.dbname, info.user) if v)
+        resolved = (info.host, info.hostaddr, info.port, info.dbname, info.user)
+        self.secrets = self.secrets | {str(value) for value in resolved if value}
         conn.execute("SET TIME ZONE 'UTC'")
         return conn
 
@@ -640,6 +647,7 @@ class PostgresStore(c.OutcomeMethods, Store):
         when = c.aware(at, "at")
         with self._transaction() as cur:
             cur.execute(
-                "INSERT INTO heartbeat (id, at) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                "INSERT INTO heartbeat (id, at, beats) VALUES (1, %s, 1)"
+                " ON CONFLICT (id) DO UPDATE SET at = excluded.at, beats = heartbeat.beats + 1",
                 (when,),
             )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator
@@ -152,7 +153,7 @@ MIGRATIONS: tuple[c.Migration, ...] = (
                 PRIMARY KEY (client, idempotency_key)
             )
             """,
-            "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)",
+            "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL, beats INTEGER NOT NULL)",
         ),
     ),
 )
@@ -235,19 +236,19 @@ class SqliteStore(c.OutcomeMethods, Store):
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield db
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+                yield db
                 db.execute("COMMIT")
-            except (sqlite3.Error, OverflowError, ValueError) as exc:
+            except BaseException as exc:
+                # SQLite may already have rolled back on its own (it does on a full disk): a second ROLLBACK
+                # would fail and hide the error that matters.
                 if db.in_transaction:
                     try:
                         db.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass  # the original error is the one to report
-                raise _error(exc) from exc
+                if isinstance(exc, sqlite3.Error | OverflowError | ValueError):
+                    raise _error(exc) from exc
+                raise
 
     def close(self) -> None:
         """Close the connection; idempotent."""
@@ -542,8 +543,11 @@ class SqliteStore(c.OutcomeMethods, Store):
         """Rewrite the heartbeat row and commit; raise if the store cannot write now; see the protocol."""
         when = _text(c.aware(at, "at"))
         with self._transaction(write=True) as db:
+            # beats changes the row every time: SQLite skips rewriting identical bytes, and then syncs nothing.
             db.execute(
-                "INSERT INTO heartbeat (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", (when,)
+                "INSERT INTO heartbeat (id, at, beats) VALUES (1, ?, 1)"
+                " ON CONFLICT (id) DO UPDATE SET at = excluded.at, beats = heartbeat.beats + 1",
+                (when,),
             )
             # Rewriting one row needs no new page, so a database at its size limit still takes it: ask.
             (pages,) = db.execute("PRAGMA page_count").fetchone()
@@ -552,9 +556,10 @@ class SqliteStore(c.OutcomeMethods, Store):
             raise StoreError(f"the SQLite database is full: {pages} pages, the most it may have")
         if self._folder is not None:
             try:
-                usage = os.statvfs(self._folder)
+                free = shutil.disk_usage(self._folder).free
             except OSError as exc:
                 raise StoreError(f"cannot read the free space of the database's disk: {exc.strerror}") from exc
-            free = usage.f_bavail * usage.f_frsize
             if free < self._min_free_disk:
-                raise StoreError(f"the disk holding the SQLite database is full: {free} bytes free")
+                raise StoreError(
+                    f"the disk holding the SQLite database is full: {free} bytes free, {self._min_free_disk} needed"
+                )
