@@ -374,7 +374,9 @@ def create_backoffice_app(
         client: Annotated[BackofficeClient, Depends(authenticated("inbox.ack"))],
     ) -> Response:
         """Acknowledge inbox entries the back office has taken over (all or none)."""
-        request.state.target = ("sequences=" + ",".join(map(str, ack.sequences)))[:500]
+        shown = ",".join(map(str, ack.sequences[:40]))
+        more = f",... (+{len(ack.sequences) - 40} more)" if len(ack.sequences) > 40 else ""
+        request.state.target = f"sequences={shown}{more}"  # the store refuses targets over 500 characters
         readable(client)
         try:
             gateway.store.acknowledge_inbound(ack.sequences, at=gateway.clock())
