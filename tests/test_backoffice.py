@@ -38,7 +38,7 @@ from picexchange.gateway import (
 from picexchange.gateway.config import ServerTls
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Notification
-from picexchange.testing import serve_in_thread
+from picexchange.testing import POSTGRES_TEST_SERVER, postgres_reachable, postgres_schema, serve_in_thread
 from picexchange.testpki import TestPki, make_test_pki
 from picexchange.trust import TrustStore
 
@@ -94,11 +94,18 @@ def _credentials() -> tuple[dict[str, str], Credentials]:
 
 
 @contextlib.contextmanager
-def _site(directory: Path, pki: TestPki, *, partner: PartnerConfig | None = None, **backoffice: Any) -> Iterator[Site]:
+def _site(
+    directory: Path,
+    pki: TestPki,
+    *,
+    partner: PartnerConfig | None = None,
+    store: str | None = None,
+    **backoffice: Any,
+) -> Iterator[Site]:
     trust = TrustStore.of([pki[EXPORTER].partner, pki[IMPORTER].partner], me=pki[IMPORTER].identity)
     config = GatewayConfig(
         partners=directory / "partners.toml",
-        store=f"sqlite:///{directory / 'my.db'}",
+        store=store or f"sqlite:///{directory / 'my.db'}",
         partner=partner or PartnerConfig(port=0),
         backoffice=BackofficeConfig(port=0, **backoffice),
     )
@@ -108,10 +115,19 @@ def _site(directory: Path, pki: TestPki, *, partner: PartnerConfig | None = None
         yield Site(partner_url=server.partner_url, backoffice_url=server.backoffice_url, running=running, tokens=tokens)
 
 
-@pytest.fixture(scope="module")
-def site(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with _site(tmp_path_factory.mktemp("site"), pki, max_body_bytes=64 * 1024, body_timeout_seconds=2.0) as running:
-        yield running
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def site(request: pytest.FixtureRequest, pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The importer's gateway on each store (PostgreSQL refuses NUL characters the way SQLite does not)."""
+    with contextlib.ExitStack() as stack:
+        store = None
+        if request.param == "postgres":
+            if not postgres_reachable(POSTGRES_TEST_SERVER):
+                pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_TEST_SERVER}")
+            store = stack.enter_context(postgres_schema(POSTGRES_TEST_SERVER, prefix="px_bo"))
+        directory = tmp_path_factory.mktemp(f"site-{request.param}")
+        yield stack.enter_context(
+            _site(directory, pki, store=store, max_body_bytes=64 * 1024, body_timeout_seconds=2.0)
+        )
 
 
 def _submission(notification: Notification, **extra: Any) -> dict[str, Any]:
