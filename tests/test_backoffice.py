@@ -225,6 +225,25 @@ def test_every_back_office_route_is_refused_without_a_valid_token_for_a_hosted_p
     assert {entry["client"] for entry in refused} == ({"customs"} if token == "other" else {"anonymous"})
 
 
+def test_a_stranger_is_refused_at_the_door_before_routing_or_reading_the_body(site: Site) -> None:
+    """Without a credential nothing else is looked at: no 404 for unknown paths, no 422 for a broken body."""
+    with site.client(None) as http:
+        for response in (
+            http.get("/api/v1/no-such-thing"),
+            http.post("/api/v1/inbox/ack", content=b"{broken", headers={"Content-Type": "application/json"}),
+            http.post("/api/v1/inbox/ack", content=b"x" * 100_000, headers={"Content-Type": "text/plain"}),
+            http.get("/api/v1/inbox/MY%00DOE/x"),
+        ):
+            _problem(response, 401, "unauthorized")
+    refused = [entry for entry in _audit(site) if entry["action"] == "auth"][-4:]
+    assert [entry["target"] for entry in refused] == [
+        "GET /api/v1/no-such-thing",
+        "POST /api/v1/inbox/ack",
+        "POST /api/v1/inbox/ack",
+        "GET /api/v1/inbox/MY?DOE/x",
+    ]
+
+
 def test_a_token_is_stored_only_as_its_hash() -> None:
     token = new_token()
     assert len(token.removeprefix("pxb_")) >= 43  # 32 random bytes, base64

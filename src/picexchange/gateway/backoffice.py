@@ -35,6 +35,7 @@ from picexchange.errors import (
     NotAcknowledged,
     NotFound,
     StoreError,
+    Unauthorized,
 )
 from picexchange.gateway.app import Gateway, Submission, prometheus
 from picexchange.gateway.auth import BackofficeClient, Credentials, acting_as
@@ -224,13 +225,10 @@ def create_backoffice_app(
         async def dependency(
             request: Request, token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
         ) -> BackofficeClient:
+            # The door (sign_in, below) authenticated the request before FastAPI read anything; the bearer
+            # parameter is here so that OpenAPI declares the scheme.
             request.state.action = action
-            client = credentials.authenticate(
-                bearer=token.credentials if token is not None else None,
-                certificate=_peer_certificate(request.scope),
-                now=gateway.clock(),
-            )
-            request.state.client = client.name
+            client: BackofficeClient = request.state.backoffice_client
             return client
 
         return dependency
@@ -470,7 +468,30 @@ def create_backoffice_app(
         except StoreError as exc:
             log.error("back-office action not audited", extra={"action": action, "error": str(exc)})
 
-    return Guarded(app, json_body=(max_body_bytes, body_timeout), after=after)
+    def sign_in(scope: Scope) -> None:
+        """Authenticate at the door, before routing or reading the body: a stranger learns nothing."""
+        state = scope.setdefault("state", {})
+        headers = dict(scope.get("headers", ()))
+        scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        try:
+            client = credentials.authenticate(
+                bearer=value.strip() if scheme.lower() == "bearer" and value.strip() else None,
+                certificate=_peer_certificate(scope),
+                now=gateway.clock(),
+            )
+        except Unauthorized:
+            state["action"] = "auth"
+            state["target"] = _printable(f"{scope.get('method', '')} {scope.get('path', '')}")[:500]
+            raise
+        state["client"] = client.name
+        state["backoffice_client"] = client
+
+    return Guarded(app, json_body=(max_body_bytes, body_timeout), after=after, sign_in=sign_in)
+
+
+def _printable(text: str) -> str:
+    """Return ``text`` with control characters (a NUL in a path, say) shown as ``?``: the audit keeps text."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _fields(action: BackofficeAction) -> dict[str, Any]:

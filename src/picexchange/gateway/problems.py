@@ -33,6 +33,7 @@ from picexchange.errors import (
     PicExchangeError,
     RequestError,
     StoreError,
+    Unauthorized,
     Unavailable,
     UnsupportedMediaType,
 )
@@ -93,6 +94,11 @@ def problem_response(
 
 def _respond(request: Request, error: PicExchangeError) -> JSONResponse:
     """Answer ``error`` and note its code in the request state (the audit reads it)."""
+    return _answer(request.scope, error)
+
+
+def _answer(scope: Scope, error: PicExchangeError) -> JSONResponse:
+    """Return the problem answering ``error``; note its code in the scope's state for the audit."""
     if isinstance(error, StoreError):
         # The driver's text may name hosts or files: log it, never show it.
         log.error("store failed during a request", extra={"error": str(error)})
@@ -103,7 +109,7 @@ def _respond(request: Request, error: PicExchangeError) -> JSONResponse:
     if not isinstance(error, _CODED):
         log.error("unexpected error answered as internal", extra={"error": repr(error)})
         error = InternalError("internal error")
-    request.state.outcome = error.code
+    scope.setdefault("state", {})["outcome"] = error.code
     issues = tuple(getattr(error, "issues", ()) or ())
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.http_status == 503 else None
     if error.http_status == 401:
@@ -158,6 +164,8 @@ class Guarded:
             that large (else 413, while reading) and complete within that time (else 408). None: the routes
             read their bodies themselves (the partner endpoint answers those refusals with signed Errors).
         after: called with the scope and the answer's status just before the answer is sent (the audit).
+        sign_in: called first with the scope; raises :class:`Unauthorized` to refuse the request before
+            anything else is looked at (routing, body).
 
     """
 
@@ -167,10 +175,12 @@ class Guarded:
         *,
         json_body: tuple[int, float] | None = None,
         after: Callable[[Scope, int], Awaitable[None]] | None = None,
+        sign_in: Callable[[Scope], None] | None = None,
     ) -> None:
         self.app = app
         self.json_body = json_body
         self.after = after
+        self.sign_in = sign_in
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request (ASGI)."""
@@ -188,11 +198,17 @@ class Guarded:
                     await after(scope, status)
             await send(message)
 
-        refusal = _refusal(scope, json_body[0]) if json_body is not None else None
+        refusal: PicExchangeError | None = None
+        try:
+            if self.sign_in is not None:
+                self.sign_in(scope)
+        except Unauthorized as exc:
+            refusal = exc
+        if refusal is None and json_body is not None:
+            refusal = _refusal(scope, json_body[0])
         try:
             if refusal is not None:
-                scope.setdefault("state", {})["outcome"] = refusal.code
-                await problem_response(refusal.http_status, refusal.code, refusal.text)(scope, receive, sending)
+                await _answer(scope, refusal)(scope, receive, sending)
             elif json_body is not None:
                 await app(scope, _bounded(receive, *json_body), sending)
             else:
@@ -204,7 +220,7 @@ class Guarded:
                 await problem_response(500, InternalError.code, "internal error")(scope, receive, sending)
 
 
-def _refusal(scope: Scope, limit: int) -> MessageTooLarge | UnsupportedMediaType | None:
+def _refusal(scope: Scope, limit: int) -> PicExchangeError | None:
     headers = {name.lower(): value for name, value in scope.get("headers", ())}
     declared = headers.get(b"content-length", b"").decode("latin-1")
     if declared.isdigit() and int(declared) > limit:
