@@ -94,3 +94,10 @@ def test_serve_names_a_missing_tokens_file(tmp_path: Path) -> None:
     (tmp_path / "tokens.toml").unlink()
     result = _run("serve", "--config", config)
     assert result.returncode == 2 and "backoffice.tokens" in result.stderr and "tokens.toml" in result.stderr
+
+
+def test_serve_reads_tokens_from_the_environment_variable_the_configuration_names(tmp_path: Path) -> None:
+    config = _site(tmp_path, backoffice="127.0.0.1:0")
+    config.write_text(config.read_text().replace('tokens = "tokens.toml"', 'tokens_env = "PX_TEST_TOKENS"'))
+    result = _run("serve", "--config", config)
+    assert result.returncode == 2 and "PX_TEST_TOKENS" in result.stderr and "backoffice.tokens_env" in result.stderr
