@@ -319,6 +319,9 @@ class VerificationPool:
         self.slots = self.workers + queue
         self.taken = 0  # touched only on the event loop's thread
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="picexchange-verify")
+        # Refusals made before verification (busy, too large, ...) are signed here, not in the threads the
+        # back office and /healthz share: a flood of refusals must not starve those either.
+        self._refusals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="picexchange-refuse")
 
     async def run(self, work: Callable[..., _T], *args: Any) -> _T:
         """Run ``work(*args)`` on a worker, waiting for one if the queue has room.
@@ -335,9 +338,14 @@ class VerificationPool:
         finally:
             self.taken -= 1
 
+    async def refuse(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run ``work(*args)`` (signing a refusal) on the refusal threads, never refused itself."""
+        return await asyncio.get_running_loop().run_in_executor(self._refusals, functools.partial(work, *args))
+
     def close(self) -> None:
         """Stop the workers once the running ones finish; drop waiting work."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._refusals.shutdown(wait=False, cancel_futures=True)
 
 
 def prometheus(gateway: Gateway) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from picexchange.errors import (
     BodyTimeout,
@@ -74,7 +73,7 @@ def create_partner_app(gateway: Gateway, *, title: str = "picexchange gateway") 
             status, body, headers = await gateway.pool.run(gateway.handle, raw, now)
         except MessageError as exc:
             # Refused before verification: the reply is addressed without reading the body.
-            status, body = await run_in_threadpool(gateway.refuse, exc, None, now)
+            status, body = await gateway.pool.refuse(gateway.refuse, exc, None, now)
             headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, Busy) else {}
         return Response(body, status_code=status, media_type=XML, headers=headers)
 
