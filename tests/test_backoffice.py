@@ -379,6 +379,31 @@ def test_healthz_is_unavailable_when_the_store_cannot_write(pki: TestPki, tmp_pa
     assert health.status_code == 503 and health.json() == {"status": "unavailable"}
 
 
+def test_a_full_database_while_reading_the_inbox_is_503_with_retry_after(
+    pki: TestPki, notification: Notification, tmp_path: Path
+) -> None:
+    """Reading the inbox writes (entries become delivered): a full disk is an outage, not a 500."""
+    with _site(tmp_path, pki) as full:
+        for _ in range(20):
+            sealed = exchange.seal(notification, me=pki[EXPORTER].identity, to=IMPORTER, now=_now())
+            posted = httpx.post(
+                f"{full.partner_url}/ub/v1/messages",
+                content=sealed.raw,
+                headers={"Content-Type": "application/xml"},
+                timeout=30,
+            )
+            assert posted.status_code == 200
+        store: Any = full.running.store
+        with store._lock:  # test only: no page left, as on a full disk (SQLITE_FULL)
+            store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            (pages,) = store._db.execute("PRAGMA page_count").fetchone()
+            store._db.execute(f"PRAGMA max_page_count = {pages}")
+        with full.client() as http:
+            response = http.get("/api/v1/inbox")
+        problem = _problem(response, 503, "unavailable")
+        assert response.headers["retry-after"] == "5" and "SQLite" not in problem["detail"]
+
+
 def test_a_utf16_message_shows_as_sent_in_the_inbox(pki: TestPki, notification: Notification, site: Site) -> None:
     sealed = exchange.seal(notification, me=pki[EXPORTER].identity, to=IMPORTER, now=_now())
     text = sealed.raw.decode("utf-8")
