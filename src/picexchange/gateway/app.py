@@ -34,6 +34,7 @@ from picexchange.errors import (
     Unavailable,
     UnknownPartner,
 )
+from picexchange.gateway.problems import RETRY_AFTER_SECONDS
 from picexchange.models.envelope import Envelope, Error, Receipt
 from picexchange.store import Enqueued, Idempotency, InboundMessage, OutboundMessage, Store
 from picexchange.trust import Identity, TrustStore
@@ -295,10 +296,6 @@ class Submission(BaseModel):
     conversation_id: str | None = Field(None, description="Notification number; by default the document's own.")
     ref_to_message_id: UUID | None = Field(None, description="The message this one answers.")
     test: bool = Field(False, description="Mark as an integration test message, never acted on.")
-
-
-RETRY_AFTER_SECONDS = 5
-"""What a 503 answer asks the sender to wait before trying again."""
 
 
 class VerificationPool:

@@ -22,8 +22,8 @@ from picexchange.errors import (
     StoreError,
     UnsupportedMediaType,
 )
-from picexchange.gateway.app import RETRY_AFTER_SECONDS, Gateway
-from picexchange.gateway.problems import Guarded, install_problem_handlers
+from picexchange.gateway.app import Gateway
+from picexchange.gateway.problems import RETRY_AFTER_SECONDS, Guarded, install_problem_handlers
 
 __all__ = ["XML", "create_partner_app"]
 

@@ -3,8 +3,9 @@
 Every refusal has a stable ``code`` from the :mod:`picexchange.errors` tree; the answer is
 ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``, ``code`` and ``issues``, whether
 the refusal came from our code, from FastAPI's request validation, from routing (404, 405) or from a defect
-(500, without internals). :class:`Guarded` is the outermost layer of an app: it bounds the request body, turns
-an error that escaped everything else into a 500 problem and logs it once.
+(500, without internals). :class:`Guarded` is the outermost layer of an app: it authenticates the back office
+at the door, bounds the request body, and turns an error that escaped everything else into a 500 problem,
+logged once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ log = logging.getLogger("picexchange.gateway")
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
+"""What a 503 answer asks the client to wait before trying again."""
 _CODED = (RequestError, MessageError)
 """Errors whose own code and status are the answer (a submitted document's schema or rule errors included)."""
 
@@ -102,7 +104,7 @@ def _answer(scope: Scope, error: PicExchangeError) -> JSONResponse:
     if isinstance(error, StoreError):
         # The driver's text may name hosts or files: log it, never show it.
         log.error("store failed during a request", extra={"error": str(error)})
-        if getattr(error, "retryable", True):
+        if error.retryable:
             error = Unavailable("the gateway's store cannot serve this request now; retry later")
         else:
             error = InvalidRequest("the store refused a value of this request")
