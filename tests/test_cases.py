@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from picexchange.ubspec import UTILITY_BLOCKS
 
 from picexchange import codec
 from picexchange.cases import (
@@ -31,6 +30,7 @@ from picexchange.cases import (
 )
 from picexchange.models.envelope import Envelope, MessageType
 from picexchange.models.export import ClearanceResult, ClearanceStatus
+from tools.ubspec import UTILITY_BLOCKS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
 CUSTOMS = {"AU:ABF", "MY:RMCD"}
