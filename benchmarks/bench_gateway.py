@@ -95,8 +95,13 @@ class Gateway:
 def gateway(folder: Path, store: str, name: str) -> Iterator[Gateway]:
     port = free_port()
     config = folder / f"gateway-{name}.toml"
+    if store.startswith("sqlite:///"):  # configuration files write absolute SQLite paths as sqlite:/abs
+        store = "sqlite:/" + store.removeprefix("sqlite:").lstrip("/")
+    (folder / "tokens.toml").write_text("", encoding="utf-8")  # the benchmark uses no back-office route
     config.write_text(
-        f'[gateway]\npartners = "partners.toml"\nstore = "{store}"\nlisten = "127.0.0.1:{port}"\n', encoding="utf-8"
+        f'[gateway]\npartners = "partners.toml"\nstore = "{store}"\n'
+        f'[partner]\nlisten = "127.0.0.1:{port}"\n[backoffice]\nlisten = "127.0.0.1:0"\ntokens = "tokens.toml"\n',
+        encoding="utf-8",
     )
     process = subprocess.Popen([sys.executable, __file__, "--serve", str(config)])
     url = f"http://127.0.0.1:{port}"

@@ -19,9 +19,15 @@ from typing import IO
 
 import httpx
 
+from picexchange.gateway import Grant, load_gateway_config, new_token, token_sha256
+from picexchange.gateway.auth import grant_toml
+from picexchange.testing import free_port
 from picexchange.testpki import TestPki, certificate_pem, file_stem, partners_toml, private_key_pem
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "picexchange"
+TEST_TOKEN = new_token()
+"""The back-office token every site written here accepts (TEST ONLY), for the participant it signs as."""
+BACKOFFICE_HEADERS = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
 
 def serve_command(config: Path) -> list[str]:
@@ -60,12 +66,20 @@ def write_site(
     key.write_bytes(private_key_pem(pki[me].private_key))
     key.chmod(0o600)  # the registry loader refuses a private key other users can read
     (directory / "partners.toml").write_text(partners_toml(pki, me=me), encoding="utf-8")
+    grant = Grant(client="crash-test", participants=frozenset({me}), sha256=token_sha256(TEST_TOKEN))
+    (directory / "tokens.toml").write_text(grant_toml(grant), encoding="utf-8")
+    if store.startswith("sqlite:///"):  # configuration files write an absolute SQLite path as sqlite:/abs/path
+        store = "sqlite:/" + store.removeprefix("sqlite:").lstrip("/")
     config = directory / "gateway.toml"
     config.write_text(
         "[gateway]\n"
         'partners = "partners.toml"\n'
         f'store = "{store}"\n'
+        "\n[partner]\n"
         f'listen = "127.0.0.1:{port}"\n'
+        "\n[backoffice]\n"
+        f'listen = "127.0.0.1:{free_port()}"\n'
+        'tokens = "tokens.toml"\n'
         "\n[outbox]\n"
         f"poll_seconds = {poll_seconds}\n"
         f"lease_seconds = {lease_seconds}\n"
@@ -87,6 +101,8 @@ class GatewayProcess:
         self.port = port
         self.name = name
         self.url = f"http://127.0.0.1:{port}"
+        self.api = f"http://127.0.0.1:{load_gateway_config(config).backoffice.port}"
+        """The back-office listener's base URL (send :data:`BACKOFFICE_HEADERS`)."""
         self.log = config.parent / f"{name}.log"
         self.starts = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -170,7 +186,7 @@ class GatewayProcess:
 
     def metrics(self, http: httpx.Client) -> dict[str, float]:
         """Return the process's /metrics samples as ``{'name{labels}': value}``."""
-        response = http.get(f"{self.url}/metrics")
+        response = http.get(f"{self.api}/metrics", headers=BACKOFFICE_HEADERS)
         response.raise_for_status()
         samples: dict[str, float] = {}
         for line in response.text.splitlines():

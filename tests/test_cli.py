@@ -13,7 +13,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from picexchange.cli import app
-from picexchange.gateway import GatewayConfig, build
+from picexchange.gateway import BackofficeConfig, Credentials, GatewayConfig, PartnerConfig, build
 from picexchange.testing import free_port, serve_in_thread
 from picexchange.testpki import certificate_pem, make_test_pki, partners_toml, private_key_pem
 from picexchange.trust import TrustStore
@@ -82,7 +82,7 @@ def test_convert_refuses_invalid_input_and_unknown_formats(tmp_path: Path) -> No
 
 
 def test_every_command_has_help() -> None:
-    for command in ("validate", "convert", "tour", "serve", "send", "demo", "keys", "sign", "verify"):
+    for command in ("validate", "convert", "tour", "serve", "send", "demo", "keys", "sign", "verify", "token"):
         code, out, _ = run(command, "--help")
         assert code == 0 and "Usage" in out, command
 
@@ -110,15 +110,23 @@ def test_send_signs_delivers_and_prints_the_receipt(tmp_path: Path) -> None:
     (keys / "partners.toml").write_text(registry)
     config = tmp_path / "gateway.toml"
     config.write_text(
-        f'[gateway]\npartners = "keys/partners.toml"\nstore = "sqlite://au.db"\nlisten = "127.0.0.1:{free_port()}"\n'
+        '[gateway]\npartners = "keys/partners.toml"\nstore = "sqlite:au.db"\n'
+        f'[partner]\nlisten = "127.0.0.1:{free_port()}"\n[backoffice]\nlisten = "127.0.0.1:0"\ntokens = "tokens.toml"\n'
     )
     receiver_trust = TrustStore.of(
         [dataclasses.replace(p.partner) for p in pki.participants], me=pki["MY:DOE"].identity
     )
     running = build(
-        GatewayConfig(partners=tmp_path / "unused.toml", store=f"sqlite:///{tmp_path / 'my.db'}"), trust=receiver_trust
+        GatewayConfig(
+            partners=tmp_path / "unused.toml",
+            store=f"sqlite:///{tmp_path / 'my.db'}",
+            partner=PartnerConfig(port=port),
+            backoffice=BackofficeConfig(port=0),
+        ),
+        trust=receiver_trust,
+        credentials=Credentials(),
     )
-    with serve_in_thread(running, port=port):
+    with serve_in_thread(running):
         code, out, err = run(
             "send", MESSAGES / "plastic-au-my-01-notification.xml", "--to", "MY:DOE", "--config", config
         )
@@ -133,7 +141,7 @@ def test_send_signs_delivers_and_prints_the_receipt(tmp_path: Path) -> None:
 
 def test_serve_reports_a_bad_configuration_as_usage_error(tmp_path: Path) -> None:
     config = tmp_path / "gateway.toml"
-    config.write_text('[gateway]\npartners = "p.toml"\nstore = "sqlite://x.db"\ncolour = "blue"\n')
+    config.write_text('[gateway]\npartners = "p.toml"\nstore = "sqlite:x.db"\ncolour = "blue"\n')
     code, _, err = run("serve", "--config", config)
     assert code == 2 and "unknown setting 'gateway.colour'" in err
     code, _, err = run("serve", "--config", tmp_path / "missing.toml")

@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import pytest
 
-from gateway_process import GatewayProcess, with_endpoints, write_site
+from gateway_process import BACKOFFICE_HEADERS, GatewayProcess, with_endpoints, write_site
 from picexchange import codec, exchange
 from picexchange.client import Client, ClientConfig, RetryPolicy
 from picexchange.errors import DeliveryError
@@ -208,8 +208,8 @@ def test_a_killed_receiver_keeps_every_receipted_message_once(cluster: Cluster) 
             again = client.deliver(by_id[key])
             assert again.raw == receipts[key].raw, f"message {key} got a new receipt on redelivery"
 
-    with httpx.Client(timeout=30) as http:
-        entries = _inbox(http, receiver.url)
+    with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
+        entries = _inbox(http, receiver.api)
     counts = Counter(entry["message_id"] for entry in entries)
     twice = [key for key, n in counts.items() if n > 1]
     assert not twice, f"messages in the inbox log more than once: {twice[:5]}"
@@ -284,14 +284,14 @@ def test_a_killed_sender_delivers_every_accepted_submission_once(cluster: Cluste
 
     def submit_until_refused() -> None:
         nonlocal remaining
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
             while True:
                 with lock:
                     if remaining == 0:
                         return
                     remaining -= 1
                 try:
-                    answer = _submit(http, sender.url, payload)
+                    answer = _submit(http, sender.api, payload)
                 except httpx.TransportError:
                     # No 202: the document is submitted again after the restart (a lost 202 may mean it was
                     # queued all the same; the outbox then holds one message more, delivered like the rest).
@@ -318,21 +318,21 @@ def test_a_killed_sender_delivers_every_accepted_submission_once(cluster: Cluste
     assert at_kill["queued"] + at_kill["sending"] > 0, f"nothing was left to deliver at the kill: {at_kill}"
 
     sender.start()
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
         for _ in range(remaining):
-            answer = _submit(http, sender.url, payload)
+            answer = _submit(http, sender.api, payload)
             accepted[answer["message_id"]] = answer["digest"]
         assert len(accepted) == MESSAGES
 
         _wait(lambda: _states(cluster, sender_store).keys() <= {"receipted", "failed"}, "the outbox delivered")
         for key in accepted:
-            status = http.get(f"{sender.url}/api/v1/outbox/{key}").json()
+            status = http.get(f"{sender.api}/api/v1/outbox/{key}").json()
             assert status["state"] == "receipted", status
         outbox = dict(cluster.rows(sender_store, "SELECT message_id, state FROM outbound"))
         assert set(outbox.values()) == {"receipted"}
         assert set(accepted) <= set(outbox)
 
-        entries = _inbox(http, receiver.url)
+        entries = _inbox(http, receiver.api)
         new, duplicates = _received(receiver, http, "new"), _received(receiver, http, "duplicate")
     # Every message in the outbox arrived, a submission whose 202 was lost in the kill included.
     _assert_inbox_holds_once(entries, set(outbox))
@@ -375,9 +375,9 @@ def test_two_gateway_processes_on_one_database_deliver_each_message_once(cluster
     lock = threading.Lock()
 
     def submit(count: int) -> None:
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
             for _ in range(count):
-                answer = _submit(http, senders[0].url, payload)
+                answer = _submit(http, senders[0].api, payload)
                 with lock:
                     accepted.add(answer["message_id"])
 
@@ -389,9 +389,9 @@ def test_two_gateway_processes_on_one_database_deliver_each_message_once(cluster
     assert len(accepted) == MESSAGES
 
     _wait(lambda: set(_states(cluster, shared)) == {"receipted"}, "the shared outbox delivered", every=0.2)
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
         new, duplicates = _received(receiver, http, "new"), _received(receiver, http, "duplicate")
-        entries = _inbox(http, receiver.url)
+        entries = _inbox(http, receiver.api)
     rows = cluster.rows(shared, "SELECT message_id, attempts, worker FROM outbound")
     assert {row[0] for row in rows} == accepted
     assert [row for row in rows if row[1] != 1] == [], "a message took more than one attempt"
@@ -424,9 +424,9 @@ def test_when_one_of_two_processes_is_killed_the_other_takes_over_its_claims(clu
     receiver.start()
     doomed.start()
     payload = json.loads(codec.to_json(_notification()))
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
         # A first message through the doomed process alone names its worker in the outbox.
-        probe = _submit(http, doomed.url, payload)["message_id"]
+        probe = _submit(http, doomed.api, payload)["message_id"]
         _wait(lambda: _states(cluster, shared)["receipted"] == 1, "the probe receipted")
         ((doomed_worker,),) = cluster.rows(shared, f"SELECT worker FROM outbound WHERE message_id = '{probe}'")
     survivor.start()
@@ -435,9 +435,9 @@ def test_when_one_of_two_processes_is_killed_the_other_takes_over_its_claims(clu
     lock = threading.Lock()
 
     def submit(count: int) -> None:
-        with httpx.Client(timeout=30) as http:
+        with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
             for _ in range(count):
-                answer = _submit(http, survivor.url, payload)
+                answer = _submit(http, survivor.api, payload)
                 with lock:
                     accepted.add(answer["message_id"])
 
@@ -466,9 +466,9 @@ def test_when_one_of_two_processes_is_killed_the_other_takes_over_its_claims(clu
     rows = {row[0]: row[1] for row in cluster.rows(shared, "SELECT message_id, worker FROM outbound")}
     assert set(rows) == accepted
     assert {rows[key] for key in orphans} <= set(rows.values()) - {doomed_worker}
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=BACKOFFICE_HEADERS) as http:
         new, duplicates = _received(receiver, http, "new"), _received(receiver, http, "duplicate")
-        entries = _inbox(http, receiver.url)
+        entries = _inbox(http, receiver.api)
     assert new == len(accepted), "the receiver accepted a redelivered message as new"
     _assert_inbox_holds_once(entries, accepted)
     print(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
-from picexchange.gateway import Gateway, create_app
+from picexchange.gateway import Credentials, Gateway, create_backoffice_app, create_partner_app
 from picexchange.gateway.config import GatewayConfig
 from picexchange.store import INBOUND_LIFECYCLE, OUTBOUND_LIFECYCLE, open_store
 from picexchange.testpki import make_test_pki
@@ -36,19 +36,26 @@ def test_every_route_is_documented() -> None:
     now = dt.datetime.now(dt.UTC)
     pki = make_test_pki(["AU:DCCEEW"], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=1))
     with open_store("sqlite://:memory:") as store:
-        app = create_app(Gateway(me=pki["AU:DCCEEW"].identity, trust=pki.trust(), store=store))
+        gateway = Gateway(me=pki["AU:DCCEEW"].identity, trust=pki.trust(), store=store)
+        apps = (create_partner_app(gateway).app, create_backoffice_app(gateway, Credentials()).app)
         served = {
-            (method, route.path) for route in app.routes if isinstance(route, APIRoute) for method in route.methods
+            (method, route.path)
+            for app in apps
+            for route in app.routes
+            if isinstance(route, APIRoute)
+            for method in route.methods
         }
-    documented = set(re.findall(r"`(GET|POST) (/[^` ?]+)", GUIDE)) | {("POST", "/ub/v1/messages")}
+        gateway.pool.close()
+    documented = set(re.findall(r"`(GET|POST) (/[^` ?]+)", GUIDE))
     assert served == documented
 
 
 def test_every_configuration_key_is_documented() -> None:
     source = Path(GatewayConfig.from_toml_text.__code__.co_filename).read_text()
     keys = set()
-    for allowed in re.findall(r"_only\(\s*\w+,\s*\{([^}]*)\}", source):
+    for allowed in re.findall(r"(?:_only\(\s*\w+,\s*|_KEYS = |_KEYS \| )\{([^}]*)\}", source):
         keys |= set(re.findall(r'"(\w+)"', allowed))
-    keys -= {"gateway", "tls", "client_tls", "outbox"}
+    keys -= {"gateway", "partner", "backoffice", "tls", "client_tls", "outbox"}
+    assert {"listen", "tokens", "header_timeout_seconds", "verify_concurrency", "lease_seconds"} <= keys
     missing = {key for key in keys if not re.search(rf"^{key} = ", GUIDE, re.MULTILINE)}
     assert missing == set()

@@ -15,7 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from picexchange import codec, exchange
 from picexchange.client import Client, ClientConfig, RetryPolicy, TlsConfig
 from picexchange.errors import DeliveryError
-from picexchange.gateway import GatewayConfig, ServerTls, build
+from picexchange.gateway import BackofficeConfig, Credentials, GatewayConfig, PartnerConfig, ServerTls, build
 from picexchange.models.envelope import Envelope
 from picexchange.testing import free_port, serve_in_thread
 from picexchange.testpki import make_test_pki
@@ -90,20 +90,27 @@ def test_a_gateway_requiring_client_certificates_receipts_mtls_and_refuses_plain
     config = GatewayConfig(
         partners=tmp_path / "unused.toml",
         store=f"sqlite:///{tmp_path / 'my.db'}",
-        port=port,
-        tls=ServerTls(
-            certificate=tls_files["server_cert"],
-            key=tls_files["server_key"],
-            client_ca=tls_files["ca"],
-            require_client_certificate=True,
+        partner=PartnerConfig(
+            port=port,
+            tls=ServerTls(
+                certificate=tls_files["server_cert"],
+                key=tls_files["server_key"],
+                client_ca=tls_files["ca"],
+                require_client_certificate=True,
+            ),
         ),
+        backoffice=BackofficeConfig(port=0),
     )
-    running = build(config, trust=TrustStore.of([p.partner for p in pki.participants], me=pki["MY:DOE"].identity))
+    running = build(
+        config,
+        trust=TrustStore.of([p.partner for p in pki.participants], me=pki["MY:DOE"].identity),
+        credentials=Credentials(),
+    )
     document = codec.from_xml(SAMPLE.read_bytes(), Envelope).document
     sealed = exchange.seal(document, me=pki["AU:DCCEEW"].identity, to="MY:DOE", now=NOW)  # type: ignore[arg-type]
     url = f"https://127.0.0.1:{port}/ub/v1/messages"
     trust = pki.trust()
-    with serve_in_thread(running, port=port):
+    with serve_in_thread(running):
         with_certificate = ClientConfig(
             tls=TlsConfig(
                 ca_bundle=tls_files["ca"],
@@ -131,7 +138,9 @@ def test_client_tls_is_read_from_the_gateway_configuration(tmp_path: Path) -> No
     text = """
 [gateway]
 partners = "partners.toml"
-store = "sqlite://gw.db"
+store = "sqlite:gw.db"
+[backoffice]
+tokens = "tokens.toml"
 [client_tls]
 ca_bundle = "ca.pem"
 certificate = "client.cert.pem"
@@ -140,4 +149,45 @@ key = "client.key.pem"
     config = GatewayConfig.from_toml_text(text, base=tmp_path)
     assert config.client_tls is not None
     assert config.client_tls.client_certificate == tmp_path / "client.cert.pem"
-    assert config.store == f"sqlite:///{tmp_path / 'gw.db'}"
+    assert config.store == f"sqlite:///{(tmp_path / 'gw.db').resolve().as_posix().lstrip('/')}"
+
+
+def test_a_back_office_client_authenticates_with_its_registered_certificate(
+    tmp_path: Path, tls_files: dict[str, Path]
+) -> None:
+    """mTLS instead of a token: the certificate's fingerprint is bound to a client and its participants."""
+    import hashlib
+    import ssl
+
+    import httpx
+
+    from picexchange.gateway import Grant
+
+    pki = make_test_pki(["MY:DOE"], not_before=NOW - dt.timedelta(days=1), not_after=NOW + dt.timedelta(days=2))
+    der = ssl.PEM_cert_to_DER_cert(tls_files["client_cert"].read_text())
+    grant = Grant(client="erp", participants=frozenset({"MY:DOE"}), sha256=hashlib.sha256(der).hexdigest())
+    config = GatewayConfig(
+        partners=tmp_path / "unused.toml",
+        store=f"sqlite:///{tmp_path / 'my.db'}",
+        partner=PartnerConfig(port=0),
+        backoffice=BackofficeConfig(
+            host="127.0.0.2",
+            port=0,
+            tls=ServerTls(certificate=tls_files["server_cert"], key=tls_files["server_key"], client_ca=tls_files["ca"]),
+        ),
+    )
+    trust = TrustStore.of([p.partner for p in pki.participants], me=pki["MY:DOE"].identity)
+    running = build(config, trust=trust, credentials=Credentials(certificates=(grant,)))
+    with serve_in_thread(running) as server:
+        with_certificate = ssl.create_default_context(cafile=str(tls_files["ca"]))
+        with_certificate.check_hostname = False  # the test server certificate names no address
+        with_certificate.load_cert_chain(str(tls_files["client_cert"]), str(tls_files["client_key"]))
+        without = ssl.create_default_context(cafile=str(tls_files["ca"]))
+        without.check_hostname = False
+        with httpx.Client(base_url=server.backoffice_url, verify=with_certificate, timeout=30) as http:
+            assert http.get("/api/v1/inbox").status_code == 200
+            audit = http.get("/api/v1/audit").json()["actions"]
+            assert audit[0]["client"] == "erp" and audit[0]["action"] == "inbox.read"
+        with httpx.Client(base_url=server.backoffice_url, verify=without, timeout=30) as http:
+            refused = http.get("/api/v1/inbox")
+            assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"

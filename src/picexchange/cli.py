@@ -227,7 +227,13 @@ def serve_command(
     config: Annotated[Path, typer.Option("--config", help="Gateway configuration (TOML).")],
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Run the reference gateway: partner endpoint, back-office API, outbox worker; logs are JSON lines."""
+    """Run the reference gateway: partner listener, back-office listener, outbox worker; logs are JSON lines.
+
+    Exit codes: 0 stopped by SIGINT/SIGTERM, 1 the store cannot be used, 2 the configuration, a file it names,
+    or a listener address (busy port) is wrong; nothing was started.
+    """
+    import os
+
     from picexchange.gateway import load_gateway_config, serve
 
     if log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -235,13 +241,72 @@ def serve_command(
     try:
         settings = load_gateway_config(config)
         _configure_logging(log_level)
-        serve(settings)
+        # The CLI reads the environment for [backoffice] tokens_env; the library is only handed it.
+        serve(settings, environ=dict(os.environ))
     except ConfigurationError as exc:
         _err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from exc
     except StoreError as exc:
         _err.print(f"error: the store cannot be used: {exc}", markup=False)
         raise typer.Exit(EXIT_INVALID) from exc
+
+
+token_app = typer.Typer(help="Back-office tokens: make one, bound to a client and participants.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _expiry(text: str) -> dt.datetime:
+    """Read ``--expires``: a date (midnight UTC) or a date-time with its offset."""
+    try:
+        if len(text) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise _usage(f"--expires must be a date (2027-06-30) or a date-time with offset, not {text!r}") from exc
+    if value.tzinfo is None:
+        raise _usage("--expires needs an offset (2027-06-30T12:00:00Z), or give a date")
+    return value.astimezone(dt.UTC)
+
+
+@token_app.command("new")
+def token_new_command(
+    client: Annotated[str, typer.Option("--client", help="The client's name, as the audit log shows it.")],
+    participants: Annotated[
+        list[str], typer.Option("--as", help="A participant id the client may act for (repeat for several).")
+    ],
+    file: Annotated[Path, typer.Option("--file", help="The credentials file the hash is appended to.")],
+    expires: Annotated[str | None, typer.Option("--expires", help="Date (or date-time) it stops working.")] = None,
+) -> None:
+    """Make a back-office token: append its SHA-256 to the credentials file and print the token, once.
+
+    Exit codes: 0 made, 2 a bad option or an unreadable or invalid credentials file (nothing written).
+    """
+    from picexchange.gateway.auth import Credentials, Grant, grant_toml, new_token, token_sha256
+    from picexchange.trust import is_participant_id
+
+    bad = [p for p in participants if not is_participant_id(p)]
+    if bad:
+        raise _usage(f"--as {bad[0]!r} is not a participant id (CC:AUTHORITY, e.g. MY:DOE)")
+    if not client.strip() or len(client) > 64:
+        raise _usage("--client must be a name of 1 to 64 characters")
+    until = _expiry(expires) if expires is not None else None
+    if until is not None and until <= dt.datetime.now(dt.UTC):
+        raise _usage(f"--expires {expires} is in the past")
+    token = new_token()
+    grant = Grant(client=client, participants=frozenset(participants), sha256=token_sha256(token), expires=until)
+    try:
+        existing = file.read_text(encoding="utf-8") if file.exists() else ""
+        Credentials.from_toml_text(existing, source=str(file))  # never append to a file the gateway cannot read
+        text = (existing.rstrip("\n") + "\n\n" if existing.strip() else "") + grant_toml(grant)
+        Credentials.from_toml_text(text, source=str(file))
+        file.touch(mode=0o600, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+    except ConfigurationError as exc:
+        raise _usage(str(exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _usage(f"cannot write {file}: {exc}") from exc
+    _err.print(f"token for {client} (as {', '.join(sorted(participants))}) added to {file}; it is shown only once:")
+    _out.print(token, markup=False)
 
 
 def _load_model(path: Path) -> XmlModel:

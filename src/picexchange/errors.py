@@ -14,7 +14,22 @@ message id, the element path and the line — never as text to parse::
     │   ├── SignatureError         403 signature    signature missing, broken or not covering the envelope
     │   ├── TrustError             403 trust        unknown sender, sender != signer, receiver != us, ...
     │   ├── ConflictError          409 conflict     same message id, other bytes
-    │   └── BusinessRuleError      422 business-rule  Basel rules (.violations)
+    │   ├── BusinessRuleError      422 business-rule  Basel rules (.violations)
+    │   ├── BodyTimeout            408 body-timeout   the body did not arrive within the deadline
+    │   ├── UnsupportedMediaType   415 unsupported-media-type  a body of the wrong Content-Type
+    │   ├── Unavailable            503 unavailable  the store cannot take it now; retry the same bytes later
+    │   ├── Busy                   503 busy         every verification slot is taken; retry later
+    │   └── InternalError          500 internal     a defect of ours; nothing was accepted
+    ├── RequestError               a back-office request refused (answered as RFC 9457 problem details)
+    │   ├── Unauthorized           401 unauthorized   no, a wrong or an expired credential
+    │   ├── Forbidden              403 forbidden      the client may not act for that participant
+    │   ├── NotFound               404 not-found      no such route or record
+    │   │   └── UnknownPartner     404 unknown-partner  the receiver is not in the partner registry
+    │   ├── MethodNotAllowed       405 method-not-allowed
+    │   ├── IdempotencyConflict    409 idempotency-conflict  the key was used for another request
+    │   ├── NotAcknowledged        409 not-acknowledged  a sequence not handed out (nothing acknowledged)
+    │   └── InvalidRequest         422 invalid-request  parameters or body not as the API says (.issues)
+    │       └── NotADocument       422 not-a-document   the JSON is no business document
     ├── TransportError
     │   ├── DeliveryError          network, timeout, 5xx; retryable
     │   │   └── UnverifiedReplyError   the answer is no genuine reply (forged, other signer/digest/id, garbage)
@@ -30,22 +45,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "BodyTimeout",
     "BusinessRuleError",
+    "Busy",
     "ConfigurationError",
     "ConflictError",
     "DeliveryError",
+    "Forbidden",
+    "IdempotencyConflict",
+    "InternalError",
+    "InvalidRequest",
     "Issue",
     "MessageError",
     "MessageTooLarge",
+    "MethodNotAllowed",
     "MissingExtraError",
+    "NotADocument",
+    "NotAcknowledged",
+    "NotFound",
     "ParseError",
     "PicExchangeError",
     "RemoteError",
+    "RequestError",
     "SchemaError",
     "SignatureError",
     "StoreError",
     "TransportError",
     "TrustError",
+    "Unauthorized",
+    "Unavailable",
+    "UnknownPartner",
+    "UnsupportedMediaType",
     "UnverifiedReplyError",
 ]
 
@@ -238,6 +268,130 @@ class ConflictError(MessageError):
 
     code = "conflict"
     http_status = 409
+
+
+class BodyTimeout(MessageError):
+    """The request body did not arrive within the configured deadline (a slow or stalled sender)."""
+
+    code = "body-timeout"
+    http_status = 408
+
+
+class UnsupportedMediaType(MessageError):
+    """The body is not of the media type the endpoint takes (``application/xml`` for partners)."""
+
+    code = "unsupported-media-type"
+    http_status = 415
+
+
+class Unavailable(MessageError):
+    """The gateway cannot take the message now (its store is down or full); nothing was acknowledged.
+
+    The sender retries the same bytes later; the reply carries ``Retry-After``.
+    """
+
+    code = "unavailable"
+    http_status = 503
+
+
+class Busy(MessageError):
+    """Every verification slot is taken and the queue for them is full; retry later (``Retry-After``)."""
+
+    code = "busy"
+    http_status = 503
+
+
+class InternalError(MessageError):
+    """A defect of the gateway itself; the message was not accepted and no internals are shown."""
+
+    code = "internal"
+    http_status = 500
+
+
+class RequestError(PicExchangeError):
+    """A back-office request refused; the back office answers it as RFC 9457 problem details JSON.
+
+    Attributes:
+        code: stable error code (``unauthorized``, ``forbidden``, ...), the problem's ``code`` member.
+        http_status: the HTTP status of the answer.
+        text: what is wrong, for a person (the problem's ``detail``).
+        path: where in the request, e.g. ``query.since`` or ``body.sequences[0]``, when known.
+        issues: every problem found, for requests that break several rules at once.
+
+    """
+
+    code: str = "bad-request"
+    http_status: int = 400
+
+    def __init__(self, text: str, *, path: str | None = None, issues: tuple[Issue, ...] = ()) -> None:
+        super().__init__(text)
+        self.text = text
+        self.path = path
+        self.issues: tuple[Issue, ...] = issues
+
+    def __str__(self) -> str:
+        return str(Issue(text=self.text, path=self.path))
+
+
+class Unauthorized(RequestError):
+    """No credential, an unknown one, or one that has expired."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(RequestError):
+    """The client is authenticated but may not act for (or read) that participant."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(RequestError):
+    """No such route, message or record."""
+
+    code = "not-found"
+    http_status = 404
+
+
+class UnknownPartner(NotFound):
+    """The receiver named in a submission is not in the partner registry."""
+
+    code = "unknown-partner"
+
+
+class MethodNotAllowed(RequestError):
+    """The route exists but not with this HTTP method."""
+
+    code = "method-not-allowed"
+    http_status = 405
+
+
+class IdempotencyConflict(RequestError):
+    """The idempotency key was already used by this client for a different submission."""
+
+    code = "idempotency-conflict"
+    http_status = 409
+
+
+class NotAcknowledged(RequestError):
+    """An acknowledgement named a sequence that was never handed out; nothing was acknowledged."""
+
+    code = "not-acknowledged"
+    http_status = 409
+
+
+class InvalidRequest(RequestError):
+    """Parameters or body are not what the API describes (out of range, wrong type, a NUL character...)."""
+
+    code = "invalid-request"
+    http_status = 422
+
+
+class NotADocument(InvalidRequest):
+    """The submitted JSON is not one business document (an envelope, a transport reply, or nothing)."""
+
+    code = "not-a-document"
 
 
 class TransportError(PicExchangeError):

@@ -11,6 +11,7 @@ real gateways, so it needs the ``[gateway]`` extra; the production CLI imports i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -18,7 +19,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ from typing import Any
 import httpx
 
 from picexchange import codec
-from picexchange.gateway.config import GatewayConfig, OutboxConfig
-from picexchange.gateway.server import Running, build, uvicorn_config
+from picexchange.gateway.auth import Credentials, Grant, new_token, token_sha256
+from picexchange.gateway.config import BackofficeConfig, GatewayConfig, OutboxConfig, PartnerConfig
+from picexchange.gateway.server import GatewayServer, Running, build
 from picexchange.models.base import XmlModel
 from picexchange.testpki import KeyType, TestPki, make_test_pki
 from picexchange.trust import TrustStore
@@ -38,6 +40,7 @@ __all__ = [
     "free_port",
     "gateway_pair",
     "serve_in_thread",
+    "backoffice_credentials",
 ]
 
 
@@ -49,22 +52,31 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+def backoffice_credentials(
+    participants: Iterable[str], *, client: str = "test-back-office", expires: dt.datetime | None = None
+) -> tuple[str, Credentials]:
+    """Return a new TEST token for ``participants`` and the credentials that accept it (and nothing else)."""
+    token = new_token()
+    grant = Grant(client=client, participants=frozenset(participants), sha256=token_sha256(token), expires=expires)
+    return token, Credentials(tokens=(grant,))
+
+
 @contextlib.contextmanager
-def serve_in_thread(running: Running, *, port: int, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve ``running`` with uvicorn in a background thread; yield its base URL; stop it on exit."""
-    import uvicorn  # after picexchange.gateway, which names the [gateway] extra when uvicorn is missing
-    server = uvicorn.Server(uvicorn_config(running, host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+def serve_in_thread(running: Running) -> Iterator[GatewayServer]:
+    """Serve both listeners of ``running`` in a background thread; yield the server (its URLs); stop on exit."""
+    server = GatewayServer(running)
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), name="picexchange-gateway", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the gateway on {host}:{port} did not start")
+            server.stop()
+            raise RuntimeError(f"the gateway on {server.partner_url} did not start")
         time.sleep(0.01)
     try:
-        yield f"http://{host}:{port}"
+        yield server
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(15)
 
 
@@ -74,16 +86,20 @@ class GatewayNode:
 
     Attributes:
         participant: its participant id.
-        url: its base URL on loopback.
-        running: the wired gateway (store, worker, app).
-        http: an HTTP client for its back-office API.
+        url: the base URL of its partner listener on loopback.
+        backoffice_url: the base URL of its back-office listener on loopback.
+        running: the wired gateway (store, worker, apps).
+        http: an HTTP client for its back-office API, with a test token.
+        token: that test token.
 
     """
 
     participant: str
     url: str
+    backoffice_url: str
     running: Running
     http: httpx.Client
+    token: str
 
     def submit(self, document: XmlModel, *, to: str, ref_to: str | None = None, test: bool = False) -> dict[str, Any]:
         """Queue ``document`` for ``to`` through the back-office API; return the JSON answer."""
@@ -183,10 +199,26 @@ def gateway_pair(
         for participant, store_url in zip((exporter, importer), urls_of_store, strict=True):
             trust = TrustStore.of(partners, me=pki[participant].identity)
             config = GatewayConfig(
-                partners=directory / "partners.toml", store=store_url, port=ports[participant], outbox=settings
+                partners=directory / "partners.toml",
+                store=store_url,
+                partner=PartnerConfig(port=ports[participant]),
+                backoffice=BackofficeConfig(port=0),
+                outbox=settings,
             )
-            running = build(config, trust=trust)
-            url = stack.enter_context(serve_in_thread(running, port=ports[participant]))
-            http = stack.enter_context(httpx.Client(base_url=url, timeout=30))
-            nodes.append(GatewayNode(participant=participant, url=url, running=running, http=http))
+            token, credentials = backoffice_credentials([participant])
+            running = build(config, trust=trust, credentials=credentials)
+            server = stack.enter_context(serve_in_thread(running))
+            http = stack.enter_context(
+                httpx.Client(base_url=server.backoffice_url, timeout=30, headers={"Authorization": f"Bearer {token}"})
+            )
+            nodes.append(
+                GatewayNode(
+                    participant=participant,
+                    url=server.partner_url,
+                    backoffice_url=server.backoffice_url,
+                    running=running,
+                    http=http,
+                    token=token,
+                )
+            )
         yield GatewayPair(pki=pki, exporting=nodes[0], importing=nodes[1])

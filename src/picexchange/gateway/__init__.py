@@ -1,4 +1,4 @@
-"""The reference gateway: partner endpoint, back-office API, outbox worker, configuration and server."""
+"""The reference gateway: partner listener, back-office listener, outbox worker, configuration and server."""
 
 from picexchange.errors import MissingExtraError
 
@@ -8,22 +8,44 @@ try:  # FastAPI and uvicorn come with the [gateway] extra, not with `pip install
 except ModuleNotFoundError as exc:
     raise MissingExtraError(extra="gateway", module=exc.name or "fastapi") from exc
 
-from picexchange.gateway.app import Gateway, Submission, create_app
-from picexchange.gateway.config import GatewayConfig, OutboxConfig, ServerTls, load_gateway_config
+from picexchange.gateway.app import Gateway, Submission, VerificationPool
+from picexchange.gateway.auth import BackofficeClient, Credentials, Grant, load_credentials, new_token, token_sha256
+from picexchange.gateway.backoffice import create_backoffice_app
+from picexchange.gateway.config import (
+    BackofficeConfig,
+    GatewayConfig,
+    Listener,
+    OutboxConfig,
+    PartnerConfig,
+    ServerTls,
+    load_gateway_config,
+)
 from picexchange.gateway.outbox import OutboxWorker
-from picexchange.gateway.server import Running, build, serve, uvicorn_config
+from picexchange.gateway.partner import create_partner_app
+from picexchange.gateway.server import GatewayServer, Running, build, serve
 
 __all__ = [
+    "BackofficeClient",
+    "BackofficeConfig",
+    "Credentials",
     "Gateway",
     "GatewayConfig",
+    "GatewayServer",
+    "Grant",
+    "Listener",
     "OutboxConfig",
     "OutboxWorker",
+    "PartnerConfig",
     "Running",
     "ServerTls",
     "Submission",
+    "VerificationPool",
     "build",
-    "create_app",
+    "create_backoffice_app",
+    "create_partner_app",
+    "load_credentials",
     "load_gateway_config",
+    "new_token",
     "serve",
-    "uvicorn_config",
+    "token_sha256",
 ]

@@ -1,41 +1,47 @@
-"""The reference gateway as a FastAPI app: the partner endpoint, the back-office API, health and metrics.
+"""The gateway's wired parts, shared by its two listeners: identity, registry, store, limits and metrics.
 
-Route handlers are short: read the body (bounded), hand it to :func:`picexchange.exchange.accept`, store it
-in one transaction, answer the signed receipt. Everything the protocol decides is decided in ``exchange``.
+:class:`Gateway` does the work a route hands it: accept a partner's message (:meth:`Gateway.handle`), refuse
+one with a signed Error (:meth:`Gateway.refuse`), seal and queue a back-office document
+(:meth:`Gateway.submit`). Everything the protocol decides is decided in :mod:`picexchange.exchange`; the
+routes live in :mod:`~picexchange.gateway.partner` and :mod:`~picexchange.gateway.backoffice`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import Annotated, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from picexchange import codec, exchange
 from picexchange.errors import (
-    ConflictError,
+    Busy,
+    InternalError,
     MessageError,
-    MessageTooLarge,
+    NotADocument,
     ParseError,
-    PicExchangeError,
     StoreError,
+    Unavailable,
+    UnknownPartner,
 )
-from picexchange.models.base import XmlModel
+from picexchange.gateway.problems import RETRY_AFTER_SECONDS
 from picexchange.models.envelope import Envelope, Error, Receipt
-from picexchange.store import InboundMessage, OutboundMessage, OutboundState, Store
+from picexchange.store import Enqueued, Idempotency, InboundMessage, OutboundMessage, Store
 from picexchange.trust import Identity, TrustStore
 
-__all__ = ["Gateway", "create_app"]
+__all__ = ["Gateway", "Submission", "VerificationPool"]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("picexchange.gateway")
 
@@ -88,9 +94,11 @@ class Gateway:
         policy: what inbound messages must satisfy.
         max_body_bytes: largest body read.
         body_timeout: seconds within which the whole body must arrive.
-        backoffice_token: bearer token for the back-office API, or None.
         clock: the time source (aware datetimes).
         wake: called after a document is queued, to wake the outbox worker.
+        pool: where partner messages are parsed and verified (bounded).
+        hosted: the participant ids this gateway acts for; back-office clients act only for these. Today
+            the one ``[me]`` identity; a gateway hosting several agencies widens this set.
 
     """
 
@@ -103,9 +111,9 @@ class Gateway:
         policy: exchange.AcceptPolicy = exchange.DEFAULT_ACCEPT_POLICY,
         max_body_bytes: int = 8 * 1024 * 1024,
         body_timeout: float = 30.0,
-        backoffice_token: str | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
         wake: Callable[[], None] = lambda: None,
+        pool: VerificationPool | None = None,
     ) -> None:
         self.me = me
         self.trust = trust
@@ -113,9 +121,10 @@ class Gateway:
         self.policy = policy
         self.max_body_bytes = min(max_body_bytes, policy.limits.max_bytes)
         self.body_timeout = body_timeout
-        self.backoffice_token = backoffice_token
         self.clock = clock
         self.wake = wake
+        self.pool = pool or VerificationPool()
+        self.hosted: frozenset[str] = frozenset({me.participant})
         self.metrics = Metrics()
 
     # -------------------------------------------------------------------------------------- partner endpoint
@@ -155,8 +164,16 @@ class Gateway:
         return 200, recorded.receipt
 
     def refuse(self, error: MessageError, raw: bytes | None, now: dt.datetime) -> tuple[int, bytes]:
-        """Audit a refused message and return its signed Error reply (nothing of the message is stored)."""
-        body = raw if raw is not None and error.code not in ("too-large", "parse") else None
+        """Audit a refused message and return its signed Error reply (nothing of the message is stored).
+
+        Args:
+            error: why it was refused.
+            raw: the message's bytes, read (unverified) only to address the reply; None when they were not
+                read, or must not be parsed (too large, not well-formed, or the gateway is busy).
+            now: when it arrived.
+
+        """
+        body = raw if raw is not None and error.code not in ("too-large", "parse", "busy") else None
         reply = exchange.error_for(error, raw=body, me=self.me, now=now, limits=self.policy.limits)
         document = reply.envelope.document
         assert isinstance(document, Error)
@@ -190,27 +207,42 @@ class Gateway:
         except StoreError as exc:
             # Nothing was acknowledged: the sender must retry the same bytes.
             log.error("store failed; message not accepted", extra={"error": str(exc)})
-            internal = MessageError("the gateway cannot store messages right now; retry later")
-            internal.http_status = 503
-            status, body = self.refuse(internal, raw, now)
-            return status, body, {"Retry-After": "5"}
+            outage = Unavailable("the gateway cannot store messages right now; retry the same message later")
+            status, body = self.refuse(outage, raw, now)
+            return status, body, {"Retry-After": str(RETRY_AFTER_SECONDS)}
         except Exception:
             log.exception("internal error while receiving a message")
-            internal = MessageError("internal error; the message was not accepted")
-            internal.http_status = 500
-            status, body = self.refuse(internal, raw, now)
+            status, body = self.refuse(InternalError("internal error; the message was not accepted"), raw, now)
             return status, body, {}
 
     # -------------------------------------------------------------------------------------- back office
 
-    def submit(self, submission: Submission, now: dt.datetime) -> exchange.Sealed:
-        """Wrap, sign and queue a business document for a partner, in one store transaction."""
+    def submit(
+        self, submission: Submission, now: dt.datetime, *, idempotency: Idempotency | None = None
+    ) -> Enqueued:
+        """Wrap, sign and queue a business document for a partner, in one store transaction.
+
+        With ``idempotency``, a key the client used before queues nothing and returns the original message
+        (compare :attr:`Enqueued.fingerprint` to tell a retry from another request under the same key).
+
+        Raises:
+            UnknownPartner: the receiver is not in the partner registry.
+            NotADocument: the JSON is not one business document.
+            SchemaError: the document is not valid.
+            StoreError: the store cannot queue it now.
+
+        """
         partner = self.trust.partner(submission.receiver)
         if partner is None:
-            raise LookupError(f"unknown partner {submission.receiver}")
-        document = codec.from_json(json.dumps(submission.document).encode("utf-8"))
-        if isinstance(document, Envelope | Receipt | Error):
-            raise TypeError("submit a business document, not an envelope or a transport reply")
+            raise UnknownPartner(f"unknown partner {submission.receiver}", path="body.receiver")
+        if set(submission.document) & {"Envelope", "Receipt", "Error"}:
+            raise NotADocument("submit a business document, not an envelope or a transport reply", path="body.document")
+        try:
+            document = codec.from_json(json.dumps(submission.document).encode("utf-8"))
+        except (TypeError, ValueError, ParseError) as exc:
+            raise NotADocument(str(exc), path="body.document") from exc
+        if isinstance(document, Envelope | Receipt | Error):  # pragma: no cover - refused by name above
+            raise NotADocument("submit a business document, not an envelope or a transport reply", path="body.document")
         sealed = exchange.seal(
             document,  # type: ignore[arg-type]
             me=self.me,
@@ -221,7 +253,7 @@ class Gateway:
             test=submission.test,
         )
         header = sealed.envelope.header
-        self.store.enqueue(
+        enqueued = self.store.enqueue(
             OutboundMessage(
                 message_id=str(header.message_id),
                 receiver=partner.id,
@@ -232,7 +264,10 @@ class Gateway:
                 data=sealed.raw,
             ),
             at=now,
+            idempotency=idempotency,
         )
+        if enqueued.replayed:
+            return enqueued
         self.metrics.queued(header.message_type.value)
         log.info(
             "document queued",
@@ -243,336 +278,75 @@ class Gateway:
             },
         )
         self.wake()
-        return sealed
+        return enqueued
 
 
-# ------------------------------------------------------------------------------------------ API schemas
-
-
-class _Api(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Submission(_Api):
+class Submission(BaseModel):
     """A business document for a partner, as JSON (the form ``picexchange convert --to json`` writes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     receiver: str = Field(description="Participant id of the partner, e.g. MY:DOE.", examples=["MY:DOE"])
     document: dict[str, Any] = Field(
         description='One business document keyed by its name, e.g. {"Notification": {...}}.'
+    )
+    sender: str | None = Field(
+        None, description="The hosted participant to send as; by default the one this client may act for."
     )
     conversation_id: str | None = Field(None, description="Notification number; by default the document's own.")
     ref_to_message_id: UUID | None = Field(None, description="The message this one answers.")
     test: bool = Field(False, description="Mark as an integration test message, never acted on.")
 
 
-class Queued(_Api):
-    """A document accepted into the outbox."""
+class VerificationPool:
+    """Threads where partner messages are parsed and verified, and how many may wait for them.
 
-    message_id: UUID
-    status: str
-    digest: str = Field(description="Base64 SHA-256 of the signed envelope; the partner's receipt must quote it.")
-
-
-class Problem(_Api):
-    """Why a back-office request was refused."""
-
-    code: str
-    text: str
-    issues: list[dict[str, Any]] = []
-
-
-class OutboundView(_Api):
-    """Where a message we send stands (queued, sending, receipted, failed)."""
-
-    message_id: str
-    state: str
-    final: bool
-    attempts: int
-    last_error: str | None
-    enqueued_at: dt.datetime
-    updated_at: dt.datetime
-    next_attempt_at: dt.datetime | None
-    receipted_at: dt.datetime | None
-    receipt_xml: str | None = Field(description="The partner's signed receipt, once receipted.")
-
-
-class InboundView(_Api):
-    """One received message from the inbox log."""
-
-    sequence: int
-    sender: str
-    receiver: str
-    message_id: str
-    conversation_id: str
-    message_type: str
-    utility_block: str
-    ref_to_message_id: str | None
-    created: dt.datetime
-    received_at: dt.datetime
-    digest: str
-    document: dict[str, Any] = Field(description="The envelope as JSON (picexchange JSON form).")
-    xml: str = Field(description="The exact signed bytes received, as text (UTF-8).")
-
-
-class InboxPageView(_Api):
-    """A page of the inbox log; pass ``next`` as ``since`` for the following page."""
-
-    messages: list[InboundView]
-    next: int
-    has_more: bool
-
-
-class Acknowledgement(_Api):
-    """Inbox sequence numbers the back office has taken over."""
-
-    sequences: list[int] = Field(min_length=1)
-
-
-class InboundStatusView(_Api):
-    """Where a received message stands (received, delivered, acknowledged)."""
-
-    sender: str
-    message_id: str
-    state: str
-    digest: str
-    received_at: dt.datetime
-    delivered_at: dt.datetime | None
-    acknowledged_at: dt.datetime | None
-
-
-# ------------------------------------------------------------------------------------------ the app
-
-
-async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise MessageTooLarge(f"message of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-
-    async def collect() -> None:
-        nonlocal size
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise MessageTooLarge(f"message exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-
-    try:
-        await asyncio.wait_for(collect(), timeout)
-    except TimeoutError:
-        error = ParseError(f"the message body did not arrive within {timeout:g} seconds")
-        error.http_status = 408
-        raise error from None
-    return b"".join(chunks)
-
-
-def _problem(status: int, *, code: str, text: str, issues: list[dict[str, Any]] | None = None) -> JSONResponse:
-    """Return a back-office refusal as JSON (the Problem schema) with its HTTP status."""
-    return JSONResponse(Problem(code=code, text=text, issues=issues or []).model_dump(), status_code=status)
-
-
-def _view(envelope: XmlModel) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(codec.to_json(envelope, indent=None))
-    return value
-
-
-def create_app(
-    gateway: Gateway, *, title: str = "picexchange gateway", lifespan: Callable[[FastAPI], Any] | None = None
-) -> FastAPI:
-    """Return the FastAPI app of ``gateway`` (partner endpoint, back-office API, /healthz, /metrics).
+    Verification is the expensive stage (XML, signatures) and an unauthenticated sender chooses its input:
+    bounding it keeps the event loop, ``/healthz`` and the back office responsive, and a full queue answers
+    ``busy`` at once instead of queueing without bound (issue 7).
 
     Args:
-        gateway: the wired parts.
-        title: the OpenAPI title.
-        lifespan: an async context manager factory run around the app (starts and stops the outbox worker).
+        workers: messages verified at once (default: the CPU count).
+        queue: messages that may wait for a worker; one more is refused with :class:`Busy`.
 
     """
-    app = FastAPI(
-        lifespan=lifespan,
-        title=title,
-        version="1.0",
-        description=(
-            f"Reference gateway of {gateway.me.participant}. Partners POST signed envelopes to "
-            "`/ub/v1/messages` and get a signed Receipt or Error back. The back office submits documents, "
-            "pulls its inbox and reads message status under `/api/v1`."
-        ),
-    )
 
-    def backoffice(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = gateway.backoffice_token
-        if token is not None and authorization != f"Bearer {token}":
-            raise HTTPException(status_code=401, detail="a valid bearer token is required")
+    def __init__(self, *, workers: int | None = None, queue: int = 32) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.slots = self.workers + queue
+        self.taken = 0  # touched only on the event loop's thread
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="picexchange-verify")
+        # Refusals made before verification (busy, too large, ...) are signed here, not in the threads the
+        # back office and /healthz share: a flood of refusals must not starve those either.
+        self._refusals = ThreadPoolExecutor(max_workers=2, thread_name_prefix="picexchange-refuse")
 
-    secured = [Depends(backoffice)]
+    async def run(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run ``work(*args)`` on a worker, waiting for one if the queue has room.
 
-    @app.post(
-        "/ub/v1/messages",
-        tags=["partner"],
-        summary="Receive a signed envelope from a partner",
-        response_class=Response,
-        responses={
-            200: {"content": {XML: {}}, "description": "Signed Receipt (the original one for a redelivery)."},
-            400: {"content": {XML: {}}, "description": "Signed Error: parse or schema."},
-            403: {"content": {XML: {}}, "description": "Signed Error: signature or trust."},
-            409: {"content": {XML: {}}, "description": "Signed Error: same message id, other bytes."},
-            413: {"content": {XML: {}}, "description": "Signed Error: too large."},
-            415: {"content": {XML: {}}, "description": "Signed Error: not application/xml."},
-            422: {"content": {XML: {}}, "description": "Signed Error: business rules."},
-        },
-    )
-    async def receive(request: Request) -> Response:
-        now = gateway.clock()
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        raw: bytes | None = None
+        Raises:
+            Busy: every worker is taken and the queue is full.
+
+        """
+        if self.taken >= self.slots:
+            raise Busy(f"all {self.workers} verification slots and {self.slots - self.workers} queue places are taken")
+        self.taken += 1
         try:
-            if content_type not in _XML_TYPES:
-                error = ParseError(f"Content-Type must be application/xml, not {content_type or 'missing'}")
-                error.http_status = 415
-                raise error
-            raw = await _read_body(request, gateway.max_body_bytes, gateway.body_timeout)
-        except MessageError as exc:
-            status, body = await run_in_threadpool(gateway.refuse, exc, None, now)
-            return Response(body, status_code=status, media_type=XML)
-        status, body, headers = await run_in_threadpool(gateway.handle, raw, now)
-        return Response(body, status_code=status, media_type=XML, headers=headers)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(work, *args))
+        finally:
+            self.taken -= 1
 
-    @app.post(
-        "/api/v1/outbox",
-        tags=["back office"],
-        status_code=202,
-        dependencies=secured,
-        response_model=Queued,
-        responses={422: {"model": Problem}, 404: {"model": Problem}},
-    )
-    def submit(submission: Submission) -> Any:
-        """Wrap, sign and queue a business document for a partner; delivery is retried until receipted."""
-        try:
-            sealed = gateway.submit(submission, gateway.clock())
-        except LookupError as exc:
-            return _problem(404, code="unknown-partner", text=str(exc))
-        except (TypeError, ValueError) as exc:
-            return _problem(422, code="not-a-document", text=str(exc))
-        except MessageError as exc:
-            issues = [
-                {"path": i.path, "line": i.line, "text": i.text, "rule_id": i.rule_id}
-                for i in getattr(exc, "issues", ()) or ()
-            ]
-            return _problem(422, code=exc.code, text=exc.text, issues=issues)
-        except ConflictError as exc:  # pragma: no cover - fresh ids do not collide
-            return _problem(409, code="conflict", text=str(exc))
-        return Queued(message_id=sealed.message_id, status=OutboundState.QUEUED.value, digest=sealed.digest)
+    async def refuse(self, work: Callable[..., _T], *args: Any) -> _T:
+        """Run ``work(*args)`` (signing a refusal) on the refusal threads, never refused itself."""
+        return await asyncio.get_running_loop().run_in_executor(self._refusals, functools.partial(work, *args))
 
-    @app.get(
-        "/api/v1/outbox/{message_id}",
-        tags=["back office"],
-        dependencies=secured,
-        response_model=OutboundView,
-        responses={404: {"model": Problem}},
-    )
-    def outbound_status(message_id: UUID) -> Any:
-        """Return where a message we send stands: queued, sending, receipted (final) or failed (final)."""
-        status = gateway.store.outbound_status(str(message_id))
-        if status is None:
-            return _problem(404, code="not-found", text=f"no outbound message {message_id}")
-        return OutboundView(
-            message_id=str(message_id),
-            state=status.state.value,
-            final=status.state in (OutboundState.RECEIPTED, OutboundState.FAILED),
-            attempts=status.attempts,
-            last_error=status.last_error,
-            enqueued_at=status.enqueued_at,
-            updated_at=status.updated_at,
-            next_attempt_at=status.next_attempt_at,
-            receipted_at=status.receipted_at,
-            receipt_xml=status.receipt.decode("utf-8") if status.receipt else None,
-        )
-
-    @app.get("/api/v1/inbox", tags=["back office"], dependencies=secured)
-    def inbox(
-        since: Annotated[int, Query(ge=0, description="`next` of the previous page; 0 for the start.")] = 0,
-        limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> InboxPageView:
-        """Return received messages after the cursor (an append-only log), marking them delivered."""
-        page = gateway.store.inbox(since=since, limit=limit, at=gateway.clock())
-        views = []
-        for entry in page.messages:
-            message = entry.message
-            envelope = codec.from_xml(message.data, Envelope, limits=gateway.policy.limits)
-            views.append(
-                InboundView(
-                    sequence=entry.sequence,
-                    sender=message.sender,
-                    receiver=message.receiver,
-                    message_id=message.message_id,
-                    conversation_id=message.conversation_id,
-                    message_type=message.message_type,
-                    utility_block=message.utility_block,
-                    ref_to_message_id=message.ref_to_message_id,
-                    created=message.created,
-                    received_at=message.received_at,
-                    digest=entry.digest,
-                    document=_view(envelope),
-                    xml=message.data.decode("utf-8", errors="replace"),
-                )
-            )
-        return InboxPageView(messages=views, next=page.next, has_more=page.has_more)
-
-    @app.post(
-        "/api/v1/inbox/ack",
-        tags=["back office"],
-        status_code=204,
-        dependencies=secured,
-        responses={409: {"model": Problem}},
-    )
-    def acknowledge(ack: Acknowledgement) -> Response:
-        """Acknowledge inbox entries the back office has taken over (all or none)."""
-        try:
-            gateway.store.acknowledge_inbound(ack.sequences, at=gateway.clock())
-        except StoreError as exc:
-            return _problem(409, code="not-acknowledged", text=str(exc))
-        return Response(status_code=204)
-
-    @app.get(
-        "/api/v1/inbox/{sender}/{message_id}",
-        tags=["back office"],
-        dependencies=secured,
-        response_model=InboundStatusView,
-        responses={404: {"model": Problem}},
-    )
-    def inbound_status(sender: str, message_id: UUID) -> Any:
-        """Return where a received message stands: received, delivered or acknowledged (final)."""
-        status = gateway.store.inbound_status(sender, str(message_id))
-        if status is None:
-            return _problem(404, code="not-found", text=f"no message {message_id} from {sender}")
-        return InboundStatusView(
-            sender=sender,
-            message_id=str(message_id),
-            state=status.state.value,
-            digest=status.digest,
-            received_at=status.received_at,
-            delivered_at=status.delivered_at,
-            acknowledged_at=status.acknowledged_at,
-        )
-
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> Any:
-        """Report whether the gateway can reach its store."""
-        try:
-            gateway.store.counts()
-        except PicExchangeError as exc:
-            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-        return {"status": "ok", "participant": gateway.me.participant}
-
-    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    def metrics() -> str:
-        """Prometheus text exposition of message counters and store states."""
-        return _prometheus(gateway)
-
-    return app
+    def close(self) -> None:
+        """Stop the workers once the running ones finish; drop waiting work."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._refusals.shutdown(wait=False, cancel_futures=True)
 
 
-def _prometheus(gateway: Gateway) -> str:
+def prometheus(gateway: Gateway) -> str:
+    """Return the Prometheus text exposition of the gateway's counters and store states."""
     m = gateway.metrics
     lines = [
         "# HELP picexchange_received_total Messages accepted from partners.",

@@ -1,43 +1,54 @@
 """Gateway configuration: a frozen value object, parsed from TOML by a pure function.
 
-A gateway configuration file::
+A gateway has two listeners: the **partner** listener (internet-facing: ``POST /ub/v1/messages`` and
+``/healthz``, nothing else) and the **back-office** listener (loopback by default: the JSON API, ``/metrics``,
+OpenAPI), where every client authenticates. A gateway configuration file::
 
     [gateway]
     partners = "partners.toml"          # the partner registry; its [me] table is our signing identity
-    store = "sqlite:///var/lib/picexchange/gateway.db"   # or postgresql://...
-    listen = "127.0.0.1:8080"
+    store = "sqlite:gateway.db"         # relative to this file; sqlite:/abs/path.db; or postgresql://...
+    max_clock_skew_seconds = 300
+
+    [partner]
+    listen = "0.0.0.0:8443"
     max_body_bytes = 8388608            # refused with 413 while reading, before parsing
     body_timeout_seconds = 30           # the whole body must arrive within this
-    max_clock_skew_seconds = 300
-    backoffice_token = "..."            # optional: the back-office API then needs "Authorization: Bearer ..."
+    header_timeout_seconds = 10         # the request line and headers must arrive within this
+    keep_alive_seconds = 5              # an idle connection is closed after this
+    max_connections = 1000              # more concurrent connections are answered 503
+    verify_concurrency = 4              # messages parsed and verified at once (default: CPU count)
+    verify_queue = 32                   # messages waiting for a slot; beyond that: 503 busy
 
-    [tls]                               # optional: HTTPS, and mutual TLS when client_ca is given
+    [partner.tls]                       # optional: HTTPS, and mutual TLS when client_ca is given
     certificate = "server.cert.pem"
     key = "server.key.pem"
     client_ca = "partners-ca.pem"
     require_client_certificate = true
 
+    [backoffice]
+    listen = "127.0.0.1:8081"           # a non-loopback address needs [backoffice.tls]
+    tokens = "tokens.toml"              # hashed tokens (picexchange token new) and client certificates
+    # tokens_env = "PICEXCHANGE_TOKENS" # or: the same TOML text in this environment variable
+    max_body_bytes = 1048576
+
     [client_tls]                        # optional: how the outbox connects to partner gateways
-    ca_bundle = "partner-servers-ca.pem"   # CA for partner server certificates (default: system store)
-    certificate = "client.cert.pem"     # our TLS client certificate, for partners that require mTLS
+    ca_bundle = "partner-servers-ca.pem"
+    certificate = "client.cert.pem"
     key = "client.key.pem"
 
     [outbox]
     poll_seconds = 0.5
-    lease_seconds = 60
-    batch = 16
-    concurrency = 8                     # deliveries in flight
-    per_partner = 4                     # most of them to one partner: a hanging partner never blocks the others
-    max_attempts = 12
-    connect_timeout_seconds = 5         # per delivery attempt; lease_seconds must exceed connect + read
-    read_timeout_seconds = 30
+    concurrency = 8
 
-Paths are relative to the configuration file.
+Paths are relative to the configuration file. ``sqlite:`` store URLs follow one rule: the path is what
+follows ``sqlite:``, relative to the configuration file unless it starts with ``/``; the ``sqlite://`` forms
+are refused because half the world reads ``sqlite:///x.db`` as relative and the other half as absolute.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,17 +58,37 @@ from typing import Any
 from picexchange.client import RetryPolicy, TlsConfig
 from picexchange.errors import ConfigurationError
 
-__all__ = ["GatewayConfig", "OutboxConfig", "ServerTls", "load_gateway_config"]
+__all__ = [
+    "BackofficeConfig",
+    "GatewayConfig",
+    "Listener",
+    "OutboxConfig",
+    "PartnerConfig",
+    "ServerTls",
+    "load_gateway_config",
+    "sqlite_url",
+]
+
+#: Settings of earlier versions and what replaced them: refused with this hint, never silently ignored.
+REPLACED: Mapping[str, str] = {
+    "gateway.listen": "[partner] listen (partners) and [backoffice] listen (the back-office API, loopback)",
+    "gateway.backoffice_token": (
+        "[backoffice] tokens = 'tokens.toml' (hashed tokens made by `picexchange token new`) or tokens_env"
+    ),
+    "gateway.max_body_bytes": "[partner] max_body_bytes",
+    "gateway.body_timeout_seconds": "[partner] body_timeout_seconds",
+    "tls": "[partner.tls] (and [backoffice.tls] for the back-office listener)",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerTls:
-    """HTTPS for the partner endpoint.
+    """HTTPS for one listener.
 
     Attributes:
         certificate: the server certificate (PEM).
         key: its private key (PEM).
-        client_ca: CA certificates that partner client certificates must chain to (mutual TLS).
+        client_ca: CA certificates that client certificates must chain to (mutual TLS).
         require_client_certificate: refuse a TLS handshake without a client certificate.
 
     """
@@ -66,6 +97,75 @@ class ServerTls:
     key: Path
     client_ca: Path | None = None
     require_client_certificate: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listener:
+    """One HTTP listener and the transport limits it enforces.
+
+    Attributes:
+        host: address to listen on.
+        port: port to listen on (0: any free port, for tests).
+        tls: HTTPS settings, or None for plain HTTP.
+        header_timeout_seconds: the request line and headers must arrive within this, from the connection's
+            first byte (or its opening); slow-header clients are disconnected.
+        keep_alive_seconds: an idle keep-alive connection is closed after this.
+        max_connections: concurrent connections (and requests) beyond this are answered 503.
+        max_body_bytes: largest request body read; enforced while reading.
+        body_timeout_seconds: deadline for the whole body.
+
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls: ServerTls | None = None
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
+    max_connections: int = 1000
+    max_body_bytes: int = 8 * 1024 * 1024
+    body_timeout_seconds: float = 30.0
+
+    @property
+    def loopback(self) -> bool:
+        """Return whether the listener is reachable from this machine only."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve to anything
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartnerConfig(Listener):
+    """The partner listener: ``POST /ub/v1/messages`` and ``/healthz``.
+
+    Attributes:
+        verify_concurrency: messages parsed and verified at once; None: the CPU count.
+        verify_queue: messages that may wait for a verification slot; more are refused ``busy`` (503).
+
+    """
+
+    verify_concurrency: int | None = None
+    verify_queue: int = 32
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackofficeConfig(Listener):
+    """The back-office listener: JSON API, ``/metrics``, OpenAPI; every client authenticates.
+
+    Attributes:
+        tokens: the credentials file (hashed tokens, client certificate fingerprints), or None.
+        tokens_env: the name of an environment variable holding the same TOML text, or None. The CLI reads
+            the environment; the library is given its content.
+
+    """
+
+    port: int = 8081
+    max_connections: int = 100
+    max_body_bytes: int = 1024 * 1024
+    tokens: Path | None = None
+    tokens_env: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,78 +205,85 @@ class GatewayConfig:
 
     Attributes:
         partners: path of the partner registry; its ``[me]`` table is our identity.
-        store: store URL (``sqlite:///...`` or ``postgresql://...``).
-        host: address to listen on.
-        port: port to listen on.
-        max_body_bytes: largest message accepted; enforced while the body is read.
-        body_timeout_seconds: deadline for receiving the whole body.
+        store: store URL as :func:`picexchange.store.open_store` takes it (``sqlite:///abs/path.db``,
+            ``postgresql://...``); configuration files write ``sqlite:`` paths as :func:`sqlite_url` reads them.
         max_clock_skew_seconds: how far in the future a message's Created may lie.
-        backoffice_token: bearer token required by the back-office API, or None for none (bind to loopback).
-        tls: HTTPS settings, or None for plain HTTP (behind a TLS-terminating proxy, or on loopback).
+        partner: the partner listener.
+        backoffice: the back-office listener.
         client_tls: TLS towards partner gateways (CA bundle, client certificate for mTLS), or None.
         outbox: delivery settings.
+        source: the configuration file, for messages naming it.
+
+    Raises:
+        ConfigurationError: the back office listens beyond loopback without TLS.
 
     """
 
     partners: Path
     store: str
-    host: str = "127.0.0.1"
-    port: int = 8080
-    max_body_bytes: int = 8 * 1024 * 1024
-    body_timeout_seconds: float = 30.0
     max_clock_skew_seconds: float = 300.0
-    backoffice_token: str | None = field(default=None, repr=False)
-    tls: ServerTls | None = None
+    partner: PartnerConfig = field(default_factory=PartnerConfig)
+    backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     client_tls: TlsConfig | None = None
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        # DESIGN §4: the back office signs as us and reads the inbox; off this machine only over TLS.
+        if not self.backoffice.loopback and self.backoffice.tls is None:
+            raise ConfigurationError(
+                f"the back office listens on {self.backoffice.host}, beyond loopback, without TLS: "
+                "add [backoffice.tls] (certificate, key; client_ca for client certificates) or listen on 127.0.0.1",
+                source=self.source,
+                field="backoffice.listen",
+            )
 
     @classmethod
     def from_toml_text(cls, text: str, *, base: Path, source: str = "<gateway config>") -> GatewayConfig:
         """Parse a gateway configuration; relative paths are taken relative to ``base``.
 
         Raises:
-            ConfigurationError: not TOML, an unknown or missing key, or a value of the wrong kind.
+            ConfigurationError: not TOML, an unknown, replaced or missing key, a value of the wrong kind, or
+                an unsafe combination (the back office beyond loopback without TLS).
 
         """
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"not valid TOML: {exc}", source=source) from exc
-        _only(data, {"gateway", "tls", "client_tls", "outbox"}, "", source)
+        _only(data, {"gateway", "partner", "backoffice", "client_tls", "outbox"}, "", source)
         gateway = _table(data, "gateway", source, required=True) or {}
-        _only(
-            gateway,
-            {
-                "partners",
-                "store",
-                "listen",
-                "max_body_bytes",
-                "body_timeout_seconds",
-                "max_clock_skew_seconds",
-                "backoffice_token",
-            },
-            "gateway",
-            source,
+        _only(gateway, {"partners", "store", "max_clock_skew_seconds"}, "gateway", source)
+        partner_table = _table(data, "partner", source, required=False) or {}
+        _only(partner_table, _LISTENER_KEYS | {"verify_concurrency", "verify_queue"}, "partner", source)
+        backoffice_table = _table(data, "backoffice", source, required=False) or {}
+        _only(backoffice_table, _LISTENER_KEYS | {"tokens", "tokens_env"}, "backoffice", source)
+        partner_defaults, backoffice_defaults = PartnerConfig(), BackofficeConfig()
+        partner = PartnerConfig(
+            **_listener(partner_table, "partner", partner_defaults, base, source),
+            verify_concurrency=_positive(
+                partner_table, "verify_concurrency", "partner", source, default=None, kind=int
+            ),
+            verify_queue=_get(partner_table, "verify_queue", int, "partner", source, default=32),
         )
-        listen = _get(gateway, "listen", str, "gateway", source, default="127.0.0.1:8080")
-        host, _, port_text = listen.rpartition(":")
-        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise ConfigurationError(f"listen must be HOST:PORT, not {listen!r}", source=source, field="gateway.listen")
-        tls_table = _table(data, "tls", source, required=False)
-        tls = None
-        if tls_table is not None:
-            _only(tls_table, {"certificate", "key", "client_ca", "require_client_certificate"}, "tls", source)
-            client_ca = _get(tls_table, "client_ca", str, "tls", source, default=None)
-            tls = ServerTls(
-                certificate=base / _get(tls_table, "certificate", str, "tls", source),
-                key=base / _get(tls_table, "key", str, "tls", source),
-                client_ca=base / client_ca if client_ca else None,
-                require_client_certificate=_get(
-                    tls_table, "require_client_certificate", bool, "tls", source, default=False
-                ),
+        tokens = _get(backoffice_table, "tokens", str, "backoffice", source, default=None)
+        tokens_env = _get(backoffice_table, "tokens_env", str, "backoffice", source, default=None)
+        if tokens is None and tokens_env is None:
+            raise ConfigurationError(
+                "the back office needs credentials: set [backoffice] tokens = 'tokens.toml' (make tokens with "
+                "`picexchange token new`) or tokens_env = 'NAME OF AN ENVIRONMENT VARIABLE'",
+                source=source,
+                field="backoffice.tokens",
             )
-            if tls.require_client_certificate and tls.client_ca is None:
-                raise ConfigurationError("require_client_certificate needs client_ca", source=source, field="tls")
+        if tokens is not None and tokens_env is not None:
+            raise ConfigurationError(
+                "set one of tokens and tokens_env, not both", source=source, field="backoffice.tokens_env"
+            )
+        backoffice = BackofficeConfig(
+            **_listener(backoffice_table, "backoffice", backoffice_defaults, base, source),
+            tokens=base / tokens if tokens is not None else None,
+            tokens_env=tokens_env,
+        )
         client_table = _table(data, "client_tls", source, required=False)
         client_tls = None
         if client_table is not None:
@@ -194,97 +301,158 @@ class GatewayConfig:
                 client_certificate=base / paths["certificate"] if paths["certificate"] else None,
                 client_key=base / paths["key"] if paths["key"] else None,
             )
-        outbox_table = _table(data, "outbox", source, required=False) or {}
-        _only(
-            outbox_table,
-            {
-                "poll_seconds",
-                "lease_seconds",
-                "batch",
-                "concurrency",
-                "per_partner",
-                "max_attempts",
-                "connect_timeout_seconds",
-                "read_timeout_seconds",
-            },
-            "outbox",
-            source,
-        )
-        defaults = OutboxConfig()
-        outbox = OutboxConfig(
-            poll_seconds=float(
-                _get(outbox_table, "poll_seconds", (int, float), "outbox", source, default=defaults.poll_seconds)
-            ),
-            lease_seconds=float(
-                _get(outbox_table, "lease_seconds", (int, float), "outbox", source, default=defaults.lease_seconds)
-            ),
-            batch=_get(outbox_table, "batch", int, "outbox", source, default=defaults.batch),
-            concurrency=_get(outbox_table, "concurrency", int, "outbox", source, default=defaults.concurrency),
-            per_partner=_get(outbox_table, "per_partner", int, "outbox", source, default=defaults.per_partner),
-            max_attempts=_get(outbox_table, "max_attempts", int, "outbox", source, default=defaults.max_attempts),
-            connect_timeout_seconds=float(
-                _get(
-                    outbox_table,
-                    "connect_timeout_seconds",
-                    (int, float),
-                    "outbox",
-                    source,
-                    default=defaults.connect_timeout_seconds,
-                )
-            ),
-            read_timeout_seconds=float(
-                _get(
-                    outbox_table,
-                    "read_timeout_seconds",
-                    (int, float),
-                    "outbox",
-                    source,
-                    default=defaults.read_timeout_seconds,
-                )
-            ),
-        )
-        store = _get(gateway, "store", str, "gateway", source)
-        if store.startswith("sqlite://") and not store.startswith("sqlite:///") and ":memory:" not in store:
-            store = "sqlite:///" + str(base / store.removeprefix("sqlite://"))
         return cls(
             partners=base / _get(gateway, "partners", str, "gateway", source),
-            store=store,
-            host=host.strip("[]"),
-            port=int(port_text),
-            max_body_bytes=_get(gateway, "max_body_bytes", int, "gateway", source, default=8 * 1024 * 1024),
-            body_timeout_seconds=float(
-                _get(gateway, "body_timeout_seconds", (int, float), "gateway", source, default=30.0)
-            ),
+            store=_store_url(_get(gateway, "store", str, "gateway", source), base, source),
             max_clock_skew_seconds=float(
                 _get(gateway, "max_clock_skew_seconds", (int, float), "gateway", source, default=300.0)
             ),
-            backoffice_token=_get(gateway, "backoffice_token", str, "gateway", source, default=None),
-            tls=tls,
+            partner=partner,
+            backoffice=backoffice,
             client_tls=client_tls,
-            outbox=outbox,
+            outbox=_outbox(_table(data, "outbox", source, required=False) or {}, source),
+            source=source,
         )
 
 
+_LISTENER_KEYS = {
+    "listen",
+    "tls",
+    "header_timeout_seconds",
+    "keep_alive_seconds",
+    "max_connections",
+    "max_body_bytes",
+    "body_timeout_seconds",
+}
+_OUTBOX_KEYS = {
+    "poll_seconds",
+    "lease_seconds",
+    "batch",
+    "concurrency",
+    "per_partner",
+    "max_attempts",
+    "connect_timeout_seconds",
+    "read_timeout_seconds",
+}
 _MISSING: Any = object()
+
+
+def sqlite_url(value: str, *, base: Path) -> str:
+    """Return the ``open_store`` URL of a ``sqlite:`` URL written in a configuration file under ``base``.
+
+    The rule: ``sqlite:PATH`` where PATH is relative to the configuration file unless it starts with ``/``
+    (``sqlite:gateway.db``, ``sqlite:/var/lib/picexchange/gateway.db``); ``sqlite::memory:`` for a
+    throw-away store.
+
+    Raises:
+        ConfigurationError: a ``sqlite://`` form (ambiguous: relative or absolute?) or no path.
+
+    """
+    path = value.removeprefix("sqlite:")
+    if path.startswith("//"):
+        raise ConfigurationError(
+            f"store {value!r} is ambiguous (is {path.removeprefix('//')!r} relative or absolute?): write "
+            "sqlite:relative/path.db (relative to this configuration file) or sqlite:/absolute/path.db",
+            field="gateway.store",
+        )
+    if not path:
+        raise ConfigurationError("store 'sqlite:' needs a path, e.g. sqlite:gateway.db", field="gateway.store")
+    if path == ":memory:":
+        return "sqlite://:memory:"
+    return "sqlite:///" + str((base / path).resolve()).lstrip("/")
+
+
+def _store_url(value: str, base: Path, source: str) -> str:
+    if not value.startswith("sqlite:"):
+        return value
+    try:
+        return sqlite_url(value, base=base)
+    except ConfigurationError as exc:
+        raise ConfigurationError(exc.text, source=source, field=exc.field) from None
+
+
+def _listener(table: Mapping[str, Any], where: str, defaults: Listener, base: Path, source: str) -> dict[str, Any]:
+    """Return the keyword arguments of a :class:`Listener` read from ``table``."""
+    listen = _get(table, "listen", str, where, source, default=f"{defaults.host}:{defaults.port}")
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
+        raise ConfigurationError(f"listen must be HOST:PORT, not {listen!r}", source=source, field=f"{where}.listen")
+    tls_table = _table(table, "tls", source, required=False, where=where)
+    tls = None
+    if tls_table is not None:
+        name = f"{where}.tls"
+        _only(tls_table, {"certificate", "key", "client_ca", "require_client_certificate"}, name, source)
+        client_ca = _get(tls_table, "client_ca", str, name, source, default=None)
+        tls = ServerTls(
+            certificate=base / _get(tls_table, "certificate", str, name, source),
+            key=base / _get(tls_table, "key", str, name, source),
+            client_ca=base / client_ca if client_ca else None,
+            require_client_certificate=_get(tls_table, "require_client_certificate", bool, name, source, default=False),
+        )
+        if tls.require_client_certificate and tls.client_ca is None:
+            raise ConfigurationError("require_client_certificate needs client_ca", source=source, field=name)
+    return {
+        "host": host.strip("[]"),
+        "port": int(port_text),
+        "tls": tls,
+        "header_timeout_seconds": float(
+            _positive(table, "header_timeout_seconds", where, source, default=defaults.header_timeout_seconds)
+        ),
+        "keep_alive_seconds": _positive(
+            table, "keep_alive_seconds", where, source, default=defaults.keep_alive_seconds, kind=int
+        ),
+        "max_connections": _positive(
+            table, "max_connections", where, source, default=defaults.max_connections, kind=int
+        ),
+        "max_body_bytes": _positive(table, "max_body_bytes", where, source, default=defaults.max_body_bytes, kind=int),
+        "body_timeout_seconds": float(
+            _positive(table, "body_timeout_seconds", where, source, default=defaults.body_timeout_seconds)
+        ),
+    }
+
+
+def _outbox(table: Mapping[str, Any], source: str) -> OutboxConfig:
+    _only(table, _OUTBOX_KEYS, "outbox", source)
+    defaults = OutboxConfig()
+    number = (int, float)
+    return OutboxConfig(
+        poll_seconds=float(_get(table, "poll_seconds", number, "outbox", source, default=defaults.poll_seconds)),
+        lease_seconds=float(_get(table, "lease_seconds", number, "outbox", source, default=defaults.lease_seconds)),
+        batch=_get(table, "batch", int, "outbox", source, default=defaults.batch),
+        concurrency=_get(table, "concurrency", int, "outbox", source, default=defaults.concurrency),
+        per_partner=_get(table, "per_partner", int, "outbox", source, default=defaults.per_partner),
+        max_attempts=_get(table, "max_attempts", int, "outbox", source, default=defaults.max_attempts),
+        connect_timeout_seconds=float(
+            _get(table, "connect_timeout_seconds", number, "outbox", source, default=defaults.connect_timeout_seconds)
+        ),
+        read_timeout_seconds=float(
+            _get(table, "read_timeout_seconds", number, "outbox", source, default=defaults.read_timeout_seconds)
+        ),
+    )
 
 
 def _only(table: Mapping[str, Any], allowed: set[str], where: str, source: str) -> None:
     for key in table:
+        name = f"{where}.{key}" if where else key
+        if name in REPLACED:
+            raise ConfigurationError(
+                f"{name!r} is no longer a setting; it was replaced by {REPLACED[name]}", source=source, field=name
+            )
         if key not in allowed:
-            name = f"{where}.{key}" if where else key
             raise ConfigurationError(
                 f"unknown setting {name!r}; known: {', '.join(sorted(allowed))}", source=source, field=name
             )
 
 
-def _table(data: Mapping[str, Any], key: str, source: str, *, required: bool) -> dict[str, Any] | None:
+def _table(data: Mapping[str, Any], key: str, source: str, *, required: bool, where: str = "") -> dict[str, Any] | None:
+    name = f"{where}.{key}" if where else key
     value = data.get(key)
     if value is None:
         if required:
-            raise ConfigurationError(f"the [{key}] table is missing", source=source, field=key)
+            raise ConfigurationError(f"the [{name}] table is missing", source=source, field=name)
         return None
     if not isinstance(value, dict):
-        raise ConfigurationError(f"{key} must be a table", source=source, field=key)
+        raise ConfigurationError(f"{name} must be a table", source=source, field=name)
     return value
 
 
@@ -297,6 +465,15 @@ def _get(table: Mapping[str, Any], key: str, kind: Any, where: str, source: str,
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
         raise ConfigurationError(f"{where}.{key} must be {names}", source=source, field=f"{where}.{key}")
+    return value
+
+
+def _positive(
+    table: Mapping[str, Any], key: str, where: str, source: str, *, default: Any, kind: Any = (int, float)
+) -> Any:
+    value = _get(table, key, kind, where, source, default=default)
+    if value is not None and value <= 0:
+        raise ConfigurationError(f"{where}.{key} must be above 0", source=source, field=f"{where}.{key}")
     return value
 
 

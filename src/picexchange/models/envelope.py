@@ -82,6 +82,10 @@ class ErrorCode(enum.StrEnum):
     TRUST = "trust"
     CONFLICT = "conflict"
     BUSINESS_RULE = "business-rule"
+    BODY_TIMEOUT = "body-timeout"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
+    UNAVAILABLE = "unavailable"
+    BUSY = "busy"
     INTERNAL = "internal"
 
 

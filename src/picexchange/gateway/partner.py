@@ -1,0 +1,91 @@
+"""The partner listener: ``POST /ub/v1/messages`` and ``GET /healthz``, nothing else.
+
+The route is short: read the body (bounded in size and time), hand it to the bounded verification pool
+(:meth:`Gateway.handle` runs :func:`picexchange.exchange.accept`, stores in one transaction, signs the
+receipt), answer. Every refusal is a signed ``Error`` with its own code; the back office is not here: any
+``/api/...``, ``/metrics``, ``/docs`` or ``/openapi.json`` is 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from picexchange.errors import (
+    BodyTimeout,
+    Busy,
+    MessageError,
+    MessageTooLarge,
+    StoreError,
+    UnsupportedMediaType,
+)
+from picexchange.gateway.app import Gateway
+from picexchange.gateway.problems import RETRY_AFTER_SECONDS, Guarded, install_problem_handlers
+
+__all__ = ["XML", "create_partner_app"]
+
+XML = "application/xml"
+_XML_TYPES = ("application/xml", "text/xml")
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise MessageTooLarge(f"message of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+
+    async def collect() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise MessageTooLarge(f"message exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(collect(), timeout)
+    except TimeoutError:
+        raise BodyTimeout(f"the message body did not arrive within {timeout:g} seconds") from None
+    return b"".join(chunks)
+
+
+def create_partner_app(gateway: Gateway, *, title: str = "picexchange gateway") -> Guarded:
+    """Return the partner listener's ASGI app.
+
+    No OpenAPI or docs routes: the partner interface is the envelope XSD and DESIGN §4, and a public listener
+    should say nothing about the back office.
+    """
+    app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
+    install_problem_handlers(app)
+
+    @app.post("/ub/v1/messages")
+    async def receive(request: Request) -> Response:
+        now = gateway.clock()
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            if content_type not in _XML_TYPES:
+                raise UnsupportedMediaType(f"Content-Type must be application/xml, not {content_type or 'missing'}")
+            raw = await _read_body(request, gateway.max_body_bytes, gateway.body_timeout)
+            status, body, headers = await gateway.pool.run(gateway.handle, raw, now)
+        except MessageError as exc:
+            # Refused before verification: the reply is addressed without reading the body.
+            status, body = await gateway.pool.refuse(gateway.refuse, exc, None, now)
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, Busy) else {}
+        return Response(body, status_code=status, media_type=XML, headers=headers)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        """Report whether the gateway can write to its store now (never the store's own error text)."""
+        try:
+            gateway.store.check_writable(at=gateway.clock())
+        except StoreError:
+            return JSONResponse(
+                {"status": "unavailable"}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
+        return {"status": "ok", "participant": gateway.me.participant}
+
+    return Guarded(app)
