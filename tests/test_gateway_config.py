@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from picexchange.codec import DEFAULT_LIMITS
 from picexchange.errors import ConfigurationError
 from picexchange.gateway import Credentials, GatewayConfig, build, load_credentials
 from picexchange.testpki import make_test_pki
@@ -163,3 +164,28 @@ def test_a_lease_shorter_than_one_delivery_attempt_is_refused(tmp_path: Path) ->
 def test_outbox_shares_are_read(tmp_path: Path) -> None:
     config = GatewayConfig.from_toml_text(BASE + "[outbox]\nconcurrency = 6\nper_partner = 2\n", base=tmp_path)
     assert (config.outbox.concurrency, config.outbox.per_partner) == (6, 2)
+
+
+def test_the_parsing_limits_are_tightened_in_the_partner_table() -> None:
+    """A national IT team tightens codec.Limits with [partner] keys; max_body_bytes also bounds the parse."""
+    config = GatewayConfig.from_toml_text(
+        BASE.replace("[partner]\n", "[partner]\nmax_elements = 1000\nmax_attributes = 500\nmax_body_bytes = 4096\n"),
+        base=Path("/srv/gw"),
+    )
+    limits = config.partner.accept_limits
+    assert (limits.max_elements, limits.max_attributes, limits.max_bytes) == (1000, 500, 4096)
+    assert limits.max_depth == DEFAULT_LIMITS.max_depth
+    assert GatewayConfig.from_toml_text(BASE, base=Path("/srv/gw")).partner.limits == DEFAULT_LIMITS
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "'many'", "1.5"])
+def test_a_parsing_limit_must_be_a_positive_whole_number(value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        GatewayConfig.from_toml_text(BASE.replace("[partner]\n", f"[partner]\nmax_depth = {value}\n"), base=Path("/"))
+    assert caught.value.field == "partner.max_depth"
+
+
+def test_a_parsing_limit_is_not_a_back_office_setting() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        GatewayConfig.from_toml_text(BASE + "max_elements = 10\n", base=Path("/"))
+    assert caught.value.field == "backoffice.max_elements"

@@ -18,6 +18,12 @@ OpenAPI), where every client authenticates. A gateway configuration file::
     max_connections = 1000              # more concurrent connections are answered 503
     verify_concurrency = 4              # messages parsed and verified at once (default: CPU count)
     verify_queue = 32                   # messages waiting for a slot; beyond that: 503 busy
+    max_depth = 32                      # parsing bounds (picexchange.codec.Limits), checked before anything
+    max_elements = 1000000              # else reads the message; a refusal is a signed Error "parse" (400)
+    max_attributes_per_element = 32
+    max_attributes = 200000
+    max_namespace_declarations_per_element = 32
+    max_namespace_declarations = 1000000
 
     [partner.tls]                       # optional: HTTPS, and mutual TLS when client_ca is given
     certificate = "server.cert.pem"
@@ -47,6 +53,7 @@ are refused because half the world reads ``sqlite:///x.db`` as relative and the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import tomllib
@@ -56,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from picexchange.client import RetryPolicy, TlsConfig
+from picexchange.codec import DEFAULT_LIMITS, Limits
 from picexchange.errors import ConfigurationError
 
 __all__ = [
@@ -143,11 +151,20 @@ class PartnerConfig(Listener):
     Attributes:
         verify_concurrency: messages parsed and verified at once; None: the CPU count.
         verify_queue: messages that may wait for a verification slot; more are refused ``busy`` (503).
+        limits: the parsing bounds every message is held to before anything else reads it (issue 7); a
+            national IT team tightens them with the ``[partner]`` keys named after the fields of
+            :class:`~picexchange.codec.Limits` (``max_bytes`` is ``max_body_bytes``).
 
     """
 
     verify_concurrency: int | None = None
     verify_queue: int = 32
+    limits: Limits = DEFAULT_LIMITS
+
+    @property
+    def accept_limits(self) -> Limits:
+        """Return :attr:`limits` with the body bound as ``max_bytes``: one number bounds the body and the parse."""
+        return dataclasses.replace(self.limits, max_bytes=min(self.limits.max_bytes, self.max_body_bytes))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,7 +272,7 @@ class GatewayConfig:
         gateway = _table(data, "gateway", source, required=True) or {}
         _only(gateway, {"partners", "store", "max_clock_skew_seconds"}, "gateway", source)
         partner_table = _table(data, "partner", source, required=False) or {}
-        _only(partner_table, _LISTENER_KEYS | {"verify_concurrency", "verify_queue"}, "partner", source)
+        _only(partner_table, _LISTENER_KEYS | _LIMIT_KEYS | {"verify_concurrency", "verify_queue"}, "partner", source)
         backoffice_table = _table(data, "backoffice", source, required=False) or {}
         _only(backoffice_table, _LISTENER_KEYS | {"tokens", "tokens_env"}, "backoffice", source)
         partner_defaults, backoffice_defaults = PartnerConfig(), BackofficeConfig()
@@ -265,6 +282,14 @@ class GatewayConfig:
                 partner_table, "verify_concurrency", "partner", source, default=None, kind=int
             ),
             verify_queue=_get(partner_table, "verify_queue", int, "partner", source, default=32),
+            limits=Limits(
+                **{
+                    key: _positive(
+                        partner_table, key, "partner", source, default=getattr(DEFAULT_LIMITS, key), kind=int
+                    )
+                    for key in sorted(_LIMIT_KEYS)
+                }
+            ),
         )
         tokens = _get(backoffice_table, "tokens", str, "backoffice", source, default=None)
         tokens_env = _get(backoffice_table, "tokens_env", str, "backoffice", source, default=None)
@@ -324,6 +349,16 @@ _LISTENER_KEYS = {
     "max_body_bytes",
     "body_timeout_seconds",
 }
+_LIMIT_KEYS = {
+    "max_depth",
+    "max_elements",
+    "max_attributes_per_element",
+    "max_attributes",
+    "max_namespace_declarations_per_element",
+    "max_namespace_declarations",
+}
+"""The fields of :class:`~picexchange.codec.Limits` a ``[partner]`` table may set (``max_body_bytes`` is
+``max_bytes``)."""
 _OUTBOX_KEYS = {
     "poll_seconds",
     "lease_seconds",

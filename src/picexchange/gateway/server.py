@@ -131,7 +131,9 @@ def build(
         me=registry.me,
         trust=registry,
         store=store,
-        policy=AcceptPolicy(max_clock_skew=dt.timedelta(seconds=config.max_clock_skew_seconds)),
+        policy=AcceptPolicy(
+            max_clock_skew=dt.timedelta(seconds=config.max_clock_skew_seconds), limits=config.partner.accept_limits
+        ),
         max_body_bytes=config.partner.max_body_bytes,
         body_timeout=config.partner.body_timeout_seconds,
         clock=clock,
