@@ -439,6 +439,18 @@ def test_a_message_from_an_unknown_sender_is_refused_with_403_trust(
     assert importer.running.store.inbound_status(STRANGER, str(sealed.message_id)) is None
 
 
+def test_the_partner_listener_routes_by_the_hosted_participants(
+    pki: TestPki, notification: Notification, tmp_path: Path, partner: httpx.Client
+) -> None:
+    """The Receiver is checked against ``Gateway.hosted`` (exchange.accept_for), which several agencies widen."""
+    with _gateway(tmp_path, _registry(pki, IMPORTER, {EXPORTER: None, IMPORTER: None})) as node:
+        node.running.gateway.hosted = frozenset({"MY:RMCD"})  # MY:DOE's gateway no longer receives for MY:DOE
+        with _nothing_stored_but_an_audit_line(node):
+            response = _post(partner, node, _seal(pki, notification).raw)
+        error = _signed_error(pki, response, status=403, code="trust")
+        assert "MY:DOE" in error.text
+
+
 def test_a_changed_byte_is_refused_with_403_signature(
     pki: TestPki, notification: Notification, importer: GatewayNode, partner: httpx.Client
 ) -> None:

@@ -183,7 +183,8 @@ class Gateway:
 
     def receive(self, raw: bytes, now: dt.datetime) -> tuple[int, bytes]:
         """Accept, receipt and store one message; return the HTTP status and the signed reply."""
-        inbound = exchange.accept(raw, me=self.me, trust=self.trust, now=now, policy=self.policy)
+        # One routing decision for the set of hosted participants: hosting several only widens ``hosted``.
+        inbound = exchange.accept_for(raw, hosted=self.hosted, trust=self.trust, now=now, policy=self.policy)
         header = inbound.envelope.header
         receipt = exchange.receipt_for(inbound, me=self.me, now=now)
         recorded = self.store.record_inbound(
