@@ -165,14 +165,6 @@ def test_the_doc_cites_enough_names_to_be_checked() -> None:
     assert len(_dotted_names()) >= 40
 
 
-#: Citations left in files another change owns (the gateway rewrite of issue 8), each to be replaced by a
-#: docs/ page or the reason inline and then removed from here; any other citation fails.
-NOT_YET_REWORDED = {
-    "src/picexchange/gateway/config.py": "# DESIGN §4: the back office signs as us and reads the inbox;",
-    "src/picexchange/gateway/partner.py": "the partner interface is the envelope XSD and DESIGN §4,",
-}
-
-
 def test_no_shipped_text_cites_a_document_users_do_not_have() -> None:
     """The package, README and docs point to docs/ pages or say the reason inline, never to DESIGN or ../shared."""
     offending = re.compile(r"DESIGN(?: ?§| \(|\.md)|\.\./shared|/work/shared|domain-notes")
@@ -182,7 +174,7 @@ def test_no_shipped_text_cites_a_document_users_do_not_have() -> None:
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for path in texts
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if offending.search(line) and NOT_YET_REWORDED.get(str(path.relative_to(ROOT)), "\0") not in line
+        if offending.search(line)
     ]
     assert found == [], "\n".join(found)
 

@@ -439,6 +439,18 @@ def test_a_message_from_an_unknown_sender_is_refused_with_403_trust(
     assert importer.running.store.inbound_status(STRANGER, str(sealed.message_id)) is None
 
 
+def test_the_partner_listener_routes_by_the_hosted_participants(
+    pki: TestPki, notification: Notification, tmp_path: Path, partner: httpx.Client
+) -> None:
+    """The Receiver is checked against ``Gateway.hosted`` (exchange.accept_for), which several agencies widen."""
+    with _gateway(tmp_path, _registry(pki, IMPORTER, {EXPORTER: None, IMPORTER: None})) as node:
+        node.running.gateway.hosted = frozenset({"MY:RMCD"})  # MY:DOE's gateway no longer receives for MY:DOE
+        with _nothing_stored_but_an_audit_line(node):
+            response = _post(partner, node, _seal(pki, notification).raw)
+        error = _signed_error(pki, response, status=403, code="trust")
+        assert "MY:DOE" in error.text
+
+
 def test_a_changed_byte_is_refused_with_403_signature(
     pki: TestPki, notification: Notification, importer: GatewayNode, partner: httpx.Client
 ) -> None:
@@ -820,7 +832,41 @@ def test_metrics_count_accepted_and_refused_messages(
     assert _metric(importer, "picexchange_audit_lines") == before["picexchange_audit_lines"] + 1
     text = importer.http.get("/metrics").text
     assert "# TYPE picexchange_received_total counter" in text
-    assert re.search(r'^picexchange_inbound_messages\{state="received"\} \d+$', text, re.MULTILINE)
+    assert re.search(r'^picexchange_inbound_messages\{state="received"\} [\d.]+$', text, re.MULTILINE)
+    assert "# TYPE picexchange_delivery_attempts_total counter" in text  # the outbox worker's, in the same registry
+
+
+def test_a_forged_receipt_shows_in_the_back_office_metrics(
+    pki: TestPki, notification: Notification, tmp_path: Path
+) -> None:
+    """The outbox worker's counters are in /metrics: a receipt signed by an impostor counts as ``trust``."""
+    from test_outbox_receipts import _partner, signed_by
+
+    now = _now()
+    impostor = make_test_pki([IMPORTER], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=1))
+    forged = 'picexchange_delivery_unverified_replies_total{reason="trust"}'
+    with _partner(pki, [signed_by(impostor, IMPORTER)]) as partner:
+        trust = _registry(pki, EXPORTER, {EXPORTER: None, IMPORTER: partner.url})
+        outbox = OutboxConfig(poll_seconds=0.05, lease_seconds=60, max_attempts=1)
+        with _gateway(tmp_path, trust, outbox=outbox) as node:
+            assert _metric(node, forged) == 0
+            message_id = node.submit(notification, to=IMPORTER)["message_id"]
+            node.wait_for(message_id, "failed")
+            assert _metric(node, forged) == 1
+            assert _metric(node, 'picexchange_delivery_attempts_total{outcome="unverified-reply"}') == 1
+            assert _metric(node, 'picexchange_deliveries_failed_total{cause="attempts"}') == 1
+
+
+def test_two_gateways_in_one_process_count_apart(pki: TestPki, notification: Notification, tmp_path: Path) -> None:
+    """Each gateway has its own Prometheus registry: no clash on the metric names, no shared counts."""
+    trust = _registry(pki, IMPORTER, {EXPORTER: None, IMPORTER: None})
+    new = 'picexchange_received_total{message_type="Notification",outcome="new"}'
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    with _gateway(tmp_path / "one", trust) as one, _gateway(tmp_path / "two", trust) as two:
+        with httpx.Client(timeout=30) as http:
+            assert _post(http, one, _seal(pki, notification).raw).status_code == 200
+        assert (_metric(one, new), _metric(two, new)) == (1, 0)
 
 
 def test_when_the_store_fails_the_partner_gets_503_and_no_receipt(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from picexchange.codec import DEFAULT_LIMITS
 from picexchange.errors import ConfigurationError
 from picexchange.gateway import Credentials, GatewayConfig, build, load_credentials
 from picexchange.testpki import make_test_pki
@@ -71,11 +72,17 @@ def test_ambiguous_sqlite_urls_are_refused_with_the_two_right_spellings(store: s
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("[gateway]\nstore = 'sqlite:x.db'\n[backoffice]\ntokens = 't'\n", "gateway.partners is required"),
-        (BASE.replace("[gateway]\n", "[gateway]\ncolour = 'blue'\n"), "unknown setting 'gateway.colour'"),
+        ("[gateway]\nstore = 'sqlite:x.db'\n[backoffice]\ntokens = 't'\n", "gateway.partners: is required"),
+        (BASE.replace("[gateway]\n", "[gateway]\ncolour = 'blue'\n"), "gateway.colour: unknown field"),
         (BASE.replace("0.0.0.0:8443", "8443"), "listen must be HOST:PORT"),
-        (BASE.replace("[partner]\n", "[partner]\nmax_body_bytes = 'big'\n"), "partner.max_body_bytes must be int"),
-        (BASE.replace("[partner]\n", "[partner]\nheader_timeout_seconds = 0\n"), "must be above 0"),
+        (
+            BASE.replace("[partner]\n", "[partner]\nmax_body_bytes = 'big'\n"),
+            "partner.max_body_bytes: must be a whole number, not the string 'big'",
+        ),
+        (
+            BASE.replace("[partner]\n", "[partner]\nheader_timeout_seconds = 0\n"),
+            "partner.header_timeout_seconds: must be greater than 0",
+        ),
         (
             BASE + "[partner.tls]\ncertificate = 'c.pem'\nkey = 'k.pem'\nrequire_client_certificate = true\n",
             "client_ca",
@@ -163,3 +170,46 @@ def test_a_lease_shorter_than_one_delivery_attempt_is_refused(tmp_path: Path) ->
 def test_outbox_shares_are_read(tmp_path: Path) -> None:
     config = GatewayConfig.from_toml_text(BASE + "[outbox]\nconcurrency = 6\nper_partner = 2\n", base=tmp_path)
     assert (config.outbox.concurrency, config.outbox.per_partner) == (6, 2)
+
+
+def test_the_parsing_limits_are_tightened_in_the_partner_table() -> None:
+    """A national IT team tightens codec.Limits with [partner] keys; max_body_bytes also bounds the parse."""
+    config = GatewayConfig.from_toml_text(
+        BASE.replace("[partner]\n", "[partner]\nmax_elements = 1000\nmax_attributes = 500\nmax_body_bytes = 4096\n"),
+        base=Path("/srv/gw"),
+    )
+    limits = config.partner.accept_limits
+    assert (limits.max_elements, limits.max_attributes, limits.max_bytes) == (1000, 500, 4096)
+    assert limits.max_depth == DEFAULT_LIMITS.max_depth
+    assert GatewayConfig.from_toml_text(BASE, base=Path("/srv/gw")).partner.limits == DEFAULT_LIMITS
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "'many'", "1.5"])
+def test_a_parsing_limit_must_be_a_positive_whole_number(value: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        GatewayConfig.from_toml_text(BASE.replace("[partner]\n", f"[partner]\nmax_depth = {value}\n"), base=Path("/"))
+    assert caught.value.field == "partner.max_depth"
+
+
+def test_a_parsing_limit_is_not_a_back_office_setting() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        GatewayConfig.from_toml_text(BASE + "max_elements = 10\n", base=Path("/"))
+    assert caught.value.field == "backoffice.max_elements"
+
+
+def test_every_mistake_is_named_at_once_with_its_key_path() -> None:
+    """One run of the gateway tells the operator about every wrong key, each with its path in the file."""
+    text = BASE.replace("[partner]\n", "[partner]\nverify_queue = -1\nmax_attributes = 0\ncolour = 1\n")
+    with pytest.raises(ConfigurationError) as caught:
+        GatewayConfig.from_toml_text(text + "[outbox]\nbatch = 'all'\n", base=Path("/"), source="gw.toml")
+    assert caught.value.source == "gw.toml"
+    assert caught.value.field == "partner.verify_queue"
+    assert "(and 3 more: " in caught.value.text
+    for path in ("partner.max_attributes: ", "partner.colour: unknown field", "outbox.batch: must be a whole number"):
+        assert path in caught.value.text
+
+
+def test_a_missing_back_office_table_asks_for_credentials() -> None:
+    with pytest.raises(ConfigurationError, match="the back office needs credentials") as caught:
+        GatewayConfig.from_toml_text(BASE.split("[backoffice]")[0], base=Path("/"))
+    assert caught.value.field == "backoffice"

@@ -14,13 +14,14 @@ import functools
 import json
 import logging
 import os
-import threading
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from uuid import UUID
 
+import prometheus_client
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
 from picexchange import codec, exchange
@@ -54,34 +55,81 @@ def _utcnow() -> dt.datetime:
 
 
 class Metrics:
-    """Counters for ``/metrics`` (Prometheus text format); thread-safe."""
+    """The gateway's counters for ``/metrics``, kept in its own Prometheus registry.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.received: Counter[tuple[str, str]] = Counter()
-        self.rejected: Counter[str] = Counter()
-        self.submitted: Counter[str] = Counter()
-        self.seconds = 0.0
-        self.requests = 0
+    One :class:`~prometheus_client.CollectorRegistry` per gateway, never the process-global one: two gateways
+    in one process (tests, the demo) each count their own messages. The store's states are read when
+    ``/metrics`` is scraped (:class:`_StoreStates`), so every process on a shared store reports the same
+    totals, while the counters are per process (docs/gateway.md, "Metrics").
+
+    Args:
+        registry: where the counters are registered; the outbox worker's counters go in the same one.
+        store: the store whose message states are reported.
+
+    """
+
+    def __init__(self, registry: prometheus_client.CollectorRegistry, store: Store) -> None:
+        self.registry = registry
+        self._received = prometheus_client.Counter(
+            "picexchange_received",
+            "Messages accepted from partners.",
+            ["message_type", "outcome"],
+            registry=registry,
+        )
+        self._rejected = prometheus_client.Counter(
+            "picexchange_rejected", "Messages refused with a signed Error.", ["code"], registry=registry
+        )
+        self._submitted = prometheus_client.Counter(
+            "picexchange_submitted", "Documents queued by the back office.", ["message_type"], registry=registry
+        )
+        self._seconds = prometheus_client.Summary(
+            "picexchange_receive_seconds", "Time spent on partner messages.", registry=registry
+        )
+        registry.register(_StoreStates(store))
 
     def accepted(self, message_type: str, outcome: str, seconds: float) -> None:
         """Count an accepted message (``new`` or ``duplicate``)."""
-        with self._lock:
-            self.received[(message_type, outcome)] += 1
-            self.seconds += seconds
-            self.requests += 1
+        self._received.labels(message_type=message_type, outcome=outcome).inc()
+        self._seconds.observe(seconds)
 
     def queued(self, message_type: str) -> None:
         """Count a document queued by the back office."""
-        with self._lock:
-            self.submitted[message_type] += 1
+        self._submitted.labels(message_type=message_type).inc()
 
     def refused(self, code: str, seconds: float) -> None:
         """Count a refused message by error code."""
-        with self._lock:
-            self.rejected[code] += 1
-            self.seconds += seconds
-            self.requests += 1
+        self._rejected.labels(code=code).inc()
+        self._seconds.observe(seconds)
+
+
+class _StoreStates(Collector):
+    """The store's message states as gauges, read from the store at each scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily("picexchange_inbound_messages", "Stored inbound messages by state.", labels=["state"]),
+            GaugeMetricFamily("picexchange_outbound_messages", "Outbox messages by state.", labels=["state"]),
+            GaugeMetricFamily("picexchange_audit_lines", "Audit lines of refused messages."),
+        )
+
+    def describe(self) -> Iterable[Metric]:
+        """Name the gauges without reading the store (the registry checks names when it registers them)."""
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        """Read the counts from the store; a StoreError reaches the route, which answers 503."""
+        counts = self.store.counts()
+        inbound, outbound, audit = self._families()
+        for inbound_state, count in counts.inbound.items():
+            inbound.add_metric([inbound_state.value], count)
+        for outbound_state, count in counts.outbound.items():
+            outbound.add_metric([outbound_state.value], count)
+        audit.add_metric([], counts.rejected)
+        return (inbound, outbound, audit)
 
 
 class Gateway:
@@ -97,6 +145,8 @@ class Gateway:
         clock: the time source (aware datetimes).
         wake: called after a document is queued, to wake the outbox worker.
         pool: where partner messages are parsed and verified (bounded).
+        registry: the Prometheus registry ``/metrics`` shows; by default a new one of this gateway alone
+            (:func:`~picexchange.gateway.server.build` shares it with the outbox worker).
         hosted: the participant ids this gateway acts for; back-office clients act only for these. Today
             the one ``[me]`` identity; a gateway hosting several agencies widens this set.
 
@@ -114,6 +164,7 @@ class Gateway:
         clock: Callable[[], dt.datetime] = _utcnow,
         wake: Callable[[], None] = lambda: None,
         pool: VerificationPool | None = None,
+        registry: prometheus_client.CollectorRegistry | None = None,
     ) -> None:
         self.me = me
         self.trust = trust
@@ -125,13 +176,15 @@ class Gateway:
         self.wake = wake
         self.pool = pool or VerificationPool()
         self.hosted: frozenset[str] = frozenset({me.participant})
-        self.metrics = Metrics()
+        self.registry = registry if registry is not None else prometheus_client.CollectorRegistry()
+        self.metrics = Metrics(self.registry, store)
 
     # -------------------------------------------------------------------------------------- partner endpoint
 
     def receive(self, raw: bytes, now: dt.datetime) -> tuple[int, bytes]:
         """Accept, receipt and store one message; return the HTTP status and the signed reply."""
-        inbound = exchange.accept(raw, me=self.me, trust=self.trust, now=now, policy=self.policy)
+        # One routing decision for the set of hosted participants: hosting several only widens ``hosted``.
+        inbound = exchange.accept_for(raw, hosted=self.hosted, trust=self.trust, now=now, policy=self.policy)
         header = inbound.envelope.header
         receipt = exchange.receipt_for(inbound, me=self.me, now=now)
         recorded = self.store.record_inbound(
@@ -345,52 +398,6 @@ class VerificationPool:
         self._refusals.shutdown(wait=False, cancel_futures=True)
 
 
-def prometheus(gateway: Gateway) -> str:
-    """Return the Prometheus text exposition of the gateway's counters and store states."""
-    m = gateway.metrics
-    lines = [
-        "# HELP picexchange_received_total Messages accepted from partners.",
-        "# TYPE picexchange_received_total counter",
-    ]
-    with m._lock:
-        received = dict(m.received)
-        rejected = dict(m.rejected)
-        submitted = dict(m.submitted)
-        seconds, requests = m.seconds, m.requests
-    for (message_type, outcome), count in sorted(received.items()):
-        lines.append(f'picexchange_received_total{{message_type="{message_type}",outcome="{outcome}"}} {count}')
-    lines += [
-        "# HELP picexchange_rejected_total Messages refused with a signed Error.",
-        "# TYPE picexchange_rejected_total counter",
-    ]
-    for code, count in sorted(rejected.items()):
-        lines.append(f'picexchange_rejected_total{{code="{code}"}} {count}')
-    lines += [
-        "# HELP picexchange_submitted_total Documents queued by the back office.",
-        "# TYPE picexchange_submitted_total counter",
-    ]
-    for message_type, count in sorted(submitted.items()):
-        lines.append(f'picexchange_submitted_total{{message_type="{message_type}"}} {count}')
-    lines += [
-        "# HELP picexchange_receive_seconds Time spent on partner messages.",
-        "# TYPE picexchange_receive_seconds summary",
-        f"picexchange_receive_seconds_sum {seconds:.6f}",
-        f"picexchange_receive_seconds_count {requests}",
-    ]
-    counts = gateway.store.counts()
-    lines += [
-        "# HELP picexchange_inbound_messages Stored inbound messages by state.",
-        "# TYPE picexchange_inbound_messages gauge",
-    ]
-    lines += [f'picexchange_inbound_messages{{state="{s.value}"}} {n}' for s, n in counts.inbound.items()]
-    lines += [
-        "# HELP picexchange_outbound_messages Outbox messages by state.",
-        "# TYPE picexchange_outbound_messages gauge",
-    ]
-    lines += [f'picexchange_outbound_messages{{state="{s.value}"}} {n}' for s, n in counts.outbound.items()]
-    lines += [
-        "# HELP picexchange_audit_lines Audit lines of refused messages.",
-        "# TYPE picexchange_audit_lines gauge",
-        f"picexchange_audit_lines {counts.rejected}",
-    ]
-    return "\n".join(lines) + "\n"
+def prometheus(gateway: Gateway) -> bytes:
+    """Return the Prometheus text exposition of the gateway's registry (its counters, the outbox's, the store's)."""
+    return prometheus_client.generate_latest(gateway.registry)

@@ -23,6 +23,7 @@ from uuid import UUID
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
@@ -434,10 +435,10 @@ def create_backoffice_app(
         )
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse, responses=_PROBLEMS)
-    def metrics(client: Annotated[BackofficeClient, Depends(authenticated("metrics.read"))]) -> str:
-        """Prometheus text exposition of message counters and store states."""
+    def metrics(client: Annotated[BackofficeClient, Depends(authenticated("metrics.read"))]) -> Response:
+        """Prometheus text exposition of message counters, delivery counters and store states."""
         readable(client)
-        return prometheus(gateway)
+        return Response(prometheus(gateway), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(client: Annotated[BackofficeClient, Depends(authenticated("openapi.read"))]) -> JSONResponse:

@@ -1,4 +1,10 @@
-"""Gateway configuration: a frozen value object, parsed from TOML by a pure function.
+"""Gateway configuration: frozen value objects, read from TOML through pydantic models of the file.
+
+The file's shape is declared once, as :class:`GatewayFile` and its tables (``extra="forbid"``, frozen,
+strict, on the pattern of :mod:`picexchange.files.document`); every problem is reported at once, the first
+as a :class:`~picexchange.errors.ConfigurationError` naming the file and the exact key path
+(``partner.max_depth``) in a sentence, the others counted after it. The validated tables then become the
+frozen dataclasses the gateway is built from (:class:`GatewayConfig`), with paths made relative to the file.
 
 A gateway has two listeners: the **partner** listener (internet-facing: ``POST /ub/v1/messages`` and
 ``/healthz``, nothing else) and the **back-office** listener (loopback by default: the JSON API, ``/metrics``,
@@ -18,6 +24,12 @@ OpenAPI), where every client authenticates. A gateway configuration file::
     max_connections = 1000              # more concurrent connections are answered 503
     verify_concurrency = 4              # messages parsed and verified at once (default: CPU count)
     verify_queue = 32                   # messages waiting for a slot; beyond that: 503 busy
+    max_depth = 32                      # parsing bounds (picexchange.codec.Limits), checked before anything
+    max_elements = 1000000              # else reads the message; a refusal is a signed Error "parse" (400)
+    max_attributes_per_element = 32
+    max_attributes = 200000
+    max_namespace_declarations_per_element = 32
+    max_namespace_declarations = 1000000
 
     [partner.tls]                       # optional: HTTPS, and mutual TLS when client_ca is given
     certificate = "server.cert.pem"
@@ -47,24 +59,38 @@ are refused because half the world reads ``sqlite:///x.db`` as relative and the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, Field, model_validator
 
 from picexchange.client import RetryPolicy, TlsConfig
+from picexchange.codec import DEFAULT_LIMITS, Limits
 from picexchange.errors import ConfigurationError
+from picexchange.files.document import Table, Text, problem, read_toml
 
 __all__ = [
+    "LIMIT_KEYS",
     "BackofficeConfig",
+    "BackofficeTable",
+    "ClientTlsTable",
     "GatewayConfig",
+    "GatewayFile",
+    "GatewayTable",
     "Listener",
+    "ListenerTable",
     "OutboxConfig",
+    "OutboxTable",
     "PartnerConfig",
+    "PartnerTable",
     "ServerTls",
+    "ServerTlsTable",
     "load_gateway_config",
     "sqlite_url",
 ]
@@ -143,11 +169,20 @@ class PartnerConfig(Listener):
     Attributes:
         verify_concurrency: messages parsed and verified at once; None: the CPU count.
         verify_queue: messages that may wait for a verification slot; more are refused ``busy`` (503).
+        limits: the parsing bounds every message is held to before anything else reads it (issue 7); a
+            national IT team tightens them with the ``[partner]`` keys named after the fields of
+            :class:`~picexchange.codec.Limits` (``max_bytes`` is ``max_body_bytes``).
 
     """
 
     verify_concurrency: int | None = None
     verify_queue: int = 32
+    limits: Limits = DEFAULT_LIMITS
+
+    @property
+    def accept_limits(self) -> Limits:
+        """Return :attr:`limits` with the body bound as ``max_bytes``: one number bounds the body and the parse."""
+        return dataclasses.replace(self.limits, max_bytes=min(self.limits.max_bytes, self.max_body_bytes))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,7 +264,7 @@ class GatewayConfig:
     source: str | None = None
 
     def __post_init__(self) -> None:
-        # DESIGN §4: the back office signs as us and reads the inbox; off this machine only over TLS.
+        # The back office signs as us and reads the inbox (docs/gateway.md §4): off this machine only over TLS.
         if not self.backoffice.loopback and self.backoffice.tls is None:
             raise ConfigurationError(
                 f"the back office listens on {self.backoffice.host}, beyond loopback, without TLS: "
@@ -247,94 +282,236 @@ class GatewayConfig:
                 an unsafe combination (the back office beyond loopback without TLS).
 
         """
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"not valid TOML: {exc}", source=source) from exc
-        _only(data, {"gateway", "partner", "backoffice", "client_tls", "outbox"}, "", source)
-        gateway = _table(data, "gateway", source, required=True) or {}
-        _only(gateway, {"partners", "store", "max_clock_skew_seconds"}, "gateway", source)
-        partner_table = _table(data, "partner", source, required=False) or {}
-        _only(partner_table, _LISTENER_KEYS | {"verify_concurrency", "verify_queue"}, "partner", source)
-        backoffice_table = _table(data, "backoffice", source, required=False) or {}
-        _only(backoffice_table, _LISTENER_KEYS | {"tokens", "tokens_env"}, "backoffice", source)
+        _refuse_replaced(text, source)
+        file = read_toml(text, GatewayFile, source=source)
         partner_defaults, backoffice_defaults = PartnerConfig(), BackofficeConfig()
         partner = PartnerConfig(
-            **_listener(partner_table, "partner", partner_defaults, base, source),
-            verify_concurrency=_positive(
-                partner_table, "verify_concurrency", "partner", source, default=None, kind=int
-            ),
-            verify_queue=_get(partner_table, "verify_queue", int, "partner", source, default=32),
+            **_listener(file.partner, partner_defaults, base),
+            verify_concurrency=file.partner.verify_concurrency,
+            verify_queue=file.partner.verify_queue,
+            limits=Limits(**{key: getattr(file.partner, key) for key in LIMIT_KEYS}),
         )
-        tokens = _get(backoffice_table, "tokens", str, "backoffice", source, default=None)
-        tokens_env = _get(backoffice_table, "tokens_env", str, "backoffice", source, default=None)
-        if tokens is None and tokens_env is None:
-            raise ConfigurationError(
-                "the back office needs credentials: set [backoffice] tokens = 'tokens.toml' (make tokens with "
-                "`picexchange token new`) or tokens_env = 'NAME OF AN ENVIRONMENT VARIABLE'",
-                source=source,
-                field="backoffice.tokens",
-            )
-        if tokens is not None and tokens_env is not None:
-            raise ConfigurationError(
-                "set one of tokens and tokens_env, not both", source=source, field="backoffice.tokens_env"
-            )
         backoffice = BackofficeConfig(
-            **_listener(backoffice_table, "backoffice", backoffice_defaults, base, source),
-            tokens=base / tokens if tokens is not None else None,
-            tokens_env=tokens_env,
+            **_listener(file.backoffice, backoffice_defaults, base),
+            tokens=base / file.backoffice.tokens if file.backoffice.tokens is not None else None,
+            tokens_env=file.backoffice.tokens_env,
         )
-        client_table = _table(data, "client_tls", source, required=False)
         client_tls = None
-        if client_table is not None:
-            _only(client_table, {"ca_bundle", "certificate", "key"}, "client_tls", source)
-            paths = {
-                key: _get(client_table, key, str, "client_tls", source, default=None)
-                for key in ("ca_bundle", "certificate", "key")
-            }
-            if (paths["certificate"] is None) != (paths["key"] is None):
-                raise ConfigurationError(
-                    "client_tls needs both certificate and key, or neither", source=source, field="client_tls"
-                )
+        if file.client_tls is not None:
+            paths = file.client_tls
             client_tls = TlsConfig(
-                ca_bundle=base / paths["ca_bundle"] if paths["ca_bundle"] else None,
-                client_certificate=base / paths["certificate"] if paths["certificate"] else None,
-                client_key=base / paths["key"] if paths["key"] else None,
+                ca_bundle=base / paths.ca_bundle if paths.ca_bundle else None,
+                client_certificate=base / paths.certificate if paths.certificate else None,
+                client_key=base / paths.key if paths.key else None,
             )
         return cls(
-            partners=base / _get(gateway, "partners", str, "gateway", source),
-            store=_store_url(_get(gateway, "store", str, "gateway", source), base, source),
-            max_clock_skew_seconds=float(
-                _get(gateway, "max_clock_skew_seconds", (int, float), "gateway", source, default=300.0)
-            ),
+            partners=base / file.gateway.partners,
+            store=_store_url(file.gateway.store, base, source),
+            max_clock_skew_seconds=file.gateway.max_clock_skew_seconds,
             partner=partner,
             backoffice=backoffice,
             client_tls=client_tls,
-            outbox=_outbox(_table(data, "outbox", source, required=False) or {}, source),
+            outbox=OutboxConfig(**file.outbox.model_dump()),
             source=source,
         )
 
 
-_LISTENER_KEYS = {
-    "listen",
-    "tls",
-    "header_timeout_seconds",
-    "keep_alive_seconds",
-    "max_connections",
-    "max_body_bytes",
-    "body_timeout_seconds",
-}
-_OUTBOX_KEYS = {
-    "poll_seconds",
-    "lease_seconds",
-    "batch",
-    "concurrency",
-    "per_partner",
-    "max_attempts",
-    "connect_timeout_seconds",
-    "read_timeout_seconds",
-}
-_MISSING: Any = object()
+# ------------------------------------------------------------------------------------------------ the file's shape
+
+
+def _listen(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise problem(f"listen must be HOST:PORT, not {value!r}")
+    return value
+
+
+def _store_form(value: str) -> str:
+    if value.startswith("sqlite:"):
+        try:
+            sqlite_url(value, base=Path("/"))
+        except ConfigurationError as exc:
+            raise problem(exc.text) from None
+    return value
+
+
+#: A whole number above 0.
+_Count = Annotated[int, Field(gt=0)]
+#: A number of seconds above 0 (TOML may write it as an integer).
+_Seconds = Annotated[float, Field(gt=0)]
+
+
+class ServerTlsTable(Table):
+    """``[partner.tls]`` or ``[backoffice.tls]``: HTTPS for one listener."""
+
+    certificate: Text
+    """The server certificate (PEM), relative to the configuration file."""
+    key: Text
+    """Its private key (PEM)."""
+    client_ca: Text | None = None
+    """CA certificates that client certificates must chain to (mutual TLS)."""
+    require_client_certificate: bool = False
+    """Refuse a TLS handshake without a client certificate (needs ``client_ca``)."""
+
+    @model_validator(mode="after")
+    def _client_ca_for_client_certificates(self) -> Self:
+        if self.require_client_certificate and self.client_ca is None:
+            raise problem("require_client_certificate needs client_ca")
+        return self
+
+
+class ListenerTable(Table):
+    """The keys both listeners take; a key left out takes the listener's default (:class:`Listener`)."""
+
+    listen: Annotated[Text, AfterValidator(_listen)] | None = None
+    """``HOST:PORT`` to listen on."""
+    tls: ServerTlsTable | None = None
+    """HTTPS settings; plain HTTP without them."""
+    header_timeout_seconds: _Seconds | None = None
+    """The request line and headers must arrive within this."""
+    keep_alive_seconds: _Count | None = None
+    """An idle keep-alive connection is closed after this."""
+    max_connections: _Count | None = None
+    """Concurrent connections beyond this are answered 503."""
+    max_body_bytes: _Count | None = None
+    """Largest request body read; enforced while reading (413)."""
+    body_timeout_seconds: _Seconds | None = None
+    """The whole body must arrive within this (408)."""
+
+
+class PartnerTable(ListenerTable):
+    """``[partner]``: the partner listener, its verification pool and the parsing bounds of :class:`Limits`."""
+
+    verify_concurrency: _Count | None = None
+    """Messages parsed and verified at once; by default the CPU count."""
+    verify_queue: Annotated[int, Field(ge=0)] = 32
+    """Messages that may wait for a verification slot; one more is refused ``busy`` (503)."""
+    max_depth: _Count = DEFAULT_LIMITS.max_depth
+    """Deepest element nesting accepted."""
+    max_elements: _Count = DEFAULT_LIMITS.max_elements
+    """Most elements in a message."""
+    max_attributes_per_element: _Count = DEFAULT_LIMITS.max_attributes_per_element
+    """Most attributes on one element (namespace declarations not counted)."""
+    max_attributes: _Count = DEFAULT_LIMITS.max_attributes
+    """Most attributes in a message."""
+    max_namespace_declarations_per_element: _Count = DEFAULT_LIMITS.max_namespace_declarations_per_element
+    """Most namespace declarations on one element."""
+    max_namespace_declarations: _Count = DEFAULT_LIMITS.max_namespace_declarations
+    """Most namespace declarations in a message."""
+
+
+LIMIT_KEYS = (
+    "max_depth",
+    "max_elements",
+    "max_attributes_per_element",
+    "max_attributes",
+    "max_namespace_declarations_per_element",
+    "max_namespace_declarations",
+)
+"""The fields of :class:`~picexchange.codec.Limits` a ``[partner]`` table sets (``max_body_bytes`` is
+``max_bytes``)."""
+
+
+class BackofficeTable(ListenerTable):
+    """``[backoffice]``: the back-office listener and where its credentials are."""
+
+    tokens: Text | None = None
+    """The credentials file (hashed tokens, client certificate fingerprints)."""
+    tokens_env: Text | None = None
+    """Or: an environment variable holding the same TOML text."""
+
+    @model_validator(mode="after")
+    def _one_credentials_source(self) -> Self:
+        if self.tokens is None and self.tokens_env is None:
+            raise problem(
+                "the back office needs credentials: set [backoffice] tokens = 'tokens.toml' (make tokens with "
+                "`picexchange token new`) or tokens_env = 'NAME OF AN ENVIRONMENT VARIABLE'"
+            )
+        if self.tokens is not None and self.tokens_env is not None:
+            raise problem("set one of tokens and tokens_env, not both")
+        return self
+
+
+class ClientTlsTable(Table):
+    """``[client_tls]``: how the outbox connects to partner gateways."""
+
+    ca_bundle: Text | None = None
+    """CA certificates that partner servers must chain to; by default the system's."""
+    certificate: Text | None = None
+    """Our client certificate for mutual TLS."""
+    key: Text | None = None
+    """Its private key."""
+
+    @model_validator(mode="after")
+    def _certificate_with_key(self) -> Self:
+        if (self.certificate is None) != (self.key is None):
+            raise problem("client_tls needs both certificate and key, or neither")
+        return self
+
+
+_OUTBOX = OutboxConfig()
+
+
+class OutboxTable(Table):
+    """``[outbox]``: how the outbox worker delivers (:class:`OutboxConfig`)."""
+
+    poll_seconds: _Seconds = _OUTBOX.poll_seconds
+    """How often it looks for due messages when nothing woke it."""
+    lease_seconds: _Seconds = _OUTBOX.lease_seconds
+    """How long a claim holds before another worker may take the message over."""
+    batch: _Count = _OUTBOX.batch
+    """The most messages claimed at once."""
+    concurrency: _Count = _OUTBOX.concurrency
+    """Deliveries in flight at once."""
+    per_partner: _Count = _OUTBOX.per_partner
+    """Most deliveries in flight to one partner."""
+    max_attempts: _Count = _OUTBOX.max_attempts
+    """Attempts before a message that keeps failing to arrive is given up."""
+    connect_timeout_seconds: _Seconds = _OUTBOX.connect_timeout_seconds
+    """Deadline to connect to a partner."""
+    read_timeout_seconds: _Seconds = _OUTBOX.read_timeout_seconds
+    """Deadline for a partner's answer."""
+
+
+class GatewayTable(Table):
+    """``[gateway]``: the registry, the store and the clock tolerance."""
+
+    partners: Text
+    """The partner registry; its ``[me]`` table is who the gateway signs as."""
+    store: Annotated[Text, AfterValidator(_store_form)]
+    """``sqlite:PATH`` (relative to this file unless it starts with ``/``), or ``postgresql://...``."""
+    max_clock_skew_seconds: Annotated[float, Field(ge=0)] = 300.0
+    """How far in the future a message's Created may lie."""
+
+
+class GatewayFile(Table):
+    """A gateway configuration file."""
+
+    gateway: GatewayTable
+    """The registry and the store."""
+    partner: PartnerTable = PartnerTable()
+    """The partner listener."""
+    backoffice: BackofficeTable = Field(default_factory=dict, validate_default=True)
+    """The back-office listener (its credentials are required, so an absent table is refused too)."""
+    client_tls: ClientTlsTable | None = None
+    """TLS towards partner gateways."""
+    outbox: OutboxTable = OutboxTable()
+    """Delivery settings."""
+
+
+def _refuse_replaced(text: str, source: str) -> None:
+    """Refuse the settings of earlier versions with what replaced them (never ignored, never "unknown")."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return  # read_toml says so, with the line
+    for name, replacement in REPLACED.items():
+        table, _, key = name.rpartition(".")
+        holder = data.get(table) if table else data
+        if isinstance(holder, dict) and key in holder:
+            raise ConfigurationError(
+                f"{name!r} is no longer a setting; it was replaced by {replacement}", source=source, field=name
+            )
 
 
 def sqlite_url(value: str, *, base: Path) -> str:
@@ -371,110 +548,30 @@ def _store_url(value: str, base: Path, source: str) -> str:
         raise ConfigurationError(exc.text, source=source, field=exc.field) from None
 
 
-def _listener(table: Mapping[str, Any], where: str, defaults: Listener, base: Path, source: str) -> dict[str, Any]:
-    """Return the keyword arguments of a :class:`Listener` read from ``table``."""
-    listen = _get(table, "listen", str, where, source, default=f"{defaults.host}:{defaults.port}")
-    host, _, port_text = listen.rpartition(":")
-    if not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
-        raise ConfigurationError(f"listen must be HOST:PORT, not {listen!r}", source=source, field=f"{where}.listen")
-    tls_table = _table(table, "tls", source, required=False, where=where)
+def _listener(table: ListenerTable, defaults: Listener, base: Path) -> dict[str, Any]:
+    """Return the keyword arguments of a :class:`Listener` read from ``table``; a key left out takes its default."""
+    host, _, port = (table.listen or f"{defaults.host}:{defaults.port}").rpartition(":")
     tls = None
-    if tls_table is not None:
-        name = f"{where}.tls"
-        _only(tls_table, {"certificate", "key", "client_ca", "require_client_certificate"}, name, source)
-        client_ca = _get(tls_table, "client_ca", str, name, source, default=None)
+    if table.tls is not None:
         tls = ServerTls(
-            certificate=base / _get(tls_table, "certificate", str, name, source),
-            key=base / _get(tls_table, "key", str, name, source),
-            client_ca=base / client_ca if client_ca else None,
-            require_client_certificate=_get(tls_table, "require_client_certificate", bool, name, source, default=False),
+            certificate=base / table.tls.certificate,
+            key=base / table.tls.key,
+            client_ca=base / table.tls.client_ca if table.tls.client_ca else None,
+            require_client_certificate=table.tls.require_client_certificate,
         )
-        if tls.require_client_certificate and tls.client_ca is None:
-            raise ConfigurationError("require_client_certificate needs client_ca", source=source, field=name)
-    return {
-        "host": host.strip("[]"),
-        "port": int(port_text),
-        "tls": tls,
-        "header_timeout_seconds": float(
-            _positive(table, "header_timeout_seconds", where, source, default=defaults.header_timeout_seconds)
-        ),
-        "keep_alive_seconds": _positive(
-            table, "keep_alive_seconds", where, source, default=defaults.keep_alive_seconds, kind=int
-        ),
-        "max_connections": _positive(
-            table, "max_connections", where, source, default=defaults.max_connections, kind=int
-        ),
-        "max_body_bytes": _positive(table, "max_body_bytes", where, source, default=defaults.max_body_bytes, kind=int),
-        "body_timeout_seconds": float(
-            _positive(table, "body_timeout_seconds", where, source, default=defaults.body_timeout_seconds)
-        ),
+    given = table.model_dump(include=set(_LISTENER_LIMITS), exclude_none=True)
+    return {"host": host.strip("[]"), "port": int(port), "tls": tls} | {
+        key: given.get(key, getattr(defaults, key)) for key in _LISTENER_LIMITS
     }
 
 
-def _outbox(table: Mapping[str, Any], source: str) -> OutboxConfig:
-    _only(table, _OUTBOX_KEYS, "outbox", source)
-    defaults = OutboxConfig()
-    number = (int, float)
-    return OutboxConfig(
-        poll_seconds=float(_get(table, "poll_seconds", number, "outbox", source, default=defaults.poll_seconds)),
-        lease_seconds=float(_get(table, "lease_seconds", number, "outbox", source, default=defaults.lease_seconds)),
-        batch=_get(table, "batch", int, "outbox", source, default=defaults.batch),
-        concurrency=_get(table, "concurrency", int, "outbox", source, default=defaults.concurrency),
-        per_partner=_get(table, "per_partner", int, "outbox", source, default=defaults.per_partner),
-        max_attempts=_get(table, "max_attempts", int, "outbox", source, default=defaults.max_attempts),
-        connect_timeout_seconds=float(
-            _get(table, "connect_timeout_seconds", number, "outbox", source, default=defaults.connect_timeout_seconds)
-        ),
-        read_timeout_seconds=float(
-            _get(table, "read_timeout_seconds", number, "outbox", source, default=defaults.read_timeout_seconds)
-        ),
-    )
-
-
-def _only(table: Mapping[str, Any], allowed: set[str], where: str, source: str) -> None:
-    for key in table:
-        name = f"{where}.{key}" if where else key
-        if name in REPLACED:
-            raise ConfigurationError(
-                f"{name!r} is no longer a setting; it was replaced by {REPLACED[name]}", source=source, field=name
-            )
-        if key not in allowed:
-            raise ConfigurationError(
-                f"unknown setting {name!r}; known: {', '.join(sorted(allowed))}", source=source, field=name
-            )
-
-
-def _table(data: Mapping[str, Any], key: str, source: str, *, required: bool, where: str = "") -> dict[str, Any] | None:
-    name = f"{where}.{key}" if where else key
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise ConfigurationError(f"the [{name}] table is missing", source=source, field=name)
-        return None
-    if not isinstance(value, dict):
-        raise ConfigurationError(f"{name} must be a table", source=source, field=name)
-    return value
-
-
-def _get(table: Mapping[str, Any], key: str, kind: Any, where: str, source: str, *, default: Any = _MISSING) -> Any:
-    if key not in table:
-        if default is _MISSING:
-            raise ConfigurationError(f"{where}.{key} is required", source=source, field=f"{where}.{key}")
-        return default
-    value = table[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-        raise ConfigurationError(f"{where}.{key} must be {names}", source=source, field=f"{where}.{key}")
-    return value
-
-
-def _positive(
-    table: Mapping[str, Any], key: str, where: str, source: str, *, default: Any, kind: Any = (int, float)
-) -> Any:
-    value = _get(table, key, kind, where, source, default=default)
-    if value is not None and value <= 0:
-        raise ConfigurationError(f"{where}.{key} must be above 0", source=source, field=f"{where}.{key}")
-    return value
+_LISTENER_LIMITS = (
+    "header_timeout_seconds",
+    "keep_alive_seconds",
+    "max_connections",
+    "max_body_bytes",
+    "body_timeout_seconds",
+)
 
 
 def load_gateway_config(path: Path | str) -> GatewayConfig:

@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import prometheus_client
+
 from picexchange import codec
 from picexchange.client import Client
 from picexchange.errors import (
@@ -92,62 +94,70 @@ class DeliveryCounters:
     ``picexchange_deliveries_failed_total{cause="..."}``
         Messages given up: ``refused`` (a signed Error), ``attempts`` (``max_attempts`` reached, whatever
         the last reason) or ``internal``.
+
+    Args:
+        registry: the Prometheus registry to count in (the gateway's, so ``/metrics`` shows them); by default
+            one of these counters alone.
+
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, registry: prometheus_client.CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else prometheus_client.CollectorRegistry()
+        # Held while counting and while reading, so that a snapshot is one moment of all three counters.
         self._lock = threading.Lock()
-        self._attempts: Counter[DeliveryOutcome] = Counter()
-        self._unverified: Counter[str] = Counter()
-        self._failed: Counter[str] = Counter()
+        self._attempts = prometheus_client.Counter(
+            "picexchange_delivery_attempts",
+            "Outbox delivery attempts by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in DeliveryOutcome:
+            self._attempts.labels(outcome=outcome.value)  # every outcome is listed, zero included
+        self._unverified = prometheus_client.Counter(
+            "picexchange_delivery_unverified_replies",
+            "Partner answers that were no genuine reply.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._failed = prometheus_client.Counter(
+            "picexchange_deliveries_failed", "Outbox messages given up, by cause.", ["cause"], registry=self.registry
+        )
 
     def attempt(self, outcome: DeliveryOutcome, *, reason: str | None = None) -> None:
         """Count one attempt; ``reason`` classifies an unverified reply."""
         with self._lock:
-            self._attempts[outcome] += 1
+            self._attempts.labels(outcome=outcome.value).inc()
             if reason is not None:
-                self._unverified[reason] += 1
+                self._unverified.labels(reason=reason).inc()
 
     def failure(self, cause: str) -> None:
         """Count a message given up."""
         with self._lock:
-            self._failed[cause] += 1
+            self._failed.labels(cause=cause).inc()
 
     def snapshot(self) -> DeliveryCounts:
         """Return the counts at this moment (every outcome present, zero included)."""
         with self._lock:
+            attempts = _totals(self._attempts, "outcome")
             return DeliveryCounts(
-                attempts=MappingProxyType({outcome: self._attempts[outcome] for outcome in DeliveryOutcome}),
-                unverified_replies=MappingProxyType(dict(self._unverified)),
-                failed=MappingProxyType(dict(self._failed)),
+                attempts=MappingProxyType({outcome: attempts.get(outcome.value, 0) for outcome in DeliveryOutcome}),
+                unverified_replies=MappingProxyType(_totals(self._unverified, "reason")),
+                failed=MappingProxyType(_totals(self._failed, "cause")),
             )
 
     def exposition(self) -> list[str]:
-        """Return the counters as lines of the Prometheus text format (HELP, TYPE, one line per label)."""
-        counts = self.snapshot()
-        lines = [
-            "# HELP picexchange_delivery_attempts_total Outbox delivery attempts by outcome.",
-            "# TYPE picexchange_delivery_attempts_total counter",
-        ]
-        lines += [
-            f'picexchange_delivery_attempts_total{{outcome="{outcome.value}"}} {n}'
-            for outcome, n in counts.attempts.items()
-        ]
-        lines += [
-            "# HELP picexchange_delivery_unverified_replies_total Partner answers that were no genuine reply.",
-            "# TYPE picexchange_delivery_unverified_replies_total counter",
-        ]
-        lines += [
-            f'picexchange_delivery_unverified_replies_total{{reason="{reason}"}} {n}'
-            for reason, n in sorted(counts.unverified_replies.items())
-        ]
-        lines += [
-            "# HELP picexchange_deliveries_failed_total Outbox messages given up, by cause.",
-            "# TYPE picexchange_deliveries_failed_total counter",
-        ]
-        lines += [
-            f'picexchange_deliveries_failed_total{{cause="{cause}"}} {n}' for cause, n in sorted(counts.failed.items())
-        ]
-        return lines
+        """Return the counters as lines of the Prometheus text format, as ``/metrics`` shows them."""
+        return prometheus_client.generate_latest(self.registry).decode("utf-8").splitlines()
+
+
+def _totals(counter: prometheus_client.Counter, label: str) -> dict[str, int]:
+    """Return the ``_total`` value of each child of ``counter`` by its ``label`` (the public way to read them)."""
+    return {
+        sample.labels[label]: int(sample.value)
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
 
 
 def _utcnow() -> dt.datetime:
@@ -166,6 +176,7 @@ class OutboxWorker:
         name: str | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
         draw: Callable[[], float] = random.random,
+        registry: prometheus_client.CollectorRegistry | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -180,7 +191,7 @@ class OutboxWorker:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._by_receiver: Counter[str] = Counter()
-        self.counters = DeliveryCounters()
+        self.counters = DeliveryCounters(registry=registry)
         """Delivery attempts and outcomes of this worker, for ``/metrics``."""
 
     def run_once(self) -> int:

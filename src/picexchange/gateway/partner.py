@@ -56,8 +56,8 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
 def create_partner_app(gateway: Gateway, *, title: str = "picexchange gateway") -> Guarded:
     """Return the partner listener's ASGI app.
 
-    No OpenAPI or docs routes: the partner interface is the envelope XSD and DESIGN §4, and a public listener
-    should say nothing about the back office.
+    No OpenAPI or docs routes: the partner interface is the envelope XSD and docs/gateway.md §5, and a public
+    listener should say nothing about the back office.
     """
     app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
     install_problem_handlers(app)

@@ -18,6 +18,7 @@ import ssl
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 
+import prometheus_client
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -126,17 +127,22 @@ def build(
     store = open_store(config.store)
     store.migrate()
     client = Client(me=registry.me, trust=registry, config=client_settings, clock=clock)
-    worker = OutboxWorker(store=store, client=client, config=config.outbox, clock=clock)
+    # One registry for the gateway's and the worker's counters: /metrics shows both, and nothing is global.
+    metrics = prometheus_client.CollectorRegistry()
+    worker = OutboxWorker(store=store, client=client, config=config.outbox, clock=clock, registry=metrics)
     gateway = Gateway(
         me=registry.me,
         trust=registry,
         store=store,
-        policy=AcceptPolicy(max_clock_skew=dt.timedelta(seconds=config.max_clock_skew_seconds)),
+        policy=AcceptPolicy(
+            max_clock_skew=dt.timedelta(seconds=config.max_clock_skew_seconds), limits=config.partner.accept_limits
+        ),
         max_body_bytes=config.partner.max_body_bytes,
         body_timeout=config.partner.body_timeout_seconds,
         clock=clock,
         wake=worker.wake,
         pool=VerificationPool(workers=config.partner.verify_concurrency, queue=config.partner.verify_queue),
+        registry=metrics,
     )
     title = f"picexchange gateway {registry.me.participant}"
     return Running(
