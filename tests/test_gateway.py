@@ -51,6 +51,29 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class _SteppedClock:
+    """The real time plus an offset a test can step forward, instead of sleeping until the time has moved."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta(0)
+
+    def __call__(self) -> dt.datetime:
+        return _now() + self.offset
+
+    @contextlib.contextmanager
+    def stepped(self, seconds: float) -> Iterator[None]:
+        """Run the block with the clock ``seconds`` ahead, then put it back."""
+        self.offset += dt.timedelta(seconds=seconds)
+        try:
+            yield
+        finally:
+            self.offset -= dt.timedelta(seconds=seconds)
+
+
+#: The importing gateway's clock (its receipts carry ReceivedAt from it).
+IMPORTER_CLOCK = _SteppedClock()
+
+
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
@@ -99,6 +122,7 @@ def _gateway(
     client_config: ClientConfig | None = None,
     partner: PartnerConfig | None = None,
     backoffice: BackofficeConfig | None = None,
+    clock: Callable[[], dt.datetime] = _now,
 ) -> Iterator[GatewayNode]:
     """Build and serve one gateway on loopback; yield it with a back-office client holding a test token."""
     assert trust.me is not None
@@ -112,7 +136,7 @@ def _gateway(
         outbox=outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60),
     )
     token, credentials = backoffice_credentials([participant])
-    running = build(config, trust=trust, credentials=credentials, client_config=client_config)
+    running = build(config, trust=trust, credentials=credentials, client_config=client_config, clock=clock)
     with serve_in_thread(running) as server:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=server.backoffice_url, timeout=30, headers=headers) as http:
@@ -149,6 +173,7 @@ def importer(
                 trust,
                 store=store,
                 partner=PartnerConfig(max_body_bytes=MAX_BODY, body_timeout_seconds=BODY_TIMEOUT),
+                clock=IMPORTER_CLOCK,
             )
         )
         yield node
@@ -165,9 +190,15 @@ def partner() -> Iterator[httpx.Client]:
 
 
 def _seal(
-    pki: TestPki, document: Notification, *, sender: str = EXPORTER, to: str = IMPORTER, **options: Any
+    pki: TestPki,
+    document: Notification,
+    *,
+    sender: str = EXPORTER,
+    to: str = IMPORTER,
+    now: dt.datetime | None = None,
+    **options: Any,
 ) -> exchange.Sealed:
-    return exchange.seal(document, me=pki[sender].identity, to=to, now=_now(), **options)
+    return exchange.seal(document, me=pki[sender].identity, to=to, now=now or _now(), **options)
 
 
 def _sign_changed(pki: TestPki, document: Notification, change: Callable[[bytes], bytes]) -> tuple[uuid.UUID, bytes]:
@@ -492,8 +523,8 @@ def test_a_redelivery_gets_the_original_receipt_and_is_stored_once(
     first = _post(partner, importer, sealed.raw)
     assert first.status_code == 200
     before = importer.running.store.counts()
-    time.sleep(1.1)  # a receipt signed anew would carry another ReceivedAt
-    again = _post(partner, importer, sealed.raw)
+    with IMPORTER_CLOCK.stepped(2):  # a receipt signed anew would carry another ReceivedAt
+        again = _post(partner, importer, sealed.raw)
     assert again.status_code == 200
     assert again.content == first.content
     assert importer.running.store.counts() == before
@@ -529,8 +560,8 @@ def test_the_same_id_with_other_bytes_is_a_409_conflict_and_the_original_stays(
 ) -> None:
     original = _seal(pki, notification)
     assert _post(partner, importer, original.raw).status_code == 200
-    time.sleep(1.1)  # another Created: other bytes, genuinely signed
-    resigned = _seal(pki, notification, message_id=original.message_id)
+    # Another Created (two seconds earlier): other bytes, genuinely signed.
+    resigned = _seal(pki, notification, message_id=original.message_id, now=_now() - dt.timedelta(seconds=2))
     assert resigned.raw != original.raw
     with _nothing_stored_but_an_audit_line(importer):
         response = _post(partner, importer, resigned.raw)
