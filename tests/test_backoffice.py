@@ -267,6 +267,17 @@ def test_the_openapi_description_declares_bearer_authentication_and_the_docs_pag
     assert "<script" not in page.text and "http" not in page.text.replace("HTTPBearer", "")
 
 
+def test_the_openapi_schemas_do_not_reuse_a_document_name_of_the_library(site: Site) -> None:
+    """A client generated from the OpenAPI description imports the library too: ``Acknowledgement`` is Basel's."""
+    import picexchange
+
+    with site.client() as http:
+        spec = http.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert schemas["InboxAcknowledgement"]["properties"]["sequences"]["type"] == "array"  # the body's JSON shape
+    assert not set(schemas) & set(picexchange.__all__)
+
+
 # ------------------------------------------------------------------------------------------------ audit
 
 
