@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from picexchange.cases import Agency, CaseEvent, CaseFold, CasePolicy, Finding, clearance, fold_case
+from picexchange.cases import Agency, CaseEvent, CaseFinding, CaseFold, CasePolicy, clearance, fold_case
 from picexchange.cases.rules import RULES
 from picexchange.models.common import NotifiedQuantity, Role, StateConcerned
 from picexchange.models.pic import Decision
@@ -467,7 +467,7 @@ ROWS = [
 ]
 
 
-def _findings(row: Row) -> list[Finding]:
+def _findings(row: Row) -> list[CaseFinding]:
     events = row.events()
     fold = CaseFold("AU2026-0042", policy=row.policy)
     if row.on == "clearance":

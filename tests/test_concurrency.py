@@ -56,7 +56,7 @@ def _outcome(call: Callable[[], object]) -> str:
     try:
         return repr(call())
     except MessageError as exc:
-        issues = getattr(exc, "issues", ())
+        issues = exc.issues
         return f"{exc.code} {exc.message_id} {exc.path} {exc.line} {exc.text} {issues!r}"
 
 

@@ -322,7 +322,7 @@ def _load_model(path: Path) -> XmlModel:
     try:
         return codec.from_json(raw)
     except MessageError as exc:
-        for issue in getattr(exc, "issues", None) or [exc]:
+        for issue in exc.issues:
             _err.print(f"{path}:{issue.line or 0}: {issue.path or '/'}: {issue.text}", markup=False)
         raise typer.Exit(EXIT_INVALID) from exc
 

@@ -1,35 +1,37 @@
 """The picexchange exception tree.
 
-Every error the library raises is a :class:`PicExchangeError`. Errors that a partner caused carry what a
-signed ``Error`` reply needs as attributes — a stable :attr:`~MessageError.code`, an HTTP status hint, the
-message id, the element path and the line — never as text to parse::
+Every error the library raises is a :class:`PicExchangeError`. Errors that a partner or a back-office client
+caused are a :class:`CodedError` and carry what the answer needs as attributes — a stable
+:attr:`~CodedError.code`, an HTTP status hint, the text, the path, the line and every problem as
+:attr:`~CodedError.issues` (a :class:`MessageError` also the message id) — never as text to parse::
 
     PicExchangeError
     ├── ConfigurationError         our own setup is wrong; never sent to a peer
     │   └── MissingExtraError      an optional part is used without its extra (also an ImportError)
-    ├── MessageError               becomes a signed Error reply (code, status, path, line)
-    │   ├── ParseError             400 parse        not well-formed, hostile or empty XML
-    │   ├── MessageTooLarge        413 too-large    over the size bound, before parsing
-    │   ├── SchemaError            400 schema       XSD or model-shape problems (.issues)
-    │   ├── SignatureError         403 signature    signature missing, broken or not covering the envelope
-    │   ├── TrustError             403 trust        unknown sender, sender != signer, receiver != us, ...
-    │   ├── ConflictError          409 conflict     same message id, other bytes
-    │   ├── BusinessRuleError      422 business-rule  Basel rules (.violations)
-    │   ├── BodyTimeout            408 body-timeout   the body did not arrive within the deadline
-    │   ├── UnsupportedMediaType   415 unsupported-media-type  a body of the wrong Content-Type
-    │   ├── Unavailable            503 unavailable  the store cannot take it now; retry the same bytes later
-    │   ├── Busy                   503 busy         every verification slot is taken; retry later
-    │   └── InternalError          500 internal     a defect of ours; nothing was accepted
-    ├── RequestError               a back-office request refused (answered as RFC 9457 problem details)
-    │   ├── Unauthorized           401 unauthorized   no, a wrong or an expired credential
-    │   ├── Forbidden              403 forbidden      the client may not act for that participant
-    │   ├── NotFound               404 not-found      no such route or record
-    │   │   └── UnknownPartner     404 unknown-partner  the receiver is not in the partner registry
-    │   ├── MethodNotAllowed       405 method-not-allowed
-    │   ├── IdempotencyConflict    409 idempotency-conflict  the key was used for another request
-    │   ├── NotAcknowledged        409 not-acknowledged  a sequence not handed out (nothing acknowledged)
-    │   └── InvalidRequest         422 invalid-request  parameters or body not as the API says (.issues)
-    │       └── NotADocument       422 not-a-document   the JSON is no business document
+    ├── CodedError                 a refusal with code, status, text, path, line and .issues (never empty)
+    │   ├── MessageError           becomes a signed Error reply (adds message_id)
+    │   │   ├── ParseError             400 parse        not well-formed, hostile or empty XML
+    │   │   ├── MessageTooLarge        413 too-large    over the size bound, before parsing
+    │   │   ├── SchemaError            400 schema       XSD or model-shape problems (.issues)
+    │   │   ├── SignatureError         403 signature    signature missing, broken or not covering the envelope
+    │   │   ├── TrustError             403 trust        unknown sender, sender != signer, receiver != us, ...
+    │   │   ├── ConflictError          409 conflict     same message id, other bytes
+    │   │   ├── BusinessRuleError      422 business-rule  Basel rules (.violations)
+    │   │   ├── BodyTimeout            408 body-timeout   the body did not arrive within the deadline
+    │   │   ├── UnsupportedMediaType   415 unsupported-media-type  a body of the wrong Content-Type
+    │   │   ├── Unavailable            503 unavailable  the store cannot take it now; retry the same bytes later
+    │   │   ├── Busy                   503 busy         every verification slot is taken; retry later
+    │   │   └── InternalError          500 internal     a defect of ours; nothing was accepted
+    │   └── RequestError               a back-office request refused (answered as RFC 9457 problem details)
+    │       ├── Unauthorized           401 unauthorized   no, a wrong or an expired credential
+    │       ├── Forbidden              403 forbidden      the client may not act for that participant
+    │       ├── NotFound               404 not-found      no such route or record
+    │       │   └── UnknownPartner     404 unknown-partner  the receiver is not in the partner registry
+    │       ├── MethodNotAllowed       405 method-not-allowed
+    │       ├── IdempotencyConflict    409 idempotency-conflict  the key was used for another request
+    │       ├── NotAcknowledged        409 not-acknowledged  a sequence not handed out (nothing acknowledged)
+    │       └── InvalidRequest         422 invalid-request  parameters or body not as the API says (.issues)
+    │           └── NotADocument       422 not-a-document   the JSON is no business document
     ├── TransportError
     │   ├── DeliveryError          network, timeout, 5xx; retryable
     │   │   └── UnverifiedReplyError   the answer is no genuine reply (forged, other signer/digest/id, garbage)
@@ -48,6 +50,7 @@ __all__ = [
     "BodyTimeout",
     "BusinessRuleError",
     "Busy",
+    "CodedError",
     "ConfigurationError",
     "ConflictError",
     "DeliveryError",
@@ -152,15 +155,55 @@ class MissingExtraError(ConfigurationError, ImportError):
         self.name = module
 
 
-class MessageError(PicExchangeError):
+class CodedError(PicExchangeError):
+    """A refusal answered to whoever caused it: a partner (signed ``Error``) or a back-office client (problem JSON).
+
+    Attributes:
+        code: stable error code (``parse``, ``schema``, ``unauthorized``, ...).
+        http_status: the HTTP status the gateway answers with.
+        text: what is wrong, for a person.
+        path: where: the element path in a document, or e.g. ``query.since`` in a request, when known.
+        line: source line of the offending element, when known.
+        rule_id: the stable identifier of the rule that refused it, when there is one (``TrustError.reason``).
+        listed: the problems the raiser listed one by one; empty when the error is its own single problem.
+        issues: every problem, never empty: ``listed``, or else one :class:`Issue` made of the error's own
+            text, path, line and rule id.
+
+    """
+
+    code: str = "internal"
+    http_status: int = 400
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        rule_id: str | None = None,
+        issues: tuple[Issue, ...] | list[Issue] = (),
+    ) -> None:
+        super().__init__(text)
+        self.text = text
+        self.path = path
+        self.line = line
+        self.rule_id = rule_id
+        self.listed: tuple[Issue, ...] = tuple(issues)
+
+    @property
+    def issues(self) -> tuple[Issue, ...]:
+        """Return every problem: those listed, or the error itself as one issue."""
+        return self.listed or (Issue(text=self.text, path=self.path, line=self.line, rule_id=self.rule_id),)
+
+    def __str__(self) -> str:
+        return str(Issue(text=self.text, path=self.path, line=self.line))
+
+
+class MessageError(CodedError):
     """A problem with a message a partner sent us (or we are about to send); becomes a signed ``Error``.
 
     Attributes:
-        code: stable error code carried by the ``Error`` reply (``parse``, ``schema``, ...).
-        http_status: the HTTP status the gateway answers with.
         message_id: the envelope's message id, when it could be read.
-        path: element path of the offending element, when known.
-        line: source line of the offending element, when known.
 
     """
 
@@ -174,15 +217,11 @@ class MessageError(PicExchangeError):
         message_id: str | None = None,
         path: str | None = None,
         line: int | None = None,
+        rule_id: str | None = None,
+        issues: tuple[Issue, ...] | list[Issue] = (),
     ) -> None:
-        super().__init__(text)
-        self.text = text
+        super().__init__(text, path=path, line=line, rule_id=rule_id, issues=issues)
         self.message_id = message_id
-        self.path = path
-        self.line = line
-
-    def __str__(self) -> str:
-        return str(Issue(text=self.text, path=self.path, line=self.line))
 
 
 class ParseError(MessageError):
@@ -206,10 +245,10 @@ class SchemaError(MessageError):
     http_status = 400
 
     def __init__(self, issues: tuple[Issue, ...] | list[Issue], *, message_id: str | None = None) -> None:
-        self.issues: tuple[Issue, ...] = tuple(issues)
-        first = self.issues[0] if self.issues else Issue(text="document is not valid")
-        more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
-        super().__init__(first.text + more, message_id=message_id, path=first.path, line=first.line)
+        listed = tuple(issues)
+        first = listed[0] if listed else Issue(text="document is not valid")
+        more = f" (and {len(listed) - 1} more)" if len(listed) > 1 else ""
+        super().__init__(first.text + more, message_id=message_id, path=first.path, line=first.line, issues=listed)
 
 
 class BusinessRuleError(MessageError):
@@ -219,15 +258,15 @@ class BusinessRuleError(MessageError):
     http_status = 422
 
     def __init__(self, violations: tuple[Issue, ...] | list[Issue], *, message_id: str | None = None) -> None:
-        self.violations: tuple[Issue, ...] = tuple(violations)
-        first = self.violations[0] if self.violations else Issue(text="business rule violated")
-        more = f" (and {len(self.violations) - 1} more)" if len(self.violations) > 1 else ""
-        super().__init__(first.text + more, message_id=message_id, path=first.path, line=first.line)
+        listed = tuple(violations)
+        first = listed[0] if listed else Issue(text="business rule violated")
+        more = f" (and {len(listed) - 1} more)" if len(listed) > 1 else ""
+        super().__init__(first.text + more, message_id=message_id, path=first.path, line=first.line, issues=listed)
 
     @property
-    def issues(self) -> tuple[Issue, ...]:
-        """Return the violations under the name :class:`SchemaError` uses, for uniform reporting."""
-        return self.violations
+    def violations(self) -> tuple[Issue, ...]:
+        """Return the rules broken: :attr:`issues` under the Basel Convention's word."""
+        return self.issues
 
 
 class SignatureError(MessageError):
@@ -259,7 +298,8 @@ class TrustError(MessageError):
         path: str | None = None,
         line: int | None = None,
     ) -> None:
-        super().__init__(text, message_id=message_id, path=path, line=line)
+        # The rule that refused it is also the rule id of the error's own issue in the signed Error reply.
+        super().__init__(text, message_id=message_id, path=path, line=line, rule_id=reason)
         self.reason = reason
 
 
@@ -308,29 +348,18 @@ class InternalError(MessageError):
     http_status = 500
 
 
-class RequestError(PicExchangeError):
+class RequestError(CodedError):
     """A back-office request refused; the back office answers it as RFC 9457 problem details JSON.
 
-    Attributes:
-        code: stable error code (``unauthorized``, ``forbidden``, ...), the problem's ``code`` member.
-        http_status: the HTTP status of the answer.
-        text: what is wrong, for a person (the problem's ``detail``).
-        path: where in the request, e.g. ``query.since`` or ``body.sequences[0]``, when known.
-        issues: every problem found, for requests that break several rules at once.
-
+    Its ``code`` is the problem's ``code`` member, ``text`` its ``detail``, ``path`` where in the request
+    (``query.since``, ``body.sequences[0]``), ``listed`` the problem's ``issues`` member.
     """
 
     code: str = "bad-request"
     http_status: int = 400
 
     def __init__(self, text: str, *, path: str | None = None, issues: tuple[Issue, ...] = ()) -> None:
-        super().__init__(text)
-        self.text = text
-        self.path = path
-        self.issues: tuple[Issue, ...] = issues
-
-    def __str__(self) -> str:
-        return str(Issue(text=self.text, path=self.path))
+        super().__init__(text, path=path, issues=issues)
 
 
 class Unauthorized(RequestError):

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from picexchange import codec, schemas, signing
-from picexchange.errors import Issue, MessageError, RemoteError, SchemaError, SignatureError, TrustError
+from picexchange.errors import Issue, MessageError, RemoteError, SchemaError, SignatureError
 from picexchange.models.base import Facets
 from picexchange.models.common import Digest, NotificationNumber
 from picexchange.models.envelope import (
@@ -334,10 +334,9 @@ def error_for(
         ref_id = None
     block = (header.utility_block if header is not None else None) or UtilityBlock.PIC
     conversation = header.conversation_id if header is not None else None
-    # A trust refusal names its rule (signing.TrustReason) as the issue's rule id, so the sender can tell
+    # A trust refusal names its rule (signing.TrustReason) as its issue's rule id, so the sender can tell
     # "unknown sender" from "certificate expired" without parsing the text.
-    rule = error.reason if isinstance(error, TrustError) else None
-    issues = getattr(error, "issues", None) or (Issue(text=error.text, path=error.path, line=error.line, rule_id=rule),)
+    issues = error.issues
     document = Error(
         ref_to_message_id=ref_id,
         code=ErrorCode(error.code),

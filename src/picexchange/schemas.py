@@ -49,6 +49,9 @@ Engine = Literal["lxml", "xmlschema"]
 _SCHEMA_PARSER_OPTIONS: Mapping[str, Any] = {"no_network": True, "resolve_entities": False, "load_dtd": False}
 _Scope = Literal["envelope", "full"]
 _per_thread = threading.local()
+_compiling = threading.Lock()
+"""One schema compilation at a time: libxml2 sets up its built-in XSD types at the first compilation in a process
+without a lock, and two threads compiling at once there fail ("the given type 'anyURI' is not a built-in type")."""
 
 
 def _driver() -> bytes:
@@ -70,7 +73,9 @@ def _lxml_schema(scope: _Scope) -> etree.XMLSchema:
         text, name = resources.xsd_bytes("envelope.xsd"), "envelope.xsd"
     else:
         text, name = _driver(), "driver.xsd"
-    return etree.XMLSchema(etree.fromstring(text, parser, base_url=resources.xsd_location(name)).getroottree())
+    tree = etree.fromstring(text, parser, base_url=resources.xsd_location(name)).getroottree()
+    with _compiling:
+        return etree.XMLSchema(tree)
 
 
 def _compiled(scope: _Scope) -> etree.XMLSchema:

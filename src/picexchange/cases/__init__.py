@@ -13,7 +13,7 @@ from picexchange.cases.checks import StateStanding, check_sender, sender_role
 from picexchange.cases.customs import ClearanceDecision, clearance
 from picexchange.cases.events import Agency, CaseDocument, CaseEvent, Direction
 from picexchange.cases.fold import Case, CaseFold, Pending, Shipment, fold_case
-from picexchange.cases.rules import ALLOWED_SENDERS, RULES, CasePolicy, Finding, RuleSpec, SenderRole, Severity
+from picexchange.cases.rules import ALLOWED_SENDERS, RULES, CaseFinding, CasePolicy, RuleSpec, SenderRole, Severity
 from picexchange.cases.state import (
     LIFECYCLES,
     AcknowledgementState,
@@ -34,13 +34,13 @@ __all__ = [
     "Case",
     "CaseDocument",
     "CaseEvent",
+    "CaseFinding",
     "CaseFold",
     "CasePolicy",
     "CaseTransitionError",
     "ClearanceDecision",
     "DecisionState",
     "Direction",
-    "Finding",
     "InformationState",
     "MovementState",
     "NotificationState",

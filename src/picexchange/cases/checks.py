@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from picexchange.cases.events import Agency, CaseEvent, country_of
-from picexchange.cases.rules import ALLOWED_SENDERS, CasePolicy, Finding, SenderRole, finding
+from picexchange.cases.rules import ALLOWED_SENDERS, CaseFinding, CasePolicy, SenderRole, finding
 from picexchange.cases.state import AcknowledgementState, DecisionState
 from picexchange.models.common import Party, Role
 from picexchange.models.export import ExportData
@@ -74,7 +74,7 @@ class StateStanding:
     withdrawn_from: dt.date | None
 
 
-def standing_findings(standing: StateStanding, index: int, policy: CasePolicy) -> list[Finding]:
+def standing_findings(standing: StateStanding, index: int, policy: CasePolicy) -> list[CaseFinding]:
     """Return what stops a new shipment today because of one State's decision."""
     if standing.role is Role.EXPORT:
         return []
@@ -132,7 +132,7 @@ def standing_findings(standing: StateStanding, index: int, policy: CasePolicy) -
             return []
 
 
-def notification_findings(notification: Notification) -> list[Finding]:
+def notification_findings(notification: Notification) -> list[CaseFinding]:
     """Return the notification's consistency warnings."""
     found = []
     codes = notification.waste_identification
@@ -187,7 +187,7 @@ def _party_difference(mine: Party, notified: Party) -> tuple[str, str, str] | No
     return None
 
 
-def match_findings(notification: Notification, export: ExportData, mid: str) -> list[Finding]:
+def match_findings(notification: Notification, export: ExportData, mid: str) -> list[CaseFinding]:
     """Return where the export data differs from what was notified (V-A 1-2, 10-11, 14-16)."""
     found = []
 
@@ -309,7 +309,7 @@ def sender_role(event: CaseEvent, notification: Notification) -> SenderRole | No
     return None
 
 
-def check_sender(event: CaseEvent, notification: Notification) -> Finding | None:
+def check_sender(event: CaseEvent, notification: Notification) -> CaseFinding | None:
     """Return a ``case.sender.role`` finding (Error code ``trust``) if the sender may not send this message.
 
     The gateway calls it before it accepts an inbound message or queues an outbound one; for a Notification,

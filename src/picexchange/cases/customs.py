@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from picexchange.cases.events import CaseEvent
 from picexchange.cases.fold import CaseFold, finding_order
-from picexchange.cases.rules import Finding
+from picexchange.cases.rules import CaseFinding
 from picexchange.models.export import ClearanceResult, ClearanceStatus, ExportData
 from picexchange.models.export import Finding as ResultFinding
 
@@ -29,7 +29,7 @@ class ClearanceDecision:
     """
 
     status: ClearanceStatus
-    findings: tuple[Finding, ...]
+    findings: tuple[CaseFinding, ...]
     notification_number: str
     shipment_serial: int
     declaration_id: str

@@ -29,7 +29,7 @@ from picexchange.cases.checks import (
     standing_findings,
 )
 from picexchange.cases.events import CaseEvent, country_of
-from picexchange.cases.rules import CasePolicy, Finding, Severity, finding
+from picexchange.cases.rules import CaseFinding, CasePolicy, Severity, finding
 from picexchange.cases.state import (
     ACKNOWLEDGEMENT_LIFECYCLE,
     DECISION_LIFECYCLE,
@@ -268,7 +268,7 @@ class Case:
     shipments_left: int | None
     quantity_used: Mapping[str, Decimal]
     quantity_left: Decimal | None
-    findings: tuple[Finding, ...]
+    findings: tuple[CaseFinding, ...]
     pending: tuple[Pending, ...]
     message_ids: tuple[str, ...]
 
@@ -552,7 +552,7 @@ class CaseFold:
             if notification is not None
             else ()
         )
-        findings: list[Finding] = []
+        findings: list[CaseFinding] = []
         pending: list[Pending] = []
         order: list[str] = []
         if notification is not None:
@@ -683,9 +683,9 @@ class CaseFold:
 
     def _state_findings(
         self, notification: Notification, standings: tuple[StateStanding, ...], day: dt.date
-    ) -> list[Finding]:
+    ) -> list[CaseFinding]:
         """Return the findings that stop or inform a new shipment today (Art. 6(3), 6(4))."""
-        found: list[Finding] = []
+        found: list[CaseFinding] = []
         cancelled = self.cancelled_on
         if cancelled is not None and cancelled <= day:
             found.append(
@@ -717,7 +717,7 @@ class CaseFold:
                         )
         return found
 
-    def _decision_findings(self, notification: Notification) -> list[Finding]:
+    def _decision_findings(self, notification: Notification) -> list[CaseFinding]:
         """Return a warning for each consent valid longer than the policy allows (Art. 6(8))."""
         months = (
             self.policy.max_preconsented_consent_months
@@ -747,7 +747,7 @@ class CaseFold:
                     )
         return found
 
-    def findings_for(self, event: CaseEvent) -> list[Finding]:
+    def findings_for(self, event: CaseEvent) -> list[CaseFinding]:
         """Return what applying ``event`` would report about it, without applying it.
 
         The gateway calls it before it accepts a message or queues one a back office submits: who may send it,
@@ -809,7 +809,7 @@ class CaseFold:
             )
         return found
 
-    def export_findings(self, event: CaseEvent) -> list[Finding]:
+    def export_findings(self, event: CaseEvent) -> list[CaseFinding]:
         """Return the findings of one ExportData against the case as it stands, before applying it.
 
         Running totals make this independent of how many shipments the case has.
@@ -846,7 +846,7 @@ class CaseFold:
             found.append(sender)
         return found + self._export_findings(export, event, running_before=running, repeated_by=repeated_by)
 
-    def _start_findings(self, *, root: str, date_field: str, day: dt.date, serial: int, mid: str) -> list[Finding]:
+    def _start_findings(self, *, root: str, date_field: str, day: dt.date, serial: int, mid: str) -> list[CaseFinding]:
         """Return why a shipment may not start on ``day`` under serial ``serial`` (Art. 6(3), 6(4), 6(8)).
 
         An ExportData (root ``ExportData``, its actual shipment date) and a MovementAnnouncement (its planned
@@ -854,7 +854,7 @@ class CaseFold:
         """
         notification = self.notification
         assert notification is not None  # callers check
-        found: list[Finding] = []
+        found: list[CaseFinding] = []
 
         def add(rule: str, path: str, expected: object, actual: object, text: str) -> None:
             found.append(
@@ -950,7 +950,7 @@ class CaseFold:
 
     def _export_findings(
         self, export: ExportData, event: CaseEvent, *, running_before: Decimal, repeated_by: CaseEvent | None
-    ) -> list[Finding]:
+    ) -> list[CaseFinding]:
         notification = self.notification
         assert notification is not None  # callers check
         mid = event.message_id
@@ -1016,9 +1016,9 @@ class CaseFold:
         found += match_findings(notification, export, mid)
         return found
 
-    def _overdue(self, shipment: Shipment, day: dt.date) -> list[Finding]:
+    def _overdue(self, shipment: Shipment, day: dt.date) -> list[CaseFinding]:
         policy = self.policy
-        found: list[Finding] = []
+        found: list[CaseFinding] = []
         shipped = shipment.state in {MovementState.EXPORTED, MovementState.HELD, MovementState.CLEARED}
         if shipped and shipment.shipped_on is not None:
             due = shipment.shipped_on + dt.timedelta(days=policy.expected_transit_days + policy.receipt_days)
@@ -1049,7 +1049,7 @@ class CaseFold:
         return found
 
 
-def finding_order(item: Finding) -> tuple[bool, str, str, str, str, str, str]:
+def finding_order(item: CaseFinding) -> tuple[bool, str, str, str, str, str, str]:
     """Violations first, then a total order, so that equal cases list equal findings."""
     return (
         item.severity is not Severity.VIOLATION,

@@ -18,8 +18,8 @@ from picexchange.models.envelope import ErrorCode, MessageType
 __all__ = [
     "ALLOWED_SENDERS",
     "RULES",
+    "CaseFinding",
     "CasePolicy",
-    "Finding",
     "RuleSpec",
     "SenderRole",
     "Severity",
@@ -299,7 +299,7 @@ RULES: Mapping[str, RuleSpec] = MappingProxyType(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Finding:
+class CaseFinding:
     """One rule a case or a message breaks, or a fact an officer should know.
 
     Attributes:
@@ -332,11 +332,11 @@ class Finding:
 
 def finding(
     rule_id: str, *, field: str, expected: object, found: object, text: str, message_id: str | None = None
-) -> Finding:
+) -> CaseFinding:
     """Return a finding of ``rule_id`` with the catalogue's severity."""
     spec = RULES[rule_id]
     code = ErrorCode.TRUST if rule_id == "case.sender.role" else ErrorCode.BUSINESS_RULE
-    return Finding(
+    return CaseFinding(
         rule_id=rule_id,
         severity=spec.severity,
         field=field,

@@ -120,7 +120,7 @@ class InboxPageView(_Api):
     has_more: bool
 
 
-class Acknowledgement(_Api):
+class InboxAcknowledgement(_Api):
     """Inbox sequence numbers the back office has taken over."""
 
     sequences: list[Annotated[int, Field(ge=1, le=MAX_SEQUENCE)]] = Field(min_length=1, max_length=1000)
@@ -369,7 +369,7 @@ def create_backoffice_app(
     )
     def acknowledge(
         request: Request,
-        ack: Acknowledgement,
+        ack: InboxAcknowledgement,
         client: Annotated[BackofficeClient, Depends(authenticated("inbox.ack"))],
     ) -> Response:
         """Acknowledge inbox entries the back office has taken over (all or none)."""

@@ -88,7 +88,7 @@ __all__ = [
     "OutboxConfig",
     "OutboxTable",
     "PartnerConfig",
-    "PartnerTable",
+    "PartnerListenerTable",
     "ServerTls",
     "ServerTlsTable",
     "load_gateway_config",
@@ -379,7 +379,7 @@ class ListenerTable(Table):
     """The whole body must arrive within this (408)."""
 
 
-class PartnerTable(ListenerTable):
+class PartnerListenerTable(ListenerTable):
     """``[partner]``: the partner listener, its verification pool and the parsing bounds of :class:`Limits`."""
 
     verify_concurrency: _Count | None = None
@@ -489,7 +489,7 @@ class GatewayFile(Table):
 
     gateway: GatewayTable
     """The registry and the store."""
-    partner: PartnerTable = PartnerTable()
+    partner: PartnerListenerTable = PartnerListenerTable()
     """The partner listener."""
     backoffice: BackofficeTable = Field(default_factory=dict, validate_default=True)
     """The back-office listener (its credentials are required, so an absent table is refused too)."""

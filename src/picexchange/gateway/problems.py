@@ -24,15 +24,14 @@ from starlette.types import Message, Receive, Scope, Send
 
 from picexchange.errors import (
     BodyTimeout,
+    CodedError,
     InternalError,
     InvalidRequest,
     Issue,
-    MessageError,
     MessageTooLarge,
     MethodNotAllowed,
     NotFound,
     PicExchangeError,
-    RequestError,
     StoreError,
     Unauthorized,
     Unavailable,
@@ -46,8 +45,6 @@ log = logging.getLogger("picexchange.gateway")
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
 """What a 503 answer asks the client to wait before trying again."""
-_CODED = (RequestError, MessageError)
-"""Errors whose own code and status are the answer (a submitted document's schema or rule errors included)."""
 
 
 class ProblemIssue(BaseModel):
@@ -108,11 +105,14 @@ def _answer(scope: Scope, error: PicExchangeError) -> JSONResponse:
             error = Unavailable("the gateway's store cannot serve this request now; retry later")
         else:
             error = InvalidRequest("the store refused a value of this request")
-    if not isinstance(error, _CODED):
+    # Errors whose own code and status are the answer (a submitted document's schema or rule errors included).
+    if not isinstance(error, CodedError):
         log.error("unexpected error answered as internal", extra={"error": repr(error)})
         error = InternalError("internal error")
     scope.setdefault("state", {})["outcome"] = error.code
-    issues = tuple(getattr(error, "issues", ()) or ())
+    # A problem lists issues only when the error listed them; a simple refusal answers "issues": [] and its
+    # detail says it all.
+    issues = error.listed
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.http_status == 503 else None
     if error.http_status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
