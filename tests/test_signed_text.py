@@ -14,25 +14,18 @@ import datetime as dt
 import html
 import re
 from collections.abc import Callable, Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from picexchange import codec, exchange, signing
 from picexchange.errors import ParseError, SchemaError
-from picexchange.files.registry import load_trust
 from picexchange.models.envelope import Envelope
-from picexchange.testpki import file_stem
-from picexchange.trust import Identity, TrustStore
+from test_parsing import hostile_script
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYS = ROOT / "samples" / "keys"
 MAX_SAMPLES = sorted((ROOT / "samples" / "messages").glob("max-*.xml"))
 ENV = "urn:picexchange:envelope:1"
 HEADER_FIELDS = ("MessageId", "ConversationId", "Sender", "Receiver", "UtilityBlock", "MessageType", "Created")
@@ -40,19 +33,9 @@ HEADER_FIELDS = ("MessageId", "ConversationId", "Sender", "Receiver", "UtilityBl
 Insert = Callable[[etree._Element, int], None]
 
 
-@cache
-def identity(participant: str) -> Identity:
-    """Return the TEST ONLY identity of ``participant`` from samples/keys."""
-    stem = file_stem(participant)
-    key = serialization.load_pem_private_key((KEYS / f"{stem}.key.pem").read_bytes(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
-    certificate = x509.load_pem_x509_certificate((KEYS / f"{stem}.cert.pem").read_bytes())
-    return Identity(participant=participant, private_key=key, certificate=certificate)
-
-
-@cache
-def registry() -> TrustStore:
-    return load_trust(KEYS / "partners.toml")
+# The TEST ONLY sample identities and registry, loaded once by the script that signs the hostile samples.
+identity = hostile_script().identity
+registry = hostile_script().trust
 
 
 def insert_comment(element: etree._Element, at: int) -> None:
