@@ -39,11 +39,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from timing import per_call
 
 from picexchange import codec, exchange, signing, testpki
 from picexchange.models.envelope import Envelope
@@ -53,12 +53,6 @@ from picexchange.trust import certificate_problems
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "messages" / "plastic-au-my-01-notification.xml"
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
-
-def _per_call(work: Callable[[], object], number: int) -> float:
-    started = time.perf_counter()
-    for _ in range(number):
-        work()
-    return (time.perf_counter() - started) / number * 1e6
 
 
 def main() -> None:
@@ -92,7 +86,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(options.rounds):
         for name, work in cases.items():
-            times[name].append(_per_call(work, options.number if name != "verify" else options.number // 10))
+            times[name].append(per_call(work, options.number if name != "verify" else options.number // 10))
     verify = statistics.median(times["verify"])
     print(f"signed message {len(raw)} bytes, {options.rounds} rounds")
     for name, values in times.items():

@@ -40,20 +40,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
-import time
 import tomllib
 from collections.abc import Callable
+
+from timing import per_call
 
 from picexchange import testpki
 from picexchange.files.document import read_toml
 from picexchange.files.registry import FileContent, RegistryFile, parse_registry
-
-
-def _per_call(work: Callable[[], object], number: int) -> float:
-    started = time.perf_counter()
-    for _ in range(number):
-        work()
-    return (time.perf_counter() - started) / number * 1e6
 
 
 def main() -> None:
@@ -82,7 +76,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(options.rounds):
         for name, work in cases.items():
-            times[name].append(_per_call(work, options.number))
+            times[name].append(per_call(work, options.number))
     floor = statistics.median(times["toml"])
     print(f"registry of {options.partners} partners, {len(text)} characters, {options.rounds} rounds")
     for name, values in times.items():

@@ -35,9 +35,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from timing import per_call
 
 from picexchange import codec, exchange, signing, testpki
 from picexchange.models.envelope import Envelope
@@ -46,12 +47,6 @@ from picexchange.models.pic import Notification
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "messages" / "plastic-au-my-01-notification.xml"
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
-
-def _per_call(work: Callable[[], object], number: int) -> float:
-    started = time.perf_counter()
-    for _ in range(number):
-        work()
-    return (time.perf_counter() - started) / number * 1e6
 
 
 def main() -> None:
@@ -81,7 +76,7 @@ def main() -> None:
     results: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(options.rounds):
         for name, (work, number) in cases.items():
-            results[name].append(_per_call(work, number))
+            results[name].append(per_call(work, number))
     accept = statistics.median(results["accept"])
     for name, values in results.items():
         median = statistics.median(values)
