@@ -456,8 +456,11 @@ def test_a_retried_submission_with_the_same_key_queues_once_and_gets_the_origina
 
 
 def test_a_client_submits_only_as_a_participant_it_is_bound_to(site: Site, notification: Notification) -> None:
+    """A sender this gateway does not host is a 422 naming body.sender (a hosted one not the client's is a 403)."""
     with site.client() as http:
-        _problem(http.post("/api/v1/outbox", json=_submission(notification, sender=CUSTOMS)), 403, "forbidden")
+        refused = http.post("/api/v1/outbox", json=_submission(notification, sender=CUSTOMS))
+        body = _problem(refused, 422, "invalid-request")
+        assert [issue["path"] for issue in body["issues"]] == ["body.sender"] and CUSTOMS in body["detail"]
         assert http.post("/api/v1/outbox", json=_submission(notification, sender=IMPORTER)).status_code == 202
 
 

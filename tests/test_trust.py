@@ -21,6 +21,7 @@ from picexchange import testpki
 from picexchange.errors import ConfigurationError
 from picexchange.files.document import read_toml
 from picexchange.files.registry import (
+    CasesTable,
     CertificateTable,
     FileContent,
     MeTable,
@@ -367,7 +368,8 @@ def test_the_parser_reads_files_only_through_the_reader_it_is_given(pki: testpki
         (
             ('name = "Department', 'nmae = "x"\nname = "Department'),
             "partner[1].nmae",
-            "unknown field (allowed here: certificate, country, endpoint, id, name, role, utility_blocks); "
+            "unknown field (allowed here: certificate, country, deemed_consent_days, endpoint, id, name, role, "
+            "utility_blocks); "
             "did you mean name?",
         ),
         (
@@ -412,7 +414,7 @@ def test_every_problem_of_the_files_shape_is_reported_at_once(folder: Path) -> N
     assert error.text == (
         "'MYDOE' is not a participant id (CC:AUTHORITY, e.g. MY:DOE) (and 2 more: "
         "partner[1].role: 'ministry' is not a role (competent-authority, customs); "
-        "colour: unknown field (allowed here: me, partner))"
+        "colour: unknown field (allowed here: cases, me, partner))"
     )
 
 
@@ -472,7 +474,7 @@ def test_the_documented_registry_example_has_the_shape_of_the_file(where: str) -
 def test_the_module_docstring_example_shows_every_key() -> None:
     """Every key of every table of RegistryFile appears in the module docstring's example."""
     example = _registry_examples()["module docstring"]
-    tables = [RegistryFile, MeTable, PartnerTable, CertificateTable]
+    tables = [RegistryFile, MeTable, CasesTable, PartnerTable, CertificateTable]
     missing = [
         f"{table.__name__}.{key}"
         for table in tables

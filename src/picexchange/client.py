@@ -40,7 +40,7 @@ import httpx
 from picexchange import exchange
 from picexchange.errors import ConfigurationError, DeliveryError, MessageError, RemoteError, UnverifiedReplyError
 from picexchange.exchange import Receipted, Sealed
-from picexchange.trust import Identity, TrustStore
+from picexchange.trust import Hosted, Identity, TrustStore
 
 __all__ = ["AsyncClient", "Client", "ClientConfig", "RetryPolicy", "TlsConfig"]
 
@@ -314,21 +314,28 @@ class _Base:
     def __init__(
         self,
         *,
-        me: Identity,
+        me: Identity | Hosted,
         trust: TrustStore,
         config: ClientConfig | None,
         clock: Callable[[], dt.datetime],
         draw: Callable[[], float],
     ) -> None:
-        self.me = me
+        self.identities = Hosted.of(me)
+        self.me = self.identities.first
         self.trust = trust
         self.config = config or ClientConfig()
         self._clock = clock
         self._draw = draw
 
     def _outcome(self, sealed: Sealed, response: httpx.Response, body: bytes | None) -> Receipted:
+        # The reply is addressed to whichever hosted participant sent the message.
+        me = self.identities.identity(sealed.sender)
+        if me is None:
+            raise ConfigurationError(
+                f"message {sealed.message_id} is sent as {sealed.sender}, which this client does not host"
+            )
         return _outcome(
-            sealed, response, body, me=self.me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
+            sealed, response, body, me=me, trust=self.trust, now=self._clock(), limit=self.config.max_reply_bytes
         )
 
     # The retry decision and its log lines, shared by both clients: only the waiting differs (sleep or await).
@@ -361,7 +368,7 @@ class Client(_Base):
     def __init__(
         self,
         *,
-        me: Identity,
+        me: Identity | Hosted,
         trust: TrustStore,
         config: ClientConfig | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -420,7 +427,7 @@ class AsyncClient(_Base):
     def __init__(
         self,
         *,
-        me: Identity,
+        me: Identity | Hosted,
         trust: TrustStore,
         config: ClientConfig | None = None,
         transport: httpx.AsyncBaseTransport | None = None,

@@ -41,7 +41,7 @@ from picexchange.models.envelope import (
     UtilityBlock,
     utility_block_of,
 )
-from picexchange.trust import Identity, Partner, TrustStore, is_participant_id
+from picexchange.trust import Hosted, Identity, Partner, TrustStore, is_participant_id
 
 __all__ = [
     "AcceptPolicy",
@@ -117,6 +117,11 @@ class Sealed:
     def receiver(self) -> str:
         """Return the participant the message is for."""
         return self.envelope.header.receiver
+
+    @property
+    def sender(self) -> str:
+        """Return the participant that signed the message (its header Sender)."""
+        return self.envelope.header.sender
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,7 +318,7 @@ def error_for(
     error: MessageError,
     *,
     raw: bytes | None,
-    me: Identity,
+    me: Identity | Hosted,
     now: dt.datetime,
     limits: codec.Limits = codec.DEFAULT_LIMITS,
     message_id: uuid.UUID | None = None,
@@ -321,7 +326,9 @@ def error_for(
     """Return our signed Error reply for a message refused with ``error``.
 
     The reply goes to the header's Sender of the refused message when it can be read (unverified: it is only
-    an address for the reply), else to ``ZZ:UNKNOWN``.
+    an address for the reply), else to ``ZZ:UNKNOWN``. With several hosted participants (``me`` a
+    :class:`~picexchange.trust.Hosted`) it is signed by the one the header's Receiver names when that one is
+    hosted, else by the first hosted participant.
     """
     root = _peek(raw, limits) if error.code not in ("too-large", "parse") else None
     # Unverified: only an address for the reply.
@@ -348,10 +355,13 @@ def error_for(
             for i in issues[:100]
         ),
     )
-    to = sender if sender and sender != me.participant and is_participant_id(sender) else UNKNOWN_PARTICIPANT
+    hosted = me if isinstance(me, Hosted) else Hosted.of(me)
+    signer = (hosted.identity(header.receiver) if header is not None and header.receiver else None) or hosted.first
+    # Never an Error to ourselves (a refused message claiming to come from a hosted participant).
+    to = sender if sender and sender not in hosted and is_participant_id(sender) else UNKNOWN_PARTICIPANT
     return seal(
         document,
-        me=me,
+        me=signer,
         to=to,
         now=now,
         message_id=message_id,

@@ -2,11 +2,18 @@
 
 The registry is a TOML file::
 
-    [me]                                  # optional: who we are when we sign
-    id = "AU:DCCEEW"
+    [[me]]                                # optional: the participants our Single Window hosts
+    id = "AU:DCCEEW"                      # (one country; each one also a [[partner]] below)
     key = "AU_DCCEEW.key.pem"             # a path; must not be readable by group or others
-    certificate = "AU_DCCEEW.cert.pem"
+    certificate = "AU_DCCEEW.cert.pem"    # registered for it in its [[partner.certificate]]
     issuer = "CA.cert.pem"                # optional, as for a partner's certificate
+
+    [cases]                               # optional: the case policy; Basel's defaults shown
+    max_consent_months = 12               # Art. 6(8); 1 to 12
+    max_preconsented_consent_months = 12  # pre-consented recovery facilities (OECD: 36); 1 to 36
+    expected_transit_days = 60            # shipment to expected arrival; 1 to 365
+    receipt_days = 3                      # arrival to the facility's receipt; 1 to 30
+    disposal_days = 365                   # receipt to the certificate of disposal, Art. 6(9); 1 to 365
 
     [[partner]]
     id = "MY:DOE"                         # CC:AUTHORITY
@@ -15,6 +22,7 @@ The registry is a TOML file::
     role = "competent-authority"          # or "customs"
     utility_blocks = ["pic", "export"]    # what it may send us
     endpoint = "https://sw.example.my/ub/v1/messages"   # optional (a partner may only pull)
+    deemed_consent_days = 60              # optional: a transit State that waived written consent, Art. 6(4)
 
     [[partner.certificate]]
     path = "MY_DOE.cert.pem"              # or: pem = \"\"\"-----BEGIN CERTIFICATE----- ...\"\"\"
@@ -22,11 +30,15 @@ The registry is a TOML file::
     not_after = 2027-01-01T00:00:00Z
     issuer = "CA.cert.pem"                # optional: the certificate of its issuing CA
 
-Paths are relative to the TOML file. The file's shape is :class:`RegistryFile` (pydantic, every key
-declared); :func:`parse_registry` validates it and then reads the files it names only through the
-``read`` function it is given, checks each certificate against the policy of
-:mod:`picexchange.trust.policy` and builds the :class:`~picexchange.trust.TrustStore`. :func:`load_trust`,
-:func:`load_identity` and :func:`read_file` are the parts that touch the file system.
+Paths are relative to the TOML file. ``[[me]]`` lists the participants a national Single Window hosts (its
+competent authority and its Customs, each signing with its own key); a single ``[me]`` table, the older
+form, is one such participant. The file's shape is :class:`RegistryFile` (pydantic, every key declared;
+:class:`SingleMeRegistryFile` for the older form); :func:`parse_partner_registry` validates it and then
+reads the files it names only through the ``read`` function it is given, checks each certificate against
+the policy of :mod:`picexchange.trust.policy` and builds the :class:`~picexchange.trust.TrustStore` and the
+:class:`~picexchange.cases.CasePolicy`. :func:`load_registry`, :func:`load_trust`,
+:func:`load_case_policy`, :func:`load_identity` and :func:`read_file` are the parts that touch the file
+system.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ from __future__ import annotations
 import enum
 import os
 import stat
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +59,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from picexchange.cases import CasePolicy
 from picexchange.codes import code_list
 from picexchange.errors import ConfigurationError
 from picexchange.files.document import Moment, NonEmpty, Table, Text, problem, read_toml
 from picexchange.models.envelope import UtilityBlock
 from picexchange.trust.policy import certificate_problems, describe_certificate, key_problem, participant_of
 from picexchange.trust.registry import (
+    Hosted,
     Identity,
     ParticipantRole,
     Partner,
@@ -61,14 +76,20 @@ from picexchange.trust.registry import (
 )
 
 __all__ = [
+    "CasesTable",
     "CertificateTable",
     "FileContent",
     "FileReader",
     "MeTable",
+    "PartnerRegistry",
     "PartnerTable",
     "RegistryFile",
+    "SingleMeRegistryFile",
+    "load_case_policy",
     "load_identity",
+    "load_registry",
     "load_trust",
+    "parse_partner_registry",
     "parse_registry",
     "read_file",
 ]
@@ -143,6 +164,16 @@ class PartnerTable(Table):
     """Where to POST messages for it; absent if it only pulls."""
     certificate: NonEmpty[CertificateTable]
     """Its signing certificates, oldest first (several during a key rollover)."""
+    deemed_consent_days: Annotated[int, Field(ge=1, le=60)] | None = None
+    """A competent authority of transit that waived written consent (Art. 6(4)): the days after its complete
+    acknowledgement without objection after which it is deemed to consent (Basel 60, OECD 30)."""
+
+    @field_validator("deemed_consent_days")
+    @classmethod
+    def _waived_by_an_authority(cls, days: int | None, info: ValidationInfo) -> int | None:
+        if days is not None and info.data.get("role") is ParticipantRole.CUSTOMS:
+            raise problem("only a competent authority waives written consent; Customs never consents")
+        return days
 
     @field_validator("country")
     @classmethod
@@ -154,25 +185,61 @@ class PartnerTable(Table):
 
 
 class MeTable(Table):
-    """``[me]``: who we are when we sign."""
+    """One ``[[me]]``: a participant our Single Window hosts, and the key it signs with."""
 
     id: _ParticipantIdText
-    """Our participant id, the Sender of everything we sign."""
+    """Its participant id, the Sender of everything it signs; also listed as a ``[[partner]]``."""
     key: Text
     """Our unencrypted PEM private key file; must not be readable by group or others."""
     certificate: Text
-    """The PEM certificate of that key."""
+    """The PEM certificate of that key; registered for it in its ``[[partner.certificate]]``."""
     issuer: Text | None = None
-    """The PEM file of the CA certificate that issued ours."""
+    """The PEM file of the CA certificate that issued it."""
+
+
+class CasesTable(Table):
+    """``[cases]``: the deadlines and allowances our PIC cases are checked with (Basel's by default)."""
+
+    max_consent_months: Annotated[int, Field(ge=1, le=12)] = 12
+    """Longest validity of a consent, in months (Art. 6(8): 12 for a general notification)."""
+    max_preconsented_consent_months: Annotated[int, Field(ge=1, le=36)] = 12
+    """Longest validity of a consent for a pre-consented recovery facility (OECD: 36 months)."""
+    expected_transit_days: Annotated[int, Field(ge=1, le=365)] = 60
+    """Days from the shipment date to its expected arrival (the documents carry no arrival date)."""
+    receipt_days: Annotated[int, Field(ge=1, le=30)] = 3
+    """Days after arrival within which the facility confirms receipt (V-B 18: three working days)."""
+    disposal_days: Annotated[int, Field(ge=1, le=365)] = 365
+    """Days after receipt by which disposal or recovery is certified at the latest (Art. 6(9): one year)."""
+
+    @field_validator("max_preconsented_consent_months")
+    @classmethod
+    def _preconsented_not_shorter(cls, months: int, info: ValidationInfo) -> int:
+        general = info.data.get("max_consent_months")
+        if general is not None and months < general:
+            raise problem(f"must be at least max_consent_months ({general}): a pre-consented facility gets longer")
+        return months
 
 
 class RegistryFile(Table):
     """The whole ``partners.toml``."""
 
-    me: MeTable | None = None
-    """Our own signing identity, when this registry names one."""
+    me: NonEmpty[MeTable] | None = None
+    """The participants our Single Window hosts, each with its signing identity, when this registry names them."""
+    cases: CasesTable = CasesTable()
+    """The case policy's deadlines and allowances."""
     partner: NonEmpty[PartnerTable]
-    """Every participant we accept messages from."""
+    """Every participant we exchange messages with (the hosted ones too)."""
+
+
+class SingleMeRegistryFile(Table):
+    """The whole ``partners.toml`` in the older form: one ``[me]`` table, a Single Window hosting one participant."""
+
+    me: MeTable
+    """The one participant our gateway hosts."""
+    cases: CasesTable = CasesTable()
+    """The case policy's deadlines and allowances."""
+    partner: NonEmpty[PartnerTable]
+    """Every participant we exchange messages with."""
 
 
 # ------------------------------------------------------------------------------------------------ registration
@@ -198,8 +265,28 @@ class FileContent:
 FileReader: TypeAlias = Callable[[str], FileContent]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartnerRegistry:
+    """What a partner registry file says, as values.
+
+    Attributes:
+        trust: the partners and the hosted participants' identities.
+        case_policy: the policy our PIC cases are checked with: ``[cases]`` and each partner's
+            ``deemed_consent_days``.
+
+    """
+
+    trust: TrustStore
+    case_policy: CasePolicy
+
+
 def parse_registry(text: str, *, read: FileReader, source: str = "<registry>") -> TrustStore:
-    """Validate a registry's text and build the trust store it describes (the format is in the module docstring).
+    """Validate a registry's text and build the trust store it describes (see :func:`parse_partner_registry`)."""
+    return parse_partner_registry(text, read=read, source=source).trust
+
+
+def parse_partner_registry(text: str, *, read: FileReader, source: str = "<registry>") -> PartnerRegistry:
+    """Validate a registry's text and build the trust store and case policy it describes (format: module docstring).
 
     Args:
         text: the TOML text.
@@ -209,20 +296,59 @@ def parse_registry(text: str, *, read: FileReader, source: str = "<registry>") -
 
     Raises:
         ConfigurationError: with the file and the key path of the first problem found — not TOML, an
-            unknown key, a missing or malformed value, an unreadable or weak certificate, a private key
-            others can read or that does not match its certificate, a partner listed twice.
+            unknown key, a missing, malformed or out-of-bounds value, an unreadable or weak certificate, a
+            private key others can read or that does not match its certificate, a partner listed twice, a
+            participant hosted twice, hosted participants of different countries, or a hosted participant
+            that is not a ``[[partner]]`` with the certificate it signs with.
 
     """
-    document = read_toml(text, RegistryFile, source=source, nouns=_NOUNS)
+    document = _document(text, source)
     registration = _Registration(source=source, read=read)
-    me = registration.identity(document.me, "me") if document.me is not None else None
+    if isinstance(document, SingleMeRegistryFile):
+        hosted_tables = [("me", document.me)]
+    else:
+        hosted_tables = [(f"me[{index}]", table) for index, table in enumerate(document.me or (), start=1)]
+    registration.one_country(hosted_tables)
+    identities = [registration.identity(table, field) for field, table in hosted_tables]
     partners = [registration.partner(table, f"partner[{index}]") for index, table in enumerate(document.partner, 1)]
     seen: dict[str, str] = {}
     for index, partner in enumerate(partners, start=1):
         if partner.id in seen:
             raise registration.fail(f"partner[{index}].id", f"{partner.id} is already listed at {seen[partner.id]}")
         seen[partner.id] = f"partner[{index}]"
-    return TrustStore.of(partners, me=me, source=source)
+    by_id = {partner.id: partner for partner in partners}
+    for (field, _), identity in zip(hosted_tables, identities, strict=True):
+        registration.registered_as_partner(field, identity, by_id.get(identity.participant))
+    trust = TrustStore.of(partners, me=Hosted(tuple(identities)) if identities else None, source=source)
+    return PartnerRegistry(trust=trust, case_policy=_case_policy(document))
+
+
+def _document(text: str, source: str) -> RegistryFile | SingleMeRegistryFile:
+    # The older form has one [me] table; the current one an array of them ([[me]]). Which one is decided by
+    # what TOML parsed, so that each form's errors name its own key paths (me.key, me[2].key); a value that is
+    # neither reads "must be a table".
+    try:
+        me = tomllib.loads(text).get("me")
+    except tomllib.TOMLDecodeError:
+        me = None  # read_toml reports it, with its line
+    single = me is not None and not isinstance(me, list)
+    if single:
+        return read_toml(text, SingleMeRegistryFile, source=source, nouns=_NOUNS)
+    return read_toml(text, RegistryFile, source=source, nouns=_NOUNS)
+
+
+def _case_policy(document: RegistryFile | SingleMeRegistryFile) -> CasePolicy:
+    cases = document.cases
+    return CasePolicy(
+        waived_written_consent={
+            table.id: table.deemed_consent_days for table in document.partner if table.deemed_consent_days is not None
+        },
+        max_consent_months=cases.max_consent_months,
+        max_preconsented_consent_months=cases.max_preconsented_consent_months,
+        expected_transit_days=cases.expected_transit_days,
+        receipt_days=cases.receipt_days,
+        disposal_days=cases.disposal_days,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -301,6 +427,38 @@ class _Registration:
             )
         return entry
 
+    def one_country(self, tables: list[tuple[str, MeTable]]) -> None:
+        # Checked on the tables, before any key is read: a Single Window hosts each participant once, all of
+        # one country.
+        seen: dict[str, str] = {}
+        for field, table in tables:
+            if table.id in seen:
+                raise self.fail(f"{field}.id", f"{table.id} is already hosted at {seen[table.id]}")
+            first_field, first = tables[0]
+            if table.id.partition(":")[0] != first.id.partition(":")[0]:
+                raise self.fail(
+                    f"{field}.id",
+                    f"{table.id} is not of the country of {first.id} ({first_field}): a Single Window hosts the "
+                    "participants of one country",
+                )
+            seen[table.id] = field
+
+    def registered_as_partner(self, field: str, identity: Identity, partner: Partner | None) -> None:
+        # A hosted participant is also a partner, registered with the certificate it signs with: that entry is
+        # what a partner's copy of the registry verifies its messages with.
+        if partner is None:
+            raise self.fail(
+                f"{field}.id",
+                f"{identity.participant} is hosted but not listed as a [[partner]]; add it with the certificate "
+                "it signs with",
+            )
+        if partner.registered(identity.certificate) is None:
+            raise self.fail(
+                f"{field}.certificate",
+                f"{describe_certificate(identity.certificate)} is not a certificate registered for "
+                f"{identity.participant} in its [[partner.certificate]]; partners could not verify what it signs",
+            )
+
     def identity(self, table: MeTable, field: str) -> Identity:
         key_file = self.file(f"{field}.key", table.key)
         cert_file = self.file(f"{field}.certificate", table.certificate)
@@ -362,20 +520,48 @@ def read_file(path: Path) -> FileContent:
     return FileContent(data=data, name=str(path), mode=mode)
 
 
+def load_registry(path: Path | str) -> PartnerRegistry:
+    """Read and validate a partner registry file: partners, hosted participants and case policy.
+
+    Files it names are relative to its folder.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or any problem :func:`parse_partner_registry` finds.
+
+    """
+    path = Path(path)
+    base = path.parent
+    return parse_partner_registry(_registry_text(path), read=lambda name: read_file(base / name), source=str(path))
+
+
 def load_trust(path: Path | str) -> TrustStore:
     """Read and validate a partner registry file; files it names are relative to its folder.
 
     Raises:
-        ConfigurationError: the file cannot be read, or any problem :func:`parse_registry` finds.
+        ConfigurationError: the file cannot be read, or any problem :func:`parse_partner_registry` finds.
+
+    """
+    return load_registry(path).trust
+
+
+def load_case_policy(path: Path | str) -> CasePolicy:
+    """Read the case policy of a partner registry file (``[cases]``, each partner's ``deemed_consent_days``).
+
+    Only the TOML file is read and validated, not the key and certificate files it names.
+
+    Raises:
+        ConfigurationError: the file cannot be read, is not a registry, or a value is out of bounds.
 
     """
     path = Path(path)
+    return _case_policy(_document(_registry_text(path), str(path)))
+
+
+def _registry_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read the partner registry: {exc}", source=str(path)) from exc
-    base = path.parent
-    return parse_registry(text, read=lambda name: read_file(base / name), source=str(path))
 
 
 def load_identity(*, key: Path | str, certificate: Path | str, participant: str | None = None) -> Identity:

@@ -25,9 +25,12 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
 from picexchange import codec, exchange
+from picexchange.cases import CasePolicy
 from picexchange.errors import (
     Busy,
     InternalError,
+    InvalidRequest,
+    Issue,
     MessageError,
     NotADocument,
     ParseError,
@@ -38,9 +41,9 @@ from picexchange.errors import (
 from picexchange.gateway.problems import RETRY_AFTER_SECONDS
 from picexchange.models.envelope import Envelope, Error, Receipt
 from picexchange.store import Enqueued, Idempotency, InboundMessage, OutboundMessage, Store
-from picexchange.trust import Identity, TrustStore
+from picexchange.trust import Hosted, Identity, TrustStore
 
-__all__ = ["Gateway", "Submission", "VerificationPool"]
+__all__ = ["Gateway", "Submission", "VerificationPool", "sender_refused"]
 
 _T = TypeVar("_T")
 
@@ -133,10 +136,17 @@ class _StoreStates(Collector):
 
 
 class Gateway:
-    """The gateway's parts, wired: our identity, the registry, the store, the clock and the limits.
+    """The gateway's parts, wired: the hosted identities, the registry, the store, the clock and the limits.
+
+    A gateway is a national Single Window: it hosts one or several participants of one country (its competent
+    authority and its Customs), each signing with its own key, all sharing one store. Who signs what
+    (:meth:`identity_for`): a Receipt by the participant the message was addressed to; an Error by the
+    addressed participant when it is hosted, else by the first hosted one; a submitted document by the
+    participant it is sent as.
 
     Attributes:
-        me: our signing identity.
+        identities: the hosted participants with their signing identities (registry order).
+        me: the first hosted identity (what ``/healthz`` and the titles name).
         trust: the partner registry.
         store: the message store (already migrated).
         policy: what inbound messages must satisfy.
@@ -147,15 +157,15 @@ class Gateway:
         pool: where partner messages are parsed and verified (bounded).
         registry: the Prometheus registry ``/metrics`` shows; by default a new one of this gateway alone
             (:func:`~picexchange.gateway.server.build` shares it with the outbox worker).
-        hosted: the participant ids this gateway acts for; back-office clients act only for these. Today
-            the one ``[me]`` identity; a gateway hosting several agencies widens this set.
+        hosted: the participant ids this gateway receives and acts for; back-office clients act only for these.
+        case_policy: the policy the gateway's PIC cases are checked with (from the registry).
 
     """
 
     def __init__(
         self,
         *,
-        me: Identity,
+        me: Identity | Hosted,
         trust: TrustStore,
         store: Store,
         policy: exchange.AcceptPolicy = exchange.DEFAULT_ACCEPT_POLICY,
@@ -165,8 +175,10 @@ class Gateway:
         wake: Callable[[], None] = lambda: None,
         pool: VerificationPool | None = None,
         registry: prometheus_client.CollectorRegistry | None = None,
+        case_policy: CasePolicy | None = None,
     ) -> None:
-        self.me = me
+        self.identities = Hosted.of(me)
+        self.me = self.identities.first
         self.trust = trust
         self.store = store
         self.policy = policy
@@ -175,9 +187,14 @@ class Gateway:
         self.clock = clock
         self.wake = wake
         self.pool = pool or VerificationPool()
-        self.hosted: frozenset[str] = frozenset({me.participant})
+        self.hosted: frozenset[str] = self.identities.participants
+        self.case_policy = case_policy if case_policy is not None else CasePolicy()
         self.registry = registry if registry is not None else prometheus_client.CollectorRegistry()
         self.metrics = Metrics(self.registry, store)
+
+    def identity_for(self, participant: str | None) -> Identity:
+        """Return the identity that signs for ``participant``: its own when hosted, else the first hosted one."""
+        return self.identities.identity(participant or "") or self.me
 
     # -------------------------------------------------------------------------------------- partner endpoint
 
@@ -186,7 +203,8 @@ class Gateway:
         # One routing decision for the set of hosted participants: hosting several only widens ``hosted``.
         inbound = exchange.accept_for(raw, hosted=self.hosted, trust=self.trust, now=now, policy=self.policy)
         header = inbound.envelope.header
-        receipt = exchange.receipt_for(inbound, me=self.me, now=now)
+        # Signed by the participant the message was addressed to (accept_for checked it is hosted).
+        receipt = exchange.receipt_for(inbound, me=self.identity_for(header.receiver), now=now)
         recorded = self.store.record_inbound(
             InboundMessage(
                 sender=header.sender,
@@ -227,7 +245,8 @@ class Gateway:
 
         """
         body = raw if raw is not None and error.code not in ("too-large", "parse", "busy") else None
-        reply = exchange.error_for(error, raw=body, me=self.me, now=now, limits=self.policy.limits)
+        # Signed by the addressed participant when it is hosted, else by the first hosted one.
+        reply = exchange.error_for(error, raw=body, me=self.identities, now=now, limits=self.policy.limits)
         document = reply.envelope.document
         assert isinstance(document, Error)
         sender = reply.receiver if reply.receiver != exchange.UNKNOWN_PARTICIPANT else None
@@ -270,21 +289,51 @@ class Gateway:
 
     # -------------------------------------------------------------------------------------- back office
 
+    def sender_of(self, submission: Submission, sender: str | None = None) -> Identity:
+        """Return the hosted identity a submission is sent as and signed by.
+
+        Args:
+            submission: the submission; its ``sender`` when ``sender`` is not given.
+            sender: the participant the back office decided the client acts as.
+
+        Raises:
+            InvalidRequest: (path ``body.sender``) the sender is not hosted here, or none is named while the
+                gateway hosts several.
+
+        """
+        wanted = sender or submission.sender
+        if wanted is None:
+            if len(self.identities) > 1:
+                hosted = ", ".join(item.participant for item in self.identities)
+                raise sender_refused(f"this gateway hosts {hosted}: name one as sender")
+            return self.me
+        if wanted not in self.hosted:
+            raise sender_refused(f"{wanted} is not hosted by this gateway (it hosts {', '.join(sorted(self.hosted))})")
+        return self.identity_for(wanted)
+
     def submit(
-        self, submission: Submission, now: dt.datetime, *, idempotency: Idempotency | None = None
+        self,
+        submission: Submission,
+        now: dt.datetime,
+        *,
+        sender: str | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Enqueued:
         """Wrap, sign and queue a business document for a partner, in one store transaction.
 
-        With ``idempotency``, a key the client used before queues nothing and returns the original message
-        (compare :attr:`Enqueued.fingerprint` to tell a retry from another request under the same key).
+        The document is sent as, and signed by, ``sender`` (else ``submission.sender``; else the one hosted
+        participant). With ``idempotency``, a key the client used before queues nothing and returns the original
+        message (compare :attr:`Enqueued.fingerprint` to tell a retry from another request under the same key).
 
         Raises:
+            InvalidRequest: the sender is not hosted, or not named while several are (path ``body.sender``).
             UnknownPartner: the receiver is not in the partner registry.
             NotADocument: the JSON is not one business document.
             SchemaError: the document is not valid.
             StoreError: the store cannot queue it now.
 
         """
+        identity = self.sender_of(submission, sender)
         partner = self.trust.partner(submission.receiver)
         if partner is None:
             raise UnknownPartner(f"unknown partner {submission.receiver}", path="body.receiver")
@@ -298,7 +347,7 @@ class Gateway:
             raise NotADocument("submit a business document, not an envelope or a transport reply", path="body.document")
         sealed = exchange.seal(
             document,  # type: ignore[arg-type]
-            me=self.me,
+            me=identity,
             to=partner.id,
             now=now,
             conversation_id=submission.conversation_id,
@@ -326,12 +375,18 @@ class Gateway:
             "document queued",
             extra={
                 "message_id": str(header.message_id),
+                "sender": identity.participant,
                 "receiver": partner.id,
                 "message_type": header.message_type.value,
             },
         )
         self.wake()
         return enqueued
+
+
+def sender_refused(text: str) -> InvalidRequest:
+    """Return the 422 refusal of a submission's sender: its problem lists one issue at ``body.sender``."""
+    return InvalidRequest(text, path="body.sender", issues=(Issue(text=text, path="body.sender"),))
 
 
 class Submission(BaseModel):
@@ -344,7 +399,12 @@ class Submission(BaseModel):
         description='One business document keyed by its name, e.g. {"Notification": {...}}.'
     )
     sender: str | None = Field(
-        None, description="The hosted participant to send as; by default the one this client may act for."
+        None,
+        description=(
+            "The hosted participant to send as, which signs the message; required when the gateway hosts several "
+            "and the client may act for more than one; by default the one participant this client acts for."
+        ),
+        examples=["AU:ABF"],
     )
     conversation_id: str | None = Field(None, description="Notification number; by default the document's own.")
     ref_to_message_id: UUID | None = Field(None, description="The message this one answers.")

@@ -32,13 +32,12 @@ from picexchange import codec
 from picexchange.errors import (
     Forbidden,
     IdempotencyConflict,
-    InvalidRequest,
     NotAcknowledged,
     NotFound,
     StoreError,
     Unauthorized,
 )
-from picexchange.gateway.app import Gateway, Submission, prometheus
+from picexchange.gateway.app import Gateway, Submission, prometheus, sender_refused
 from picexchange.gateway.auth import BackofficeClient, Credentials, acting_as
 from picexchange.gateway.problems import PROBLEM, Guarded, Problem, install_problem_handlers
 from picexchange.models.base import XmlModel
@@ -210,7 +209,8 @@ def create_backoffice_app(
         title=title,
         version="1.0",
         description=(
-            f"Back office of the gateway of {gateway.me.participant}: submit documents, pull the inbox, read "
+            f"Back office of the Single Window of {', '.join(item.participant for item in gateway.identities)}: "
+            "submit documents, pull the inbox, read "
             "message status and the audit log. Every request needs a bearer token (or a client certificate) "
             "bound to the participants it acts for."
         ),
@@ -243,8 +243,11 @@ def create_backoffice_app(
     def acting(request: Request, client: BackofficeClient, wanted: str | None) -> str:
         allowed = readable(client)
         if wanted is None and len(allowed) > 1:
-            raise InvalidRequest("this client acts for several participants: name one as sender", path="body.sender")
+            raise sender_refused("this client acts for several participants: name one as sender")
         participant = wanted or next(iter(allowed))
+        if participant not in gateway.hosted:
+            hosted = ", ".join(sorted(gateway.hosted))
+            raise sender_refused(f"{participant} is not hosted by this gateway (it hosts {hosted})")
         if participant not in allowed:
             raise Forbidden(f"client {client.name} may not act for {participant}")
         request.state.participant = participant
@@ -281,7 +284,7 @@ def create_backoffice_app(
             )
             fingerprint = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
             idempotency = Idempotency(client=client.name, key=idempotency_key, fingerprint=fingerprint)
-        enqueued = gateway.submit(submission, gateway.clock(), idempotency=idempotency)
+        enqueued = gateway.submit(submission, gateway.clock(), sender=participant, idempotency=idempotency)
         request.state.target = enqueued.message_id
         if enqueued.replayed and idempotency is not None and enqueued.fingerprint != idempotency.fingerprint:
             raise IdempotencyConflict(
@@ -305,8 +308,11 @@ def create_backoffice_app(
     ) -> Any:
         """Return where a message we send stands: queued, sending, receipted (final) or failed (final)."""
         request.state.target = str(message_id)
-        # Every outbound message is sent as a hosted participant: today the one [me].
-        acting(request, client, gateway.me.participant)
+        # Every outbound message is sent as a hosted participant; the store does not keep which one apart from
+        # the signed bytes, so any client that acts for one of them may read a status (by its message id).
+        allowed = readable(client)
+        if len(allowed) == 1:
+            request.state.participant = next(iter(allowed))
         status = gateway.store.outbound_status(str(message_id))
         if status is None:
             raise NotFound(f"no outbound message {message_id}")

@@ -22,10 +22,11 @@ import prometheus_client
 import uvicorn
 from starlette.types import ASGIApp
 
+from picexchange.cases import CasePolicy
 from picexchange.client import Client, ClientConfig
 from picexchange.errors import ConfigurationError
 from picexchange.exchange import AcceptPolicy
-from picexchange.files.registry import load_trust
+from picexchange.files.registry import load_registry
 from picexchange.gateway.app import Gateway, VerificationPool
 from picexchange.gateway.auth import Credentials, load_credentials
 from picexchange.gateway.backoffice import create_backoffice_app
@@ -78,6 +79,7 @@ def build(
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], dt.datetime] = _utcnow,
     client_config: ClientConfig | None = None,
+    case_policy: CasePolicy | None = None,
 ) -> Running:
     """Load the registry, identity and back-office credentials, open and migrate the store, wire the apps.
 
@@ -88,20 +90,27 @@ def build(
         environ: the environment, as the CLI read it, for ``[backoffice] tokens_env``.
         clock: the time source.
         client_config: the delivery client's settings, instead of those of the configuration.
+        case_policy: the case policy, instead of the registry's (Basel's defaults when ``trust`` is given).
 
     Raises:
-        ConfigurationError: the registry has no ``[me]`` identity, a file (TLS certificate or key, tokens) is
-            missing or unreadable — named with the setting that points to it — or a setting is wrong.
+        ConfigurationError: the registry hosts no participant (no ``[[me]]``), a file (TLS certificate or key,
+            tokens) is missing or unreadable — named with the setting that points to it — or a setting is wrong.
         StoreError: the store cannot be opened or migrated.
 
     """
     for where, listener in (("partner", config.partner), ("backoffice", config.backoffice)):
         if listener.tls is not None:
             _check_tls_files(listener.tls, where, config.source)
-    registry = trust or load_trust(config.partners)
-    if registry.me is None:
+    if trust is None:
+        loaded = load_registry(config.partners)
+        registry, policy = loaded.trust, case_policy or loaded.case_policy
+    else:
+        registry, policy = trust, case_policy or CasePolicy()
+    hosted = registry.hosted
+    if hosted is None:
         raise ConfigurationError(
-            "the partner registry has no [me] table: who does this gateway sign as?", source=str(config.partners)
+            "the partner registry has no [[me]] table: which participants does this Single Window host and sign as?",
+            source=str(config.partners),
         )
     if credentials is None:
         credentials = load_credentials(
@@ -126,12 +135,12 @@ def build(
         )
     store = open_store(config.store)
     store.migrate()
-    client = Client(me=registry.me, trust=registry, config=client_settings, clock=clock)
+    client = Client(me=hosted, trust=registry, config=client_settings, clock=clock)
     # One registry for the gateway's and the worker's counters: /metrics shows both, and nothing is global.
     metrics = prometheus_client.CollectorRegistry()
     worker = OutboxWorker(store=store, client=client, config=config.outbox, clock=clock, registry=metrics)
     gateway = Gateway(
-        me=registry.me,
+        me=hosted,
         trust=registry,
         store=store,
         policy=AcceptPolicy(
@@ -143,8 +152,9 @@ def build(
         wake=worker.wake,
         pool=VerificationPool(workers=config.partner.verify_concurrency, queue=config.partner.verify_queue),
         registry=metrics,
+        case_policy=policy,
     )
-    title = f"picexchange gateway {registry.me.participant}"
+    title = f"picexchange gateway {', '.join(item.participant for item in hosted)}"
     return Running(
         config=config,
         gateway=gateway,
@@ -302,6 +312,7 @@ class GatewayServer:
                     "gateway started",
                     extra={
                         "participant": running.gateway.me.participant,
+                        "hosted": sorted(running.gateway.hosted),
                         "partner": self.partner_url,
                         "backoffice": self.backoffice_url,
                     },

@@ -2,8 +2,8 @@
 
 - :mod:`picexchange.trust.policy`: the certificate policy — key strength, CA flag, key usages,
   the certificate's own signature, critical extensions — applied at registration and at presentation.
-- :mod:`picexchange.trust.registry`: :class:`TrustStore`, :class:`Partner`, :class:`RegisteredCertificate`
-  and :class:`Identity`, the partner registry as values.
+- :mod:`picexchange.trust.registry`: :class:`TrustStore`, :class:`Partner`, :class:`RegisteredCertificate`,
+  :class:`Identity` and :class:`Hosted`, the partner registry as values.
 
 Reading ``partners.toml`` and the key and certificate files it names is the shell
 :mod:`picexchange.files.registry` (:func:`~picexchange.files.registry.load_trust`,
@@ -27,6 +27,7 @@ from picexchange.trust.policy import (
     signature_hash_problem,
 )
 from picexchange.trust.registry import (
+    Hosted,
     Identity,
     ParticipantRole,
     Partner,
@@ -41,6 +42,7 @@ __all__ = [
     "MIN_RSA_BITS",
     "PARTICIPANT_URI_PREFIX",
     "UNDERSTOOD_CRITICAL_EXTENSIONS",
+    "Hosted",
     "Identity",
     "ParticipantRole",
     "Partner",

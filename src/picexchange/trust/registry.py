@@ -2,8 +2,9 @@
 
 A :class:`TrustStore` lists the participants we exchange with — each a competent authority or a Customs
 administration with the Utility Blocks it may send, its endpoint and the certificates its Single Window
-signs with (several, for key rollover, each with the period we accept it) — plus, optionally, our own
-:class:`Identity` (participant id, loaded private key, certificate). Certificates are *pinned*: a message
+signs with (several, for key rollover, each with the period we accept it) — plus, optionally, the
+participants our Single Window hosts (:class:`Hosted`: the competent authority and Customs of one country),
+each an :class:`Identity` (participant id, loaded private key, certificate). Certificates are *pinned*: a message
 from ``MY:DOE`` is only ever checked against the certificates registered for ``MY:DOE``, never against a
 public CA.
 
@@ -31,6 +32,7 @@ from picexchange.models.envelope import UtilityBlock
 from picexchange.trust.policy import MIN_RSA_BITS, SigningKey, certificate_problems, describe_certificate
 
 __all__ = [
+    "Hosted",
     "Identity",
     "ParticipantRole",
     "Partner",
@@ -190,19 +192,89 @@ class Identity:
             raise ConfigurationError(f"the private key of {self.participant} does not belong to its certificate")
 
 
+@dataclass(frozen=True, slots=True)
+class Hosted:
+    """The participants a national Single Window hosts, each with its own signing identity.
+
+    A Single Window acts for several participants of one country — its competent authority and its Customs
+    (``AU:DCCEEW`` and ``AU:ABF``) — all sharing one store and one set of cases; each signs with its own key.
+    A message to any of them is accepted, and each reply or outbound message is signed by the participant it
+    is from. The order is the registry's: the first is the one that signs when no participant is addressed
+    (an Error to a message whose Receiver is none of ours).
+
+    Attributes:
+        identities: the identities, in registry order (at least one, one per participant, one country).
+
+    """
+
+    identities: tuple[Identity, ...]
+
+    def __post_init__(self) -> None:
+        if not self.identities:
+            raise ConfigurationError("a Single Window hosts at least one participant")
+        seen: set[str] = set()
+        country = self.identities[0].participant.partition(":")[0]
+        for identity in self.identities:
+            if identity.participant in seen:
+                raise ConfigurationError(f"{identity.participant} is hosted twice")
+            seen.add(identity.participant)
+            if identity.participant.partition(":")[0] != country:
+                raise ConfigurationError(
+                    f"a Single Window hosts participants of one country: {identity.participant} is not of "
+                    f"{country} like {self.identities[0].participant}"
+                )
+
+    @classmethod
+    def of(cls, *identities: Identity | Hosted) -> Hosted:
+        """Return the participants ``identities`` name (an identity or a Hosted each), in that order."""
+        flat: list[Identity] = []
+        for item in identities:
+            flat.extend(item.identities if isinstance(item, Hosted) else (item,))
+        return cls(tuple(flat))
+
+    @property
+    def participants(self) -> frozenset[str]:
+        """Return the hosted participant ids."""
+        return frozenset(identity.participant for identity in self.identities)
+
+    @property
+    def country(self) -> str:
+        """Return the ISO 3166-1 alpha-2 country of every hosted participant."""
+        return self.identities[0].participant.partition(":")[0]
+
+    @property
+    def first(self) -> Identity:
+        """Return the first hosted identity (the registry's first ``[[me]]``)."""
+        return self.identities[0]
+
+    def identity(self, participant: str) -> Identity | None:
+        """Return the identity of hosted ``participant``, or None when it is not hosted."""
+        return next((item for item in self.identities if item.participant == participant), None)
+
+    def __contains__(self, participant: object) -> bool:
+        return any(item.participant == participant for item in self.identities)
+
+    def __iter__(self) -> Iterator[Identity]:
+        return iter(self.identities)
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrustStore:
-    """The partner registry: every participant we accept messages from, and optionally our own identity.
+    """The partner registry: every participant we accept messages from, and optionally who we are.
 
     Attributes:
         partners: the partners by participant id (read-only).
-        me: our own signing identity, when the registry names one.
+        hosted: the participants our Single Window hosts with their signing identities, when the registry
+            names them (``[[me]]``).
         source: where the registry came from, for messages.
 
     """
 
     partners: Mapping[str, Partner]
-    me: Identity | None = None
+    hosted: Hosted | None = None
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -222,14 +294,21 @@ class TrustStore:
         object.__setattr__(self, "partners", MappingProxyType(dict(self.partners)))
 
     @classmethod
-    def of(cls, partners: Iterable[Partner], *, me: Identity | None = None, source: str | None = None) -> TrustStore:
-        """Build a store from partners (ids must be unique)."""
+    def of(
+        cls, partners: Iterable[Partner], *, me: Identity | Hosted | None = None, source: str | None = None
+    ) -> TrustStore:
+        """Build a store from partners (ids must be unique) and who we are: one identity or several hosted."""
         by_id: dict[str, Partner] = {}
         for partner in partners:
             if partner.id in by_id:
                 raise ConfigurationError(f"partner {partner.id} is listed twice", source=source)
             by_id[partner.id] = partner
-        return cls(partners=by_id, me=me, source=source)
+        return cls(partners=by_id, hosted=None if me is None else Hosted.of(me), source=source)
+
+    @property
+    def me(self) -> Identity | None:
+        """Return the first hosted identity, or None when the registry names none (see :attr:`hosted`)."""
+        return self.hosted.first if self.hosted is not None else None
 
     def partner(self, participant: str) -> Partner | None:
         """Return the partner with id ``participant``, or None if it is not registered."""
