@@ -333,8 +333,12 @@ def send_command(
     to: Annotated[str, typer.Option("--to", help="Participant id of the partner, e.g. MY:DOE.")],
     config: Annotated[Path, typer.Option("--config", help="Gateway configuration (TOML).")],
     test: Annotated[bool, typer.Option("--test", help="Mark as an integration test message.")] = False,
+    as_: Annotated[
+        str | None,
+        typer.Option("--as", help="The hosted participant to send as; needed when the registry hosts several."),
+    ] = None,
 ) -> None:
-    """Sign a document as our Single Window and deliver it to a partner now, retrying; print the receipt."""
+    """Sign a document as a participant of our Single Window and deliver it to a partner now; print the receipt."""
     from picexchange import exchange
     from picexchange.client import Client
     from picexchange.files.registry import load_trust
@@ -348,12 +352,18 @@ def send_command(
     try:
         settings = load_gateway_config(config)
         trust = load_trust(settings.partners)
-        if trust.me is None:
-            raise ConfigurationError("the partner registry has no [me] table", source=str(settings.partners))
+        if trust.hosted is None:
+            raise ConfigurationError("the partner registry has no [[me]] table", source=str(settings.partners))
+        if as_ is None and len(trust.hosted) > 1:
+            hosted = ", ".join(item.participant for item in trust.hosted)
+            raise _usage(f"the registry hosts {hosted}: say which one sends with --as")
+        me = trust.hosted.first if as_ is None else trust.hosted.identity(as_)
+        if me is None:
+            raise _usage(f"--as {as_} is not hosted by the registry {settings.partners} ([[me]])")
         if trust.partner(to) is None:
             raise _usage(f"{to} is not in the partner registry {settings.partners}")
-        sealed = exchange.seal(document, me=trust.me, to=to, now=dt.datetime.now(dt.UTC), test=test)  # type: ignore[arg-type]
-        with Client(me=trust.me, trust=trust) as client:
+        sealed = exchange.seal(document, me=me, to=to, now=dt.datetime.now(dt.UTC), test=test)  # type: ignore[arg-type]
+        with Client(me=trust.hosted, trust=trust) as client:
             receipted = client.send(sealed)
     except ConfigurationError as exc:
         _err.print(f"error: {exc}", markup=False)
@@ -386,7 +396,10 @@ def demo_command(
     if missing:
         raise _usage(f"{samples / 'messages'}: missing {', '.join(missing)}")
     logging.getLogger().setLevel(logging.ERROR)
-    _out.print(f"[bold]picexchange demo[/] {timestamp()}: two Single Window gateways on 127.0.0.1, SQLite stores")
+    _out.print(
+        f"[bold]picexchange demo[/] {timestamp()}: two Single Window gateways on 127.0.0.1 "
+        "(AU:DCCEEW + AU:ABF, MY:DOE + MY:RMCD), SQLite stores"
+    )
     _out.print(
         f"{'':2}{'t':>6}  {'from':<10}   {'to':<10} {'message':<16} {'message id':<10} {'outcome':<17} "
         f"{'ms':>4}  receipt digest (SHA-256 of the bytes sent)"

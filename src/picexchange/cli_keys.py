@@ -98,7 +98,8 @@ Every certificate says TEST ONLY in its subject.
 - `ca.cert.pem`, `ca.key.pem`: the test CA that issued the participants' certificates.
 - `<CC>_<AUTHORITY>.key.pem`, `<CC>_<AUTHORITY>.cert.pem`: one key and certificate per participant
   (the `:` of the participant id becomes `_` in file names).
-- `partners.toml`: a partner registry listing every participant with its certificate.
+- `partners.toml`: a partner registry listing every participant with its certificate (and, with
+  `--host`, the `[[me]]` entries of the participants a Single Window hosts).
 
 Git does not keep file permissions: after a checkout, `chmod 600 *.key.pem` before signing with them
 (`picexchange sign` refuses a private key that others can read).
@@ -122,11 +123,25 @@ def keys_init_command(
         str | None, typer.Option(help="First day of validity (YYYY-MM-DD); by default an hour ago.")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host",
+            help="A participant the Single Window hosts ([[me]] in partners.toml): one of --participant, all of "
+            "one country; repeat for its competent authority and its Customs.",
+        ),
+    ] = None,
 ) -> None:
     """Write a TEST ONLY CA, a key and certificate per participant, and a partners.toml listing them all."""
     for item in participant:
         if not is_participant_id(item):
             raise _usage(f"{item!r} is not a participant id (CC:AUTHORITY, e.g. MY:DOE)")
+    hosts = list(dict.fromkeys(host or []))
+    for item in hosts:
+        if item not in participant:
+            raise _usage(f"--host {item} is not one of the --participant ids")
+    if len({item.partition(":")[0] for item in hosts}) > 1:
+        raise _usage(f"--host {', '.join(hosts)}: a Single Window hosts the participants of one country")
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     not_before = now - dt.timedelta(hours=1)  # tolerate a little clock skew between machines
     if since is not None:
@@ -164,7 +179,8 @@ def keys_init_command(
         _write_new(
             directory / f"{stem}.cert.pem", testpki.certificate_pem(member.certificate), private=False, force=force
         )
-    _write_new(directory / "partners.toml", testpki.partners_toml(pki).encode(), private=False, force=force)
+    registry = testpki.partners_toml(pki, hosts=hosts)
+    _write_new(directory / "partners.toml", registry.encode(), private=False, force=force)
     _write_new(directory / "README.md", _README.encode(), private=False, force=force)
     _out.print(
         f"wrote a TEST ONLY PKI for {', '.join(participant)} to {directory} "

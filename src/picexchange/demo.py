@@ -1,10 +1,13 @@
 """The demo exchange: two Single Window gateways on loopback walk a plastic-waste PIC case.
 
-The exporting Single Window (Australia) notifies the importing one (Malaysia); Malaysia acknowledges and
-consents; Australia sends the export data of the first shipment. Every message goes through the real
-stack: back-office API → outbox → signed envelope over HTTP → partner checks → durable store → signed
-receipt → back office pulls its inbox. The run succeeds only if every step was receipted with the digest
-of exactly the bytes sent.
+Each Single Window hosts its country's competent authority and its Customs, each signing with its own key:
+Australia's hosts AU:DCCEEW and AU:ABF, Malaysia's MY:DOE and MY:RMCD. The exporting competent authority
+notifies the importing one; Malaysia acknowledges and consents; Australian Customs sends the export data of
+the first shipment to Malaysian Customs. Each message goes between the participants its sample's header
+names, sent as its Sender. Every message goes through the real stack: back-office API → outbox → signed
+envelope over HTTP → partner checks → durable store → signed receipt → back office pulls its inbox. The run
+succeeds only if every step was receipted, by the participant it was for, with the digest of exactly the
+bytes sent.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from picexchange import codec
 from picexchange.models.envelope import Envelope, Receipt
 from picexchange.testing import GatewayNode, gateway_pair
 
-__all__ = ["DEMO_FLOW", "Step", "run_demo"]
+__all__ = ["DEMO_FLOW", "DEMO_SINGLE_WINDOWS", "Step", "run_demo"]
 
-#: (sample file, from exporting side?) in the order the demo sends them.
+#: The participants each Single Window hosts: (exporting, importing).
+DEMO_SINGLE_WINDOWS: tuple[tuple[str, ...], tuple[str, ...]] = (("AU:DCCEEW", "AU:ABF"), ("MY:DOE", "MY:RMCD"))
+
+#: (sample file, from exporting side?) in the order the demo sends them; its header names sender and receiver.
 DEMO_FLOW: tuple[tuple[str, bool], ...] = (
     ("plastic-au-my-01-notification.xml", True),
     ("plastic-au-my-03-acknowledgement.xml", False),
@@ -36,8 +42,8 @@ class Step:
 
     Attributes:
         at: seconds since the demo started, when the message was submitted.
-        sender: the sending Single Window.
-        receiver: the receiving Single Window.
+        sender: the participant that sent (and signed) it.
+        receiver: the participant it was for.
         message_type: the document sent.
         message_id: its message id.
         state: its final outbound state (``receipted`` when all went well).
@@ -93,25 +99,31 @@ def run_demo(directory: Path, samples: Path, *, on_step: Callable[[Step], None] 
     """
     steps: list[Step] = []
     started = time.monotonic()
-    with gateway_pair(directory) as pair:
+    exporting, importing = DEMO_SINGLE_WINDOWS
+    with gateway_pair(directory, exporter=exporting, importer=importing) as pair:
         cursors = {pair.exporting.participant: [0], pair.importing.participant: [0]}
         previous: str | None = None
         for name, from_exporter in DEMO_FLOW:
             sender, receiver = (pair.exporting, pair.importing) if from_exporter else (pair.importing, pair.exporting)
-            document = codec.from_xml((samples / "messages" / name).read_bytes(), Envelope).document
+            envelope = codec.from_xml((samples / "messages" / name).read_bytes(), Envelope)
+            document, header = envelope.document, envelope.header
             at = time.monotonic() - started
-            queued = sender.submit(document, to=receiver.participant, ref_to=previous)
+            queued = sender.submit(document, to=header.receiver, ref_to=previous, sender=header.sender)
             status = sender.wait_for(queued["message_id"], state="receipted", timeout=60)
             seconds = time.monotonic() - started - at
             receipt_digest = None
             if status["receipt_xml"]:
-                receipt = codec.from_xml(status["receipt_xml"].encode("utf-8"), Envelope).document
-                receipt_digest = receipt.received_digest.value if isinstance(receipt, Receipt) else None
+                receipt = codec.from_xml(status["receipt_xml"].encode("utf-8"), Envelope)
+                # The receipt must come from the participant the message was for, addressed to its sender.
+                if (receipt.header.sender, receipt.header.receiver) == (header.receiver, header.sender):
+                    document_of_receipt = receipt.document
+                    if isinstance(document_of_receipt, Receipt):
+                        receipt_digest = document_of_receipt.received_digest.value
             delivered = _pull(receiver, queued["message_id"], cursors[receiver.participant])
             step = Step(
                 at=at,
-                sender=sender.participant,
-                receiver=receiver.participant,
+                sender=header.sender,
+                receiver=header.receiver,
                 message_type=type(document).__name__,
                 message_id=queued["message_id"],
                 state=status["state"],

@@ -5,6 +5,10 @@
         pair.exporting.wait_for(message_id, "receipted")
         page = pair.importing.inbox()
 
+Each gateway is a national Single Window and may host several participants of its country, each signing with
+its own key: ``gateway_pair(tmp_path, exporter=("AU:DCCEEW", "AU:ABF"), importer=("MY:DOE", "MY:RMCD"))``,
+then ``pair.exporting.submit(export_data, to="MY:RMCD", sender="AU:ABF")``.
+
 Everything here is TEST ONLY: the keys are made on the fly and the stores live in the folder you give. It runs
 real gateways, so it needs the ``[gateway]`` extra; the production CLI imports it only for ``picexchange demo``.
 """
@@ -19,7 +23,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +36,7 @@ from picexchange.gateway.config import BackofficeConfig, GatewayConfig, OutboxCo
 from picexchange.gateway.server import GatewayServer, Running, build
 from picexchange.models.base import XmlModel
 from picexchange.testpki import KeyType, TestPki, make_test_pki
-from picexchange.trust import TrustStore
+from picexchange.trust import Hosted, TrustStore
 
 __all__ = [
     "GatewayNode",
@@ -85,12 +89,13 @@ class GatewayNode:
     """One running gateway and a back-office HTTP client for it.
 
     Attributes:
-        participant: its participant id.
+        participant: its (first) hosted participant id.
         url: the base URL of its partner listener on loopback.
         backoffice_url: the base URL of its back-office listener on loopback.
         running: the wired gateway (store, worker, apps).
-        http: an HTTP client for its back-office API, with a test token.
+        http: an HTTP client for its back-office API, with a test token for every hosted participant.
         token: that test token.
+        hosts: every participant it hosts, ``participant`` first; empty means ``participant`` alone.
 
     """
 
@@ -100,11 +105,30 @@ class GatewayNode:
     running: Running
     http: httpx.Client
     token: str
+    hosts: tuple[str, ...] = ()
 
-    def submit(self, document: XmlModel, *, to: str, ref_to: str | None = None, test: bool = False) -> dict[str, Any]:
-        """Queue ``document`` for ``to`` through the back-office API; return the JSON answer."""
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """Return every participant the gateway hosts, ``participant`` first."""
+        return self.hosts or (self.participant,)
+
+    def submit(
+        self,
+        document: XmlModel,
+        *,
+        to: str,
+        ref_to: str | None = None,
+        test: bool = False,
+        sender: str | None = None,
+    ) -> dict[str, Any]:
+        """Queue ``document`` for ``to`` through the back-office API; return the JSON answer.
+
+        ``sender`` is the hosted participant to send it as; it is needed when the gateway hosts several.
+        """
         payload = json.loads(codec.to_json(document))
         body = {"receiver": to, "document": payload, "ref_to_message_id": ref_to, "test": test}
+        if sender is not None:
+            body["sender"] = sender
         response = self.http.post("/api/v1/outbox", json=body)
         if response.status_code != 202:
             raise AssertionError(f"submit refused: {response.status_code} {response.text}")
@@ -163,49 +187,54 @@ class GatewayPair:
 def gateway_pair(
     directory: Path,
     *,
-    exporter: str = "AU:DCCEEW",
-    importer: str = "MY:DOE",
+    exporter: str | Sequence[str] = "AU:DCCEEW",
+    importer: str | Sequence[str] = "MY:DOE",
     key_type: KeyType = KeyType.RSA_2048,
     stores: tuple[str, str] | None = None,
     outbox: OutboxConfig | None = None,
 ) -> Iterator[GatewayPair]:
-    """Start two gateways on loopback, each knowing the other as partner; stop both on exit.
+    """Start two Single Window gateways on loopback, each knowing the other's participants; stop both on exit.
 
     Args:
         directory: where the SQLite stores go.
-        exporter: participant id of the exporting Single Window.
-        importer: participant id of the importing Single Window.
+        exporter: the participant id(s) the exporting Single Window hosts (one country; the first is its
+            ``participant``), e.g. ``("AU:DCCEEW", "AU:ABF")``.
+        importer: the participant id(s) the importing Single Window hosts.
         key_type: the test keys' type.
         stores: store URLs for (exporting, importing); SQLite files in ``directory`` by default.
         outbox: outbox settings for both (fast polling by default).
 
     """
+    hosted = [(side,) if isinstance(side, str) else tuple(side) for side in (exporter, importer)]
     now = dt.datetime.now(dt.UTC)
     pki = make_test_pki(
-        [exporter, importer],
+        [pid for side in hosted for pid in side],
         not_before=now - dt.timedelta(days=1),
         not_after=now + dt.timedelta(days=30),
         key_type=key_type,
     )
-    ports = {exporter: free_port(), importer: free_port()}
-    urls = {pid: f"http://127.0.0.1:{port}" for pid, port in ports.items()}
+    ports = [free_port(), free_port()]
+    # Every participant a Single Window hosts is reached at that Single Window's partner listener.
+    urls = {pid: f"http://127.0.0.1:{port}" for side, port in zip(hosted, ports, strict=True) for pid in side}
     partners = [
         dataclasses.replace(item.partner, endpoint=f"{urls[item.id]}/ub/v1/messages") for item in pki.participants
     ]
-    urls_of_store = stores or tuple(f"sqlite:///{directory / (pid.replace(':', '_') + '.db')}" for pid in ports)
+    urls_of_store = stores or tuple(
+        f"sqlite:///{directory / (side[0].replace(':', '_') + '.db')}" for side in hosted
+    )
     settings = outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60)
     with contextlib.ExitStack() as stack:
         nodes = []
-        for participant, store_url in zip((exporter, importer), urls_of_store, strict=True):
-            trust = TrustStore.of(partners, me=pki[participant].identity)
+        for side, port, store_url in zip(hosted, ports, urls_of_store, strict=True):
+            trust = TrustStore.of(partners, me=Hosted(tuple(pki[pid].identity for pid in side)))
             config = GatewayConfig(
                 partners=directory / "partners.toml",
                 store=store_url,
-                partner=PartnerConfig(port=ports[participant]),
+                partner=PartnerConfig(port=port),
                 backoffice=BackofficeConfig(port=0),
                 outbox=settings,
             )
-            token, credentials = backoffice_credentials([participant])
+            token, credentials = backoffice_credentials(side)
             running = build(config, trust=trust, credentials=credentials)
             server = stack.enter_context(serve_in_thread(running))
             http = stack.enter_context(
@@ -213,12 +242,13 @@ def gateway_pair(
             )
             nodes.append(
                 GatewayNode(
-                    participant=participant,
+                    participant=side[0],
                     url=server.partner_url,
                     backoffice_url=server.backoffice_url,
                     running=running,
                     http=http,
                     token=token,
+                    hosts=side,
                 )
             )
         yield GatewayPair(pki=pki, exporting=nodes[0], importing=nodes[1])

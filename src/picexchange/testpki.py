@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -471,28 +471,38 @@ def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def partners_toml(pki: TestPki, *, me: str | None = None) -> str:
+def partners_toml(pki: TestPki, *, me: str | None = None, hosts: Sequence[str] = ()) -> str:
     """Return a partner registry listing every participant of ``pki``, with certificate paths beside it.
 
     Args:
         pki: the test PKI.
-        me: a participant whose key and certificate make the ``[me]`` identity; by default none (the
-            registry is shared, and each Single Window adds its own ``[me]``).
+        me: a participant whose key and certificate make the ``[me]`` table (the older form of a Single
+            Window hosting one participant); by default none.
+        hosts: the participants a Single Window hosts, one ``[[me]]`` entry each (all of one country); by
+            default none (the registry is shared, and each Single Window adds its own).
 
     """
+    if me is not None and hosts:
+        raise ConfigurationError("give me (one [me] table) or hosts ([[me]] entries), not both")
     lines = [
         "# Partner registry of a picexchange TEST PKI (TEST ONLY: the keys beside it are published).",
         "# Made by `picexchange keys init`; paths are relative to this file.",
         "",
     ]
-    if me is not None:
-        pki[me]  # noqa: B018 - raises KeyError for an unknown participant
-        stem = file_stem(me)
-        lines += ["[me]", f"id = {_toml_string(me)}", f'key = "{stem}.key.pem"', f'certificate = "{stem}.cert.pem"', ""]
-    else:
+    for participant in [me] if me is not None else hosts:
+        pki[participant]  # noqa: B018 - raises KeyError for an unknown participant
+        stem = file_stem(participant)
         lines += [
-            "# Our own identity, for a Single Window that signs with one of these keys:",
-            "# [me]",
+            "[me]" if me is not None else "[[me]]",
+            f"id = {_toml_string(participant)}",
+            f'key = "{stem}.key.pem"',
+            f'certificate = "{stem}.cert.pem"',
+            "",
+        ]
+    if me is None and not hosts:
+        lines += [
+            "# The participants a Single Window hosts and signs as, one [[me]] each (all of one country):",
+            "# [[me]]",
             '# id = "AU:DCCEEW"',
             '# key = "AU_DCCEEW.key.pem"',
             '# certificate = "AU_DCCEEW.cert.pem"',
