@@ -11,7 +11,7 @@ A gateway has two listeners: the **partner** listener (internet-facing: ``POST /
 OpenAPI), where every client authenticates. A gateway configuration file::
 
     [gateway]
-    partners = "partners.toml"          # the partner registry; its [me] table is our signing identity
+    partners = "partners.toml"          # the partner registry; its [[me]] entries are whom we host
     store = "sqlite:gateway.db"         # relative to this file; sqlite:/abs/path.db; or postgresql://...
     max_clock_skew_seconds = 300
 
@@ -239,7 +239,7 @@ class GatewayConfig:
     """Everything a gateway needs besides its keys and partners (which the partner registry holds).
 
     Attributes:
-        partners: path of the partner registry; its ``[me]`` table is our identity.
+        partners: path of the partner registry; its ``[[me]]`` entries are the participants we host.
         store: store URL as :func:`picexchange.store.open_store` takes it (``sqlite:///abs/path.db``,
             ``postgresql://...``); configuration files write ``sqlite:`` paths as :func:`sqlite_url` reads them.
         max_clock_skew_seconds: how far in the future a message's Created may lie.
@@ -477,7 +477,7 @@ class GatewayTable(Table):
     """``[gateway]``: the registry, the store and the clock tolerance."""
 
     partners: Text
-    """The partner registry; its ``[me]`` table is who the gateway signs as."""
+    """The partner registry; its ``[[me]]`` entries are the participants the gateway hosts and signs as."""
     store: Annotated[Text, AfterValidator(_store_form)]
     """``sqlite:PATH`` (relative to this file unless it starts with ``/``), or ``postgresql://...``."""
     max_clock_skew_seconds: Annotated[float, Field(ge=0)] = 300.0

@@ -11,7 +11,7 @@ signing certificate whose
 - issuing key is below the minimum (see :func:`issuer_problems` for what the leaf alone tells);
 - extensions include a critical one outside :data:`UNDERSTOOD_CRITICAL_EXTENSIONS`.
 
-It runs when a certificate is registered (the partner registry and ``[me]``) and again each time one is
+It runs when a certificate is registered (the partner registry and ``[[me]]``) and again each time one is
 presented (:func:`picexchange.signing.verify`, for messages and receipts alike), because a registry can
 also be built in code and a verify policy can raise the minimum key size. Pure: it takes certificates and
 keys, never a file.
