@@ -552,3 +552,30 @@ def test_gateway_pair_starts_single_windows_hosting_several_participants(tmp_pat
         assert (receipt.sender, receipt.receiver) == ("MY:RMCD", "AU:ABF")
         with pytest.raises(AssertionError, match="body.sender|name one as sender"):
             pair.exporting.submit(export_data, to="MY:RMCD")  # the token acts for both: say which
+
+
+def test_send_signs_as_the_hosted_participant_named_with_as(windows: dict[str, SingleWindow], tmp_path: Path) -> None:
+    """``picexchange send --as AU:ABF`` with the registry of a Single Window hosting two; required there."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        f'[gateway]\npartners = "{windows["AU"].running.config.partners}"\nstore = "sqlite:au.db"\n'
+        '[backoffice]\ntokens = "tokens.toml"\n'
+    )
+    export_data = MESSAGES / "plastic-au-my-08-export-data.xml"
+
+    def send(*extra: str) -> Any:
+        return CliRunner().invoke(app, ["send", str(export_data), "--to", "MY:RMCD", "--config", str(config), *extra])
+
+    unnamed = send()
+    assert (
+        unnamed.exit_code == 2
+        and "the registry hosts AU:DCCEEW, AU:ABF: say which one sends with --as" in unnamed.stderr
+    )
+    stranger = send("--as", "MY:DOE")
+    assert stranger.exit_code == 2 and "--as MY:DOE is not hosted" in stranger.stderr
+    sent = send("--as", "AU:ABF")
+    assert sent.exit_code == 0, sent.stderr
+    assert "receipted by MY:RMCD" in sent.stdout
+    message_id = sent.stdout.split("message ", 1)[1].split()[0]
+    received = signing.verify(_inbox_xml(windows["MY"], message_id), trust=windows["MY"].trust, now=_now())
+    assert received.signer.id == "AU:ABF"
