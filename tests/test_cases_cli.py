@@ -150,6 +150,7 @@ def test_the_ewaste_flow_with_signatures_checked_against_the_registry() -> None:
     assert lines[2].startswith("  SG transit SG:NEA     acknowledgement complete 2026-06-02; consented 2026-06-22")
     assert lines[3].endswith("consented-with-conditions 2026-07-06; valid 2026-07-06 to 2027-01-05; 2 conditions")
     assert "  shipments: 1 used, 0 left (1 notified)" in lines
+    assert _findings(out) == []  # the Notification's copies to SG and MY are one notification
     # The same flow unsigned, agencies taken from the message types: the same case.
     unsigned = run("--at", "2026-09-01", *EWASTE)
     assert unsigned[0] == 0

@@ -589,7 +589,7 @@ class CaseFold:
                         )
                     )
                     continue
-                if not entry.applied:
+                if not entry.applied and not _copy_of(event, notification):
                     rule = _waiting_rule(track, entry.step)
                     if rule != "export.serial.repeated" and rule != "case.notification.repeated":
                         pending.append(_pending(event, f"a message before it in the {track.what}"))
@@ -837,7 +837,7 @@ class CaseFold:
         )
         trial.add(key, step, event)
         entry = next(e for e in trial.entries if e.event is event)
-        if not entry.applied:
+        if not entry.applied and not _copy_of(event, self.notification):
             found.append(
                 finding(
                     _waiting_rule(trial, step),
@@ -1115,6 +1115,15 @@ def finding_order(item: CaseFinding) -> tuple[bool, str, str, str, str, str, str
         item.found,
         item.text,
     )
+
+
+def _copy_of(event: CaseEvent, notification: Notification | None) -> bool:
+    """Return whether ``event`` carries the case's Notification again: its copy to another State concerned.
+
+    The notifier sends the same Notification to each State of import and transit (V-A 15); only a second
+    Notification with other content under the same number is ``case.notification.repeated``.
+    """
+    return isinstance(event.document, Notification) and event.document == notification
 
 
 def _pending(event: CaseEvent, what: str) -> Pending:
