@@ -384,8 +384,11 @@ def case_check_command(
         for case in cases.values():
             for line in _case_lines(case_view(case)):
                 _out.print(line, markup=False)
-            for item in case.findings:
-                _out.print(finding_line(item, *_place(item, case, read)), markup=False)
+            # Violations first, as the fold orders them; within a rule, in file and line order.
+            placed = [(item, *_place(item, case, read)) for item in case.findings]
+            placed.sort(key=lambda entry: (not entry[0].blocks, entry[0].rule_id, entry[1], entry[2]))
+            for item, file, number in placed:
+                _out.print(finding_line(item, file, number), markup=False)
     if read.problems:
         raise typer.Exit(EXIT_INVALID)
     raise typer.Exit(EXIT_BLOCKED if blocked else EXIT_OK)
