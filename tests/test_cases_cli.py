@@ -182,6 +182,13 @@ def test_a_malformed_or_invalid_file_exits_2_with_file_line_path_and_code(tmp_pa
         "[schema] 'Y99' is not a Basel Annex I/II code"
     ) in out.splitlines()
     assert "AU2026-0042 as of 2026-03-20" in out  # the valid files are still folded and shown
+    bare = tmp_path / "bare.xml"
+    bare.write_bytes(b"<Notification xmlns='urn:picexchange:ub:pic:1'/>")
+    code, out, _ = run(bare)
+    assert code == 2
+    assert out == (
+        f"{bare}:1: /Notification: [schema] a message file holds an Envelope (signed or not), not a bare Notification\n"
+    )
     empty = tmp_path / "empty.xml"
     empty.write_bytes(b"")
     code, out, _ = run(empty)

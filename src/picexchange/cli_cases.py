@@ -132,6 +132,11 @@ def _read_one(path: Path, trust: TrustStore | None, read: _Read) -> None:
         return
     try:
         root = codec.parse(raw)
+        if _local(root) != "Envelope":
+            # The case needs the header: who sent it, when, under which notification number.
+            text = f"a message file holds an Envelope (signed or not), not a bare {_local(root)}"
+            read.problems.append(_Problem(name, root.sourceline or 0, f"/{_local(root)}", "schema", text))
+            return
         if trust is None:
             schemas.check_envelope(root)
             schemas.check_document(root)
