@@ -134,7 +134,7 @@ def case_view(case: Case) -> dict[str, Any]:
         "quantity_left": _decimal(case.quantity_left),
         "shipments": [_shipment_view(shipment) for shipment in case.shipments],
         "findings": findings,
-        "overdue": [view for view in findings if view["rule_id"] in OVERDUE_RULES],
+        "overdue": [dict(view) for view in findings if view["rule_id"] in OVERDUE_RULES],
         "pending": [_pending_view(item) for item in case.pending],
         "message_ids": list(case.message_ids),
     }
