@@ -59,7 +59,7 @@ def test_the_case_as_a_whole() -> None:
     assert view["blocked"] is True
     assert view["notified"] == {
         "shipments": 8,
-        "quantity": {"value": "160", "unit": "TNE"},
+        "quantity": {"TNE": "160"},
         "first_departure": "2026-03-02",
         "last_departure": "2027-02-12",
     }
@@ -124,7 +124,7 @@ def test_conditions_and_consented_limits() -> None:
     limited = edit(CONSENT, max_shipments=3, max_quantity=quantity)
     view = case_view(fold_case([NOTIFICATION, ACK, limited], now=AT)["AU2026-0042"])
     importer = view["states"][1]
-    assert (importer["max_shipments"], importer["max_quantity"]) == (3, {"value": "50", "unit": "TNE"})
+    assert (importer["max_shipments"], importer["max_quantity"]) == (3, {"TNE": "50"})
     assert (view["shipments_left"], view["quantity_left"]) == (3, "50")
 
 
@@ -154,7 +154,7 @@ def test_shipments_and_quantities_used_and_left() -> None:
         "state": "disposed",
         "declaration_id": "AAB7K2R9X",
         "shipped_on": "2026-03-04",
-        "quantity": {"value": "19.84", "unit": "TNE"},
+        "quantity": {"TNE": "19.84"},
         "received_on": "2026-03-19",
         "completed_on": "2026-04-20",
         "message_ids": [event.message_id for event in PLASTIC[5:10]],

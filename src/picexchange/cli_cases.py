@@ -247,8 +247,9 @@ def finding_line(item: CaseFinding, file: str, line: int) -> str:
 # --------------------------------------------------------------------------------------------- printing
 
 
-def _quantity(value: Mapping[str, str] | None) -> str:
-    return f"{value['value']} {value['unit']}" if value else "-"
+def _quantity(amounts: Mapping[str, str] | None) -> str:
+    """Return a quantity of the case view (``{"TNE": "19.84"}``) in words: ``19.84 TNE``."""
+    return " / ".join(f"{value} {unit}" for unit, value in amounts.items()) if amounts else "-"
 
 
 def _standing(state: Mapping[str, Any]) -> str:

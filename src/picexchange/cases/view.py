@@ -32,12 +32,18 @@ def _decimal(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-def _quantity(text: str | None) -> dict[str, str] | None:
-    """Return ``{"value", "unit"}`` of a quantity the fold wrote as ``"19.84 TNE"``."""
+def _amounts(text: str | None) -> dict[str, str] | None:
+    """Return ``{unit: value}`` of a quantity the fold wrote as ``"19.84 TNE"`` (or ``"19.84 TNE / 40 MTQ"``).
+
+    A map by unit, like ``quantity_used``: the Basel forms let a quantity be given in tonnes, m³ or both.
+    """
     if text is None:
         return None
-    value, _, unit = text.rpartition(" ")
-    return {"value": value, "unit": unit}
+    amounts = {}
+    for part in text.split(" / "):
+        value, _, unit = part.rpartition(" ")
+        amounts[unit] = value
+    return amounts
 
 
 def finding_view(item: CaseFinding) -> dict[str, Any]:
@@ -77,7 +83,7 @@ def _state_view(standing: StateStanding) -> dict[str, Any]:
         "valid_until": _date(standing.valid_until),
         "conditions": list(standing.conditions),
         "max_shipments": standing.max_shipments,
-        "max_quantity": _quantity(standing.max_quantity),
+        "max_quantity": _amounts(standing.max_quantity),
         "withdrawn_from": _date(standing.withdrawn_from),
     }
 
@@ -88,7 +94,7 @@ def _shipment_view(shipment: Shipment) -> dict[str, Any]:
         "state": shipment.state.value,
         "declaration_id": shipment.declaration_id,
         "shipped_on": _date(shipment.shipped_on),
-        "quantity": _quantity(shipment.quantity),
+        "quantity": _amounts(shipment.quantity),
         "received_on": _date(shipment.received_on),
         "completed_on": _date(shipment.completed_on),
         "message_ids": list(shipment.message_ids),
@@ -111,10 +117,7 @@ def case_view(case: Case) -> dict[str, Any]:
     if notification is not None:
         notified = {
             "shipments": notification.intended_shipments,
-            "quantity": {
-                "value": _decimal(notification.intended_quantity.value),
-                "unit": notification.intended_quantity.unit,
-            },
+            "quantity": {notification.intended_quantity.unit: _decimal(notification.intended_quantity.value)},
             "first_departure": _date(notification.first_departure),
             "last_departure": _date(notification.last_departure),
         }
