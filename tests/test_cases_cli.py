@@ -240,3 +240,18 @@ def test_the_check_runs_on_a_plain_install() -> None:
     files = [str(path.relative_to(ROOT)) for path in PLASTIC]
     result = _without_extras(CLI, "case", "check", "--at", INSIDE, *files)
     assert result.stderr.splitlines()[-1] == "exit 0 loaded []", result.stderr
+
+
+def test_the_registry_sets_the_case_policy(tmp_path: Path) -> None:
+    """With --registry the registry's [cases] policy applies: a 1-month limit makes the 6-month consent a warning."""
+    keys = tmp_path / "keys"
+    shutil.copytree(REGISTRY.parent, keys)
+    (keys / "partners.toml").write_text(
+        REGISTRY.read_text(encoding="utf-8") + "\n[cases]\nmax_consent_months = 1\n", encoding="utf-8"
+    )
+    files = sorted(SIGNED.glob("ewaste-jp-sg-my-*.xml"))
+    code, out, err = run("--at", "2026-09-01", "--registry", keys / "partners.toml", *files)
+    assert code == 0, out + err  # a warning informs, it does not block
+    assert {item["rule"] for item in _findings(out)} == {"pic.consent.validity-too-long"}
+    code, out, _ = run("--at", "2026-09-01", "--registry", REGISTRY, *files)
+    assert _findings(out) == []

@@ -38,7 +38,7 @@ from picexchange.cases import (
     fold_case,
 )
 from picexchange.errors import ConfigurationError, MessageError
-from picexchange.files.registry import load_trust
+from picexchange.files.registry import load_case_policy, load_trust
 from picexchange.models.envelope import Envelope, MessageType
 from picexchange.trust import ParticipantRole, TrustStore
 
@@ -338,7 +338,10 @@ def case_check_command(
     at: Annotated[str | None, typer.Option("--at", help="See the cases on this date (YYYY-MM-DD); today.")] = None,
     registry: Annotated[
         Path | None,
-        typer.Option("--registry", help="Partner registry (TOML): verify signatures, take each sender's agency."),
+        typer.Option(
+            "--registry",
+            help="Partner registry (TOML): verify signatures, take each sender's agency and the case policy.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the case views and findings as JSON.")] = False,
 ) -> None:
@@ -349,9 +352,11 @@ def case_check_command(
     """
     now = _at(at)
     trust = None
+    policy = None
     if registry is not None:
         try:
             trust = load_trust(registry)
+            policy = load_case_policy(registry)
         except ConfigurationError as exc:
             raise _usage(str(exc)) from exc
     read = read_messages(paths, trust)
@@ -364,7 +369,7 @@ def case_check_command(
         _err.print(f"note: {note}", markup=False)
     if not read.events and not read.problems:
         raise _usage("no message of a case in the files given")
-    cases = fold_case(read.events, now=now)
+    cases = fold_case(read.events, now=now, policy=policy)
     blocked = any(case.blocked for case in cases.values())
     if as_json:
         views = []
