@@ -216,6 +216,7 @@ def test_consent_rules_need_validity_conditions_and_reasons() -> None:
         "role": "import",
         "country": "MY",
         "competent_authority": "MY:DOE",
+        "decision_id": "DOE-KA-2026-0042",
         "decided_on": "2026-12-01",
     }
     with pytest.raises(pydantic.ValidationError) as caught:
