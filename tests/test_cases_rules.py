@@ -741,3 +741,27 @@ def test_test_messages_fold_into_a_separate_test_case_and_never_count_against_th
     cases = fold_case([*BASE, test_export, *(replace(e, test=True) for e in BASE)], now=SHIPPED)
     assert sorted(cases) == ["AU2026-0042", "AU2026-0042 (test)"]
     assert cases["AU2026-0042"].shipments_used == 0 and cases["AU2026-0042 (test)"].shipments_used == 1
+
+
+def test_a_deemed_transit_consent_can_be_withdrawn() -> None:
+    """A transit State deemed to consent (Art. 6(4)) has no written decision to name; its withdrawal still counts."""
+    fold = CaseFold("AU2026-0042", policy=CasePolicy(waived_written_consent={"SG:NEA": 30}))
+    withdrawal = edit(
+        WITHDRAWAL,
+        role=ConsentingRole.TRANSIT,
+        country="SG",
+        competent_authority="SG:NEA",
+        decision_id="NEA-DEEMED",
+        withdrawn_on=dt.date(2026, 3, 1),
+        effective_from=dt.date(2026, 3, 2),
+    )
+    for event in [
+        edit(NOTIFICATION, state_concerned=VIA_SG),
+        ACK,
+        CONSENT,
+        edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 1, 25)),
+        withdrawal,
+    ]:
+        fold.apply(event)
+    findings = clearance(fold, edit(EXPORT, state_concerned=VIA_SG), now=SHIPPED).findings
+    assert [(f.rule_id, f.expected) for f in findings] == [("pic.consent.withdrawn", "before 2026-03-02")]

@@ -542,10 +542,14 @@ class CaseFold:
         if deem_on is not None and deem_on <= day and not any(on < deem_on for on, _, _ in steps):
             steps.insert(0, (deem_on, DecisionEvent.DEEM, None))
         for on, decision_step, decision_doc in steps:
-            if isinstance(decision_doc, ConsentWithdrawal) and (
-                consent is None or consent.decision_id != decision_doc.decision_id
+            if (
+                isinstance(decision_doc, ConsentWithdrawal)
+                and consent is not None
+                and consent.decision_id != decision_doc.decision_id
             ):
-                continue  # it withdraws another decision than the one in force: that one stands
+                # It withdraws another decision than the written one in force, which stands. A deemed consent
+                # (no written decision) is withdrawn by any withdrawal of that State.
+                continue
             try:
                 decision = transition(DECISION_LIFECYCLE, decision, decision_step, what=f"decision of {country}")
             except CaseTransitionError:
