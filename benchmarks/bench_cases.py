@@ -23,7 +23,7 @@ from pathlib import Path
 
 from picexchange import codec
 from picexchange.cases import Agency, CaseEvent, CaseFold, Direction, clearance
-from picexchange.models.common import NotifiedQuantity
+from picexchange.models.common import FormQuantity
 from picexchange.models.envelope import Envelope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def _case(shipments: int) -> CaseFold:
             document=NOTIFICATION.document.model_copy(
                 update={
                     "intended_shipments": BIG,
-                    "intended_quantity": NotifiedQuantity(value=Decimal(BIG), unit="TNE"),
+                    "intended_quantity": FormQuantity(tonnes=Decimal(BIG)),
                 }
             ),
         )

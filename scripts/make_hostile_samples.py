@@ -95,9 +95,9 @@ def namespace_flood(count: int) -> bytes:
 
 
 def attribute_flood(count: int) -> bytes:
-    """Return the base with ``count`` attributes on IntendedQuantity, genuinely signed (they are signed data)."""
+    """Return the base with ``count`` attributes on IntendedQuantity/Tonnes, genuinely signed (signed data)."""
     root = base_tree()
-    quantity = root.find(".//pic:IntendedQuantity", NS)
+    quantity = root.find(".//pic:IntendedQuantity/cmn:Tonnes", NS)
     assert quantity is not None
     for i in range(count):
         quantity.set(f"a{i}", "1")
@@ -176,7 +176,7 @@ def signed_files() -> dict[str, bytes]:
         "attributes-spread.xml": attributes_spread(25, 50),
         "namespaces-spread.xml": namespaces_spread(25, 50),
         # Issue 7: verifies as 160 (C14N drops the comment), was shown as 1.
-        "comment-in-quantity.xml": text_split(".//pic:IntendedQuantity", "160", _comment_inside(1)),
+        "comment-in-quantity.xml": text_split(".//pic:IntendedQuantity/cmn:Tonnes", "160", _comment_inside(1)),
         # Issue 7: one header reader read 'MY:', another 'MY:DOE'.
         "comment-in-receiver.xml": text_split(".//env:Receiver", "MY:DOE", _comment_inside(3, "c")),
         "pi-in-business-content.xml": text_split(
@@ -223,29 +223,29 @@ EXPECTED: Mapping[str, Mapping[str, Any]] = {
     },
     "attribute-flood.xml": {
         **_PARSE,
-        "text": f"element IntendedQuantity has {ATTRIBUTE_FLOOD + 1} attributes, more than the limit of 32 per element",
-        "path": f"{_NOTIFICATION}/IntendedQuantity",
-        "line": 46,
+        "text": f"element Tonnes has {ATTRIBUTE_FLOOD} attributes, more than the limit of 32 per element",
+        "path": f"{_NOTIFICATION}/IntendedQuantity/Tonnes",
+        "line": 47,
     },
     "attributes-spread.xml": {
         **_PARSE,
-        "text": "document has 1257 attributes, more than the limit of 1000",
-        "path": f"{_NOTIFICATION}/Padding[40]",
-        "line": 154,
+        "text": "document has 1256 attributes, more than the limit of 1000",
+        "path": f"{_NOTIFICATION}/Padding[41]",
+        "line": 157,
         "limits": {"max_attributes": 1000},
     },
     "namespaces-spread.xml": {
         **_PARSE,
         "text": "document declares 1254 namespaces, more than the limit of 1000",
-        "path": f"{_NOTIFICATION}/FirstDeparture",
+        "path": f"{_NOTIFICATION}/IntendedQuantity/Tonnes",
         "line": 47,
         "limits": {"max_namespace_declarations": 1000},
     },
     "comment-in-quantity.xml": {
         **_PARSE,
-        "text": "a comment inside the document is not allowed (in IntendedQuantity)",
-        "path": f"{_NOTIFICATION}/IntendedQuantity",
-        "line": 46,
+        "text": "a comment inside the document is not allowed (in Tonnes)",
+        "path": f"{_NOTIFICATION}/IntendedQuantity/Tonnes",
+        "line": 47,
     },
     "comment-in-receiver.xml": {
         **_PARSE,

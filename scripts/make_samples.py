@@ -49,6 +49,7 @@ from picexchange.models.common import (
     Carrier,
     CustomsOffices,
     Digest,
+    FormQuantity,
     Mass,
     NotifiedQuantity,
     Party,
@@ -69,6 +70,7 @@ from picexchange.models.export import (
     ClearanceResult,
     ClearanceStatus,
     Container,
+    CustomsPassage,
     DisposalCertificate,
     ExportData,
     ExportDeclaration,
@@ -76,7 +78,9 @@ from picexchange.models.export import (
     GoodsItem,
     ShipmentCarrier,
     ShipmentReceipt,
+    TransitCustoms,
     Transport,
+    TransportMeansIdType,
 )
 from picexchange.models.pic import (
     Acknowledgement,
@@ -133,6 +137,13 @@ def sha256_digest(data: bytes) -> Digest:
 def tonnes(value: str) -> NotifiedQuantity:
     """Return a quantity in tonnes (Mg)."""
     return NotifiedQuantity(value=Decimal(value), unit="TNE")
+
+
+def form_tonnes(value: str, cubic_metres: str | None = None) -> FormQuantity:
+    """Return a quantity as the forms give it: tonnes (Mg), and cubic metres where given too."""
+    return FormQuantity(
+        tonnes=Decimal(value), cubic_metres=Decimal(cubic_metres) if cubic_metres is not None else None
+    )
 
 
 def kilograms(value: str) -> Mass:
@@ -281,10 +292,11 @@ def plastic_notification() -> Notification:
         exporter=AU_EXPORTER,
         importer=MY_PET_RECYCLER,
         intended_shipments=8,
-        intended_quantity=tonnes("160"),
+        intended_quantity=form_tonnes("160"),
         first_departure=dt.date(2026, 3, 2),
         last_departure=dt.date(2027, 2, 12),
         packaging_type=("9",),
+        other_packaging="Compressed bales strapped with steel wire",
         special_handling=False,
         carrier=(carrier(AU_HAULIER, "R"), carrier(SG_SHIPPING_LINE, "S"), carrier(MY_HAULIER, "R")),
         generator=(
@@ -330,6 +342,7 @@ def plastic_export_data(
     net_kg: str,
     gross_kg: str,
     bales: int,
+    arrival: dt.date,
 ) -> ExportData:
     """Return the export data of shipment ``serial`` of storyline (a) (one goods item of PET bales)."""
     net_tonnes = str(Decimal(net_kg) / 1000)
@@ -337,22 +350,27 @@ def plastic_export_data(
         notification_number=PLASTIC_NUMBER,
         shipment_serial=serial,
         total_shipments=8,
-        export_declaration=ExportDeclaration(
-            declaration_id=edn, accepted_on=accepted, export_office="AUMEL", exit_office="AUMEL"
-        ),
+        export_declaration=ExportDeclaration(declaration_id=edn, accepted_on=accepted, export_office="AUMEL"),
         exporter=AU_EXPORTER,
         consignee=MY_PET_RECYCLER,
         facility=MY_PET_RECYCLER,
-        actual_quantity=tonnes(net_tonnes),
+        actual_quantity=form_tonnes(net_tonnes),
         actual_shipment_date=shipped,
+        expected_arrival=arrival,
         operation=("R3",),
         carrier=(
             shipment_carrier(AU_HAULIER, "R", shipped - dt.timedelta(days=3)),
             shipment_carrier(SG_SHIPPING_LINE, "S", shipped),
         ),
         transport=Transport(
-            mode="S", means_id=vessel, container=containers, place_of_loading="AUMEL", place_of_unloading="MYPKG"
+            mode="S",
+            means_id=vessel,
+            means_id_type=TransportMeansIdType.IMO_NUMBER,
+            container=containers,
+            place_of_loading="AUMEL",
+            place_of_unloading="MYPKG",
         ),
+        customs_passage=CustomsPassage(exit_office="AUMEL", exit_date=shipped, entry_office="MYPKG"),
         state_concerned=PLASTIC_ROUTE,
         goods_item=(
             GoodsItem(
@@ -364,6 +382,7 @@ def plastic_export_data(
                 gross_mass=kilograms(gross_kg),
                 quantity=tonnes(net_tonnes),
                 packaging_type="9",
+                other_packaging="Compressed bales strapped with steel wire",
                 package_count=bales,
             ),
         ),
@@ -436,6 +455,7 @@ def plastic_storyline() -> Storyline:
             role=ConsentingRole.IMPORT,
             country="MY",
             competent_authority=my,
+            decision_id="DOE-KA-2026-0042",
             decision=Decision.CONSENT,
             decided_on=dt.date(2026, 2, 16),
             valid_from=dt.date(2026, 2, 20),
@@ -452,8 +472,10 @@ def plastic_storyline() -> Storyline:
             shipment_serial=1,
             total_shipments=8,
             planned_departure=dt.date(2026, 3, 4),
-            quantity=tonnes("19.84"),
+            expected_arrival=dt.date(2026, 3, 17),
+            planned_quantity=form_tonnes("19.84"),
             packaging_type=("9",),
+            other_packaging="Compressed bales strapped with steel wire",
             package_count=44,
             carrier=(carrier(AU_HAULIER, "R"), carrier(SG_SHIPPING_LINE, "S"), carrier(MY_HAULIER, "R")),
             operation=("R3",),
@@ -471,12 +493,13 @@ def plastic_storyline() -> Storyline:
             shipped=dt.date(2026, 3, 4),
             vessel="9795610",
             containers=(
-                Container(id="SMCU4417305", seal=("AU2611843",)),
-                Container(id="SMCU4420188", seal=("AU2611844",)),
+                Container(id="SMCU4417307", seal=("AU2611843",)),
+                Container(id="SMCU4420189", seal=("AU2611844",)),
             ),
             net_kg="19840",
             gross_kg="20310",
             bales=44,
+            arrival=dt.date(2026, 3, 17),
         ),
         sender=abf,
         receiver=rmcd,
@@ -506,9 +529,10 @@ def plastic_storyline() -> Storyline:
         ShipmentReceipt(
             notification_number=PLASTIC_NUMBER,
             shipment_serial=1,
+            declaration_id="AAB7K2R9X",
             received_on=dt.date(2026, 3, 19),
             accepted=True,
-            quantity_received=tonnes("19.78"),
+            quantity_received=form_tonnes("19.78"),
             expected_treatment_date=dt.date(2026, 4, 15),
             operation="R3",
             facility=MY_PET_RECYCLER,
@@ -538,12 +562,13 @@ def plastic_storyline() -> Storyline:
             shipped=dt.date(2026, 4, 8),
             vessel="9795622",
             containers=(
-                Container(id="SMCU4431770", seal=("AU2612290",)),
-                Container(id="SMCU4431807", seal=("AU2612291",)),
+                Container(id="SMCU4431774", seal=("AU2612290",)),
+                Container(id="SMCU4431809", seal=("AU2612291",)),
             ),
             net_kg="19920",
             gross_kg="20395",
             bales=45,
+            arrival=dt.date(2026, 4, 20),
         ),
         sender=abf,
         receiver=rmcd,
@@ -576,12 +601,12 @@ def plastic_storyline() -> Storyline:
                     rule_id="physical-inspection",
                     field="/Envelope/Body/ExportData/GoodsItem/Description",
                     expected="Baled post-consumer PET beverage bottles, sorted, for recycling",
-                    found="Container SMCU4431807: mixed household waste and food residue among the bales",
-                    text="The contents of container SMCU4431807 do not match the declared waste; the shipment "
+                    found="Container SMCU4431809: mixed household waste and food residue among the bales",
+                    text="The contents of container SMCU4431809 do not match the declared waste; the shipment "
                     "is held for the Department of Environment.",
                 ),
             ),
-            remarks="Container SMCU4431770 matched the declaration; both containers are held together.",
+            remarks="Container SMCU4431774 matched the declaration; both containers are held together.",
         ),
         sender=rmcd,
         receiver=abf,
@@ -594,8 +619,8 @@ def plastic_storyline() -> Storyline:
             shipment_serial=2,
             received_on=dt.date(2026, 4, 23),
             accepted=False,
-            quantity_received=tonnes("19.92"),
-            rejection_reason="About 30% of the bales in container SMCU4431807 are mixed household waste with "
+            quantity_received=form_tonnes("19.92"),
+            rejection_reason="About 30% of the bales in container SMCU4431809 are mixed household waste with "
             "food residue, far above the 0.5% contamination allowed; the shipment must be taken back "
             "(Basel Art. 9(2)(a)).",
             operation="R3",
@@ -608,8 +633,10 @@ def plastic_storyline() -> Storyline:
     story.add(
         ConsentWithdrawal(
             notification_number=PLASTIC_NUMBER,
+            role=ConsentingRole.IMPORT,
             country="MY",
             competent_authority=my,
+            decision_id="DOE-KA-2026-0042",
             withdrawn_on=dt.date(2026, 4, 30),
             effective_from=dt.date(2026, 5, 1),
             reason=(
@@ -705,7 +732,7 @@ def ewaste_notification() -> Notification:
         exporter=JP_EXPORTER,
         importer=MY_METALS_RECOVERY,
         intended_shipments=1,
-        intended_quantity=tonnes("24.5"),
+        intended_quantity=form_tonnes("24.5"),
         first_departure=dt.date(2026, 8, 3),
         last_departure=dt.date(2026, 10, 30),
         packaging_type=("5",),
@@ -729,6 +756,8 @@ def ewaste_notification() -> Notification:
         operation=("R4",),
         technology="Shredding, pyrolysis of the board laminate with off-gas treatment, smelting and "
         "electrolytic refining of copper, gold, silver and palladium.",
+        reason_for_export="No facility in Japan under contract with the exporter recovers palladium from "
+        "board laminate; the Shah Alam smelter does.",
         waste_designation="Populated printed circuit boards from end-of-life IT equipment",
         composition="Epoxy laminate and glass fibre 55%, copper 20%, solder (tin, lead) 4%, iron and "
         "aluminium 15%, precious metals 0.1%, capacitors and connectors 5.9%; cadmium in contacts.",
@@ -790,6 +819,7 @@ def ewaste_storyline() -> Storyline:
             role=ConsentingRole.TRANSIT,
             country="SG",
             competent_authority=sg,
+            decision_id="NEA-TR-2026-0118",
             decision=Decision.CONSENT,
             decided_on=dt.date(2026, 6, 22),
             valid_from=dt.date(2026, 7, 1),
@@ -806,6 +836,7 @@ def ewaste_storyline() -> Storyline:
             role=ConsentingRole.IMPORT,
             country="MY",
             competent_authority=my,
+            decision_id="DOE-KA-2026-0311",
             decision=Decision.CONSENT_WITH_CONDITIONS,
             decided_on=dt.date(2026, 7, 6),
             valid_from=dt.date(2026, 7, 6),
@@ -828,7 +859,8 @@ def ewaste_storyline() -> Storyline:
             shipment_serial=1,
             total_shipments=1,
             planned_departure=dt.date(2026, 8, 5),
-            quantity=tonnes("24.1"),
+            expected_arrival=dt.date(2026, 8, 14),
+            planned_quantity=form_tonnes("24.1"),
             packaging_type=("5",),
             package_count=48,
             carrier=(carrier(JP_HAULIER, "R"), carrier(SG_LINE, "S"), carrier(MY_HAZMAT_HAULIER, "R")),
@@ -850,13 +882,13 @@ def ewaste_storyline() -> Storyline:
                 declaration_id="30548817206",
                 accepted_on=dt.datetime(2026, 8, 3, 16, 40, tzinfo=JST),
                 export_office="JPYOK",
-                exit_office="JPYOK",
             ),
             exporter=JP_EXPORTER,
             consignee=MY_METALS_RECOVERY,
             facility=MY_METALS_RECOVERY,
-            actual_quantity=tonnes("24.1"),
+            actual_quantity=form_tonnes("24.1"),
             actual_shipment_date=shipped,
+            expected_arrival=dt.date(2026, 8, 14),
             operation=("R4",),
             carrier=(
                 shipment_carrier(JP_HAULIER, "R", dt.date(2026, 8, 3)),
@@ -866,12 +898,19 @@ def ewaste_storyline() -> Storyline:
             transport=Transport(
                 mode="S",
                 means_id="9863297",
+                means_id_type=TransportMeansIdType.IMO_NUMBER,
                 container=(
                     Container(id="PMLU7702214", seal=("JC0418821",)),
-                    Container(id="PMLU7702230", seal=("JC0418822",)),
+                    Container(id="PMLU7702235", seal=("JC0418822",)),
                 ),
                 place_of_loading="JPYOK",
                 place_of_unloading="MYPKG",
+            ),
+            customs_passage=CustomsPassage(
+                exit_office="JPYOK",
+                exit_date=shipped,
+                transit=(TransitCustoms(country="SG", entry_office="SGSIN", exit_office="SGSIN"),),
+                entry_office="MYPKG",
             ),
             state_concerned=EWASTE_ROUTE,
             goods_item=(
@@ -934,9 +973,10 @@ def ewaste_storyline() -> Storyline:
         ShipmentReceipt(
             notification_number=EWASTE_NUMBER,
             shipment_serial=1,
+            declaration_id="30548817206",
             received_on=dt.date(2026, 8, 15),
             accepted=True,
-            quantity_received=tonnes("24.08"),
+            quantity_received=form_tonnes("24.08"),
             expected_treatment_date=dt.date(2026, 9, 30),
             operation="R4",
             facility=MY_METALS_RECOVERY,
@@ -1030,6 +1070,9 @@ MAX_WASTE = WasteIdentification(
 MAX_ROUTE = (
     StateConcerned(role=Role.EXPORT, country="CH", competent_authority="CH:BAFU", exit_point="CHBSL"),
     StateConcerned(
+        role=Role.TRANSIT, country="FR", competent_authority="FR:MTE", entry_point="FRSXB", exit_point="FRLAU"
+    ),
+    StateConcerned(
         role=Role.TRANSIT, country="DE", competent_authority="DE:UBA", entry_point="DEWYL", exit_point="DEEMM"
     ),
     StateConcerned(role=Role.IMPORT, country="NL", competent_authority="NL:ILT", entry_point="NLLOB"),
@@ -1050,10 +1093,11 @@ def max_notification() -> Notification:
         exporter=CH_EXPORTER,
         importer=NL_RECYCLER,
         intended_shipments=12,
-        intended_quantity=tonnes("600"),
+        intended_quantity=form_tonnes("600", "1500"),
         first_departure=dt.date(2026, 4, 1),
         last_departure=dt.date(2028, 3, 31),
-        packaging_type=("5", "8"),
+        packaging_type=("5", "8", "9"),
+        other_packaging="Octabins of corrugated board on pallets",
         special_handling=True,
         handling_requirements="Keep bulk bags dry and covered; no open flames; dust masks when opening bags.",
         carrier=(carrier(CH_ROAD, "R", "T"), carrier(RHINE_BARGE, "W", "R")),
@@ -1079,7 +1123,8 @@ def max_notification() -> Notification:
         waste_designation="Shredded plastics from WEEE containing brominated flame retardants",
         composition="ABS 48%, HIPS 37%, PC/ABS 9%, metals and wood below 2%, brominated flame retardants "
         "1.9% as bromine, antimony trioxide 0.7%.",
-        physical_characteristic=("1", "2"),
+        physical_characteristic=("1", "2", "7"),
+        other_physical_characteristic="Flakes with adhering dust",
         waste_identification=MAX_WASTE,
         state_concerned=MAX_ROUTE,
         customs_offices=CustomsOffices(entry_office="NL000396", exit_office="CH004301", export_office="CH004301"),
@@ -1121,13 +1166,13 @@ def max_export_data() -> ExportData:
             ucr="6CH109322551-2026-0031",
             accepted_on=dt.datetime(2026, 5, 11, 15, 20, tzinfo=CEST),
             export_office="CH004301",
-            exit_office="CH004301",
         ),
         exporter=CH_EXPORTER,
         consignee=NL_RECYCLER,
         facility=NL_RECYCLER,
-        actual_quantity=tonnes("49.3"),
+        actual_quantity=form_tonnes("49.3", "121"),
         actual_shipment_date=shipped,
+        expected_arrival=dt.date(2026, 5, 16),
         operation=("R3", "R13"),
         carrier=(
             shipment_carrier(CH_ROAD, "R", dt.date(2026, 5, 11)),
@@ -1136,12 +1181,24 @@ def max_export_data() -> ExportData:
         transport=Transport(
             mode="W",
             means_id="07001482",
+            means_id_type=TransportMeansIdType.ENI_NUMBER,
             container=(
                 Container(id="BRLU3056723", seal=("CH4471102", "CH4471103")),
                 Container(id="BRLU3056739", seal=("CH4471104", "CH4471105")),
             ),
             place_of_loading="CHBSL",
+            place_of_loading_name="Basel Kleinhüningen, Rhine port",
             place_of_unloading="NLRTM",
+        ),
+        customs_passage=CustomsPassage(
+            exit_office="CH004301",
+            exit_date=shipped,
+            transit=(
+                TransitCustoms(country="FR", entry_office="FRSXB", exit_office="FRLAU"),
+                TransitCustoms(country="DE", entry_office="DEWYL", exit_office="DEEMM"),
+            ),
+            entry_office="NL000396",
+            entry_date=dt.date(2026, 5, 15),
         ),
         state_concerned=MAX_ROUTE,
         goods_item=(
@@ -1154,6 +1211,7 @@ def max_export_data() -> ExportData:
                 gross_mass=kilograms("18760"),
                 quantity=tonnes("18.4"),
                 packaging_type="5",
+                rec21_package_type="43",
                 package_count=23,
             ),
             GoodsItem(
@@ -1164,7 +1222,9 @@ def max_export_data() -> ExportData:
                 net_mass=kilograms("30900"),
                 gross_mass=kilograms("31520"),
                 quantity=tonnes("30.9"),
-                packaging_type="5",
+                packaging_type="9",
+                other_packaging="Octabins of corrugated board on pallets",
+                rec21_package_type="BX",
                 package_count=38,
             ),
         ),
@@ -1240,6 +1300,7 @@ def max_documents() -> dict[str, tuple[Document, str, str, dt.datetime]]:
                 role=ConsentingRole.IMPORT,
                 country="NL",
                 competent_authority=_NL,
+                decision_id="ILT-EVOA-2026-0231",
                 decision=Decision.CONSENT_WITH_CONDITIONS,
                 decided_on=dt.date(2026, 3, 9),
                 valid_from=dt.date(2026, 3, 15),
@@ -1262,8 +1323,10 @@ def max_documents() -> dict[str, tuple[Document, str, str, dt.datetime]]:
         "ConsentWithdrawal": (
             ConsentWithdrawal(
                 notification_number=MAX_NUMBER,
+                role=ConsentingRole.TRANSIT,
                 country="DE",
                 competent_authority=_DE,
+                decision_id="UBA-DT-2026-0077",
                 withdrawn_on=dt.date(2026, 9, 1),
                 effective_from=dt.date(2026, 9, 15),
                 reason=(
@@ -1281,8 +1344,10 @@ def max_documents() -> dict[str, tuple[Document, str, str, dt.datetime]]:
                 shipment_serial=3,
                 total_shipments=12,
                 planned_departure=dt.date(2026, 5, 12),
-                quantity=tonnes("49.3"),
-                packaging_type=("5", "8"),
+                expected_arrival=dt.date(2026, 5, 16),
+                planned_quantity=form_tonnes("49.3", "121"),
+                packaging_type=("5", "8", "9"),
+                other_packaging="Octabins of corrugated board on pallets",
                 package_count=61,
                 carrier=(carrier(CH_ROAD, "R", "T"), carrier(RHINE_BARGE, "W", "R")),
                 operation=("R3", "R13"),
@@ -1299,7 +1364,7 @@ def max_documents() -> dict[str, tuple[Document, str, str, dt.datetime]]:
                 cancelled_on=dt.date(2026, 9, 20),
                 reason=(
                     "Consent of the State of transit withdrawn from 2026-09-15.",
-                    "The exporter will notify a route by rail through France instead.",
+                    "The exporter will notify a route by rail through Belgium instead.",
                 ),
             ),
             _CH,
@@ -1311,9 +1376,10 @@ def max_documents() -> dict[str, tuple[Document, str, str, dt.datetime]]:
             ShipmentReceipt(
                 notification_number=MAX_NUMBER,
                 shipment_serial=3,
+                declaration_id="26CH00430100041257",
                 received_on=dt.date(2026, 5, 17),
                 accepted=False,
-                quantity_received=tonnes("49.28"),
+                quantity_received=form_tonnes("49.28", "120"),
                 rejection_reason="Container BRLU3056739 holds PVC cable scrap, not the notified ABS/HIPS; the "
                 "shipment is refused and stored apart until it is taken back.",
                 expected_treatment_date=dt.date(2026, 6, 15),
@@ -1657,16 +1723,44 @@ MISTAKES: tuple[Mistake, ...] = (
         ),
     ),
     Mistake(
-        "quantity-unit-kg.xml",
-        "'KG' instead of a UN/ECE Rec 20 unit",
+        "quantity-in-kilograms.xml",
+        "the intended quantity in kilograms; the form has boxes for tonnes (Mg) and m³ only",
         _PLASTIC,
-        replace(b'<pic:IntendedQuantity unit="TNE">', b'<pic:IntendedQuantity unit="KG">'),
+        replace(b"<cmn:Tonnes>160</cmn:Tonnes>", b"<cmn:Kilograms>160000</cmn:Kilograms>"),
         "schema",
         (
             Expected(
-                b"<pic:IntendedQuantity",
-                f"{_N}/IntendedQuantity/@unit",
-                "'KG' is not a unit of a notified quantity (TNE or MTQ)",
+                b"<cmn:Kilograms>",
+                f"{_N}/IntendedQuantity/Kilograms",
+                "unexpected element Kilograms; expected one of Tonnes, CubicMetres",
+            ),
+        ),
+    ),
+    Mistake(
+        "packaging-other-without-text.xml",
+        "packaging type 9 (other, specify) without the text that says what the packaging is",
+        _PLASTIC,
+        delete_line(b"<pic:OtherPackaging>"),
+        "rules",
+        (
+            Expected(
+                b"<pic:Notification>",
+                f"{_N}/OtherPackaging",
+                "packaging type 9 (other, specify) needs the other packaging that says what it is",
+            ),
+        ),
+    ),
+    Mistake(
+        "container-check-digit.xml",
+        "a container number whose ISO 6346 check digit is wrong (a digit typed twice)",
+        "plastic-au-my-08-export-data.xml",
+        replace(b"<exp:Id>SMCU4417307</exp:Id>", b"<exp:Id>SMCU4417305</exp:Id>"),
+        "rules",
+        (
+            Expected(
+                b"<exp:Id>SMCU4417305",
+                "/Envelope/Body/ExportData/Transport/Container[1]/Id",
+                "container number SMCU4417305 has check digit 5; ISO 6346 gives 7 (SMCU4417307)",
             ),
         ),
     ),

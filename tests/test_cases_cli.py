@@ -177,8 +177,9 @@ def test_a_malformed_or_invalid_file_exits_2_with_file_line_path_and_code(tmp_pa
     assert code == 2
     assert "Traceback" not in out + err
     assert re.search(rf"^{re.escape(str(INVALID / 'truncated.xml'))}:[1-9]\d*: /: \[parse\] not well-formed", out, re.M)
+    y99 = _line(INVALID / "unknown-y-code.xml", ">Y99<")
     assert (
-        f"{INVALID / 'unknown-y-code.xml'}:119: /Envelope/Body/Notification/WasteIdentification/YCode[1]: "
+        f"{INVALID / 'unknown-y-code.xml'}:{y99}: /Envelope/Body/Notification/WasteIdentification/YCode[1]: "
         "[schema] 'Y99' is not a Basel Annex I/II code"
     ) in out.splitlines()
     assert "AU2026-0042 as of 2026-03-20" in out  # the valid files are still folded and shown
@@ -218,7 +219,7 @@ def test_json_prints_the_case_views_with_each_findings_file_and_line(tmp_path: P
     assert report["problems"] == [
         {
             "file": str(INVALID / "unknown-y-code.xml"),
-            "line": 119,
+            "line": _line(INVALID / "unknown-y-code.xml", ">Y99<"),
             "path": "/Envelope/Body/Notification/WasteIdentification/YCode[1]",
             "code": "schema",
             "text": "'Y99' is not a Basel Annex I/II code",

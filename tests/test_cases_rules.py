@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from picexchange.cases import Agency, CaseEvent, CaseFinding, CaseFold, CasePolicy, clearance, fold_case
 from picexchange.cases.rules import RULES
-from picexchange.models.common import NotifiedQuantity, Role, StateConcerned
-from picexchange.models.pic import Decision
+from picexchange.models.common import FormQuantity, NotifiedQuantity, Role, StateConcerned
+from picexchange.models.export import CustomsPassage, TransitCustoms
+from picexchange.models.pic import ConsentingRole, Decision
 from test_cases import PLASTIC
 
 NOTIFICATION, ACK, REQUEST, RESPONSE, CONSENT, ANNOUNCEMENT, EXPORT, CLEARED, RECEIPT, DISPOSAL = PLASTIC[:10]
@@ -46,6 +47,7 @@ def again(event: CaseEvent, **header: Any) -> CaseEvent:
 TRANSIT = StateConcerned(role=Role.TRANSIT, country="SG", competent_authority="SG:NEA")
 ROUTE = NOTIFICATION.document.state_concerned  # type: ignore[union-attr]
 VIA_SG = (ROUTE[0], TRANSIT, ROUTE[1])
+SG_POINTS = (ROUTE[0], TRANSIT.model_copy(update={"entry_point": "SGSIN", "exit_point": "SGSIN"}), ROUTE[1])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,6 +219,13 @@ ROWS = [
         found=f"withdraw ({WITHDRAWAL.message_id})",
     ),
     Row(
+        rule_id="pic.withdrawal.mismatch",
+        events=lambda: [*BASE, edit(WITHDRAWAL, role=ConsentingRole.TRANSIT)],
+        field="/ConsentWithdrawal/Role",
+        expected="import",
+        found="transit",
+    ),
+    Row(
         rule_id="export.case.unknown",
         events=lambda: [EXPORT],
         on="clearance",
@@ -274,9 +283,9 @@ ROWS = [
     ),
     Row(
         rule_id="export.quantity.unit",
-        events=lambda: [*BASE, edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(20), unit="MTQ"))],
+        events=lambda: [*BASE, edit(EXPORT, actual_quantity=FormQuantity(cubic_metres=Decimal(20)))],
         on="clearance",
-        field="/ExportData/ActualQuantity/@unit",
+        field="/ExportData/ActualQuantity",
         expected="TNE",
         found="MTQ",
     ),
@@ -284,11 +293,11 @@ ROWS = [
         rule_id="export.quantity.exceeded",
         events=lambda: [
             *BASE,
-            edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(150), unit="TNE")),
-            edit(EXPORT, shipment_serial=2, actual_quantity=NotifiedQuantity(value=Decimal(11), unit="TNE")),
+            edit(EXPORT, actual_quantity=FormQuantity(tonnes=Decimal(150))),
+            edit(EXPORT, shipment_serial=2, actual_quantity=FormQuantity(tonnes=Decimal(11), cubic_metres=Decimal(30))),
         ],
         on="clearance",
-        field="/ExportData/ActualQuantity",
+        field="/ExportData/ActualQuantity/Tonnes",
         expected="at most 10 TNE (notified 160)",
         found="11 TNE",
     ),
@@ -301,7 +310,7 @@ ROWS = [
             EXPORT,
         ],
         on="clearance",
-        field="/ExportData/ActualQuantity",
+        field="/ExportData/ActualQuantity/Tonnes",
         expected="at most 10 TNE (consented 10)",
         found="19.84 TNE",
     ),
@@ -428,6 +437,24 @@ ROWS = [
         found="AUSYD",
     ),
     Row(
+        rule_id="export.transit-point.mismatch",
+        events=lambda: [
+            edit(NOTIFICATION, state_concerned=SG_POINTS),
+            ACK,
+            CONSENT,
+            edit(CONSENT, role=ConsentingRole.TRANSIT, country="SG", competent_authority="SG:NEA"),
+            edit(
+                EXPORT,
+                state_concerned=SG_POINTS,
+                customs_passage=CustomsPassage(transit=(TransitCustoms(country="SG", entry_office="SGJUR"),)),
+            ),
+        ],
+        on="clearance",
+        field="/ExportData/CustomsPassage/Transit[1]/EntryOffice",
+        expected="SGSIN",
+        found="SGJUR",
+    ),
+    Row(
         rule_id="export.clearance.not-exported",
         events=lambda: [*BASE, CLEARED],
         field="/ClearanceResult",
@@ -442,6 +469,13 @@ ROWS = [
         found=f"receive ({RECEIPT.message_id})",
     ),
     Row(
+        rule_id="export.receipt.declaration-mismatch",
+        events=lambda: [*BASE, EXPORT, edit(RECEIPT, declaration_id="AAC3M8T1Q")],
+        field="/ShipmentReceipt/DeclarationId",
+        expected="AAB7K2R9X",
+        found="AAC3M8T1Q",
+    ),
+    Row(
         rule_id="export.disposal.not-received",
         events=lambda: [*BASE, EXPORT, DISPOSAL],
         field="/DisposalCertificate",
@@ -451,9 +485,9 @@ ROWS = [
     Row(
         rule_id="export.receipt.overdue",
         events=lambda: [*BASE, EXPORT],
-        now=dt.datetime(2026, 5, 7, tzinfo=dt.UTC),
+        now=dt.datetime(2026, 3, 21, tzinfo=dt.UTC),
         field="/ShipmentReceipt/ReceivedOn",
-        expected="a receipt by 2026-05-06",
+        expected="a receipt by 2026-03-20",
         found="none",
     ),
     Row(
@@ -520,7 +554,7 @@ def test_two_export_data_of_one_serial_in_different_units_leave_the_same_totals_
     """Found by the test above: a unit whose only ExportData was replaced by an earlier one left a 0 behind."""
     tonnes = EXPORT
     cubic = replace(
-        edit(EXPORT, actual_quantity=NotifiedQuantity(value=Decimal(20), unit="MTQ")), created=EXPORT.created + LATER
+        edit(EXPORT, actual_quantity=FormQuantity(cubic_metres=Decimal(20))), created=EXPORT.created + LATER
     )
     one = _fold(*BASE, tonnes, cubic).case(now=SHIPPED)
     other = _fold(*BASE, cubic, tonnes).case(now=SHIPPED)
@@ -642,3 +676,118 @@ def test_findings_for_tells_what_a_message_would_break_without_applying_it(
     found = [f.rule_id for f in fold.findings_for(message)]
     assert found == ([rule_id] if rule_id else [])
     assert fold.case(now=SHIPPED) == seen
+
+
+def _overdue(fold: CaseFold, now: dt.datetime) -> list[str]:
+    return [f.expected for f in fold.case(now=now).findings if f.rule_id == "export.receipt.overdue"]
+
+
+def test_the_overdue_receipt_counts_from_the_declared_then_the_announced_arrival_then_the_policy() -> None:
+    """ExportData's ExpectedArrival wins; else the MovementAnnouncement's; else shipment date + transit days."""
+    later = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    declared = _fold(*BASE, ANNOUNCEMENT, edit(EXPORT, expected_arrival=dt.date(2026, 3, 25)))
+    assert _overdue(declared, later) == ["a receipt by 2026-03-28"]
+    announced = _fold(*BASE, ANNOUNCEMENT, edit(EXPORT, expected_arrival=None))
+    assert _overdue(announced, later) == ["a receipt by 2026-03-20"]  # announced 2026-03-17 + 3 days
+    neither = _fold(*BASE, edit(EXPORT, expected_arrival=None))
+    assert _overdue(neither, later) == ["a receipt by 2026-05-06"]  # shipped 2026-03-04 + 60 + 3 days
+    assert _overdue(_fold(*BASE, EXPORT), dt.datetime(2026, 3, 20, tzinfo=dt.UTC)) == []
+
+
+OFFICE = "export.customs-office.mismatch"
+POINT = "export.transit-point.mismatch"
+
+
+@pytest.mark.parametrize(
+    ("passage", "rule_id", "field", "expected", "found"),
+    [
+        (CustomsPassage(exit_office="AUSYD"), OFFICE, "/ExportData/CustomsPassage/ExitOffice", "AUMEL", "AUSYD"),
+        (CustomsPassage(entry_office="MYTPP"), OFFICE, "/ExportData/CustomsPassage/EntryOffice", "MYPKG", "MYTPP"),
+        (
+            CustomsPassage(transit=(TransitCustoms(country="SG", entry_office="SGJUR"),)),
+            POINT,
+            "/ExportData/CustomsPassage/Transit[1]/EntryOffice",
+            "SGSIN",
+            "SGJUR",
+        ),
+        (
+            CustomsPassage(transit=(TransitCustoms(country="SG", exit_office="SGJUR"),)),
+            POINT,
+            "/ExportData/CustomsPassage/Transit[1]/ExitOffice",
+            "SGSIN",
+            "SGJUR",
+        ),
+        (CustomsPassage(entry_office="MYPKG", exit_office="AUMEL"), None, None, None, None),
+    ],
+)
+def test_offices_of_exit_entry_and_transit_must_be_the_notified_ones(
+    passage: CustomsPassage, rule_id: str | None, field: str | None, expected: str | None, found: str | None
+) -> None:
+    """Art. 6(6): V-A 16 gives exit and entry offices (a violation), V-A 15(c) each transit State's points of
+    entry and exit, which the form may name as places, so a difference there is a warning."""
+    sg = TRANSIT.model_copy(update={"entry_point": "SGSIN", "exit_point": "SGSIN"})
+    route = (ROUTE[0], sg, ROUTE[1])
+    sg_consent = edit(CONSENT, role=ConsentingRole.TRANSIT, country="SG", competent_authority="SG:NEA")
+    fold = _fold(edit(NOTIFICATION, state_concerned=route), ACK, CONSENT, sg_consent)
+    export = edit(EXPORT, state_concerned=route, customs_passage=passage)
+    hits = [
+        (f.rule_id, f.field, f.expected, f.found, f.blocks)
+        for f in clearance(fold, export, now=SHIPPED).findings
+        if f.rule_id in (OFFICE, POINT)
+    ]
+    assert hits == ([(rule_id, field, expected, found, rule_id == OFFICE)] if field else [])
+
+
+def test_a_withdrawal_counts_only_against_the_consent_it_names() -> None:
+    """A withdrawal naming a decision the State never gave leaves its consent standing, with a warning."""
+    stray = edit(WITHDRAWAL, decision_id="DOE-KA-1999-0001")
+    case = _fold(*BASE, stray).case(now=dt.datetime(2026, 5, 2, tzinfo=dt.UTC))
+    assert case.states[1].decision.value == "consented"
+    assert [(f.rule_id, f.field, f.found) for f in case.findings if f.rule_id.startswith("pic.withdrawal")] == [
+        ("pic.withdrawal.mismatch", "/ConsentWithdrawal/DecisionId", "DOE-KA-1999-0001")
+    ]
+    named = _fold(*BASE, WITHDRAWAL).case(now=dt.datetime(2026, 5, 2, tzinfo=dt.UTC))
+    assert named.states[1].decision.value == "withdrawn"
+
+
+def test_test_messages_fold_into_a_separate_test_case_and_never_count_against_the_live_one() -> None:
+    """TestIndicator true: the live case keeps its serials and quantities; the test case has its own."""
+    live = _fold(*BASE, EXPORT)
+    test_export = replace(edit(EXPORT, shipment_serial=2), test=True)
+    assert [f.rule_id for f in clearance(live, test_export, now=SHIPPED).findings] == ["export.case.unknown"]
+    live.apply(test_export)
+    case = live.case(now=SHIPPED)
+    assert (case.shipments_used, case.test, [s.serial for s in case.shipments]) == (1, False, [1])
+    for event in BASE:
+        live.apply(replace(event, test=True))
+    test_case = live.test_case(now=SHIPPED)
+    assert test_case is not None and test_case.test
+    assert (test_case.shipments_used, [s.serial for s in test_case.shipments]) == (1, [2])
+    assert live.case(now=SHIPPED) == case
+    cases = fold_case([*BASE, test_export, *(replace(e, test=True) for e in BASE)], now=SHIPPED)
+    assert sorted(cases) == ["AU2026-0042", "AU2026-0042 (test)"]
+    assert cases["AU2026-0042"].shipments_used == 0 and cases["AU2026-0042 (test)"].shipments_used == 1
+
+
+def test_a_deemed_transit_consent_can_be_withdrawn() -> None:
+    """A transit State deemed to consent (Art. 6(4)) has no written decision to name; its withdrawal still counts."""
+    fold = CaseFold("AU2026-0042", policy=CasePolicy(waived_written_consent={"SG:NEA": 30}))
+    withdrawal = edit(
+        WITHDRAWAL,
+        role=ConsentingRole.TRANSIT,
+        country="SG",
+        competent_authority="SG:NEA",
+        decision_id="NEA-DEEMED",
+        withdrawn_on=dt.date(2026, 3, 1),
+        effective_from=dt.date(2026, 3, 2),
+    )
+    for event in [
+        edit(NOTIFICATION, state_concerned=VIA_SG),
+        ACK,
+        CONSENT,
+        edit(ACK, country="SG", competent_authority="SG:NEA", acknowledged_on=dt.date(2026, 1, 25)),
+        withdrawal,
+    ]:
+        fold.apply(event)
+    findings = clearance(fold, edit(EXPORT, state_concerned=VIA_SG), now=SHIPPED).findings
+    assert [(f.rule_id, f.expected) for f in findings] == [("pic.consent.withdrawn", "before 2026-03-02")]

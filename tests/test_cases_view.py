@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from picexchange.cases import OVERDUE_RULES, Agency, CaseFold, CasePolicy, case_view, finding_view, fold_case
+from picexchange.models.common import NotifiedQuantity
 from test_cases import PLASTIC, _events
 from test_cases_rules import ACK, BASE, CONSENT, EXPORT, NOTIFICATION, VIA_SG, edit
 
@@ -20,6 +22,7 @@ INSIDE = dt.datetime(2026, 3, 20, tzinfo=dt.UTC)
 CASE_KEYS = [
     "notification_number",
     "state",
+    "test",
     "cancelled_on",
     "as_of",
     "blocked",
@@ -120,7 +123,7 @@ def test_conditions_and_consented_limits() -> None:
         "The containers are discharged ",
         "The facility sends the certifi",
     ]
-    quantity = NOTIFICATION.document.intended_quantity.model_copy(update={"value": 50})  # type: ignore[union-attr]
+    quantity = NotifiedQuantity(value=Decimal(50), unit="TNE")
     limited = edit(CONSENT, max_shipments=3, max_quantity=quantity)
     view = case_view(fold_case([NOTIFICATION, ACK, limited], now=AT)["AU2026-0042"])
     importer = view["states"][1]
@@ -154,6 +157,7 @@ def test_shipments_and_quantities_used_and_left() -> None:
         "state": "disposed",
         "declaration_id": "AAB7K2R9X",
         "shipped_on": "2026-03-04",
+        "expected_arrival": "2026-03-17",
         "quantity": {"TNE": "19.84"},
         "received_on": "2026-03-19",
         "completed_on": "2026-04-20",

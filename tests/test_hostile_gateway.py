@@ -53,11 +53,11 @@ def _generated() -> dict[str, tuple[bytes, dict[str, Any]]]:
     """Return the floods the parse tests build, by name, with what the gateway must answer."""
     script = hostile_script()
     notification = "/Envelope/Body/Notification"
-    per_element_attributes = {"path": f"{notification}/IntendedQuantity", "line": 46}
+    per_element_attributes = {"path": f"{notification}/IntendedQuantity/Tonnes", "line": 47}
     # Added after signing, as test_parsing builds them (signing 100 000 attributes would itself take minutes):
     # the floods are refused before the signature is looked at, so whether it still verifies does not matter.
     signed: bytes = script.sign(script.base_tree())
-    quantity = b'<pic:IntendedQuantity unit="TNE"'
+    quantity = b"<cmn:Tonnes"
     padding = (b"<pic:Padding" + b"".join(b' a%d="1"' % i for i in range(32)) + b"/>") * 6_251
     return {
         "deep-nesting (100 000 levels)": (
@@ -74,12 +74,12 @@ def _generated() -> dict[str, tuple[bytes, dict[str, Any]]]:
         ),
         "attribute-flood (100 000 on one element)": (
             signed.replace(quantity, quantity + b"".join(b' a%d="1"' % i for i in range(100_000)), 1),
-            {"text": "element IntendedQuantity has 100001 attributes, more than the limit of 32 per element"}
+            {"text": "element Tonnes has 100000 attributes, more than the limit of 32 per element"}
             | per_element_attributes,
         ),
         "attributes-spread (6 251 elements of 32)": (
             signed.replace(b"</pic:Notification>", padding + b"</pic:Notification>", 1),
-            {"text": "document has 200039 attributes, more than the limit of 200000"},
+            {"text": "document has 200038 attributes, more than the limit of 200000"},
         ),
     }
 

@@ -5,18 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 from lxml import etree
 
-from picexchange import codes, resources, schemas
+from picexchange import codec, codes, resources, schemas
 from picexchange.codec import document_classes
 from picexchange.models.base import NS_ENVELOPE, XmlModel, binding
-from picexchange.models.common import Mass, WasteIdentification
+from picexchange.models.common import FormQuantity, Mass, WasteIdentification
 from picexchange.models.envelope import Body, Envelope, Receipt
-from picexchange.models.pic import ConsentDecision
+from picexchange.models.export import Container, ExportData, iso6346_check_digit
+from picexchange.models.pic import ConsentDecision, MovementAnnouncement, Notification
 from tools import xsdgen
 
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -216,6 +218,7 @@ def test_consent_rules_need_validity_conditions_and_reasons() -> None:
         "role": "import",
         "country": "MY",
         "competent_authority": "MY:DOE",
+        "decision_id": "DOE-KA-2026-0042",
         "decided_on": "2026-12-01",
     }
     with pytest.raises(pydantic.ValidationError) as caught:
@@ -287,3 +290,108 @@ def test_created_needs_a_time_zone() -> None:
             }
         )
     assert "date and time with time zone" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------------------ model fidelity
+
+_SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
+
+
+def _sample(name: str) -> Any:
+    return codec.from_xml((_SAMPLES / name).read_bytes(), Envelope).document
+
+
+def _rules(model: type[XmlModel], data: dict[str, Any]) -> list[str]:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        model.model_validate(data)
+    return _issues(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("container", "digit"),
+    [("CSQU3054383", None), ("SMCU4417307", None), ("SMCU4417305", 7), ("PMLU7702230", 5), ("TRLR12345", None)],
+)
+def test_iso_6346_check_digits_are_checked_on_container_numbers(container: str, digit: int | None) -> None:
+    """A freight container number must carry its ISO 6346 check digit; other equipment ids are taken as they are."""
+    if digit is None:
+        assert Container(id=container).id == container
+        return
+    assert iso6346_check_digit(container) == digit
+    assert _rules(Container, {"id": container}) == [
+        f"ISO 6346: container number {container} has check digit {container[10]}; ISO 6346 gives {digit} "
+        f"({container[:10]}{digit})"
+    ]
+
+
+@pytest.mark.parametrize("code", ["GC010", "AA010", "RB020", "EU48", "EU3011", "GH013"])
+def test_oecd_box_takes_oecd_and_eu_codes(code: str) -> None:
+    """V-A 14(ii): OECD Part II codes and the EU's own codes (EU48, EU3011) both go in this box."""
+    assert WasteIdentification(oecd_code=code, hs_code=("391590",)).oecd_code == code
+
+
+@pytest.mark.parametrize("code", ["gc010", "G010", "EU30111", "B3011X"])
+def test_oecd_box_refuses_what_is_no_such_code(code: str) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        WasteIdentification(oecd_code=code, hs_code=("391590",))
+
+
+def test_a_quantity_needs_tonnes_or_cubic_metres_and_may_have_both() -> None:
+    """V-A 5: the form has a box for tonnes (Mg) and one for m³; one of them at least."""
+    assert FormQuantity(tonnes=Decimal("1.5"), cubic_metres=Decimal(4)).by_unit() == {
+        "TNE": Decimal("1.5"),
+        "MTQ": Decimal(4),
+    }
+    assert _rules(FormQuantity, {}) == ["V-A 5: a quantity needs tonnes or cubic metres (or both)"]
+
+
+def test_other_specify_texts_go_exactly_with_their_codes() -> None:
+    """Packaging 9 and physical characteristic 7 need their text; the text without its code is refused."""
+    notification = _sample("plastic-au-my-01-notification.xml").model_dump()
+    assert notification["packaging_type"] == ("9",) and notification["other_packaging"]
+    assert _rules(Notification, {**notification, "other_packaging": None}) == [
+        "V-A 7: packaging type 9 (other, specify) needs the other packaging that says what it is"
+    ]
+    assert _rules(Notification, {**notification, "other_physical_characteristic": "lumps"}) == [
+        "V-A 13: other physical characteristic is given only with physical characteristic 7 (other, specify)"
+    ]
+    assert _rules(Notification, {**notification, "physical_characteristic": ("2", "7")}) == [
+        "V-A 13: physical characteristic 7 (other, specify) needs the other physical characteristic that says what "
+        "it is"
+    ]
+
+
+def test_reason_for_export_is_required_and_carriers_only_if_known() -> None:
+    """Annex V A item 1 (Basel requires the reason); item 5: intended carriers "if known"."""
+    notification = _sample("plastic-au-my-01-notification.xml").model_dump()
+    assert Notification.model_validate({**notification, "carrier": ()}).carrier == ()
+    with pytest.raises(pydantic.ValidationError) as caught:
+        Notification.model_validate({**notification, "reason_for_export": None})
+    assert [e["loc"] for e in caught.value.errors()] == [("reason_for_export",)]
+
+
+def test_customs_passage_dates_and_transit_states_must_fit_the_shipment() -> None:
+    """V-B 20-22: exit on or after shipment, entry after exit, transit offices only of transit States."""
+    export = _sample("ewaste-jp-sg-my-08-export-data.xml").model_dump()
+    passage = export["customs_passage"]
+    early = {**passage, "exit_date": dt.date(2026, 8, 1), "entry_date": dt.date(2026, 7, 30)}
+    assert _rules(ExportData, {**export, "customs_passage": early}) == [
+        "V-B 21: the waste entered the State of import on 2026-07-30, before it left the State of export on "
+        "2026-08-01"
+    ]
+    late_exit = {**passage, "exit_date": dt.date(2026, 8, 1)}
+    assert _rules(ExportData, {**export, "customs_passage": late_exit}) == [
+        "V-B 20: the waste left the State of export on 2026-08-01, before it was shipped on 2026-08-05"
+    ]
+    stranger = {**passage, "transit": ({"country": "TH", "entry_office": "THLCH"},)}
+    assert _rules(ExportData, {**export, "customs_passage": stranger}) == [
+        "V-B 22: TH is not a State of transit on the route (SG)"
+    ]
+
+
+def test_the_announcement_is_planned_data() -> None:
+    """MovementAnnouncement's blocks say they are planned, in the names and in the XSD documentation."""
+    announcement = binding(MovementAnnouncement)
+    assert "planned_quantity" in {item.field for item in announcement}
+    assert "planned" in (MovementAnnouncement.__doc__ or "")
+    xsd = (resources.schema_dir() / "ub-pic.xsd").read_text()
+    assert "Planned quantity of this shipment" in xsd

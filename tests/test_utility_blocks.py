@@ -224,7 +224,7 @@ def test_the_spec_walk_sees_what_it_must() -> None:
     assert notification["/Notification/Carrier/Name"][:3] == ("cmn", "cmn:TextType", "1")  # from the base type
     assert notification["/Notification/Carrier/TransportMode"][2] == "+"  # from the extension
     assert notification["/Notification/StateConcerned"][2] == "2..*"
-    assert notification["/Notification/IntendedQuantity/@unit"] == (None, "cmn:NotifiedUnitType", "1", None)
+    assert notification["/Notification/IntendedQuantity/Tonnes"][:3] == ("cmn", "cmn:QuantityValueType", "?")
     envelope = _xsd_rows("{urn:picexchange:envelope:1}Envelope", "urn:picexchange:ub:export:1")
     assert envelope["/Envelope/Body/ExportData"][2] == "?"
     assert envelope["/Envelope/Body/Receipt"][2] == "?"

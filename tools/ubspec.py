@@ -423,6 +423,7 @@ WCO_IDS: Mapping[str, WcoId] = {
         WcoId(id="006", name="Sequence number", source=f"{_DS3}; {_ICS2}"),
         WcoId(id="016", name="Unique consignment reference (UCR)", source=_DS3),
         WcoId(id="023", name="Goods declaration acceptance date", source=_DS3),
+        WcoId(id="024", name="Exit date", source=_DS3),
         WcoId(id="064", name="Country(ies) of routing, coded", source=_ICS2),
         WcoId(id="126", name="Gross weight, item level", source=_ICS2),
         WcoId(id="137", name="Description of goods", source=_ICS2),
@@ -443,12 +444,14 @@ WCO_IDS: Mapping[str, WcoId] = {
         WcoId(id="D005", name="Additional document reference number", source=_ICS2),
         WcoId(
             id="D014",
-            name="LPCO identification (document reference number assigned by the Government)",
-            source="domain-notes §3.3: CITES ePermit WCO DM mapping (S-CITES)",
+            name="Document reference number (of a declaration: its reference, the MRN)",
+            source="domain review of issue 10; the CITES mapping (S-CITES) uses D014 for an LPCO's id",
+            verify=True,
         ),
         WcoId(id="D029", name="Response issuing date", source=_ICS2),
         WcoId(id="G004", name="Office of entry, coded", source=_ICS2),
-        WcoId(id="L003", name="Goods receipt place", source=_ICS2),
+        WcoId(id="L009", name="Place of loading", source=_ICS2),
+        WcoId(id="L010", name="Place of loading, coded (UN/LOCODE, CL244)", source=_ICS2),
         WcoId(id="R012", name="Carrier identification", source=_ICS2),
         WcoId(id="R014", name="Consignee name", source=_ICS2),
         WcoId(id="R015", name="Consignee, coded", source=_ICS2),
@@ -461,8 +464,15 @@ WCO_IDS: Mapping[str, WcoId] = {
             source="domain-notes §3.3 [VERIFY]: not found in the corpora",
             verify=True,
         ),
+        WcoId(
+            id="T006", name="Identification of means of transport crossing the border, coded", source=_ICS2
+        ),
+        WcoId(
+            id="T018",
+            name="Type of identification of means of transport crossing the border, coded (EU CL750)",
+            source=_ICS2,
+        ),
         WcoId(id="T022", name="Mode of transport crossing the border, coded", source=_ICS2),
-        WcoId(id="T026", name="Passive means of transport identification", source=_ICS2),
     )
 }
 
@@ -483,35 +493,35 @@ WCO_OF: Mapping[str, WcoRef] = {
     "ExportDeclaration.declaration_id": WcoRef(
         id="D014",
         verify=True,
-        note="the model cites D014, which the CITES mapping gives as the LPCO identification; the id of the "
-        "export declaration's own reference number (MRN) is unconfirmed",
+        note="the declaration's document reference (MRN), not an LPCO id; not confirmed in a WCO Data Model table",
     ),
+    "CustomsPassage.exit_date": WcoRef(id="024"),
+    "CustomsPassage.entry_office": WcoRef(id="G004"),
     "ExportDeclaration.ucr": WcoRef(id="016"),
     "ExportDeclaration.accepted_on": WcoRef(id="023"),
     "Transport.mode": WcoRef(id="T022", note="Basel mode mapped to UN/ECE Rec 19: S→1, T→2, R→3, A→4, W→8"),
-    "Transport.means_id": WcoRef(
-        id="T026",
+    "Transport.means_id": WcoRef(id="T006", note="the active means of transport; T026 is the passive one"),
+    "Transport.means_id_type": WcoRef(
+        id="T018",
         verify=True,
-        note="ICS2 gives T026 for the passive means of transport; the active means crossing the border may "
-        "carry another id",
+        note="the values are those of the EU list CL750 as recalled, not checked against the published list",
     ),
-    "Transport.place_of_loading": WcoRef(
-        id="L003",
-        verify=True,
-        note="the model cites L003, which ICS2 names 'goods receipt place'; the id of the place of loading is "
-        "unconfirmed",
-    ),
+    "Transport.place_of_loading": WcoRef(id="L010"),
+    "Transport.place_of_loading_name": WcoRef(id="L009"),
     "Container.id": WcoRef(id="159"),
     "Container.seal": WcoRef(id="165"),
     "GoodsItem.item_number": WcoRef(id="006"),
     "GoodsItem.hs_code": WcoRef(id="145"),
     "GoodsItem.description": WcoRef(id="137"),
     "GoodsItem.gross_mass": WcoRef(id="126"),
-    "GoodsItem.packaging_type": WcoRef(
-        id="141", verify=True, note="the Basel packaging code (1-9) must be mapped to a UN/ECE Rec 21 code"
+    "GoodsItem.rec21_package_type": WcoRef(
+        id="141",
+        note="the declarant's Rec 21 code; PackagingType keeps the Basel code (1-9), which has no WCO id because "
+        "no function maps it to Rec 21",
     ),
     "GoodsItem.package_count": WcoRef(id="144"),
     "ClearanceResult.declaration_id": WcoRef(id="D014", verify=True, note="as ExportDeclaration/DeclarationId"),
+    "ShipmentReceipt.declaration_id": WcoRef(id="D014", verify=True, note="as ExportDeclaration/DeclarationId"),
     "ClearanceResult.customs_office": WcoRef(id="G004", note="when the deciding office is the office of entry"),
     "ClearanceResult.decided_on": WcoRef(id="D029", verify=True, note="the clearance result read as a response"),
     "/ExportData/NotificationNumber": WcoRef(
@@ -535,6 +545,8 @@ NO_BASEL_BLOCK: Mapping[str, str] = {
     "/NotificationCancellation": "— not a block of the Basel forms: the notifier withdraws the notification",
     "/ExportData/ExportDeclaration": "— Customs export declaration (WCO Data Model); not on the Basel forms",
     "/ExportData/Transport": "— Customs transport data at the border (WCO Data Model); not on the Basel forms",
+    "/ShipmentReceipt/DeclarationId": "— Customs reference (WCO Data Model); links the receipt to the "
+    "shipment's export declaration",
     "/ExportData/GoodsItem": "— goods item of the Customs declaration (WCO Data Model); not on the Basel forms",
     "/ClearanceResult": "— import Customs decision; not on the Basel forms",
 }

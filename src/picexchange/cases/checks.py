@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from picexchange.cases.events import Agency, CaseEvent, country_of
 from picexchange.cases.rules import ALLOWED_SENDERS, CaseFinding, CasePolicy, SenderRole, finding
 from picexchange.cases.state import AcknowledgementState, DecisionState
-from picexchange.models.common import Party, Role
-from picexchange.models.export import ExportData
+from picexchange.models.common import CustomsOffices, Party, Role
+from picexchange.models.export import CustomsPassage, ExportData
 from picexchange.models.pic import Notification
 
 __all__ = [
@@ -258,30 +259,53 @@ def match_findings(notification: Notification, export: ExportData, mid: str) -> 
             _route(shipped_route),
             "the route differs from the notified States concerned",
         )
-    offices = notification.customs_offices
-    declaration = export.export_declaration
-    if offices is not None:
-        if offices.export_office is not None and declaration.export_office != offices.export_office:
-            add(
-                "export.customs-office.mismatch",
-                "ExportDeclaration/ExportOffice",
-                offices.export_office,
-                declaration.export_office,
-                "the office of export is not the notified one",
-            )
-        if (
-            offices.exit_office is not None
-            and declaration.exit_office is not None
-            and declaration.exit_office != offices.exit_office
-        ):
-            add(
-                "export.customs-office.mismatch",
-                "ExportDeclaration/ExitOffice",
-                offices.exit_office,
-                declaration.exit_office,
-                "the office of exit is not the notified one",
-            )
+    _office_findings(notification, export, add)
     return found
+
+
+def _office_findings(
+    notification: Notification, export: ExportData, add: Callable[[str, str, object, object, str], None]
+) -> None:
+    """Report offices of export, exit, entry and transit that are not the notified ones (V-A 15(c), 16; Art. 6(6)).
+
+    An office is checked where both the notification and the export data give it: the offices of export, exit and
+    entry against V-A 16, a State of transit's offices of entry and exit against its points of entry and exit
+    (V-A 15(c)). A general notification covers only shipments through the same offices (Art. 6(6)).
+    """
+    offices = notification.customs_offices or CustomsOffices()
+    passage = export.customs_passage or CustomsPassage()
+    office = "export.customs-office.mismatch"
+    pairs: list[tuple[str, str, str | None, str | None, str]] = [
+        (
+            office,
+            "ExportDeclaration/ExportOffice",
+            offices.export_office,
+            export.export_declaration.export_office,
+            "export",
+        ),
+        (office, "CustomsPassage/ExitOffice", offices.exit_office, passage.exit_office, "exit"),
+        (office, "CustomsPassage/EntryOffice", offices.entry_office, passage.entry_office, "entry"),
+    ]
+    transits = {state.country: state for state in notification.state_concerned if state.role is Role.TRANSIT}
+    for index, crossing in enumerate(passage.transit, start=1):
+        state = transits.get(crossing.country)
+        if state is not None:
+            where = f"CustomsPassage/Transit[{index}]"
+            # A point of entry or exit (V-A 15(c)) may be notified as a place (a port, a border crossing)
+            # rather than an office code: a difference informs, it does not hold the shipment.
+            point = "export.transit-point.mismatch"
+            entry = (f"{where}/EntryOffice", state.entry_point, crossing.entry_office, f"entry into {state.country}")
+            exit_ = (f"{where}/ExitOffice", state.exit_point, crossing.exit_office, f"exit from {state.country}")
+            pairs += [(point, *entry), (point, *exit_)]
+    for rule, path, notified, declared, what in pairs:
+        if notified and declared and notified != declared:
+            add(
+                rule,
+                path,
+                notified,
+                declared,
+                f"the office of {what} is not the notified one",
+            )
 
 
 def _route(states: list[tuple[str, str]]) -> str:

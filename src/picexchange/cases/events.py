@@ -77,6 +77,9 @@ class CaseEvent:
     """Whether the sender is a competent authority or Customs (from the registry)."""
     document: CaseDocument
     """The business document."""
+    test: bool = False
+    """The header's TestIndicator: an integration test message. It is folded into the case's separate test case
+    and never counts against the live case (its serials, quantities, decisions)."""
 
     @property
     def message_type(self) -> MessageType:
@@ -104,6 +107,7 @@ class CaseEvent:
             direction=direction,
             sender_agency=sender_agency,
             document=document,
+            test=bool(header.test_indicator),
         )
 
 

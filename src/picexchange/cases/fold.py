@@ -49,7 +49,7 @@ from picexchange.cases.state import (
     NotificationState,
     transition,
 )
-from picexchange.models.common import Role
+from picexchange.models.common import FormQuantity, Role
 from picexchange.models.envelope import MessageType
 from picexchange.models.export import ClearanceResult, ClearanceStatus, DisposalCertificate, ExportData, ShipmentReceipt
 from picexchange.models.pic import (
@@ -219,6 +219,8 @@ class Shipment:
         declaration_id: the export declaration, once the ExportData arrived.
         shipped_on: the actual shipment date (V-B 6).
         quantity: the actual quantity (``"19.84 TNE"``).
+        expected_arrival: the expected arrival, from the ExportData or else the MovementAnnouncement; None when
+            neither gives one (the overdue rule then counts the policy's ``expected_transit_days``).
         received_on: the date of reception (V-B 18).
         completed_on: the date disposal or recovery was completed (V-B 19).
         message_ids: every message about the shipment, in the movement's order.
@@ -230,6 +232,7 @@ class Shipment:
     declaration_id: str | None
     shipped_on: dt.date | None
     quantity: str | None
+    expected_arrival: dt.date | None
     received_on: dt.date | None
     completed_on: dt.date | None
     message_ids: tuple[str, ...]
@@ -254,6 +257,7 @@ class Case:
         findings: every finding, violations first.
         pending: messages kept until what they depend on arrives.
         message_ids: every message of the case, in the order of the procedure.
+        test: whether this is the test case of the notification number, folded from its test messages only.
 
     """
 
@@ -271,6 +275,7 @@ class Case:
     findings: tuple[CaseFinding, ...]
     pending: tuple[Pending, ...]
     message_ids: tuple[str, ...]
+    test: bool = False
 
     @property
     def blocked(self) -> bool:
@@ -281,7 +286,7 @@ class Case:
 @dataclass(slots=True)
 class _Movement:
     track: _Track[MovementState, MovementEvent]
-    contribution: tuple[str, Decimal] | None = None
+    contribution: tuple[tuple[str, Decimal], ...] | None = None
 
 
 class CaseFold:
@@ -291,10 +296,17 @@ class CaseFold:
     gateway keeps one per case while it applies a message, and :meth:`case` returns a frozen snapshot.
     """
 
-    def __init__(self, notification_number: str, *, policy: CasePolicy | None = None) -> None:
-        """Start an empty case for ``notification_number`` under ``policy`` (Basel defaults when None)."""
+    def __init__(self, notification_number: str, *, policy: CasePolicy | None = None, test: bool = False) -> None:
+        """Start an empty case for ``notification_number`` under ``policy`` (Basel defaults when None).
+
+        A live fold (``test`` false) hands every test message (header TestIndicator true) to its own test fold, so
+        test messages never use a live case's serials or quantities nor change its decisions; the test case is read
+        with :meth:`test_case`.
+        """
         self.notification_number = notification_number
         self.policy = policy if policy is not None else CasePolicy()
+        self.test = test
+        self._test_fold: CaseFold | None = None
         self._events: dict[str, CaseEvent] = {}
         self._notification: _Track[NotificationState, NotificationEvent] = _Track(
             NOTIFICATION_LIFECYCLE, NotificationState.AWAITED, "notification"
@@ -322,6 +334,10 @@ class CaseFold:
             raise ValueError(
                 f"message {event.message_id} belongs to case {event.conversation_id}, not {self.notification_number}"
             )
+        if event.test and not self.test:
+            return self._tests().apply(event)
+        if self.test and not event.test:
+            raise ValueError(f"message {event.message_id} is live; a test case takes test messages only")
         if event.message_id in self._events:
             return False
         self._events[event.message_id] = event
@@ -419,21 +435,37 @@ class CaseFold:
         movement = self._movements[serial]
         before = movement.contribution
         export = _applied_export(movement.track)
-        after = (export.actual_quantity.unit, export.actual_quantity.value) if export is not None else None
+        after = tuple(export.actual_quantity.by_unit().items()) if export is not None else None
         if before != after:
             if before is not None:
-                self._quantity_used[before[0]] -= before[1]
-                if not self._quantity_used[before[0]]:
-                    # A unit no shipment uses any more is no unit of the case: the same set of messages gives
-                    # the same totals, whichever ExportData of a serial came first.
-                    del self._quantity_used[before[0]]
+                for unit, amount in before:
+                    self._quantity_used[unit] -= amount
+                    if not self._quantity_used[unit]:
+                        # A unit no shipment uses any more is no unit of the case: the same set of messages
+                        # gives the same totals, whichever ExportData of a serial came first.
+                        del self._quantity_used[unit]
                 self._shipments_used -= 1
             if after is not None:
-                self._quantity_used[after[0]] = self._quantity_used.get(after[0], Decimal(0)) + after[1]
+                for unit, amount in after:
+                    self._quantity_used[unit] = self._quantity_used.get(unit, Decimal(0)) + amount
                 self._shipments_used += 1
             movement.contribution = after
 
+    def _tests(self) -> CaseFold:
+        if self._test_fold is None:
+            self._test_fold = CaseFold(self.notification_number, policy=self.policy, test=True)
+        return self._test_fold
+
     # ------------------------------------------------------------------------------------------- reading
+
+    @property
+    def has_messages(self) -> bool:
+        """Return whether any message was applied to this fold itself (its test case aside)."""
+        return bool(self._events)
+
+    def test_case(self, *, now: dt.datetime) -> Case | None:
+        """Return the test case folded from the test messages of this notification number, None if there are none."""
+        return self._test_fold.case(now=now) if self._test_fold is not None else None
 
     @property
     def notification(self) -> Notification | None:
@@ -510,6 +542,14 @@ class CaseFold:
         if deem_on is not None and deem_on <= day and not any(on < deem_on for on, _, _ in steps):
             steps.insert(0, (deem_on, DecisionEvent.DEEM, None))
         for on, decision_step, decision_doc in steps:
+            if (
+                isinstance(decision_doc, ConsentWithdrawal)
+                and consent is not None
+                and consent.decision_id != decision_doc.decision_id
+            ):
+                # It withdraws another decision than the written one in force, which stands. A deemed consent
+                # (no written decision) is withdrawn by any withdrawal of that State.
+                continue
             try:
                 decision = transition(DECISION_LIFECYCLE, decision, decision_step, what=f"decision of {country}")
             except CaseTransitionError:
@@ -611,6 +651,7 @@ class CaseFold:
         if notification is not None:
             findings += self._state_findings(notification, standings, day)
             findings += self._decision_findings(notification)
+            findings += self._withdrawal_findings(notification)
         shipments = []
         running: dict[str, Decimal] = {}
         for serial in sorted(self._movements):
@@ -621,14 +662,13 @@ class CaseFold:
             if export_entry is not None and notification is not None:
                 export = export_entry.event.document
                 assert isinstance(export, ExportData)  # noqa: S101 - an EXPORT step carries an ExportData
-                unit = export.actual_quantity.unit
-                findings += self._export_findings(
-                    export, export_entry.event, running_before=running.get(unit, Decimal(0)), repeated_by=None
-                )
-                running[unit] = running.get(unit, Decimal(0)) + export.actual_quantity.value
+                findings += self._export_findings(export, export_entry.event, running_before=running, repeated_by=None)
+                for unit, amount in export.actual_quantity.by_unit().items():
+                    running[unit] = running.get(unit, Decimal(0)) + amount
             findings += self._overdue(shipment, movement.track, day)
+            findings += _receipt_findings(movement.track)
         limit_shipments, limit_quantity = self._limits(day)
-        notified_unit = notification.intended_quantity.unit if notification is not None else None
+        notified_unit = _primary_unit(notification.intended_quantity) if notification is not None else None
         findings.sort(key=finding_order)
         return Case(
             notification_number=self.notification_number,
@@ -649,6 +689,7 @@ class CaseFold:
             findings=tuple(findings),
             pending=tuple(pending),
             message_ids=tuple(order),
+            test=self.test,
         )
 
     # --------------------------------------------------------------------------------------------- rules
@@ -659,7 +700,8 @@ class CaseFold:
         if notification is None:
             return None, None
         shipments: int = notification.intended_shipments
-        quantity = notification.intended_quantity.value
+        unit = _primary_unit(notification.intended_quantity)
+        quantity = notification.intended_quantity.by_unit()[unit]
         for state in notification.state_concerned:
             if state.role is Role.EXPORT:
                 continue
@@ -668,7 +710,7 @@ class CaseFold:
                 shipments = min(shipments, standing.max_shipments)
             consent = self._consent_in_force(state.country, day)
             if consent is not None and consent.max_quantity is not None:
-                if consent.max_quantity.unit == notification.intended_quantity.unit:
+                if consent.max_quantity.unit == unit:
                     quantity = min(quantity, consent.max_quantity.value)
         return shipments, quantity
 
@@ -788,6 +830,50 @@ class CaseFold:
                     )
         return found
 
+    def _withdrawal_findings(self, notification: Notification) -> list[CaseFinding]:
+        """Return a warning for a withdrawal whose role or decision is not its State's (V-A 20).
+
+        A withdrawal counts only against the consent it names (its DecisionId) while that consent is in force; the
+        role it states must be the State's role on the notified route (import or transit).
+        """
+        roles = {state.country: state.role.value for state in notification.state_concerned}
+        found = []
+        for country, track in self._decisions.items():
+            given = {
+                entry.event.document.decision_id
+                for entry in track.entries
+                if isinstance(entry.event.document, ConsentDecision)
+                and entry.event.document.decision is not Decision.OBJECTION
+            }
+            for entry in track.entries:
+                doc = entry.event.document
+                if not isinstance(doc, ConsentWithdrawal):
+                    continue
+                mid = entry.event.message_id
+                if country in roles and doc.role.value != roles[country]:
+                    found.append(
+                        finding(
+                            "pic.withdrawal.mismatch",
+                            field="/ConsentWithdrawal/Role",
+                            expected=roles[country],
+                            found=doc.role.value,
+                            text=f"{country} is a State of {roles[country]} on the route, not of {doc.role.value}",
+                            message_id=mid,
+                        )
+                    )
+                if given and doc.decision_id not in given:
+                    found.append(
+                        finding(
+                            "pic.withdrawal.mismatch",
+                            field="/ConsentWithdrawal/DecisionId",
+                            expected=" ".join(sorted(given)),
+                            found=doc.decision_id,
+                            text=f"{country} gave no consent {doc.decision_id}; the withdrawal changes nothing",
+                            message_id=mid,
+                        )
+                    )
+        return found
+
     def findings_for(self, event: CaseEvent) -> list[CaseFinding]:
         """Return what applying ``event`` would report about it, without applying it.
 
@@ -796,6 +882,8 @@ class CaseFold:
         shipment may start on its planned departure; for an ExportData every export rule.
         It costs what one step of the message's track costs, whatever the case's history.
         """
+        if event.test and not self.test:
+            return self._tests().findings_for(event)
         if isinstance(event.document, ExportData):
             return self.export_findings(event)
         notification = event.document if isinstance(event.document, Notification) else self.notification
@@ -855,18 +943,21 @@ class CaseFold:
 
         Running totals make this independent of how many shipments the case has.
         """
+        if event.test and not self.test:
+            return self._tests().export_findings(event)
         export = event.document
         if not isinstance(export, ExportData):
             raise TypeError(f"{event.message_type.value} is not ExportData")
-        unit = export.actual_quantity.unit
-        running = self._quantity_used.get(unit, Decimal(0))
+        running = dict(self._quantity_used)
         repeated_by = None
         movement = self._movements.get(export.shipment_serial)
         if movement is not None:
             entry = _applied_export_entry(movement.track)
             if entry is not None:
                 if entry.event.message_id == event.message_id:
-                    running -= export.actual_quantity.value  # the same message again: it is already counted
+                    # The same message again: it is already counted.
+                    for unit, amount in export.actual_quantity.by_unit().items():
+                        running[unit] -= amount
                 else:
                     repeated_by = entry.event
         notification = self.notification
@@ -990,7 +1081,12 @@ class CaseFold:
         return found
 
     def _export_findings(
-        self, export: ExportData, event: CaseEvent, *, running_before: Decimal, repeated_by: CaseEvent | None
+        self,
+        export: ExportData,
+        event: CaseEvent,
+        *,
+        running_before: Mapping[str, Decimal],
+        repeated_by: CaseEvent | None,
     ) -> list[CaseFinding]:
         notification = self.notification
         assert notification is not None  # callers check
@@ -1005,18 +1101,20 @@ class CaseFold:
                 finding(rule, field=f"/ExportData/{path}", expected=expected, found=actual, text=text, message_id=mid)
             )
 
-        quantity = export.actual_quantity
-        total = running_before + quantity.value
+        amounts = export.actual_quantity.by_unit()
+        before = {unit: running_before.get(unit, Decimal(0)) for unit in amounts}
+        totals = {unit: before[unit] + amount for unit, amount in amounts.items()}
         for state in notification.state_concerned:
             consent = self._consent_in_force(state.country, day) if state.role is not Role.EXPORT else None
             maximum = consent.max_quantity if consent is not None else None
-            if maximum is not None and maximum.unit == quantity.unit and total > maximum.value:
+            if maximum is not None and maximum.unit in amounts and totals[maximum.unit] > maximum.value:
+                total = totals[maximum.unit]
                 add(
                     "export.quantity.beyond-consent",
-                    "ActualQuantity",
-                    f"at most {max(maximum.value - running_before, Decimal(0))} {maximum.unit} "
+                    f"ActualQuantity/{_UNIT_ELEMENT[maximum.unit]}",
+                    f"at most {max(maximum.value - before[maximum.unit], Decimal(0))} {maximum.unit} "
                     f"(consented {maximum.value})",
-                    f"{quantity.value} {quantity.unit}",
+                    f"{amounts[maximum.unit]} {maximum.unit}",
                     f"with this shipment {total} {maximum.unit} would exceed the consent of "
                     f"{state.country} ({state.role.value})",
                 )
@@ -1036,24 +1134,25 @@ class CaseFold:
                 f"{export.shipment_serial} (already used by message {repeated_by.message_id})",
                 f"shipment {export.shipment_serial} already has export data",
             )
-        notified = notification.intended_quantity
-        if quantity.unit != notified.unit:
+        notified = notification.intended_quantity.by_unit()
+        shared = [unit for unit in amounts if unit in notified]
+        if not shared:
             add(
                 "export.quantity.unit",
-                "ActualQuantity/@unit",
-                notified.unit,
-                quantity.unit,
-                "the actual quantity is not in the notified unit",
-            )
-        elif total > notified.value:
-            add(
-                "export.quantity.exceeded",
                 "ActualQuantity",
-                f"at most {max(notified.value - running_before, Decimal(0))} {notified.unit} "
-                f"(notified {notified.value})",
-                f"{quantity.value} {quantity.unit}",
-                f"with this shipment {total} {notified.unit} would exceed the notified total",
+                " or ".join(notified),
+                " and ".join(amounts),
+                "the actual quantity is in no unit the notification states",
             )
+        for unit in shared:
+            if totals[unit] > notified[unit]:
+                add(
+                    "export.quantity.exceeded",
+                    f"ActualQuantity/{_UNIT_ELEMENT[unit]}",
+                    f"at most {max(notified[unit] - before[unit], Decimal(0))} {unit} (notified {notified[unit]})",
+                    f"{amounts[unit]} {unit}",
+                    f"with this shipment {totals[unit]} {unit} would exceed the notified total",
+                )
         found += match_findings(notification, export, mid)
         return found
 
@@ -1074,7 +1173,8 @@ class CaseFold:
         found: list[CaseFinding] = []
         shipped = shipment.state in {MovementState.EXPORTED, MovementState.HELD, MovementState.CLEARED}
         if shipped and shipment.shipped_on is not None:
-            due = shipment.shipped_on + dt.timedelta(days=policy.expected_transit_days + policy.receipt_days)
+            arrival = shipment.expected_arrival or shipment.shipped_on + dt.timedelta(days=policy.expected_transit_days)
+            due = arrival + dt.timedelta(days=policy.receipt_days)
             if day > due:
                 found.append(
                     finding(
@@ -1102,6 +1202,14 @@ class CaseFold:
                     )
                 )
         return found
+
+
+_UNIT_ELEMENT = {"TNE": "Tonnes", "MTQ": "CubicMetres"}
+
+
+def _primary_unit(quantity: FormQuantity) -> str:
+    """Return the unit a case's quantity left is counted in: tonnes where notified, else m³."""
+    return next(iter(quantity.by_unit()))
 
 
 def finding_order(item: CaseFinding) -> tuple[bool, str, str, str, str, str, str]:
@@ -1145,12 +1253,40 @@ def _applied_export(track: _Track[MovementState, MovementEvent]) -> ExportData |
     return entry.event.document
 
 
-def _shipment(serial: int, track: _Track[MovementState, MovementEvent]) -> Shipment:
+def _receipt_findings(track: _Track[MovementState, MovementEvent]) -> list[CaseFinding]:
+    """Return a violation for a receipt that names another export declaration than the shipment's (V-B 18)."""
     export = _applied_export(track)
-    received_on = completed_on = None
+    found = []
     for entry in track.applied():
         doc = entry.event.document
-        if isinstance(doc, ShipmentReceipt):
+        if (
+            isinstance(doc, ShipmentReceipt)
+            and export is not None
+            and doc.declaration_id is not None
+            and doc.declaration_id != export.export_declaration.declaration_id
+        ):
+            found.append(
+                finding(
+                    "export.receipt.declaration-mismatch",
+                    field="/ShipmentReceipt/DeclarationId",
+                    expected=export.export_declaration.declaration_id,
+                    found=doc.declaration_id,
+                    text=f"the receipt of shipment {doc.shipment_serial} names export declaration "
+                    f"{doc.declaration_id}, not the shipment's {export.export_declaration.declaration_id}",
+                    message_id=entry.event.message_id,
+                )
+            )
+    return found
+
+
+def _shipment(serial: int, track: _Track[MovementState, MovementEvent]) -> Shipment:
+    export = _applied_export(track)
+    received_on = completed_on = announced_arrival = None
+    for entry in track.applied():
+        doc = entry.event.document
+        if isinstance(doc, MovementAnnouncement):
+            announced_arrival = doc.expected_arrival
+        elif isinstance(doc, ShipmentReceipt):
             received_on = doc.received_on
         elif isinstance(doc, DisposalCertificate):
             completed_on = doc.completed_on
@@ -1159,7 +1295,8 @@ def _shipment(serial: int, track: _Track[MovementState, MovementEvent]) -> Shipm
         state=track.current(),
         declaration_id=export.export_declaration.declaration_id if export else None,
         shipped_on=export.actual_shipment_date if export else None,
-        quantity=f"{export.actual_quantity.value} {export.actual_quantity.unit}" if export else None,
+        quantity=export.actual_quantity.describe() if export else None,
+        expected_arrival=(export.expected_arrival if export else None) or announced_arrival,
         received_on=received_on,
         completed_on=completed_on,
         message_ids=tuple(entry.event.message_id for entry in track.entries),
@@ -1167,11 +1304,22 @@ def _shipment(serial: int, track: _Track[MovementState, MovementEvent]) -> Shipm
 
 
 def fold_case(events: Iterable[CaseEvent], *, now: dt.datetime, policy: CasePolicy | None = None) -> Mapping[str, Case]:
-    """Fold messages of any number of cases, in any order, into each case as of ``now`` (by notification number)."""
+    """Fold messages of any number of cases, in any order, into each case as of ``now``.
+
+    Keyed by notification number; the test case of a number (from its test messages) is keyed
+    ``"<number> (test)"`` and a live case is listed only if it has live messages.
+    """
     folds: dict[str, CaseFold] = {}
     for event in events:
         fold = folds.get(event.conversation_id)
         if fold is None:
             fold = folds[event.conversation_id] = CaseFold(event.conversation_id, policy=policy)
         fold.apply(event)
-    return {number: fold.case(now=now) for number, fold in sorted(folds.items())}
+    cases: dict[str, Case] = {}
+    for number, fold in sorted(folds.items()):
+        if fold.has_messages:
+            cases[number] = fold.case(now=now)
+        test = fold.test_case(now=now)
+        if test is not None:
+            cases[f"{number} (test)"] = test
+    return cases

@@ -159,6 +159,12 @@ RULES: Mapping[str, RuleSpec] = MappingProxyType(
                 text="a ConsentWithdrawal withdraws a consent that was given (kept pending until then)",
             ),
             RuleSpec(
+                rule_id="pic.withdrawal.mismatch",
+                severity=_W,
+                basel="V-A 20",
+                text="a ConsentWithdrawal names its State's role on the route and a consent that State gave",
+            ),
+            RuleSpec(
                 rule_id="export.case.unknown", severity=_V, basel="V-B 1", text="export data references a notified case"
             ),
             RuleSpec(
@@ -261,7 +267,14 @@ RULES: Mapping[str, RuleSpec] = MappingProxyType(
                 rule_id="export.customs-office.mismatch",
                 severity=_V,
                 basel="V-A 16, V-B 20",
-                text="the offices of export and exit are the notified ones",
+                text="the offices of export, exit and entry are the notified ones (Art. 6(6))",
+            ),
+            RuleSpec(
+                rule_id="export.transit-point.mismatch",
+                severity=_W,
+                basel="V-A 15(c)",
+                text="each transit State's offices of entry and exit are its notified points of entry and exit "
+                "(the form may name a place rather than an office, so a difference informs)",
             ),
             RuleSpec(
                 rule_id="export.clearance.not-exported",
@@ -276,6 +289,12 @@ RULES: Mapping[str, RuleSpec] = MappingProxyType(
                 text="a ShipmentReceipt is for a shipment that was exported (kept pending until then)",
             ),
             RuleSpec(
+                rule_id="export.receipt.declaration-mismatch",
+                severity=_V,
+                basel="V-B 18",
+                text="a ShipmentReceipt that names an export declaration names the shipment's own",
+            ),
+            RuleSpec(
                 rule_id="export.disposal.not-received",
                 severity=_V,
                 basel="V-B 19",
@@ -285,7 +304,8 @@ RULES: Mapping[str, RuleSpec] = MappingProxyType(
                 rule_id="export.receipt.overdue",
                 severity=_W,
                 basel="Art. 6(9), V-B 18",
-                text="the facility confirms receipt by the expected arrival plus the receipt period",
+                text="the facility confirms receipt by the expected arrival (declared, announced, or the shipment "
+                "date plus the policy's transit days) plus the receipt period",
             ),
             RuleSpec(
                 rule_id="export.disposal.overdue",
@@ -400,7 +420,8 @@ class CasePolicy:
     max_preconsented_consent_months: int = 12
     """Longest validity for a pre-consented recovery facility (OECD: 36)."""
     expected_transit_days: int = 60
-    """Days from the shipment date to the expected arrival; the models carry no expected arrival date."""
+    """Days from the shipment date to the expected arrival, where neither the ExportData nor the
+    MovementAnnouncement gives an expected arrival date."""
     receipt_days: int = 3
     """Days after arrival within which the facility confirms receipt (V-B 18)."""
     disposal_days: int = 365

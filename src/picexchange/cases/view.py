@@ -16,6 +16,7 @@ from picexchange.cases.checks import StateStanding
 from picexchange.cases.fold import Case, Pending, Shipment
 from picexchange.cases.rules import CaseFinding
 from picexchange.cases.state import DecisionState
+from picexchange.models.pic import Notification
 
 __all__ = ["OVERDUE_RULES", "case_view", "finding_view"]
 
@@ -94,6 +95,7 @@ def _shipment_view(shipment: Shipment) -> dict[str, Any]:
         "state": shipment.state.value,
         "declaration_id": shipment.declaration_id,
         "shipped_on": _date(shipment.shipped_on),
+        "expected_arrival": _date(shipment.expected_arrival),
         "quantity": _amounts(shipment.quantity),
         "received_on": _date(shipment.received_on),
         "completed_on": _date(shipment.completed_on),
@@ -103,6 +105,11 @@ def _shipment_view(shipment: Shipment) -> dict[str, Any]:
 
 def _pending_view(item: Pending) -> dict[str, Any]:
     return {"message_id": item.message_id, "message_type": item.message_type.value, "waiting_for": item.waiting_for}
+
+
+def _unit_left(notification: Notification | None) -> str | None:
+    # What is left is counted in tonnes when the notification gives tonnes, else in m³ (as the fold counts it).
+    return next(iter(notification.intended_quantity.by_unit()), None) if notification is not None else None
 
 
 def case_view(case: Case) -> dict[str, Any]:
@@ -117,7 +124,7 @@ def case_view(case: Case) -> dict[str, Any]:
     if notification is not None:
         notified = {
             "shipments": notification.intended_shipments,
-            "quantity": {notification.intended_quantity.unit: _decimal(notification.intended_quantity.value)},
+            "quantity": {unit: _decimal(value) for unit, value in notification.intended_quantity.by_unit().items()},
             "first_departure": _date(notification.first_departure),
             "last_departure": _date(notification.last_departure),
         }
@@ -125,6 +132,7 @@ def case_view(case: Case) -> dict[str, Any]:
     return {
         "notification_number": case.notification_number,
         "state": case.state.value,
+        "test": case.test,
         "cancelled_on": _date(case.cancelled_on),
         "as_of": _date(case.as_of),
         "blocked": case.blocked,
@@ -132,7 +140,7 @@ def case_view(case: Case) -> dict[str, Any]:
         "states": [_state_view(standing) for standing in case.states],
         "shipments_used": case.shipments_used,
         "shipments_left": case.shipments_left,
-        "quantity_unit": notification.intended_quantity.unit if notification is not None else None,
+        "quantity_unit": _unit_left(notification),
         "quantity_used": {unit: _decimal(value) for unit, value in sorted(case.quantity_used.items())},
         "quantity_left": _decimal(case.quantity_left),
         "shipments": [_shipment_view(shipment) for shipment in case.shipments],

@@ -28,9 +28,11 @@ __all__ = [
     "Digest",
     "Email",
     "EwcCode",
+    "FormQuantity",
     "HCode",
     "HsCode",
     "Identifier",
+    "Locode",
     "LongText",
     "Mass",
     "NotificationNumber",
@@ -55,6 +57,7 @@ __all__ = [
     "WasteIdentification",
     "YCode",
     "code_validity",
+    "specify_violations",
 ]
 
 # ---------------------------------------------------------------------------------------------- simple types
@@ -189,9 +192,11 @@ OecdCode = Annotated[
     Facets(
         name="OecdCodeType",
         base="xs:string",
-        pattern=r"[A-G][A-Z][0-9]{3}",
-        title="OECD waste code (e.g. GC010, AA010)",
-        doc="OECD Decision C(2001)107 Appendix 3/4 Part II code (V-A 14(ii)).",
+        pattern=r"[A-Z]{2}[0-9]{2,4}",
+        title="OECD or EU waste code (e.g. GC010, AA010, RB020, EU48, EU3011)",
+        doc="OECD Decision C(2001)107 Appendix 3/4 Part II code (GC010, AA010, RB020), or an EU code of "
+        "Regulation (EC) No 1013/2006 Annex IIIA/IIIB/IV used in the same box (EU48, EU3011): two capital "
+        "letters and 2 to 4 digits (V-A 14(ii)).",
     ),
 ]
 EwcCode = Annotated[
@@ -258,6 +263,16 @@ TransportModeCode = Annotated[
         base="xs:string",
         code_list="basel-transport",
         doc="Means of transport (V-A 8): R road, T rail, S sea, A air, W inland waterway.",
+    ),
+]
+Locode = Annotated[
+    str,
+    Facets(
+        name="LocodeType",
+        base="xs:string",
+        pattern=r"[A-Z]{2}[A-Z2-9]{3}",
+        title="UN/LOCODE (country and 3 letters or digits 2-9, e.g. AUMEL)",
+        doc="A UN/LOCODE: ISO 3166-1 alpha-2 country and a three-character location code.",
     ),
 ]
 OfficeCode = Annotated[
@@ -349,6 +364,44 @@ class NotifiedQuantity(XmlModel):
     """The amount, greater than zero (V-A 5, V-B 5)."""
     unit: Annotated[_NotifiedUnit, Attribute]
     """TNE (tonnes, Mg) or MTQ (m³)."""
+
+
+class FormQuantity(XmlModel):
+    """A quantity as the Basel forms ask for it: tonnes (Mg) and/or m³, at least one of the two (V-A 5, V-B 5, 18).
+
+    The forms have a box for each unit; a notifier fills one or both. Each unit is checked on its own: a running
+    total in tonnes against the tonnes notified, in m³ against the m³ notified.
+    """
+
+    tonnes: _QuantityValue | None = None
+    """Quantity in tonnes (Mg), UN/ECE Rec 20 TNE (V-A 5, V-B 5)."""
+    cubic_metres: _QuantityValue | None = None
+    """Quantity in cubic metres, UN/ECE Rec 20 MTQ (V-A 5, V-B 5)."""
+
+    def by_unit(self) -> dict[str, Decimal]:
+        """Return the amounts given, by UN/ECE Rec 20 unit (``{"TNE": 19.84}``), tonnes first."""
+        found = {}
+        if self.tonnes is not None:
+            found["TNE"] = self.tonnes
+        if self.cubic_metres is not None:
+            found["MTQ"] = self.cubic_metres
+        return found
+
+    def describe(self) -> str:
+        """Return the quantity in words for a finding (``19.84 TNE``, ``19.84 TNE / 40 MTQ``)."""
+        return " / ".join(f"{value} {unit}" for unit, value in self.by_unit().items())
+
+    def rule_violations(self) -> list[Rule]:
+        """Return a violation if neither tonnes nor m³ is given (V-A 5, V-B 5)."""
+        if self.tonnes is None and self.cubic_metres is None:
+            return [
+                Rule(
+                    field=("tonnes",),
+                    rule_id="V-A 5",
+                    text="a quantity needs tonnes or cubic metres (or both)",
+                )
+            ]
+        return []
 
 
 class Mass(XmlModel):
@@ -567,3 +620,39 @@ def code_validity(
                 )
             )
     return found
+
+
+def specify_violations(
+    chosen: tuple[str, ...], other: str, text: str | None, *, code_field: str, text_field: str, block: str
+) -> list[Rule]:
+    """Return a violation where an "other (specify)" code and its text disagree (V-A 7 packaging 9, V-A 13 7).
+
+    The forms' last code of a list is "other (specify)": the text is required exactly when that code is ticked.
+
+    Args:
+        chosen: the codes ticked.
+        other: the code that means "other (specify)" (``9`` for packaging, ``7`` for physical characteristics).
+        text: the specification given, if any.
+        code_field: the field that holds the codes, for the error text.
+        text_field: the field that holds the text (the error's path).
+        block: the form block, the rule id (``V-A 7``).
+
+    """
+    code_name, text_name = (name.replace("_", " ") for name in (code_field, text_field))
+    if other in chosen and text is None:
+        return [
+            Rule(
+                field=(text_field,),
+                rule_id=block,
+                text=f"{code_name} {other} (other, specify) needs the {text_name} that says what it is",
+            )
+        ]
+    if other not in chosen and text is not None:
+        return [
+            Rule(
+                field=(text_field,),
+                rule_id=block,
+                text=f"{text_name} is given only with {code_name} {other} (other, specify)",
+            )
+        ]
+    return []

@@ -18,6 +18,7 @@ from picexchange.models.common import (
     CountryCode,
     CustomsOffices,
     Day,
+    FormQuantity,
     Identifier,
     LongText,
     NotificationNumber,
@@ -33,6 +34,7 @@ from picexchange.models.common import (
     TextLine,
     WasteIdentification,
     code_validity,
+    specify_violations,
 )
 
 __all__ = [
@@ -202,20 +204,22 @@ class Notification(XmlModel):
     """Importer - consignee (V-A 2)."""
     intended_shipments: PositiveCount
     """Total intended number of shipments; 1 for an individual shipment (V-A 4)."""
-    intended_quantity: NotifiedQuantity
-    """Total intended quantity, tonnes (Mg) or m³ (V-A 5)."""
+    intended_quantity: FormQuantity
+    """Total intended quantity: tonnes (Mg), m³ or both (V-A 5)."""
     first_departure: Day
     """Intended first departure (V-A 6)."""
     last_departure: Day
     """Intended last departure (V-A 6)."""
     packaging_type: Annotated[tuple[PackagingCode, ...], Field(min_length=1)]
     """Packaging types (V-A 7)."""
+    other_packaging: TextLine | None = None
+    """What the packaging is; required exactly when packaging type 9, other (specify), is given (V-A 7)."""
     special_handling: bool
     """Special handling requirements apply (V-A 7)."""
     handling_requirements: LongText | None = None
     """Details of the special handling requirements; required when SpecialHandling is true (V-A 7)."""
-    carrier: Annotated[tuple[Carrier, ...], Field(min_length=1)]
-    """Intended carriers and their means of transport (V-A 8)."""
+    carrier: tuple[Carrier, ...] = ()
+    """Intended carriers and their means of transport, if known (V-A 8; Annex V A item 5)."""
     generator: Annotated[tuple[Generator, ...], Field(min_length=1)]
     """Waste generators - producers (V-A 9)."""
     facility: Facility
@@ -224,14 +228,16 @@ class Notification(XmlModel):
     """Disposal or recovery operations, Annex IV codes (V-A 11)."""
     technology: LongText | None = None
     """Technology employed (V-A 11)."""
-    reason_for_export: LongText | None = None
-    """Reason for export (V-A 11; Annex V A item 1)."""
+    reason_for_export: LongText
+    """Reason for export; the Basel Convention requires it (V-A 11; Annex V A item 1)."""
     waste_designation: TextLine
     """Designation of the waste (V-A 12)."""
     composition: LongText
     """Composition of the waste (V-A 12)."""
     physical_characteristic: Annotated[tuple[PhysicalCharacteristicCode, ...], Field(min_length=1)]
     """Physical characteristics (V-A 13)."""
+    other_physical_characteristic: TextLine | None = None
+    """What the physical characteristic is; required exactly when code 7, other (specify), is given (V-A 13)."""
     waste_identification: WasteIdentification
     """Waste identification codes (V-A 14)."""
     state_concerned: Annotated[tuple[StateConcerned, ...], Field(min_length=2)]
@@ -281,6 +287,22 @@ class Notification(XmlModel):
                     text=f"an individual shipment notification must intend 1 shipment, not {self.intended_shipments}",
                 )
             )
+        found += specify_violations(
+            self.packaging_type,
+            "9",
+            self.other_packaging,
+            code_field="packaging_type",
+            text_field="other_packaging",
+            block="V-A 7",
+        )
+        found += specify_violations(
+            self.physical_characteristic,
+            "7",
+            self.other_physical_characteristic,
+            code_field="physical_characteristic",
+            text_field="other_physical_characteristic",
+            block="V-A 13",
+        )
         if self.special_handling and self.handling_requirements is None:
             found.append(
                 Rule(
@@ -411,6 +433,9 @@ class ConsentDecision(XmlModel):
     """Country of the deciding authority (V-A 20)."""
     competent_authority: ParticipantId
     """The deciding competent authority (V-A 20)."""
+    decision_id: Identifier
+    """The authority's reference of this decision, the consent reference number (V-A 20); a ConsentWithdrawal
+    names the decision it withdraws by it."""
     decision: Decision
     """Consent, consent with conditions, or objection (V-A 20-21; Art. 6(2), 6(4))."""
     decided_on: Day
@@ -492,16 +517,24 @@ class ConsentDecision(XmlModel):
 
 
 class ConsentWithdrawal(XmlModel):
-    """Withdrawal of a consent already given by a State of import or transit."""
+    """Withdrawal of a consent already given by a State of import or transit.
+
+    It names the decision it withdraws (its DecisionId) and the role of the withdrawing State: the withdrawal of
+    the import State's consent and that of a transit State's are told apart (both stop new shipments).
+    """
 
     xml_root: ClassVar[bool] = True
 
     notification_number: NotificationNumber
     """Notification number (V-A 3)."""
+    role: ConsentingRole
+    """Whether the withdrawing State is of import or of transit, as in the decision withdrawn."""
     country: CountryCode
     """Country of the withdrawing authority."""
     competent_authority: ParticipantId
     """The withdrawing competent authority."""
+    decision_id: Identifier
+    """The DecisionId of the consent withdrawn (a ConsentDecision of the same authority)."""
     withdrawn_on: Day
     """Date of the withdrawal decision."""
     effective_from: Day
@@ -523,7 +556,11 @@ class ConsentWithdrawal(XmlModel):
 
 
 class MovementAnnouncement(XmlModel):
-    """Prior notice of one shipment under a consented notification (V-B 1-16; UN/CEFACT e-Basel)."""
+    """Prior notice of one shipment under a consented notification (V-B 1-16; UN/CEFACT e-Basel).
+
+    Every block is planned data, as the notifier expects the shipment on the day it announces it, not actual
+    data: the actual quantity, date, carriers and packages travel in the ExportData (V-B 5-8) and the receipt.
+    """
 
     xml_root: ClassVar[bool] = True
 
@@ -534,19 +571,24 @@ class MovementAnnouncement(XmlModel):
     total_shipments: PositiveCount
     """Total number of shipments (V-B 2)."""
     planned_departure: Day
-    """Planned date of shipment (V-B 6)."""
-    quantity: NotifiedQuantity
-    """Quantity of this shipment, tonnes (Mg) or m³ (V-B 5)."""
+    """Planned date of shipment; planned, not actual (V-B 6)."""
+    expected_arrival: Day | None = None
+    """Expected arrival at the facility, planned; the overdue-receipt rule counts from it (V-B 6: the form has the
+    date of shipment, not of arrival)."""
+    planned_quantity: FormQuantity
+    """Planned quantity of this shipment, tonnes (Mg) and/or m³; planned, not actual (V-B 5)."""
     packaging_type: Annotated[tuple[PackagingCode, ...], Field(min_length=1)]
-    """Packaging types (V-B 7)."""
+    """Planned packaging types (V-B 7)."""
+    other_packaging: TextLine | None = None
+    """What the packaging is; required exactly when packaging type 9, other (specify), is given (V-B 7)."""
     package_count: PositiveCount
-    """Number of packages (V-B 7)."""
-    carrier: Annotated[tuple[Carrier, ...], Field(min_length=1)]
-    """Carriers in order (V-B 8)."""
+    """Planned number of packages (V-B 7)."""
+    carrier: tuple[Carrier, ...] = ()
+    """Planned carriers in order, if known (V-B 8)."""
     operation: Annotated[tuple[OperationCode, ...], Field(min_length=1)]
     """Disposal or recovery operations (V-B 11)."""
     waste_identification: WasteIdentification
-    """Waste identification codes (V-B 14)."""
+    """Waste identification codes of the waste planned to be shipped (V-B 14)."""
     remarks: LongText | None = None
     """Additional information for persons involved in the movement (V-B 16)."""
 
@@ -561,6 +603,23 @@ class MovementAnnouncement(XmlModel):
                     text=f"shipment {self.shipment_serial} of {self.total_shipments} is beyond the total",
                 )
             )
+        if self.expected_arrival is not None and self.expected_arrival < self.planned_departure:
+            found.append(
+                Rule(
+                    field=("expected_arrival",),
+                    rule_id="V-B 6",
+                    text=f"expected arrival {self.expected_arrival} is before the planned departure "
+                    f"{self.planned_departure}",
+                )
+            )
+        found += specify_violations(
+            self.packaging_type,
+            "9",
+            self.other_packaging,
+            code_field="packaging_type",
+            text_field="other_packaging",
+            block="V-B 7",
+        )
         found += code_validity(
             self.waste_identification,
             self.planned_departure,
