@@ -37,6 +37,7 @@ caused are a :class:`CodedError` and carry what the answer needs as attributes �
     │   │   └── UnverifiedReplyError   the answer is no genuine reply (forged, other signer/digest/id, garbage)
     │   └── RemoteError            the peer answered with a signed Error
     └── StoreError
+        └── CaseConflict           a case changed since it was read (retryable: fold again, retry)
 
 Foreign exceptions (lxml, signxml, httpx, sqlite3, psycopg, pydantic) are translated at the boundary with
 ``raise ... from exc`` and never leak. This module imports nothing from the package.
@@ -50,6 +51,7 @@ __all__ = [
     "BodyTimeout",
     "BusinessRuleError",
     "Busy",
+    "CaseConflict",
     "CodedError",
     "ConfigurationError",
     "ConflictError",
@@ -494,3 +496,26 @@ class StoreError(PicExchangeError):
     def __init__(self, text: str, *, retryable: bool = True) -> None:
         super().__init__(text)
         self.retryable = retryable
+
+
+class CaseConflict(StoreError):
+    """A PIC case changed in the store since the update was computed; nothing was written.
+
+    Another gateway process (or thread) stored a message of the same case first. Retryable: read the case
+    again (fold its messages), recompute the update and write again.
+
+    Attributes:
+        notification_number: the case.
+        expected: the version the update was computed from.
+        found: the version stored now (0: no such case).
+
+    """
+
+    def __init__(self, notification_number: str, *, expected: int, found: int) -> None:
+        super().__init__(
+            f"case {notification_number} is at version {found}, not {expected}: it changed since it was read",
+            retryable=True,
+        )
+        self.notification_number = notification_number
+        self.expected = expected
+        self.found = found
