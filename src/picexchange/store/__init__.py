@@ -40,8 +40,8 @@ from picexchange.store.base import (
     OutboundStatus,
     Recorded,
     Store,
-    StoredCaseMessage,
     StoreCounts,
+    StoredCaseMessage,
     digest_of,
 )
 

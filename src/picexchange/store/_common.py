@@ -662,6 +662,22 @@ class SqlStore(Store):
             ).fetchall()
         )
 
+    def claimed_key(self, idempotency: Idempotency) -> Enqueued | None:
+        """Return the message queued under an idempotency key, or None; see the protocol."""
+        client, key, _ = idempotency_values(idempotency)
+        p = self._P
+        with self._transaction(write=False) as session:
+            row = session.execute(
+                "SELECT k.message_id, k.fingerprint, o.data FROM idempotency AS k"  # noqa: S608 -- placeholders
+                " JOIN outbound AS o ON o.message_id = k.message_id"
+                f" WHERE k.client = {p} AND k.idempotency_key = {p}",
+                (client, key),
+            ).fetchone()
+        if row is None:
+            return None
+        message_id, fingerprint, data = row
+        return Enqueued(message_id=message_id, digest=digest_of(bytes(data)), replayed=True, fingerprint=fingerprint)
+
     def case_summary(self, notification_number: str) -> CaseSummary | None:
         """Return the row of one case, or None; see the protocol."""
         no_nul(notification_number=notification_number)
@@ -685,7 +701,7 @@ class SqlStore(Store):
         """Return a filtered page of the case list; see the protocol."""
         since, limit, p = cursor(since), positive(limit, "limit"), self._P
         no_nul(state=state, country=country)
-        conditions, parameters = [f"sequence > {p}"], [since]
+        conditions, parameters = [f"sequence > {p}"], list[object]([since])
         if state is not None:
             conditions.append(f"state = {p}")
             parameters.append(state)

@@ -619,6 +619,15 @@ class Store(Protocol):
         """
         ...
 
+    def claimed_key(self, idempotency: Idempotency) -> Enqueued | None:
+        """Return the message queued under ``idempotency``'s key (``replayed=True``), or None if it is unused.
+
+        A read before the case checks of a submission: a retry of a submission that was queued must get its
+        message back, not be judged again against the case it changed. :meth:`enqueue` still claims the key
+        atomically.
+        """
+        ...
+
     def case_summary(self, notification_number: str) -> CaseSummary | None:
         """Return the row of one case, or None if no message of it was stored."""
         ...
