@@ -131,7 +131,12 @@ def site(request: pytest.FixtureRequest, pki: TestPki, tmp_path_factory: pytest.
 
 
 def _submission(notification: Notification, **extra: Any) -> dict[str, Any]:
-    return {"receiver": EXPORTER, "document": json.loads(codec.to_json(notification)), **extra}
+    """Return a submission the site (MY:DOE) may queue: an integration-test message, which no PIC case judges.
+
+    A real Notification from the importing authority would be refused as a case violation (only the exporting
+    authority sends one); tests/test_gateway_cases.py covers the case checks of submissions.
+    """
+    return {"receiver": EXPORTER, "document": json.loads(codec.to_json(notification)), "test": True, **extra}
 
 
 def _routes(notification: Notification) -> list[tuple[str, str, Any]]:
@@ -444,7 +449,7 @@ def test_a_retried_submission_with_the_same_key_queues_once_and_gets_the_origina
     with site.client() as http:
         first = http.post("/api/v1/outbox", json=_submission(notification), headers={"Idempotency-Key": key})
         again = http.post("/api/v1/outbox", json=_submission(notification), headers={"Idempotency-Key": key})
-        other = http.post("/api/v1/outbox", json=_submission(notification, test=True), headers={"Idempotency-Key": key})
+        other = http.post("/api/v1/outbox", json=_submission(notification, test=False), headers={"Idempotency-Key": key})
         bad = http.post("/api/v1/outbox", json=_submission(notification), headers={"Idempotency-Key": "a b"})
     assert first.status_code == again.status_code == 202
     assert again.json()["message_id"] == first.json()["message_id"]

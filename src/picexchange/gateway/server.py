@@ -143,6 +143,9 @@ def build(
         wake=worker.wake,
         pool=VerificationPool(workers=config.partner.verify_concurrency, queue=config.partner.verify_queue),
         registry=metrics,
+        hold_automatically=config.cases.hold_automatically,
+        customs_office=config.cases.customs_office,
+        case_cache=config.cases.cache,
     )
     title = f"picexchange gateway {registry.me.participant}"
     return Running(
