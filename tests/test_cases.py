@@ -247,5 +247,5 @@ def test_the_package_surface_is_sorted_and_complete() -> None:
     assert cases.__all__ == sorted(cases.__all__, key=lambda n: (not n.isupper(), n))
     public = {name for name in vars(cases) if not name.startswith("_") and name != "annotations"}
     modules = {name for name in public if type(getattr(cases, name)).__name__ == "module"}
-    assert modules == {"checks", "customs", "events", "fold", "rules", "state"}
+    assert modules == {"checks", "customs", "events", "fold", "rules", "state", "view"}
     assert set(cases.__all__) == public - modules

@@ -4,7 +4,8 @@ No I/O and no clock: ``now`` is passed in. :mod:`~picexchange.cases.state` holds
 :mod:`~picexchange.cases.rules` the rule catalogue and the policy, :mod:`~picexchange.cases.events` what a
 case is folded from, :mod:`~picexchange.cases.checks` the checks that need no fold (who may send what, export
 data against the notification), :mod:`~picexchange.cases.fold` the fold and
-:mod:`~picexchange.cases.customs` the clearance decision of import Customs. ``docs/cases.md`` explains them.
+:mod:`~picexchange.cases.customs` the clearance decision of import Customs and :mod:`~picexchange.cases.view`
+the JSON form of a case. ``docs/cases.md`` explains them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from picexchange.cases.state import (
     NotificationState,
     transition,
 )
+from picexchange.cases.view import OVERDUE_RULES, case_view, finding_view
 
 __all__ = [
     "ALLOWED_SENDERS",
     "LIFECYCLES",
+    "OVERDUE_RULES",
     "RULES",
     "AcknowledgementState",
     "Agency",
@@ -50,8 +53,10 @@ __all__ = [
     "Severity",
     "Shipment",
     "StateStanding",
+    "case_view",
     "check_sender",
     "clearance",
+    "finding_view",
     "fold_case",
     "sender_role",
     "transition",

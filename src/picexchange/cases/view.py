@@ -1,0 +1,140 @@
+"""The JSON form of a case and of a finding: what the back office, the CLI and a Single Window's screens show.
+
+Pure like the rest of :mod:`picexchange.cases`: a :class:`~picexchange.cases.fold.Case` in, a ``dict`` of JSON
+values out (strings, numbers, booleans, None, lists and dicts; dates as ISO 8601 text, quantities as decimal
+text so that no digit is lost). The keys are stable: a key is never renamed or given another meaning, a new
+fact gets a new key. ``docs/cases.md`` ("The case view") lists every key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from picexchange.cases.checks import StateStanding
+from picexchange.cases.fold import Case, Pending, Shipment
+from picexchange.cases.rules import CaseFinding
+from picexchange.cases.state import DecisionState
+
+__all__ = ["OVERDUE_RULES", "case_view", "finding_view"]
+
+#: The rules whose findings are overdue items: a receipt or a disposal certificate not sent in time.
+OVERDUE_RULES = frozenset({"export.receipt.overdue", "export.disposal.overdue"})
+
+
+def _date(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    """Return a decimal as plain text (``"120.24"``, never ``"1.2024E+2"``)."""
+    return None if value is None else format(value, "f")
+
+
+def _quantity(text: str | None) -> dict[str, str] | None:
+    """Return ``{"value", "unit"}`` of a quantity the fold wrote as ``"19.84 TNE"``."""
+    if text is None:
+        return None
+    value, _, unit = text.rpartition(" ")
+    return {"value": value, "unit": unit}
+
+
+def finding_view(item: CaseFinding) -> dict[str, Any]:
+    """Return the JSON form of one finding.
+
+    Keys: ``rule_id``, ``severity`` (violation or warning), ``blocks`` (whether it stops a shipment),
+    ``field`` (element path), ``expected``, ``found``, ``text``, ``message_id`` (None when the finding is about
+    the case, not one message) and ``error_code`` (the Error code a refusal carries: ``trust`` or
+    ``business-rule``).
+    """
+    return {
+        "rule_id": item.rule_id,
+        "severity": item.severity.value,
+        "blocks": item.blocks,
+        "field": item.field,
+        "expected": item.expected,
+        "found": item.found,
+        "text": item.text,
+        "message_id": item.message_id,
+        "error_code": item.error_code.value,
+    }
+
+
+def _state_view(standing: StateStanding) -> dict[str, Any]:
+    return {
+        "role": standing.role.value,
+        "country": standing.country,
+        "competent_authority": standing.competent_authority,
+        "acknowledgement": standing.acknowledgement.value,
+        "acknowledged_on": _date(standing.acknowledged_on),
+        "information_requested": list(standing.information_requested),
+        "information_answered": list(standing.information_answered),
+        "decision": standing.decision.value,
+        "decided_on": _date(standing.decided_on),
+        "deemed_consent": standing.decision is DecisionState.DEEMED_CONSENTED,
+        "valid_from": _date(standing.valid_from),
+        "valid_until": _date(standing.valid_until),
+        "conditions": list(standing.conditions),
+        "max_shipments": standing.max_shipments,
+        "max_quantity": _quantity(standing.max_quantity),
+        "withdrawn_from": _date(standing.withdrawn_from),
+    }
+
+
+def _shipment_view(shipment: Shipment) -> dict[str, Any]:
+    return {
+        "serial": shipment.serial,
+        "state": shipment.state.value,
+        "declaration_id": shipment.declaration_id,
+        "shipped_on": _date(shipment.shipped_on),
+        "quantity": _quantity(shipment.quantity),
+        "received_on": _date(shipment.received_on),
+        "completed_on": _date(shipment.completed_on),
+        "message_ids": list(shipment.message_ids),
+    }
+
+
+def _pending_view(item: Pending) -> dict[str, Any]:
+    return {"message_id": item.message_id, "message_type": item.message_type.value, "waiting_for": item.waiting_for}
+
+
+def case_view(case: Case) -> dict[str, Any]:
+    """Return the JSON form of a case as of its date (``docs/cases.md``, "The case view", lists every key).
+
+    ``notified`` is None until the Notification arrived; so are the notified limits and what is left of them.
+    Quantities are in the notified unit, except ``quantity_used``, which counts every unit export data used.
+    ``overdue`` repeats the findings of :data:`OVERDUE_RULES`, which are also in ``findings``.
+    """
+    notification = case.notification
+    notified: dict[str, Any] | None = None
+    if notification is not None:
+        notified = {
+            "shipments": notification.intended_shipments,
+            "quantity": {
+                "value": _decimal(notification.intended_quantity.value),
+                "unit": notification.intended_quantity.unit,
+            },
+            "first_departure": _date(notification.first_departure),
+            "last_departure": _date(notification.last_departure),
+        }
+    findings = [finding_view(item) for item in case.findings]
+    return {
+        "notification_number": case.notification_number,
+        "state": case.state.value,
+        "cancelled_on": _date(case.cancelled_on),
+        "as_of": _date(case.as_of),
+        "blocked": case.blocked,
+        "notified": notified,
+        "states": [_state_view(standing) for standing in case.states],
+        "shipments_used": case.shipments_used,
+        "shipments_left": case.shipments_left,
+        "quantity_unit": notification.intended_quantity.unit if notification is not None else None,
+        "quantity_used": {unit: _decimal(value) for unit, value in sorted(case.quantity_used.items())},
+        "quantity_left": _decimal(case.quantity_left),
+        "shipments": [_shipment_view(shipment) for shipment in case.shipments],
+        "findings": findings,
+        "overdue": [view for view in findings if view["rule_id"] in OVERDUE_RULES],
+        "pending": [_pending_view(item) for item in case.pending],
+        "message_ids": list(case.message_ids),
+    }
