@@ -29,7 +29,16 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
 from picexchange import codec, exchange
-from picexchange.cases import Agency, CaseEvent, CaseFinding, CasePolicy, ClearanceDecision, Direction, clearance
+from picexchange.cases import (
+    Agency,
+    Case,
+    CaseEvent,
+    CaseFinding,
+    CasePolicy,
+    ClearanceDecision,
+    Direction,
+    clearance,
+)
 from picexchange.errors import (
     Busy,
     CaseConflict,
@@ -51,12 +60,14 @@ from picexchange.models.export import ClearanceStatus, ExportData
 from picexchange.store import (
     CaseDirection,
     CaseMessage,
+    CaseSummary,
     Enqueued,
     Idempotency,
     InboundMessage,
     OutboundMessage,
     Recorded,
     Store,
+    StoredCaseMessage,
 )
 from picexchange.trust import Identity, TrustStore
 
@@ -214,6 +225,18 @@ class Gateway:
         )
         self.hold_automatically = hold_automatically
         self.customs_office = customs_office
+
+    def case_detail(
+        self, notification_number: str, now: dt.datetime
+    ) -> tuple[CaseSummary, Case, tuple[StoredCaseMessage, ...]] | None:
+        """Return a case's row, the case as of ``now`` and its messages in order; None for an unknown case."""
+        with self.cases.locked(notification_number):
+            loaded = self.cases.load(notification_number)
+            if loaded.summary is None:
+                return None
+            self.cases.remember(notification_number, loaded.fold, loaded.version)
+            folded = loaded.fold.case(now=now)
+        return loaded.summary, folded, self.store.case_messages(notification_number)
 
     def identity_for(self, participant: str) -> Identity:
         """Return the identity that signs as hosted ``participant`` (today the one ``[me]`` for every one)."""
