@@ -635,7 +635,7 @@ class CaseFold:
                     export, export_entry.event, running_before=running.get(unit, Decimal(0)), repeated_by=None
                 )
                 running[unit] = running.get(unit, Decimal(0)) + export.actual_quantity.value
-            findings += self._overdue(shipment, day)
+            findings += self._overdue(shipment, movement.track, day)
         limit_shipments, limit_quantity = self._limits(day)
         notified_unit = notification.intended_quantity.unit if notification is not None else None
         findings.sort(key=finding_order)
@@ -708,6 +708,18 @@ class CaseFold:
             )
         for index, standing in enumerate(standings, start=1):
             found += standing_findings(standing, index, self.policy)
+            found += self._validity_today(standing, day)
+        if not notification.first_departure <= day <= notification.last_departure:
+            late = day > notification.last_departure
+            found.append(
+                finding(
+                    "export.departure.window",
+                    field="/Notification/LastDeparture" if late else "/Notification/FirstDeparture",
+                    expected=f"{notification.first_departure} to {notification.last_departure}",
+                    found=day,
+                    text=f"{day} is outside the notified departures; no shipment may start on it",
+                )
+            )
         known = {state.country for state in notification.state_concerned}
         for country, tracks in (("acknowledgement", self._acknowledgements), ("decision", self._decisions)):
             for name, track in tracks.items():
@@ -725,6 +737,35 @@ class CaseFold:
                             )
                         )
         return found
+
+    def _validity_today(self, standing: StateStanding, day: dt.date) -> list[CaseFinding]:
+        """Return a finding when a State's written consent is not valid on ``day``: no shipment may start on it.
+
+        The same rule as for an ExportData's shipment date (V-A 20, Art. 6(8)), asked of the case's own date, so
+        that a case whose consent expired is blocked, not only its next export data.
+        """
+        if (
+            standing.decision not in (DecisionState.CONSENTED, DecisionState.CONSENTED_WITH_CONDITIONS)
+            or standing.valid_from is None
+            or standing.valid_until is None
+            or standing.valid_from <= day <= standing.valid_until
+        ):
+            return []
+        consent = self._consent_in_force(standing.country, day)
+        track = self._decisions.get(standing.country)
+        entries = track.entries if track is not None else []
+        message_id = next((e.event.message_id for e in entries if e.event.document is consent), None)
+        who = f"{standing.country} ({standing.role.value})"
+        return [
+            finding(
+                "export.consent.validity",
+                field="/ConsentDecision/ValidUntil" if day > standing.valid_until else "/ConsentDecision/ValidFrom",
+                expected=f"{standing.valid_from} to {standing.valid_until}",
+                found=day,
+                text=f"the consent of {who} is not valid on {day}; no shipment may start on it",
+                message_id=message_id,
+            )
+        ]
 
     def _decision_findings(self, notification: Notification) -> list[CaseFinding]:
         """Return a warning for each consent valid longer than the policy allows (Art. 6(8))."""
@@ -1025,8 +1066,20 @@ class CaseFold:
         found += match_findings(notification, export, mid)
         return found
 
-    def _overdue(self, shipment: Shipment, day: dt.date) -> list[CaseFinding]:
+    def _overdue(
+        self, shipment: Shipment, track: _Track[MovementState, MovementEvent], day: dt.date
+    ) -> list[CaseFinding]:
+        """Return the overdue items of one shipment, each about the message the missing one should follow.
+
+        A receipt overdue is about the shipment's ExportData, a disposal overdue about its ShipmentReceipt.
+        """
         policy = self.policy
+        exported_by = received_by = None
+        for entry in track.applied():
+            if entry.step is MovementEvent.EXPORT:
+                exported_by = entry.event.message_id
+            elif entry.step is MovementEvent.RECEIVE:
+                received_by = entry.event.message_id
         found: list[CaseFinding] = []
         shipped = shipment.state in {MovementState.EXPORTED, MovementState.HELD, MovementState.CLEARED}
         if shipped and shipment.shipped_on is not None:
@@ -1039,6 +1092,7 @@ class CaseFold:
                         expected=f"a receipt by {due}",
                         found="none",
                         text=f"shipment {shipment.serial} left on {shipment.shipped_on}; no receipt by {due}",
+                        message_id=exported_by,
                     )
                 )
         if shipment.received_on is not None and shipment.state in {MovementState.RECEIVED, MovementState.DISPOSED}:
@@ -1053,6 +1107,7 @@ class CaseFold:
                         found=str(done) if done is not None else "none",
                         text=f"shipment {shipment.serial} was received on {shipment.received_on}; disposal or "
                         f"recovery is due by {due}",
+                        message_id=received_by,
                     )
                 )
         return found
