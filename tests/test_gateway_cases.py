@@ -13,6 +13,8 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,11 +32,12 @@ from picexchange.models.export import ClearanceResult, ClearanceStatus, ExportDa
 from picexchange.models.pic import Acknowledgement, ConsentDecision, Notification
 from picexchange.store import OutboundState, open_store
 from picexchange.testing import GatewayNode, backoffice_credentials, free_port, serve_in_thread
-from picexchange.testpki import TestPki, make_test_pki
+from picexchange.testpki import TestPki, certificate_pem, make_test_pki, partners_toml, private_key_pem
 from picexchange.trust import TrustStore
 from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
+CLI = Path(sys.executable).parent / "picexchange"
 DCCEEW, ABF, DOE, RMCD = "AU:DCCEEW", "AU:ABF", "MY:DOE", "MY:RMCD"
 CASE = "AU2026-0042"
 
@@ -311,6 +314,62 @@ def test_a_store_failure_after_the_message_insert_leaves_neither_message_nor_cas
     assert windows.post(export.raw, RMCD).status_code == 200
     case = store.case_summary(CASE)
     assert case is not None and case.message_count == 3  # the ExportData and its automatic hold
+
+
+# ------------------------------------------------------------------------------------------------ the CLI
+
+
+def _gateway_toml(windows: SingleWindows, directory: Path, participant: str) -> Path:
+    """Write the gateway.toml (and partners.toml, key and certificates) of a participant's running gateway."""
+    item = windows.pki[participant]
+    for each in windows.pki.participants:
+        stem = each.id.replace(":", "_")
+        (directory / f"{stem}.cert.pem").write_bytes(certificate_pem(each.certificate))
+    key = directory / f"{participant.replace(':', '_')}.key.pem"
+    key.write_bytes(private_key_pem(item.private_key))
+    key.chmod(0o600)
+    (directory / "partners.toml").write_text(partners_toml(windows.pki, me=participant))
+    config = directory / "gateway.toml"
+    store = "/" + windows.stores[participant[:2]].removeprefix("sqlite:///").lstrip("/")
+    (directory / "tokens.toml").write_text("")
+    config.write_text(
+        f'[gateway]\npartners = "partners.toml"\nstore = "sqlite:{store}"\n[backoffice]\ntokens = "tokens.toml"\n'
+    )
+    return config
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+
+
+def test_case_list_and_show_read_the_gateways_store(windows: SingleWindows, tmp_path: Path) -> None:
+    _queued(windows[DCCEEW], NOTIFICATION, to=DOE)
+    _queued(windows[DOE], CONSENT, to=DCCEEW)
+    _queued(windows[ABF], EXPORT, to=RMCD)
+    config = _gateway_toml(windows, tmp_path, RMCD)
+    listed = _cli("case", "list", "--config", config)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.splitlines()
+    assert line.startswith(f"{CASE}  notified  AU->MY open") and "shipments 1/8" in line and "messages 3" in line
+    assert _cli("case", "list", "--config", config, "--blocked").stdout == ""
+    assert _cli("case", "list", "--config", config, "--country", "JP").stdout == ""
+    rows = json.loads(_cli("case", "list", "--config", config, "--state", "notified", "--json").stdout)
+    assert [row["notification_number"] for row in rows] == [CASE] and rows[0]["version"] == 3
+    assert _cli("case", "list", "--config", config, "--state", "sleeping").returncode == 2
+
+    shown = _cli("case", "show", CASE, "--config", config, "--at", "2026-03-05")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert f"{CASE} as of 2026-03-05: notified; nothing blocks a new shipment" in text
+    assert "shipment 1: exported" in text
+    assert f"in  ExportData               {ABF} -> {RMCD}" in text
+    assert f"out ConsentDecision          {DOE} -> {DCCEEW}" in text  # sent by this Single Window
+    report = json.loads(_cli("case", "show", CASE, "--config", config, "--json").stdout)
+    assert [m["message_type"] for m in report["messages"]] == ["Notification", "ConsentDecision", "ExportData"]
+    assert report["case"]["shipments_used"] == 1 and report["summary"]["message_count"] == 3
+    missing = _cli("case", "show", "AU2026-9999", "--config", config)
+    assert missing.returncode == 1 and "no case AU2026-9999" in missing.stderr
+    assert _cli("case", "show", CASE, "--config", tmp_path / "absent.toml").returncode == 2
 
 
 # -------------------------------------------------------------------------- two gateways, one PostgreSQL
