@@ -160,5 +160,5 @@ def test_the_demo_walks_the_case_and_exits_0() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 of 4 messages receipted for exactly the bytes sent" in result.stdout
-    for kind in ("Notification", "Acknowledgement", "ConsentDecision", "ExportData"):
+    for kind in ("Notification", "Acknowledgement", "ConsentDecision", "MovementAnnouncement"):
         assert kind in result.stdout

@@ -433,3 +433,37 @@ def test_two_gateways_on_one_postgres_store_lose_no_message_of_one_case(tmp_path
         assert len(replies) == 16 and {s.state for s in replies} == {OutboundState.QUEUED}
         for store in stores:
             store.close()
+
+
+def test_a_cached_case_catches_up_with_what_another_gateway_stored(tmp_path: Path) -> None:
+    """A case another process wrote since is read from where the cached fold stopped, not folded from the start."""
+    now = _now()
+    pki = make_test_pki([ABF, RMCD], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=30))
+    trust = TrustStore.of([item.partner for item in pki.participants], me=pki[RMCD].identity)
+    url = f"sqlite:///{tmp_path / 'MY.db'}"
+    first, second = open_store(url), open_store(url)
+    first.migrate()
+    gateways = [Gateway(me=pki[RMCD].identity, trust=trust, store=store) for store in (first, second)]
+    reads: list[int] = []
+    real = first.case_messages
+
+    def counted(number: str, *, after: int = 0) -> Any:
+        reads.append(after)
+        return real(number, after=after)
+
+    first.case_messages = counted  # type: ignore[method-assign]
+
+    def export(serial: int) -> bytes:
+        document = EXPORT.model_copy(update={"shipment_serial": serial})
+        return exchange.seal(document, me=pki[ABF].identity, to=RMCD, now=_now()).raw
+
+    assert gateways[0].handle(export(1), _now())[0] == 200  # a new case: nothing to read
+    assert gateways[1].handle(export(2), _now())[0] == 200  # the other process: ExportData 2 and its hold
+    assert gateways[0].handle(export(3), _now())[0] == 200
+    assert reads == [2]  # caught up after the two messages it held, never from position 0
+    case = first.case_summary(CASE)
+    assert case is not None and case.message_count == 6
+    shown = gateways[0].case_detail(CASE, _now())
+    assert shown is not None and [s.serial for s in shown[1].shipments] == [1, 2, 3]
+    for store in (first, second):
+        store.close()

@@ -1,7 +1,9 @@
 """The demo exchange: two Single Window gateways on loopback walk a plastic-waste PIC case.
 
 The exporting Single Window (Australia) notifies the importing one (Malaysia); Malaysia acknowledges and
-consents; Australia sends the export data of the first shipment. Every message goes through the real
+consents; Australia announces the first shipment (export data goes from Australian to Malaysian Customs, which
+a gateway hosting one competent authority may not send: the Single Window checks who may send what). Every
+message goes through the real
 stack: back-office API → outbox → signed envelope over HTTP → partner checks → durable store → signed
 receipt → back office pulls its inbox. The run succeeds only if every step was receipted with the digest
 of exactly the bytes sent.
@@ -26,7 +28,7 @@ DEMO_FLOW: tuple[tuple[str, bool], ...] = (
     ("plastic-au-my-01-notification.xml", True),
     ("plastic-au-my-03-acknowledgement.xml", False),
     ("plastic-au-my-06-consent-decision.xml", False),
-    ("plastic-au-my-08-export-data.xml", True),
+    ("plastic-au-my-07-movement-announcement.xml", True),
 )
 
 

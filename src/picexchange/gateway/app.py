@@ -234,7 +234,7 @@ class Gateway:
             loaded = self.cases.load(notification_number)
             if loaded.summary is None:
                 return None
-            self.cases.remember(notification_number, loaded.fold, loaded.version)
+            self.cases.remember(notification_number, loaded.fold, loaded.version, loaded.held)
             folded = loaded.fold.case(now=now)
         return loaded.summary, folded, self.store.case_messages(notification_number)
 
@@ -330,7 +330,7 @@ class Gateway:
                 if recorded.duplicate:
                     self.cases.forget(number)
                 else:
-                    self.cases.remember(number, fold, loaded.version + 1)
+                    self.cases.remember(number, fold, loaded.version + 1, loaded.held + len(listed))
                     if replies:
                         log.info(
                             "shipment held automatically",
@@ -542,7 +542,7 @@ class Gateway:
                 if enqueued.replayed:
                     self.cases.forget(number)
                 else:
-                    self.cases.remember(number, loaded.fold, loaded.version + 1)
+                    self.cases.remember(number, loaded.fold, loaded.version + 1, loaded.held + 1)
                 return Submitted(**_fields_of(enqueued), warnings=tuple(found))
         raise CaseConflict(number, expected=-1, found=-1)
 

@@ -5,9 +5,10 @@ message of a case the gateway
 
 1. takes the case's lock (one writer per case inside the process; other cases go on in parallel);
 2. reads the case's stored version (one row) and uses the cached :class:`~picexchange.cases.CaseFold` if it
-   was folded at that version, else folds the case again from the stored bytes of its messages
-   (:meth:`~picexchange.store.Store.case_messages`, decoded with :mod:`picexchange.codec` without verifying
-   the signatures again: they were verified when the messages were accepted, and the bytes are ours);
+   was folded at that version; if another process wrote the case since, the cached fold catches up with the
+   messages stored after the ones it holds; with no cached fold, the case is folded again from the stored
+   bytes of its messages (:meth:`~picexchange.store.Store.case_messages`, decoded with :mod:`picexchange.codec`
+   without verifying the signatures again: they were verified when the messages were accepted);
 3. asks the fold (who may send it, the clearance decision, what a submitted document would break), applies
    the message, and writes the message with a :class:`~picexchange.store.CaseUpdate` built on that version;
 4. on :class:`~picexchange.errors.CaseConflict` (another process wrote the case meanwhile) drops the fold and
@@ -58,12 +59,14 @@ class LoadedCase:
         fold: the running fold; applying a message changes it (dropped again if the write fails).
         version: the stored version the fold is at (0: the case is not stored yet).
         summary: the stored row (None: not stored yet), whose counts the next row continues.
+        held: the stored messages the fold holds (the row's message count).
 
     """
 
     fold: CaseFold
     version: int
     summary: CaseSummary | None
+    held: int = 0
 
 
 class CaseKeeper:
@@ -92,7 +95,8 @@ class CaseKeeper:
         self.policy = policy if policy is not None else CasePolicy()
         self.capacity = max(1, capacity)
         self.limits = limits
-        self._folds: collections.OrderedDict[str, tuple[CaseFold, int]] = collections.OrderedDict()
+        # notification number -> (fold, stored version, messages it holds): exactly the stored case at that version.
+        self._folds: collections.OrderedDict[str, tuple[CaseFold, int, int]] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self._locks = tuple(threading.Lock() for _ in range(_STRIPES))
 
@@ -129,35 +133,45 @@ class CaseKeeper:
             yield
 
     def load(self, notification_number: str) -> LoadedCase:
-        """Return the case at its stored version: the cached fold if it is at that version, else folded again.
+        """Return the case at its stored version: the cached fold, caught up if the case changed, or folded anew.
 
-        The version is read before the messages: a message stored in between makes the fold newer than the
-        version, so the write conflicts and the case is loaded again; never the reverse (a fold that misses a
-        message but claims its version).
+        The fold and the version always match: messages after the ones the fold holds are read and applied
+        until the case row names exactly as many messages as the fold holds (a write that lands meanwhile is
+        read too), and that row's version is the fold's. Catching up costs the new messages only, so a case
+        another process keeps writing is never folded again from its start while its fold stays cached.
 
         Raises:
             StoreError: the store cannot be read, or a stored message cannot be decoded.
 
         """
         summary = self.store.case_summary(notification_number)
-        version = 0 if summary is None else summary.version
         with self._cache_lock:
-            cached = self._folds.get(notification_number)
-            if cached is not None and cached[1] == version:
-                self._folds.move_to_end(notification_number)
-                return LoadedCase(fold=cached[0], version=version, summary=summary)
-        fold = CaseFold(notification_number, policy=self.policy)
-        if version:
-            for stored in self.store.case_messages(notification_number):
+            cached = self._folds.pop(notification_number, None)  # taken out: back in only once it matches
+        version = 0 if summary is None else summary.version
+        if cached is not None and cached[1] == version:
+            self.remember(notification_number, cached[0], version, cached[2])
+            return LoadedCase(fold=cached[0], version=version, summary=summary, held=cached[2])
+        if cached is not None and summary is not None and cached[2] <= summary.message_count:
+            fold, held = cached[0], cached[2]
+        else:
+            fold, held = CaseFold(notification_number, policy=self.policy), 0
+        while summary is not None and held < summary.message_count:
+            fresh = self.store.case_messages(notification_number, after=held)
+            if not fresh:  # pragma: no cover - rows are never deleted
+                raise StoreError(f"case {notification_number} lists {summary.message_count} messages; {held} found")
+            for stored in fresh:
                 event = self._stored_event(stored)
                 if event is not None:
                     fold.apply(event)
-        return LoadedCase(fold=fold, version=version, summary=summary)
+                held = max(held, stored.position)
+            summary = self.store.case_summary(notification_number)
+        version = 0 if summary is None else summary.version
+        return LoadedCase(fold=fold, version=version, summary=summary, held=held)
 
-    def remember(self, notification_number: str, fold: CaseFold, version: int) -> None:
-        """Keep ``fold`` as the case at stored ``version``; drop the least recently used beyond capacity."""
+    def remember(self, notification_number: str, fold: CaseFold, version: int, held: int) -> None:
+        """Keep ``fold`` as the case at stored ``version`` holding ``held`` messages; drop the least recently used."""
         with self._cache_lock:
-            self._folds[notification_number] = (fold, version)
+            self._folds[notification_number] = (fold, version, held)
             self._folds.move_to_end(notification_number)
             while len(self._folds) > self.capacity:
                 self._folds.popitem(last=False)

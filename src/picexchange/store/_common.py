@@ -723,17 +723,18 @@ class SqlStore(Store):
         found = tuple(case_from(row, self._time) for row in rows[:limit])
         return CasePage(cases=found, next=found[-1].sequence if found else since, has_more=len(rows) > limit)
 
-    def case_messages(self, notification_number: str) -> tuple[StoredCaseMessage, ...]:
+    def case_messages(self, notification_number: str, *, after: int = 0) -> tuple[StoredCaseMessage, ...]:
         """Return a case's messages in order with their stored bytes; see the protocol."""
         no_nul(notification_number=notification_number)
+        after = cursor(after)
         with self._transaction(write=False) as session:
             rows = session.execute(
                 "SELECT m.position, m.direction, m.sender, m.receiver, m.message_id, m.message_type, m.at,"  # noqa: S608
                 " coalesce(i.data, o.data) FROM case_message AS m"
                 " LEFT JOIN inbound AS i ON m.direction = 'in' AND i.sender = m.sender AND i.message_id = m.message_id"
                 " LEFT JOIN outbound AS o ON m.direction = 'out' AND o.message_id = m.message_id"
-                f" WHERE m.notification_number = {self._P} ORDER BY m.position",
-                (notification_number,),
+                f" WHERE m.notification_number = {self._P} AND m.position > {self._P} ORDER BY m.position",
+                (notification_number, after),
             ).fetchall()
         listed = []
         for position, direction, sender, receiver, message_id, message_type, at, data in rows:

@@ -655,8 +655,14 @@ class Store(Protocol):
         """
         ...
 
-    def case_messages(self, notification_number: str) -> tuple[StoredCaseMessage, ...]:
-        """Return the messages of a case in the order they were stored, each with its exact bytes."""
+    def case_messages(self, notification_number: str, *, after: int = 0) -> tuple[StoredCaseMessage, ...]:
+        """Return the messages of a case in the order they were stored, each with its exact bytes.
+
+        Args:
+            notification_number: the case.
+            after: only the messages after this position (a fold that holds the first ``after`` catches up).
+
+        """
         ...
 
     def claim_due(
