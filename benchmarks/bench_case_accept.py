@@ -94,13 +94,6 @@ def main() -> None:
 
         for raw in [export_data() for _ in range(5)]:  # warm up: schemas compiled, fold cached
             receive(raw)
-        alone = per_message([export_data() for _ in range(calls)], accept)
-        stored = per_message([export_data(test=True) for _ in range(calls)], receive)
-        with_case = per_message([export_data() for _ in range(calls)], receive)
-        print(f"{'accept_for alone':<44} {alone * 1e3:>8.2f} ms  1.00")
-        print(f"{'receive, no case (test message)':<44} {stored * 1e3:>8.2f} ms  {stored / alone:.2f}")
-        print(f"{'receive with case update':<44} {with_case * 1e3:>8.2f} ms  {with_case / alone:.2f}")
-        print()
         print(f"{'shipments in the case':<24} {'receive + case':>14} {'x accept':>9} {'refold (miss)':>14}")
         number = notification.notification_number
         for target in (10, 100, 1_000):
@@ -113,9 +106,17 @@ def main() -> None:
             base = per_message([export_data(test=True) for _ in range(calls // 2)], accept)
             start = time.perf_counter()
             customs.cases.forget(number)
-            customs.cases.load(number)
+            loaded = customs.cases.load(number)
             refold = time.perf_counter() - start
+            customs.cases.remember(number, loaded.fold, loaded.version, loaded.held)
             print(f"{row_before:<24} {spent * 1e3:>11.2f} ms {spent / base:>9.2f} {refold * 1e3:>11.1f} ms")
+        print()
+        alone = per_message([export_data() for _ in range(calls)], accept)
+        stored = per_message([export_data(test=True) for _ in range(calls)], receive)
+        with_case = per_message([export_data() for _ in range(calls)], receive)
+        print(f"{'accept_for alone':<44} {alone * 1e3:>8.2f} ms  1.00")
+        print(f"{'receive, no case (test message)':<44} {stored * 1e3:>8.2f} ms  {stored / alone:.2f}")
+        print(f"{'receive with case update':<44} {with_case * 1e3:>8.2f} ms  {with_case / alone:.2f}")
         store.close()
 
 

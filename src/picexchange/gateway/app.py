@@ -291,6 +291,7 @@ class Gateway:
     ) -> Recorded:
         """Store a received message of a case with its case update (and an automatic hold) in one transaction."""
         number = event.conversation_id
+        conflict = CaseConflict(number, expected=0, found=0)
         with self.cases.locked(number):
             for _ in range(ATTEMPTS):
                 loaded = self.cases.load(number)
@@ -321,8 +322,9 @@ class Gateway:
                 update = self.cases.update(loaded, tuple(listed), raised, now=now)
                 try:
                     recorded = self.store.record_inbound(message, receipt, case=update, replies=replies)
-                except CaseConflict:
-                    self.cases.forget(number)  # another process wrote the case: fold it again and retry
+                except CaseConflict as exc:
+                    self.cases.forget(number)  # another process wrote the case: read it again and retry
+                    conflict = exc
                     continue
                 except BaseException:
                     self.cases.forget(number)  # the fold holds a message the store did not take
@@ -338,7 +340,7 @@ class Gateway:
                         )
                         self.wake()
                 return recorded
-        raise CaseConflict(number, expected=-1, found=-1)
+        raise conflict  # still changing after ATTEMPTS tries: retryable, the caller tries again later
 
     def _clearance_of(self, event: CaseEvent, loaded: LoadedCase, now: dt.datetime) -> ClearanceDecision | None:
         """Return the clearance decision on an ExportData that a hosted Customs participant receives, else None."""
@@ -517,6 +519,7 @@ class Gateway:
     ) -> Submitted:
         """Check a submitted document against its case and queue it with its case update, in one transaction."""
         number = event.conversation_id
+        conflict = CaseConflict(number, expected=0, found=0)
         with self.cases.locked(number):
             for _ in range(ATTEMPTS):
                 loaded = self.cases.load(number)
@@ -533,8 +536,9 @@ class Gateway:
                 update = self.cases.update(loaded, (_listed(event, CaseDirection.OUTBOUND, now),), found, now=now)
                 try:
                     enqueued = self.store.enqueue(message, at=now, idempotency=idempotency, case=update)
-                except CaseConflict:
+                except CaseConflict as exc:
                     self.cases.forget(number)
+                    conflict = exc
                     continue
                 except BaseException:
                     self.cases.forget(number)
@@ -544,7 +548,7 @@ class Gateway:
                 else:
                     self.cases.remember(number, loaded.fold, loaded.version + 1, loaded.held + 1)
                 return Submitted(**_fields_of(enqueued), warnings=tuple(found))
-        raise CaseConflict(number, expected=-1, found=-1)
+        raise conflict  # still changing after ATTEMPTS tries: retryable, the caller tries again later
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
