@@ -150,7 +150,7 @@ def test_serve_reports_a_bad_configuration_as_usage_error(tmp_path: Path) -> Non
 
 @pytest.mark.timeout(120)
 def test_the_demo_walks_the_case_and_exits_0() -> None:
-    """The README's main job, as a subprocess: two gateways, four messages, all receipted."""
+    """The README's main job, as a subprocess: two Single Windows, five messages, all receipted; both hold the case."""
     result = subprocess.run(  # noqa: S603 - our own entry point
         [sys.executable, "-m", "picexchange", "demo", str(ROOT / "samples")],
         capture_output=True,
@@ -159,6 +159,13 @@ def test_the_demo_walks_the_case_and_exits_0() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 of 4 messages receipted for exactly the bytes sent" in result.stdout
-    for kind in ("Notification", "Acknowledgement", "ConsentDecision", "ExportData"):
+    assert "5 of 5 messages receipted for exactly the bytes sent" in result.stdout
+    for kind in ("Notification", "Acknowledgement", "ConsentDecision", "MovementAnnouncement", "ExportData"):
         assert kind in result.stdout
+    # Both Single Windows folded the same case from what they sent and received; the export data was not held.
+    for side in ("AU:DCCEEW + AU:ABF", "MY:DOE + MY:RMCD"):
+        assert (
+            f"case AU2026-0042 at {side}: notified; MY consented; shipments 1 used, 7 left; 19.84 TNE exported; "
+            "5 messages; nothing blocks a new shipment"
+        ) in result.stdout
+    assert "held automatically" not in result.stdout

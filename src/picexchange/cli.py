@@ -402,7 +402,7 @@ def demo_command(
         "(AU:DCCEEW + AU:ABF, MY:DOE + MY:RMCD), SQLite stores"
     )
     _out.print(
-        f"{'':2}{'t':>6}  {'from':<10}   {'to':<10} {'message':<16} {'message id':<10} {'outcome':<17} "
+        f"{'':2}{'t':>6}  {'from':<10}   {'to':<10} {'message':<20} {'message id':<10} {'outcome':<17} "
         f"{'ms':>4}  receipt digest (SHA-256 of the bytes sent)"
     )
 
@@ -412,21 +412,39 @@ def demo_command(
         proof = (step.receipt_digest or "-") + (" = sent" if step.receipt_digest == step.digest else " ≠ sent")
         pulled = "" if step.delivered else "  [red]not in the partner's inbox[/]"
         _out.print(
-            f"{mark} {step.at:5.2f}s  {step.sender:<10} → {step.receiver:<10} {step.message_type:<16} "
+            f"{mark} {step.at:5.2f}s  {step.sender:<10} → {step.receiver:<10} {step.message_type:<20} "
             f"{step.message_id[:8]:<10} {tries:<17} {step.seconds * 1000:>4.0f}  {proof}{pulled}"
         )
 
     with tempfile.TemporaryDirectory(prefix="picexchange-demo-") as scratch:
         folder = keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
+        held: list[str] = []
+
+        def show_case(participants: str, detail: dict[str, Any]) -> None:
+            case = detail["case"]
+            held.extend(item["message_id"] for item in detail["messages"] if item["message_type"] == "ClearanceResult")
+            decisions = "; ".join(
+                f"{state['country']} {state['decision']}" for state in case["states"] if state["role"] != "export"
+            )
+            used = ", ".join(f"{amount} {unit}" for unit, amount in case["quantity_used"].items()) or "nothing"
+            verdict = "[red]a violation blocks new shipments[/]" if case["blocked"] else "nothing blocks a new shipment"
+            _out.print(
+                f"case {case['notification_number']} at {participants}: {case['state']}; {decisions}; "
+                f"shipments {case['shipments_used']} used, {case['shipments_left']} left; {used} exported; "
+                f"{len(detail['messages'])} messages; {verdict}"
+            )
+
         try:
-            steps = run_demo(folder, samples, on_step=show)
+            steps = run_demo(folder, samples, on_step=show, on_case=show_case)
         except (PicExchangeError, AssertionError, RuntimeError) as exc:
             _err.print(f"demo failed: {exc}", markup=False)
             raise typer.Exit(EXIT_INVALID) from exc
     good = sum(step.ok for step in steps)
     _out.print(f"{good} of {len(steps)} messages receipted for exactly the bytes sent and pulled by the back office")
-    raise typer.Exit(EXIT_OK if good == len(steps) == len(DEMO_FLOW) else EXIT_INVALID)
+    if held:
+        _out.print("[red]the export data was held automatically[/] (a ClearanceResult went back to AU:ABF)")
+    raise typer.Exit(EXIT_OK if good == len(steps) == len(DEMO_FLOW) and not held else EXIT_INVALID)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The ``case`` commands: ``picexchange case check FILE...`` folds message files into their PIC cases offline.
+"""The ``case`` commands: ``check`` folds message files offline; ``list`` and ``show`` read a gateway's store.
 
 Registered on the main ``picexchange`` app by :mod:`picexchange.cli`. A shell like the rest of the CLI: it
 reads the files, the partner registry and the clock, and leaves every decision to :mod:`picexchange.cases`
@@ -7,6 +7,11 @@ validation) and :mod:`picexchange.signing` (signatures).
 
 ``case check`` exit codes: 0 nothing blocks a shipment, 1 a violation does, 2 a file is unreadable or not a
 valid message (or not genuine, with ``--registry``), or a usage error.
+
+``case list`` and ``case show NOTIFICATION-NO`` read the store of the gateway a ``gateway.toml`` names, without
+changing it (no migration, no write): the case rows, and one case folded again from its stored messages. Exit
+codes: 0 shown, 1 the store cannot be read (or, for ``show``, has no such case), 2 a usage or configuration
+error.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from picexchange.cases import (
     case_view,
     fold_case,
 )
-from picexchange.errors import ConfigurationError, MessageError
+from picexchange.errors import ConfigurationError, MessageError, StoreError
 from picexchange.files.registry import load_case_policy, load_trust
 from picexchange.models.envelope import Envelope, MessageType
 from picexchange.trust import ParticipantRole, TrustStore
@@ -403,6 +408,168 @@ def case_check_command(
     if read.problems:
         raise typer.Exit(EXIT_INVALID)
     raise typer.Exit(EXIT_BLOCKED if blocked else EXIT_OK)
+
+
+# ------------------------------------------------------------------------------------- a gateway's store
+
+
+def _open(config: Path) -> tuple[Any, TrustStore]:
+    """Return the gateway's store (not migrated: read only) and its partner registry."""
+    from picexchange.gateway import load_gateway_config
+    from picexchange.store import open_store
+
+    try:
+        settings = load_gateway_config(config)
+        trust = load_trust(settings.partners)
+    except ConfigurationError as exc:
+        raise _usage(str(exc)) from exc
+    try:
+        return open_store(settings.store), trust
+    except ConfigurationError as exc:
+        raise _usage(str(exc)) from exc
+    except StoreError as exc:
+        raise _store_failed(exc) from exc
+
+
+def _store_failed(exc: StoreError) -> typer.Exit:
+    _err.print(f"error: the store cannot be read: {exc} (a store older than schema 3 is upgraded by the gateway)")
+    return typer.Exit(EXIT_BLOCKED)
+
+
+def _summary_line(summary: Any) -> str:
+    route = f"{summary.export_country or '?'}->{summary.import_country or '?'}"
+    notified = "?" if summary.shipments_notified is None else summary.shipments_notified
+    return (
+        f"{summary.notification_number}  {summary.state:<9} {route:<6} "
+        f"{'blocked' if summary.blocked else 'open':<7} violations {summary.violations}  warnings "
+        f"{summary.warnings}  shipments {summary.shipments_used}/{notified}  messages {summary.message_count}  "
+        f"updated {summary.updated_at.isoformat() if summary.updated_at else '-'}"
+    )
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    return {
+        "notification_number": summary.notification_number,
+        "state": summary.state,
+        "export_country": summary.export_country,
+        "import_country": summary.import_country,
+        "blocked": summary.blocked,
+        "violations": summary.violations,
+        "warnings": summary.warnings,
+        "shipments_used": summary.shipments_used,
+        "shipments_notified": summary.shipments_notified,
+        "message_count": summary.message_count,
+        "updated_at": summary.updated_at.isoformat() if summary.updated_at else None,
+        "version": summary.version,
+    }
+
+
+@case_app.command("list")
+def case_list_command(
+    config: Annotated[Path, typer.Option("--config", help="Gateway configuration (TOML): its store is read.")],
+    state: Annotated[str | None, typer.Option("--state", help="awaited, notified or cancelled.")] = None,
+    country: Annotated[str | None, typer.Option("--country", help="State of export or import (MY).")] = None,
+    blocked: Annotated[
+        bool | None, typer.Option("--blocked/--not-blocked", help="Only blocked, or only unblocked, cases.")
+    ] = None,
+    updated_since: Annotated[
+        str | None, typer.Option("--updated-since", help="Only cases changed since (2026-03-01 or a time).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="The most cases printed.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the case rows as JSON.")] = False,
+) -> None:
+    """List the PIC cases in a gateway's store, in order of creation, with the filters given.
+
+    Exit codes: 0 listed (even none), 1 the store cannot be read, 2 a usage or configuration error.
+    """
+    if state is not None and state not in ("awaited", "notified", "cancelled"):
+        raise _usage(f"--state must be awaited, notified or cancelled, not {state!r}")
+    if country is not None and not re.fullmatch(r"[A-Z]{2}", country):
+        raise _usage(f"--country must be an ISO 3166-1 code such as MY, not {country!r}")
+    since = None
+    if updated_since is not None:
+        try:
+            since = dt.datetime.fromisoformat(updated_since)
+        except ValueError:
+            raise _usage(f"--updated-since must be a date or a time (2026-03-01), not {updated_since!r}") from None
+        since = since if since.tzinfo is not None else since.replace(tzinfo=dt.UTC)
+    store, _ = _open(config)
+    try:
+        with store:
+            page = store.cases(
+                since=0, limit=limit, state=state, country=country, blocked=blocked, updated_since=since
+            )
+    except StoreError as exc:
+        raise _store_failed(exc) from exc
+    if as_json:
+        sys.stdout.write(json.dumps([_summary_json(item) for item in page.cases], indent=2) + "\n")
+        sys.stdout.flush()
+    else:
+        for item in page.cases:
+            _out.print(_summary_line(item), markup=False)
+        if page.has_more:
+            _out.print(f"... more cases follow (raise --limit above {limit})", markup=False)
+    raise typer.Exit(EXIT_OK)
+
+
+@case_app.command("show")
+def case_show_command(
+    notification_number: Annotated[str, typer.Argument(help="The case's notification number (AU2026-0042).")],
+    config: Annotated[Path, typer.Option("--config", help="Gateway configuration (TOML): its store is read.")],
+    at: Annotated[str | None, typer.Option("--at", help="See the case on this date (YYYY-MM-DD); today.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the case view and its messages as JSON.")] = False,
+) -> None:
+    """Show one PIC case from a gateway's store: States, shipments, used and left, findings, every message.
+
+    Exit codes: 0 shown, 1 no such case or the store cannot be read, 2 a usage or configuration error.
+    """
+    from picexchange.gateway.casework import CaseKeeper
+
+    now = _at(at)
+    store, trust = _open(config)
+    try:
+        with store:
+            loaded = CaseKeeper(store=store, trust=trust).load(notification_number)
+            messages = store.case_messages(notification_number)
+    except StoreError as exc:
+        raise _store_failed(exc) from exc
+    if loaded.summary is None:
+        _err.print(f"error: no case {notification_number} in the store", markup=False)
+        raise typer.Exit(EXIT_BLOCKED)
+    case = loaded.fold.case(now=now)
+    view = case_view(case)
+    listed = [
+        {
+            "position": item.position,
+            "message_id": item.message.message_id,
+            "message_type": item.message.message_type,
+            "direction": item.message.direction.value,
+            "sender": item.message.sender,
+            "receiver": item.message.receiver,
+            "at": item.message.at.isoformat(),
+        }
+        for item in messages
+    ]
+    if as_json:
+        report = {"summary": _summary_json(loaded.summary), "case": view, "messages": listed}
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        raise typer.Exit(EXIT_OK)
+    for line in _case_lines(view):
+        _out.print(line, markup=False)
+    for item in case.findings:
+        _out.print(
+            f"  {item.severity.value}: {item.field}: [{item.rule_id}] {item.text} "
+            f"(expected {item.expected}; found {item.found})",
+            markup=False,
+        )
+    for shown in listed:
+        _out.print(
+            f"  {shown['position']:>4} {shown['at']} {shown['direction']:<3} {shown['message_type']:<24} "
+            f"{shown['sender']} -> {shown['receiver']}  {shown['message_id']}",
+            markup=False,
+        )
+    raise typer.Exit(EXIT_OK)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from picexchange import codec
 from picexchange.models.envelope import Envelope, Receipt
@@ -32,6 +33,7 @@ DEMO_FLOW: tuple[tuple[str, bool], ...] = (
     ("plastic-au-my-01-notification.xml", True),
     ("plastic-au-my-03-acknowledgement.xml", False),
     ("plastic-au-my-06-consent-decision.xml", False),
+    ("plastic-au-my-07-movement-announcement.xml", True),
     ("plastic-au-my-08-export-data.xml", True),
 )
 
@@ -88,13 +90,21 @@ def _pull(node: GatewayNode, message_id: str, cursor: list[int]) -> bool:
     return found
 
 
-def run_demo(directory: Path, samples: Path, *, on_step: Callable[[Step], None] = lambda step: None) -> list[Step]:
+def run_demo(
+    directory: Path,
+    samples: Path,
+    *,
+    on_step: Callable[[Step], None] = lambda step: None,
+    on_case: Callable[[str, dict[str, Any]], None] = lambda participants, detail: None,
+) -> list[Step]:
     """Run the demo exchange with stores in ``directory`` and documents from ``samples``/messages.
 
     Args:
         directory: an empty folder for the two SQLite stores.
         samples: the samples folder (its ``messages`` holds the flow's documents).
         on_step: called after each step, for live output.
+        on_case: called at the end for each Single Window with its hosted participants (``AU:DCCEEW + AU:ABF``)
+            and its back office's view of the case (``GET /api/v1/cases/{number}``).
 
     """
     steps: list[Step] = []
@@ -136,6 +146,9 @@ def run_demo(directory: Path, samples: Path, *, on_step: Callable[[Step], None] 
             steps.append(step)
             on_step(step)
             previous = queued["message_id"]
+        number = envelope.header.conversation_id
+        for node in (pair.exporting, pair.importing):
+            on_case(" + ".join(node.participants), node.case(number))
     return steps
 
 

@@ -15,6 +15,7 @@ caused are a :class:`CodedError` and carry what the answer needs as attributes �
     │   │   ├── SchemaError            400 schema       XSD or model-shape problems (.issues)
     │   │   ├── SignatureError         403 signature    signature missing, broken or not covering the envelope
     │   │   ├── TrustError             403 trust        unknown sender, sender != signer, receiver != us, ...
+    │   │   ├── SenderNotAllowed       403 sender-not-allowed  the sender's role in the case may not send this type
     │   │   ├── ConflictError          409 conflict     same message id, other bytes
     │   │   ├── BusinessRuleError      422 business-rule  Basel rules (.violations)
     │   │   ├── BodyTimeout            408 body-timeout   the body did not arrive within the deadline
@@ -30,6 +31,7 @@ caused are a :class:`CodedError` and carry what the answer needs as attributes �
     │       ├── MethodNotAllowed       405 method-not-allowed
     │       ├── IdempotencyConflict    409 idempotency-conflict  the key was used for another request
     │       ├── NotAcknowledged        409 not-acknowledged  a sequence not handed out (nothing acknowledged)
+    │       ├── CaseViolation          422 case-violation   a submitted document breaks a Basel rule of its case
     │       └── InvalidRequest         422 invalid-request  parameters or body not as the API says (.issues)
     │           └── NotADocument       422 not-a-document   the JSON is no business document
     ├── TransportError
@@ -37,6 +39,7 @@ caused are a :class:`CodedError` and carry what the answer needs as attributes �
     │   │   └── UnverifiedReplyError   the answer is no genuine reply (forged, other signer/digest/id, garbage)
     │   └── RemoteError            the peer answered with a signed Error
     └── StoreError
+        └── CaseConflict           a case changed since it was read (retryable: fold again, retry)
 
 Foreign exceptions (lxml, signxml, httpx, sqlite3, psycopg, pydantic) are translated at the boundary with
 ``raise ... from exc`` and never leak. This module imports nothing from the package.
@@ -50,6 +53,8 @@ __all__ = [
     "BodyTimeout",
     "BusinessRuleError",
     "Busy",
+    "CaseConflict",
+    "CaseViolation",
     "CodedError",
     "ConfigurationError",
     "ConflictError",
@@ -71,6 +76,7 @@ __all__ = [
     "RemoteError",
     "RequestError",
     "SchemaError",
+    "SenderNotAllowed",
     "SignatureError",
     "StoreError",
     "TransportError",
@@ -92,6 +98,8 @@ class Issue:
         path: the element path without prefixes, e.g. ``/Envelope/Body/Notification/WasteIdentification``.
         line: the 1-based source line of the offending element, when the document came from XML.
         rule_id: a stable identifier of the rule that failed (``xsd``, ``V-A 6``, ``code-validity``, ...).
+        expected: what the rule expected, where a case rule says it (the notification's value, a consent's).
+        found: what the document or the case shows instead.
 
     """
 
@@ -99,6 +107,8 @@ class Issue:
     path: str | None = None
     line: int | None = None
     rule_id: str | None = None
+    expected: str | None = None
+    found: str | None = None
 
     def __str__(self) -> str:
         if self.line and self.path:
@@ -303,6 +313,17 @@ class TrustError(MessageError):
         self.reason = reason
 
 
+class SenderNotAllowed(MessageError):
+    """The sender's role in the PIC case may not send this message type (``case.sender.role``).
+
+    An exporting authority sending an Acknowledgement, Customs sending a ConsentDecision: the message is
+    signed and valid, but the Utility Block's process does not let that role send it. Nothing is stored.
+    """
+
+    code = "sender-not-allowed"
+    http_status = 403
+
+
 class ConflictError(MessageError):
     """A message with this id was already received with other bytes."""
 
@@ -410,6 +431,16 @@ class NotAcknowledged(RequestError):
     http_status = 409
 
 
+class CaseViolation(RequestError):
+    """A submitted document would break a Basel rule of its PIC case; nothing was queued.
+
+    :attr:`issues` lists every blocking finding with its rule id, field (``path``), ``expected`` and ``found``.
+    """
+
+    code = "case-violation"
+    http_status = 422
+
+
 class InvalidRequest(RequestError):
     """Parameters or body are not what the API describes (out of range, wrong type, a NUL character...)."""
 
@@ -494,3 +525,26 @@ class StoreError(PicExchangeError):
     def __init__(self, text: str, *, retryable: bool = True) -> None:
         super().__init__(text)
         self.retryable = retryable
+
+
+class CaseConflict(StoreError):
+    """A PIC case changed in the store since the update was computed; nothing was written.
+
+    Another gateway process (or thread) stored a message of the same case first. Retryable: read the case
+    again (fold its messages), recompute the update and write again.
+
+    Attributes:
+        notification_number: the case.
+        expected: the version the update was computed from.
+        found: the version stored now (0: no such case).
+
+    """
+
+    def __init__(self, notification_number: str, *, expected: int, found: int) -> None:
+        super().__init__(
+            f"case {notification_number} is at version {found}, not {expected}: it changed since it was read",
+            retryable=True,
+        )
+        self.notification_number = notification_number
+        self.expected = expected
+        self.found = found

@@ -162,6 +162,13 @@ class GatewayNode:
         result: dict[str, Any] = response.json()
         return result
 
+    def case(self, notification_number: str) -> dict[str, Any]:
+        """Return the back office's view of one PIC case (``GET /api/v1/cases/{number}``)."""
+        response = self.http.get(f"/api/v1/cases/{notification_number}")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
     def acknowledge(self, sequences: list[int]) -> None:
         """Acknowledge inbox entries."""
         self.http.post("/api/v1/inbox/ack", json={"sequences": sequences}).raise_for_status()

@@ -475,6 +475,15 @@ class CaseFold:
                 return entry.event.document
         return None
 
+    def has(self, message_id: str) -> bool:
+        """Return whether the message ``message_id`` was applied to the case already."""
+        return message_id in self._events
+
+    @property
+    def shipments_used(self) -> int:
+        """Return the number of shipments exported so far (a running total: no pass over the case)."""
+        return self._shipments_used
+
     @property
     def cancelled_on(self) -> dt.date | None:
         """Return the date the notification was cancelled, if it was."""

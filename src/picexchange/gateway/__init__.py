@@ -8,11 +8,12 @@ try:  # FastAPI and uvicorn come with the [gateway] extra, not with `pip install
 except ModuleNotFoundError as exc:
     raise MissingExtraError(extra="gateway", module=exc.name or "fastapi") from exc
 
-from picexchange.gateway.app import Gateway, Submission, VerificationPool
+from picexchange.gateway.app import Gateway, Submission, Submitted, VerificationPool
 from picexchange.gateway.auth import BackofficeClient, Credentials, Grant, load_credentials, new_token, token_sha256
 from picexchange.gateway.backoffice import create_backoffice_app
 from picexchange.gateway.config import (
     BackofficeConfig,
+    CasesConfig,
     GatewayConfig,
     Listener,
     OutboxConfig,
@@ -27,6 +28,7 @@ from picexchange.gateway.server import GatewayServer, Running, build, serve
 __all__ = [
     "BackofficeClient",
     "BackofficeConfig",
+    "CasesConfig",
     "Credentials",
     "Gateway",
     "GatewayConfig",
@@ -39,6 +41,7 @@ __all__ = [
     "Running",
     "ServerTls",
     "Submission",
+    "Submitted",
     "VerificationPool",
     "build",
     "create_backoffice_app",

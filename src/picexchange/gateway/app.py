@@ -1,9 +1,12 @@
-"""The gateway's wired parts, shared by its two listeners: identity, registry, store, limits and metrics.
+"""The gateway's wired parts, shared by its two listeners: identity, registry, store, cases, limits and metrics.
 
 :class:`Gateway` does the work a route hands it: accept a partner's message (:meth:`Gateway.handle`), refuse
 one with a signed Error (:meth:`Gateway.refuse`), seal and queue a back-office document
-(:meth:`Gateway.submit`). Everything the protocol decides is decided in :mod:`picexchange.exchange`; the
-routes live in :mod:`~picexchange.gateway.partner` and :mod:`~picexchange.gateway.backoffice`.
+(:meth:`Gateway.submit`). Everything the protocol decides is decided in :mod:`picexchange.exchange`, and
+everything a PIC case decides in :mod:`picexchange.cases`; :mod:`~picexchange.gateway.casework` keeps the
+case folds between messages. Every message of a case is stored with its case update in one transaction
+(docs/gateway.md, "PIC cases"). The routes live in :mod:`~picexchange.gateway.partner` and
+:mod:`~picexchange.gateway.backoffice`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,25 +29,50 @@ from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
 from picexchange import codec, exchange
-from picexchange.cases import CasePolicy
+from picexchange.cases import (
+    Agency,
+    Case,
+    CaseEvent,
+    CaseFinding,
+    CasePolicy,
+    ClearanceDecision,
+    Direction,
+    clearance,
+)
 from picexchange.errors import (
     Busy,
+    CaseConflict,
+    CaseViolation,
     InternalError,
     InvalidRequest,
     Issue,
     MessageError,
     NotADocument,
     ParseError,
+    SenderNotAllowed,
     StoreError,
     Unavailable,
     UnknownPartner,
 )
+from picexchange.gateway.casework import ATTEMPTS, CaseKeeper, LoadedCase
 from picexchange.gateway.problems import RETRY_AFTER_SECONDS
 from picexchange.models.envelope import Envelope, Error, Receipt
-from picexchange.store import Enqueued, Idempotency, InboundMessage, OutboundMessage, Store
+from picexchange.models.export import ClearanceStatus, ExportData
+from picexchange.store import (
+    CaseDirection,
+    CaseMessage,
+    CaseSummary,
+    Enqueued,
+    Idempotency,
+    InboundMessage,
+    OutboundMessage,
+    Recorded,
+    Store,
+    StoredCaseMessage,
+)
 from picexchange.trust import Hosted, Identity, TrustStore
 
-__all__ = ["Gateway", "Submission", "VerificationPool", "sender_refused"]
+__all__ = ["Gateway", "Submission", "Submitted", "VerificationPool", "sender_refused"]
 
 _T = TypeVar("_T")
 
@@ -159,6 +188,11 @@ class Gateway:
             (:func:`~picexchange.gateway.server.build` shares it with the outbox worker).
         hosted: the participant ids this gateway receives and acts for; back-office clients act only for these.
         case_policy: the policy the gateway's PIC cases are checked with (from the registry).
+        cases: the case folds, locks and rows (:class:`~picexchange.gateway.casework.CaseKeeper`).
+        hold_automatically: answer an inbound ExportData to a hosted Customs participant that breaks a case
+            rule with an automatic signed ClearanceResult "held" (``[cases] hold_automatically``).
+        customs_office: the office a ClearanceResult names when the notification names no office of entry
+            (``[cases] customs_office``).
 
     """
 
@@ -176,6 +210,9 @@ class Gateway:
         pool: VerificationPool | None = None,
         registry: prometheus_client.CollectorRegistry | None = None,
         case_policy: CasePolicy | None = None,
+        hold_automatically: bool = True,
+        customs_office: str | None = None,
+        case_cache: int = 256,
     ) -> None:
         self.identities = Hosted.of(me)
         self.me = self.identities.first
@@ -191,6 +228,23 @@ class Gateway:
         self.case_policy = case_policy if case_policy is not None else CasePolicy()
         self.registry = registry if registry is not None else prometheus_client.CollectorRegistry()
         self.metrics = Metrics(self.registry, store)
+        self.cases = CaseKeeper(
+            store=store, trust=trust, policy=self.case_policy, capacity=case_cache, limits=policy.limits
+        )
+        self.hold_automatically = hold_automatically
+        self.customs_office = customs_office
+
+    def case_detail(
+        self, notification_number: str, now: dt.datetime
+    ) -> tuple[CaseSummary, Case, tuple[StoredCaseMessage, ...]] | None:
+        """Return a case's row, the case as of ``now`` and its messages in order; None for an unknown case."""
+        with self.cases.locked(notification_number):
+            loaded = self.cases.load(notification_number)
+            if loaded.summary is None:
+                return None
+            self.cases.remember(notification_number, loaded.fold, loaded.version, loaded.held)
+            folded = loaded.fold.case(now=now)
+        return loaded.summary, folded, self.store.case_messages(notification_number)
 
     def identity_for(self, participant: str | None) -> Identity:
         """Return the identity that signs for ``participant``: its own when hosted, else the first hosted one."""
@@ -199,27 +253,34 @@ class Gateway:
     # -------------------------------------------------------------------------------------- partner endpoint
 
     def receive(self, raw: bytes, now: dt.datetime) -> tuple[int, bytes]:
-        """Accept, receipt and store one message; return the HTTP status and the signed reply."""
+        """Accept, receipt and store one message with its case update; return the HTTP status and the signed reply.
+
+        Raises:
+            SenderNotAllowed: the sender's role in the case may not send this message type (nothing stored).
+
+        """
         # One routing decision for the set of hosted participants: hosting several only widens ``hosted``.
         inbound = exchange.accept_for(raw, hosted=self.hosted, trust=self.trust, now=now, policy=self.policy)
         header = inbound.envelope.header
         # Signed by the participant the message was addressed to (accept_for checked it is hosted).
         receipt = exchange.receipt_for(inbound, me=self.identity_for(header.receiver), now=now)
-        recorded = self.store.record_inbound(
-            InboundMessage(
-                sender=header.sender,
-                receiver=header.receiver,
-                message_id=str(header.message_id),
-                conversation_id=header.conversation_id,
-                message_type=header.message_type.value,
-                utility_block=header.utility_block.value,
-                created=header.created,
-                received_at=now,
-                data=raw,
-                ref_to_message_id=str(header.ref_to_message_id) if header.ref_to_message_id else None,
-            ),
-            receipt.raw,
+        message = InboundMessage(
+            sender=header.sender,
+            receiver=header.receiver,
+            message_id=str(header.message_id),
+            conversation_id=header.conversation_id,
+            message_type=header.message_type.value,
+            utility_block=header.utility_block.value,
+            created=header.created,
+            received_at=now,
+            data=raw,
+            ref_to_message_id=str(header.ref_to_message_id) if header.ref_to_message_id else None,
         )
+        event = self.cases.event_of(inbound.envelope, Direction.INBOUND)
+        if event is None:
+            recorded = self.store.record_inbound(message, receipt.raw)
+        else:
+            recorded = self._record_with_case(message, receipt.raw, event, now)
         outcome = "duplicate" if recorded.duplicate else "new"
         log.info(
             "message accepted",
@@ -233,6 +294,109 @@ class Gateway:
         )
         self.metrics.accepted(header.message_type.value, outcome, (self.clock() - now).total_seconds())
         return 200, recorded.receipt
+
+    def _record_with_case(
+        self, message: InboundMessage, receipt: bytes, event: CaseEvent, now: dt.datetime
+    ) -> Recorded:
+        """Store a received message of a case with its case update (and an automatic hold) in one transaction."""
+        number = event.conversation_id
+        conflict = CaseConflict(number, expected=0, found=0)
+        with self.cases.locked(number):
+            for _ in range(ATTEMPTS):
+                loaded = self.cases.load(number)
+                fold = loaded.fold
+                refusal = self.cases.sender_refusal(fold, event)
+                if refusal is not None:
+                    raise SenderNotAllowed(
+                        refusal.text,
+                        message_id=event.message_id,
+                        path=refusal.field,
+                        rule_id=refusal.rule_id,
+                        issues=[_issue(refusal)],
+                    )
+                if fold.has(event.message_id):
+                    # Already in the case: a duplicate (the store answers the original receipt) or the same id
+                    # with other bytes (the store refuses it).
+                    return self.store.record_inbound(message, receipt)
+                listed = [_listed(event, CaseDirection.INBOUND, now)]
+                replies: list[OutboundMessage] = []
+                decision = self._clearance_of(event, loaded, now)
+                raised = list(decision.findings) if decision is not None else fold.findings_for(event)
+                fold.apply(event)
+                if decision is not None and decision.status is ClearanceStatus.HELD:
+                    reply, reply_event = self._held(decision, event, loaded, now)
+                    fold.apply(reply_event)
+                    listed.append(_listed(reply_event, CaseDirection.OUTBOUND, now))
+                    replies.append(reply)
+                update = self.cases.update(loaded, tuple(listed), raised, now=now)
+                try:
+                    recorded = self.store.record_inbound(message, receipt, case=update, replies=replies)
+                except CaseConflict as exc:
+                    self.cases.forget(number)  # another process wrote the case: read it again and retry
+                    conflict = exc
+                    continue
+                except BaseException:
+                    self.cases.forget(number)  # the fold holds a message the store did not take
+                    raise
+                if recorded.duplicate:
+                    self.cases.forget(number)
+                else:
+                    self.cases.remember(number, fold, loaded.version + 1, loaded.held + len(listed))
+                    if replies:
+                        log.info(
+                            "shipment held automatically",
+                            extra={"message_id": event.message_id, "reply": replies[0].message_id},
+                        )
+                        self.wake()
+                return recorded
+        raise conflict  # still changing after ATTEMPTS tries: retryable, the caller tries again later
+
+    def _clearance_of(self, event: CaseEvent, loaded: LoadedCase, now: dt.datetime) -> ClearanceDecision | None:
+        """Return the clearance decision on an ExportData that a hosted Customs participant receives, else None."""
+        if (
+            not self.hold_automatically
+            or not isinstance(event.document, ExportData)
+            or event.receiver not in self.hosted
+            or self.cases.agency_of(event.receiver) is not Agency.CUSTOMS
+        ):
+            return None
+        return clearance(loaded.fold, event, now=now)
+
+    def _held(
+        self, decision: ClearanceDecision, event: CaseEvent, loaded: LoadedCase, now: dt.datetime
+    ) -> tuple[OutboundMessage, CaseEvent]:
+        """Return the automatic ClearanceResult "held" from the receiving Customs participant, signed, and its event."""
+        notification = loaded.fold.notification
+        offices = notification.customs_offices if notification is not None else None
+        office = (offices.entry_office if offices is not None else None) or self.customs_office
+        if office is None:
+            office = event.receiver.split(":", 1)[0] + "000"  # the country's national office reference
+        sealed = exchange.seal(
+            decision.result(
+                customs_office=office,
+                remarks="held automatically by the Single Window: a Basel rule of the case is broken; "
+                "an officer decides on release",
+            ),
+            me=self.identity_for(event.receiver),
+            to=event.sender,
+            now=now,
+            conversation_id=event.conversation_id,
+            ref_to=uuid_of(event.message_id),
+        )
+        header = sealed.envelope.header
+        reply = OutboundMessage(
+            message_id=str(header.message_id),
+            receiver=event.sender,
+            endpoint=event.sender,
+            conversation_id=header.conversation_id,
+            message_type=header.message_type.value,
+            created=header.created,
+            data=sealed.raw,
+        )
+        reply_event = CaseEvent.from_envelope(
+            sealed.envelope, direction=Direction.OUTBOUND, sender_agency=Agency.CUSTOMS
+        )
+        return reply, reply_event
 
     def refuse(self, error: MessageError, raw: bytes | None, now: dt.datetime) -> tuple[int, bytes]:
         """Audit a refused message and return its signed Error reply (nothing of the message is stored).
@@ -318,18 +482,21 @@ class Gateway:
         *,
         sender: str | None = None,
         idempotency: Idempotency | None = None,
-    ) -> Enqueued:
-        """Wrap, sign and queue a business document for a partner, in one store transaction.
+    ) -> Submitted:
+        """Wrap, sign and queue a business document for a partner, with its case update, in one store transaction.
 
         The document is sent as, and signed by, ``sender`` (else ``submission.sender``; else the one hosted
-        participant). With ``idempotency``, a key the client used before queues nothing and returns the original
-        message (compare :attr:`Enqueued.fingerprint` to tell a retry from another request under the same key).
+        participant). It is checked against its PIC case first: a finding that blocks (a violation) refuses it
+        and queues nothing; warnings are returned with the queued message. With ``idempotency``, a key the
+        client used before queues nothing and returns the original message (compare
+        :attr:`Enqueued.fingerprint` to tell a retry from another request under the same key).
 
         Raises:
             InvalidRequest: the sender is not hosted, or not named while several are (path ``body.sender``).
             UnknownPartner: the receiver is not in the partner registry.
             NotADocument: the JSON is not one business document.
             SchemaError: the document is not valid.
+            CaseViolation: the document would break a Basel rule of its case (its findings are the issues).
             StoreError: the store cannot queue it now.
 
         """
@@ -345,6 +512,10 @@ class Gateway:
             raise NotADocument(str(exc), path="body.document") from exc
         if isinstance(document, Envelope | Receipt | Error):  # pragma: no cover - refused by name above
             raise NotADocument("submit a business document, not an envelope or a transport reply", path="body.document")
+        if idempotency is not None:
+            claimed = self.store.claimed_key(idempotency)
+            if claimed is not None:  # a retry: its message was queued (and its case updated) the first time
+                return Submitted(**_fields_of(claimed))
         sealed = exchange.seal(
             document,  # type: ignore[arg-type]
             me=identity,
@@ -355,21 +526,22 @@ class Gateway:
             test=submission.test,
         )
         header = sealed.envelope.header
-        enqueued = self.store.enqueue(
-            OutboundMessage(
-                message_id=str(header.message_id),
-                receiver=partner.id,
-                endpoint=partner.id,
-                conversation_id=header.conversation_id,
-                message_type=header.message_type.value,
-                created=header.created,
-                data=sealed.raw,
-            ),
-            at=now,
-            idempotency=idempotency,
+        message = OutboundMessage(
+            message_id=str(header.message_id),
+            receiver=partner.id,
+            endpoint=partner.id,
+            conversation_id=header.conversation_id,
+            message_type=header.message_type.value,
+            created=header.created,
+            data=sealed.raw,
         )
-        if enqueued.replayed:
-            return enqueued
+        event = self.cases.event_of(sealed.envelope, Direction.OUTBOUND)
+        if event is None:
+            submitted = Submitted(**_fields_of(self.store.enqueue(message, at=now, idempotency=idempotency)))
+        else:
+            submitted = self._enqueue_with_case(message, event, now, idempotency)
+        if submitted.replayed:
+            return submitted
         self.metrics.queued(header.message_type.value)
         log.info(
             "document queued",
@@ -381,7 +553,81 @@ class Gateway:
             },
         )
         self.wake()
-        return enqueued
+        return submitted
+
+    def _enqueue_with_case(
+        self, message: OutboundMessage, event: CaseEvent, now: dt.datetime, idempotency: Idempotency | None
+    ) -> Submitted:
+        """Check a submitted document against its case and queue it with its case update, in one transaction."""
+        number = event.conversation_id
+        conflict = CaseConflict(number, expected=0, found=0)
+        with self.cases.locked(number):
+            for _ in range(ATTEMPTS):
+                loaded = self.cases.load(number)
+                found = loaded.fold.findings_for(event)
+                violations = [item for item in found if item.blocks]
+                if violations:
+                    more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+                    raise CaseViolation(
+                        f"{event.message_type.value} breaks a Basel rule of case {number}: {violations[0].text}{more}",
+                        path="body.document",
+                        issues=tuple(_issue(item) for item in violations),
+                    )
+                loaded.fold.apply(event)
+                update = self.cases.update(loaded, (_listed(event, CaseDirection.OUTBOUND, now),), found, now=now)
+                try:
+                    enqueued = self.store.enqueue(message, at=now, idempotency=idempotency, case=update)
+                except CaseConflict as exc:
+                    self.cases.forget(number)
+                    conflict = exc
+                    continue
+                except BaseException:
+                    self.cases.forget(number)
+                    raise
+                if enqueued.replayed:
+                    self.cases.forget(number)
+                else:
+                    self.cases.remember(number, loaded.fold, loaded.version + 1, loaded.held + 1)
+                return Submitted(**_fields_of(enqueued), warnings=tuple(found))
+        raise conflict  # still changing after ATTEMPTS tries: retryable, the caller tries again later
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submitted(Enqueued):
+    """The outcome of :meth:`Gateway.submit`: the queued message, and the case's warnings about it."""
+
+    warnings: tuple[CaseFinding, ...] = ()
+    """Findings that do not block (the document was queued); empty for a replay."""
+
+
+def _fields_of(enqueued: Enqueued) -> dict[str, Any]:
+    return {
+        "message_id": enqueued.message_id,
+        "digest": enqueued.digest,
+        "replayed": enqueued.replayed,
+        "fingerprint": enqueued.fingerprint,
+    }
+
+
+def _issue(item: CaseFinding) -> Issue:
+    """Return a case finding as an error's issue: rule id, field, expected, found and the sentence."""
+    return Issue(text=item.text, path=item.field, rule_id=item.rule_id, expected=item.expected, found=item.found)
+
+
+def _listed(event: CaseEvent, direction: CaseDirection, at: dt.datetime) -> CaseMessage:
+    return CaseMessage(
+        direction=direction,
+        sender=event.sender,
+        receiver=event.receiver,
+        message_id=event.message_id,
+        message_type=event.message_type.value,
+        at=at,
+    )
+
+
+def uuid_of(message_id: str) -> UUID:
+    """Return a header message id (a UUID as text) as a UUID."""
+    return UUID(message_id)
 
 
 def sender_refused(text: str) -> InvalidRequest:

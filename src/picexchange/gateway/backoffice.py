@@ -29,9 +29,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from picexchange import codec
+from picexchange.cases.view import case_view, finding_view
 from picexchange.errors import (
     Forbidden,
     IdempotencyConflict,
+    InvalidRequest,
     NotAcknowledged,
     NotFound,
     StoreError,
@@ -42,7 +44,7 @@ from picexchange.gateway.auth import BackofficeClient, Credentials, acting_as
 from picexchange.gateway.problems import PROBLEM, Guarded, Problem, install_problem_handlers
 from picexchange.models.base import XmlModel
 from picexchange.models.envelope import Envelope
-from picexchange.store import BackofficeAction, Idempotency, OutboundState
+from picexchange.store import BackofficeAction, CaseSummary, Idempotency, OutboundState
 
 __all__ = ["create_backoffice_app", "xml_text"]
 
@@ -51,6 +53,7 @@ log = logging.getLogger("picexchange.gateway")
 MAX_SEQUENCE = 2**63 - 1
 """Sequences and cursors are 64-bit in every store; larger numbers are refused as invalid, not passed on."""
 _PARTICIPANT = r"^[A-Z]{2}:[A-Z0-9][A-Z0-9._-]{0,63}$"
+_NOTIFICATION_NUMBER = r"^[A-Za-z0-9][A-Za-z0-9./_-]{0,63}$"
 _KEY = r"^[\x21-\x7e]{1,200}$"
 _QUIET = frozenset({"metrics.read", "openapi.read", "docs.read"})
 """Reads of counters and documentation: audited only when refused (a scraper would fill the log)."""
@@ -76,6 +79,11 @@ class Queued(_Api):
     status: str
     digest: str = Field(description="Base64 SHA-256 of the signed envelope; the partner's receipt must quote it.")
     replayed: bool = Field(False, description="True: the Idempotency-Key was seen before; nothing new was queued.")
+    warnings: list[dict[str, Any]] = Field(
+        [],
+        description="Case findings that do not block (rule_id, severity, field, expected, found, text, ...); "
+        "a finding that blocks refuses the submission (422 case-violation).",
+    )
 
 
 class OutboundView(_Api):
@@ -135,6 +143,72 @@ class InboundStatusView(_Api):
     received_at: dt.datetime
     delivered_at: dt.datetime | None
     acknowledged_at: dt.datetime | None
+
+
+class CaseSummaryView(_Api):
+    """One PIC case as the case list shows it."""
+
+    notification_number: str
+    state: str = Field(description="awaited, notified or cancelled.")
+    export_country: str | None
+    import_country: str | None
+    blocked: bool = Field(description="True when a State's decision or a cancellation stops a new shipment today.")
+    violations: int = Field(description="Findings that block, raised by the case's messages as they were applied.")
+    warnings: int = Field(description="Findings that inform, raised by the case's messages as they were applied.")
+    shipments_used: int
+    shipments_notified: int | None
+    message_count: int
+    updated_at: dt.datetime | None
+    version: int
+
+
+class CasePageView(_Api):
+    """A page of the case list; pass ``next`` as ``since`` for the following page."""
+
+    cases: list[CaseSummaryView]
+    next: int
+    has_more: bool
+
+
+class CaseMessageView(_Api):
+    """One message of a case, in the order the gateway stored it."""
+
+    position: int
+    message_id: str
+    message_type: str
+    direction: str = Field(description="in: received from a partner; out: sent by this Single Window.")
+    sender: str
+    receiver: str
+    at: dt.datetime = Field(description="When it was received or queued.")
+
+
+class CaseDetailView(_Api):
+    """One PIC case: its row, the case as of today, and every message in order."""
+
+    summary: CaseSummaryView
+    case: dict[str, Any] = Field(
+        description="The case view (docs/cases.md, 'The case view'): states with acknowledgement, decision, "
+        "validity and conditions; shipments used and left, quantity used and left; every shipment; findings "
+        "(rule_id, severity, field, expected, found, text); overdue items; pending messages."
+    )
+    messages: list[CaseMessageView]
+
+
+def _summary_view(summary: CaseSummary) -> CaseSummaryView:
+    return CaseSummaryView(
+        notification_number=summary.notification_number,
+        state=summary.state,
+        export_country=summary.export_country,
+        import_country=summary.import_country,
+        blocked=summary.blocked,
+        violations=summary.violations,
+        warnings=summary.warnings,
+        shipments_used=summary.shipments_used,
+        shipments_notified=summary.shipments_notified,
+        message_count=summary.message_count,
+        updated_at=summary.updated_at,
+        version=summary.version,
+    )
 
 
 class ActionView(_Api):
@@ -297,6 +371,7 @@ def create_backoffice_app(
             status=OutboundState.QUEUED.value,
             digest=enqueued.digest,
             replayed=enqueued.replayed,
+            warnings=[finding_view(item) for item in enqueued.warnings],
         )
         return JSONResponse(queued.model_dump(mode="json"), status_code=202)
 
@@ -417,6 +492,70 @@ def create_backoffice_app(
             received_at=status.received_at,
             delivered_at=status.delivered_at,
             acknowledged_at=status.acknowledged_at,
+        )
+
+    @app.get("/api/v1/cases", tags=["cases"], responses=_PROBLEMS)
+    def cases(
+        request: Request,
+        client: Annotated[BackofficeClient, Depends(authenticated("cases.read"))],
+        state: Annotated[
+            str | None, Query(pattern="^(awaited|notified|cancelled)$", description="The notification's state.")
+        ] = None,
+        country: Annotated[
+            str | None, Query(pattern="^[A-Z]{2}$", description="The State of export or import (ISO 3166-1).")
+        ] = None,
+        blocked: Annotated[bool | None, Query(description="Only blocked (true) or unblocked (false) cases.")] = None,
+        updated_since: Annotated[
+            dt.datetime | None, Query(description="Only cases changed at or after this time (with a zone).")
+        ] = None,
+        since: Annotated[
+            int, Query(ge=0, le=MAX_SEQUENCE, description="`next` of the previous page; 0 for the start.")
+        ] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> CasePageView:
+        """Return the PIC cases of this Single Window after the cursor, in order of creation, filtered."""
+        request.state.target = f"since={since}"
+        readable(client)
+        if updated_since is not None and updated_since.tzinfo is None:
+            raise InvalidRequest("updated_since needs a time zone (2026-03-01T00:00:00Z)", path="query.updated_since")
+        page = gateway.store.cases(
+            since=since, limit=limit, state=state, country=country, blocked=blocked, updated_since=updated_since
+        )
+        return CasePageView(cases=[_summary_view(item) for item in page.cases], next=page.next, has_more=page.has_more)
+
+    @app.get(
+        "/api/v1/cases/{notification_number}",
+        tags=["cases"],
+        response_model=CaseDetailView,
+        responses={**_PROBLEMS, 404: _PROBLEMS[422] | {"description": "No such case (not-found)."}},
+    )
+    def case(
+        request: Request,
+        notification_number: Annotated[str, Path(pattern=_NOTIFICATION_NUMBER, description="The case's number.")],
+        client: Annotated[BackofficeClient, Depends(authenticated("cases.show"))],
+    ) -> Any:
+        """Return one PIC case: parties and decisions, shipments, what is used and left, findings, messages."""
+        request.state.target = notification_number
+        readable(client)
+        shown = gateway.case_detail(notification_number, gateway.clock())
+        if shown is None:
+            raise NotFound(f"no case {notification_number}")
+        summary, folded, messages = shown
+        return CaseDetailView(
+            summary=_summary_view(summary),
+            case=case_view(folded),
+            messages=[
+                CaseMessageView(
+                    position=item.position,
+                    message_id=item.message.message_id,
+                    message_type=item.message.message_type,
+                    direction=item.message.direction.value,
+                    sender=item.message.sender,
+                    receiver=item.message.receiver,
+                    at=item.message.at,
+                )
+                for item in messages
+            ],
         )
 
     @app.get("/api/v1/audit", tags=["back office"], responses=_PROBLEMS)

@@ -79,6 +79,8 @@ __all__ = [
     "LIMIT_KEYS",
     "BackofficeConfig",
     "BackofficeTable",
+    "CasesConfig",
+    "CasesTable",
     "ClientTlsTable",
     "GatewayConfig",
     "GatewayFile",
@@ -235,6 +237,23 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CasesConfig:
+    """What the gateway does with PIC cases (docs/gateway.md, "PIC cases").
+
+    Attributes:
+        hold_automatically: answer an inbound ExportData to a hosted Customs participant that breaks a case
+            rule with an automatic signed ClearanceResult "held" (release is always an officer's decision).
+        customs_office: the office a ClearanceResult names when the notification names no office of entry.
+        cache: the most case folds kept in memory.
+
+    """
+
+    hold_automatically: bool = True
+    customs_office: str | None = None
+    cache: int = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayConfig:
     """Everything a gateway needs besides its keys and partners (which the partner registry holds).
 
@@ -247,6 +266,7 @@ class GatewayConfig:
         backoffice: the back-office listener.
         client_tls: TLS towards partner gateways (CA bundle, client certificate for mTLS), or None.
         outbox: delivery settings.
+        cases: PIC case settings.
         source: the configuration file, for messages naming it.
 
     Raises:
@@ -261,6 +281,7 @@ class GatewayConfig:
     backoffice: BackofficeConfig = field(default_factory=BackofficeConfig)
     client_tls: TlsConfig | None = None
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    cases: CasesConfig = field(default_factory=CasesConfig)
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -312,6 +333,7 @@ class GatewayConfig:
             backoffice=backoffice,
             client_tls=client_tls,
             outbox=OutboxConfig(**file.outbox.model_dump()),
+            cases=CasesConfig(**file.cases.model_dump()),
             source=source,
         )
 
@@ -473,6 +495,18 @@ class OutboxTable(Table):
     """Deadline for a partner's answer."""
 
 
+class CasesTable(Table):
+    """``[cases]``: what the gateway does with PIC cases."""
+
+    hold_automatically: bool = True
+    """Answer an inbound ExportData to a hosted Customs participant that breaks a case rule with an automatic
+    signed ClearanceResult "held"; release is never automatic."""
+    customs_office: Annotated[Text, Field(pattern=r"^[A-Z]{2}[A-Z0-9]{1,15}$")] | None = None
+    """The Customs office a ClearanceResult names when the notification names no office of entry (MYPKG)."""
+    cache: _Count = 256
+    """The most case folds kept in memory (a fold not cached is folded again from the store)."""
+
+
 class GatewayTable(Table):
     """``[gateway]``: the registry, the store and the clock tolerance."""
 
@@ -497,6 +531,8 @@ class GatewayFile(Table):
     """TLS towards partner gateways."""
     outbox: OutboxTable = OutboxTable()
     """Delivery settings."""
+    cases: CasesTable = CasesTable()
+    """PIC case settings."""
 
 
 def _refuse_replaced(text: str, source: str) -> None:

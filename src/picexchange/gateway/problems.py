@@ -56,6 +56,8 @@ class ProblemIssue(BaseModel):
     path: str | None = None
     line: int | None = None
     rule_id: str | None = None
+    expected: str | None = None
+    found: str | None = None
 
 
 class Problem(BaseModel):
@@ -86,7 +88,10 @@ def problem_response(
         status=status,
         detail=detail,
         code=code,
-        issues=[ProblemIssue(text=i.text, path=i.path, line=i.line, rule_id=i.rule_id) for i in issues],
+        issues=[
+            ProblemIssue(text=i.text, path=i.path, line=i.line, rule_id=i.rule_id, expected=i.expected, found=i.found)
+            for i in issues
+        ],
     )
     return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM, headers=headers)
 

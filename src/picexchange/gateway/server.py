@@ -153,6 +153,9 @@ def build(
         pool=VerificationPool(workers=config.partner.verify_concurrency, queue=config.partner.verify_queue),
         registry=metrics,
         case_policy=policy,
+        hold_automatically=config.cases.hold_automatically,
+        customs_office=config.cases.customs_office,
+        case_cache=config.cases.cache,
     )
     title = f"picexchange gateway {', '.join(item.participant for item in hosted)}"
     return Running(

@@ -80,6 +80,7 @@ class ErrorCode(enum.StrEnum):
     SCHEMA = "schema"
     SIGNATURE = "signature"
     TRUST = "trust"
+    SENDER_NOT_ALLOWED = "sender-not-allowed"
     CONFLICT = "conflict"
     BUSINESS_RULE = "business-rule"
     BODY_TIMEOUT = "body-timeout"

@@ -14,13 +14,18 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from picexchange.errors import ConflictError, StoreError
+from picexchange.errors import CaseConflict, ConflictError, StoreError
 from picexchange.store.base import (
     INBOUND_LIFECYCLE,
     OUTBOUND_LIFECYCLE,
     ActionEntry,
     ActionPage,
     BackofficeAction,
+    CaseDirection,
+    CaseMessage,
+    CasePage,
+    CaseSummary,
+    CaseUpdate,
     Enqueued,
     Idempotency,
     InboundEvent,
@@ -36,6 +41,7 @@ from picexchange.store.base import (
     Recorded,
     Store,
     StoreCounts,
+    StoredCaseMessage,
     digest_of,
     sources_of,
     transition,
@@ -167,6 +173,75 @@ OUTBOUND_STATUS_COLUMNS = "state, attempts, last_error, enqueued_at, updated_at,
 
 
 ACTION_COLUMNS = "sequence, at, client, action, target, outcome, participant"
+
+CASE_VALUE_COLUMNS = (
+    "state, export_country, import_country, blocked, violations, warnings, shipments_used, shipments_notified"
+)
+"""The summary columns a write sets; ``message_count``, ``updated_at``, ``version`` are the store's."""
+CASE_COLUMNS = (
+    "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence"
+)
+CASE_MESSAGE_COLUMNS = "direction, sender, receiver, message_id, message_type, at"
+
+
+def case_values(summary: CaseSummary) -> tuple[Any, ...]:
+    """Return the values of :data:`CASE_VALUE_COLUMNS`, checked (texts bounded, counts not negative)."""
+    for name, count in (
+        ("violations", summary.violations),
+        ("warnings", summary.warnings),
+        ("shipments_used", summary.shipments_used),
+        ("shipments_notified", summary.shipments_notified or 0),
+    ):
+        if not 0 <= count <= INT64_MAX:
+            raise refused(f"case {name} must be 0 or more, got {count}")
+    return (
+        bounded(summary.state, "case state", most=64),
+        bounded(summary.export_country, "export country", most=2, required=False),
+        bounded(summary.import_country, "import country", most=2, required=False),
+        bool(summary.blocked),
+        summary.violations,
+        summary.warnings,
+        summary.shipments_used,
+        summary.shipments_notified,
+    )
+
+
+def case_message_values(message: CaseMessage) -> tuple[Any, ...]:
+    """Return the values of :data:`CASE_MESSAGE_COLUMNS` (``at`` aware, texts NUL-free)."""
+    no_nul(
+        sender=message.sender,
+        receiver=message.receiver,
+        message_id=message.message_id,
+        message_type=message.message_type,
+    )
+    return (
+        CaseDirection(message.direction).value,
+        message.sender,
+        message.receiver,
+        message.message_id,
+        message.message_type,
+        aware(message.at, "case message at"),
+    )
+
+
+def case_from(row: Sequence[Any], to_datetime: ToDatetime) -> CaseSummary:
+    """Return the summary in a row selected with :data:`CASE_COLUMNS`."""
+    (number, state, export, import_, blocked, violations, warnings, used, notified, count, updated, version, seq) = row
+    return CaseSummary(
+        notification_number=number,
+        state=state,
+        export_country=export,
+        import_country=import_,
+        blocked=bool(blocked),
+        violations=violations,
+        warnings=warnings,
+        shipments_used=used,
+        shipments_notified=notified,
+        message_count=count,
+        updated_at=to_datetime(updated),
+        version=version,
+        sequence=seq,
+    )
 
 
 def action_values(action: BackofficeAction) -> tuple[Any, ...]:
@@ -474,10 +549,20 @@ class SqlStore(Store):
 
     # -------------------------------------------------------------------------------------------- inbound
 
-    def record_inbound(self, message: InboundMessage, receipt: bytes) -> Recorded:
-        """Store a received message and our receipt in one durable transaction; see the protocol."""
+    def record_inbound(
+        self,
+        message: InboundMessage,
+        receipt: bytes,
+        *,
+        case: CaseUpdate | None = None,
+        replies: Iterable[OutboundMessage] = (),
+    ) -> Recorded:
+        """Store a received message, our receipt, its case update and replies in one transaction; see the protocol."""
         digest = digest_of(message.data)
         values = self._stored(inbound_values(message))
+        queued = [self._stored(outbound_values(reply)) for reply in replies]
+        when = self._stamp(message.received_at, "received_at")
+        case_rows = self._case_rows(case, message.conversation_id) if case is not None else None
         p = self._P
         with self._transaction(write=True) as session:
             # One atomic insert decides "new or seen": "exists?" then "insert" would let two copies race in.
@@ -488,6 +573,12 @@ class SqlStore(Store):
                 (*values, digest, receipt, InboundState.RECEIVED.value),
             ).fetchall()
             if inserted:
+                # A duplicate (below) writes no case row and queues no reply: only a new message reaches here.
+                for reply in queued:
+                    if not self._queue(session, reply, when):
+                        raise ConflictError(conflict_text("outbound", reply[0]), message_id=reply[0])
+                if case_rows is not None:
+                    self._write_case(session, *case_rows, when)
                 return Recorded(digest=digest, receipt=receipt, duplicate=False)
             row = session.execute(
                 f"SELECT digest, receipt FROM inbound WHERE sender = {p} AND message_id = {p}",  # noqa: S608
@@ -499,6 +590,171 @@ class SqlStore(Store):
         if stored_digest != digest:
             raise ConflictError(conflict_text(f"{message.sender}'s", message.message_id), message_id=message.message_id)
         return Recorded(digest=digest, receipt=bytes(stored_receipt), duplicate=True)
+
+    # ---------------------------------------------------------------------------------------------- cases
+
+    def _case_rows(
+        self, case: CaseUpdate, conversation_id: str
+    ) -> tuple[str, int, tuple[Any, ...], list[tuple[Any, ...]]]:
+        """Return the checked values of a case update: number, expected version, summary, message rows."""
+        number = str(bounded(case.summary.notification_number, "notification number", most=200))
+        if number != conversation_id:
+            raise refused(f"the case update is for {number}, the message for {conversation_id}")
+        if not 0 <= case.expected_version < INT64_MAX:
+            raise refused(f"expected_version must be 0 or a stored version, got {case.expected_version}")
+        if not case.messages:
+            raise refused("a case update lists at least one message")
+        summary = case_values(case.summary)
+        messages = [self._stored(case_message_values(item)) for item in case.messages]
+        return number, case.expected_version, summary, messages
+
+    def _write_case(
+        self,
+        session: Session,
+        number: str,
+        expected: int,
+        summary: tuple[Any, ...],
+        messages: list[tuple[Any, ...]],
+        when: object,
+    ) -> None:
+        """Write the case row if it is still at ``expected``, and append its messages; else raise CaseConflict.
+
+        One statement decides, never "read the version" then "write": an insert that does nothing when the case
+        exists (new case), or an update guarded by the version (PostgreSQL re-checks the guard on the row a
+        concurrent writer committed).
+        """
+        p, count = self._P, len(messages)
+        if expected == 0:
+            written = session.execute(
+                f"INSERT INTO pic_case (notification_number, {CASE_VALUE_COLUMNS}, message_count, updated_at, version)"  # noqa: S608
+                f" VALUES ({self._marks(12)}) ON CONFLICT (notification_number) DO NOTHING RETURNING 0",
+                (number, *summary, count, when, 1),
+            ).fetchall()
+        else:
+            assignments = ", ".join(f"{column} = {p}" for column in CASE_VALUE_COLUMNS.split(", "))
+            written = session.execute(
+                f"UPDATE pic_case SET {assignments}, message_count = message_count + {p},"  # noqa: S608 -- constants
+                f" updated_at = {p}, version = version + 1"
+                f" WHERE notification_number = {p} AND version = {p} RETURNING message_count - {p}",
+                (*summary, count, when, number, expected, count),
+            ).fetchall()
+        if not written:
+            row = session.execute(
+                f"SELECT version FROM pic_case WHERE notification_number = {p}",  # noqa: S608 -- placeholder
+                (number,),
+            ).fetchone()
+            raise CaseConflict(number, expected=expected, found=0 if row is None else int(row[0]))
+        start = int(written[0][0])
+        session.executemany(
+            f"INSERT INTO case_message (notification_number, position, {CASE_MESSAGE_COLUMNS})"  # noqa: S608
+            f" VALUES ({self._marks(8)})",
+            [(number, start + index, *values) for index, values in enumerate(messages, start=1)],
+        )
+
+    def _queue(self, session: Session, values: tuple[Any, ...], when: object) -> bool:
+        """Insert one outbound message due at ``when``; return False if its id is already in the outbox."""
+        return bool(
+            session.execute(
+                f"INSERT INTO outbound ({OUTBOUND_COLUMNS}, state, due_at, enqueued_at, updated_at)"  # noqa: S608
+                f" VALUES ({self._marks(7)}, 0, {self._marks(4)})"
+                " ON CONFLICT (message_id) DO NOTHING RETURNING 1",
+                (*values, OutboundState.QUEUED.value, when, when, when),
+            ).fetchall()
+        )
+
+    def claimed_key(self, idempotency: Idempotency) -> Enqueued | None:
+        """Return the message queued under an idempotency key, or None; see the protocol."""
+        client, key, _ = idempotency_values(idempotency)
+        p = self._P
+        with self._transaction(write=False) as session:
+            row = session.execute(
+                "SELECT k.message_id, k.fingerprint, o.data FROM idempotency AS k"  # noqa: S608 -- placeholders
+                " JOIN outbound AS o ON o.message_id = k.message_id"
+                f" WHERE k.client = {p} AND k.idempotency_key = {p}",
+                (client, key),
+            ).fetchone()
+        if row is None:
+            return None
+        message_id, fingerprint, data = row
+        return Enqueued(message_id=message_id, digest=digest_of(bytes(data)), replayed=True, fingerprint=fingerprint)
+
+    def case_summary(self, notification_number: str) -> CaseSummary | None:
+        """Return the row of one case, or None; see the protocol."""
+        no_nul(notification_number=notification_number)
+        with self._transaction(write=False) as session:
+            row = session.execute(
+                f"SELECT {CASE_COLUMNS} FROM pic_case WHERE notification_number = {self._P}",  # noqa: S608
+                (notification_number,),
+            ).fetchone()
+        return None if row is None else case_from(row, self._time)
+
+    def cases(
+        self,
+        *,
+        since: int,
+        limit: int,
+        state: str | None = None,
+        country: str | None = None,
+        blocked: bool | None = None,
+        updated_since: dt.datetime | None = None,
+    ) -> CasePage:
+        """Return a filtered page of the case list; see the protocol."""
+        since, limit, p = cursor(since), positive(limit, "limit"), self._P
+        no_nul(state=state, country=country)
+        conditions, parameters = [f"sequence > {p}"], list[object]([since])
+        if state is not None:
+            conditions.append(f"state = {p}")
+            parameters.append(state)
+        if country is not None:
+            conditions.append(f"(export_country = {p} OR import_country = {p})")
+            parameters += [country, country]
+        if blocked is not None:
+            conditions.append(f"blocked = {p}")
+            parameters.append(blocked)
+        if updated_since is not None:
+            conditions.append(f"updated_at >= {p}")
+            parameters.append(self._stamp(updated_since, "updated_since"))
+        with self._transaction(write=False) as session:
+            rows = session.execute(
+                f"SELECT {CASE_COLUMNS} FROM pic_case WHERE {' AND '.join(conditions)}"  # noqa: S608 -- placeholders
+                f" ORDER BY sequence LIMIT {p}",
+                (*parameters, limit + 1),
+            ).fetchall()
+        found = tuple(case_from(row, self._time) for row in rows[:limit])
+        return CasePage(cases=found, next=found[-1].sequence if found else since, has_more=len(rows) > limit)
+
+    def case_messages(self, notification_number: str, *, after: int = 0) -> tuple[StoredCaseMessage, ...]:
+        """Return a case's messages in order with their stored bytes; see the protocol."""
+        no_nul(notification_number=notification_number)
+        after = cursor(after)
+        with self._transaction(write=False) as session:
+            rows = session.execute(
+                "SELECT m.position, m.direction, m.sender, m.receiver, m.message_id, m.message_type, m.at,"  # noqa: S608
+                " coalesce(i.data, o.data) FROM case_message AS m"
+                " LEFT JOIN inbound AS i ON m.direction = 'in' AND i.sender = m.sender AND i.message_id = m.message_id"
+                " LEFT JOIN outbound AS o ON m.direction = 'out' AND o.message_id = m.message_id"
+                f" WHERE m.notification_number = {self._P} AND m.position > {self._P} ORDER BY m.position",
+                (notification_number, after),
+            ).fetchall()
+        listed = []
+        for position, direction, sender, receiver, message_id, message_type, at, data in rows:
+            if data is None:  # pragma: no cover -- messages are never deleted
+                raise StoreError(f"case {notification_number}: message {message_id} is listed but not stored")
+            listed.append(
+                StoredCaseMessage(
+                    position=position,
+                    message=CaseMessage(
+                        direction=CaseDirection(direction),
+                        sender=sender,
+                        receiver=receiver,
+                        message_id=message_id,
+                        message_type=message_type,
+                        at=self._time(at),
+                    ),
+                    data=bytes(data),
+                )
+            )
+        return tuple(listed)
 
     def inbox(self, *, since: int, limit: int, at: dt.datetime) -> InboxPage:
         """Return the inbox log after ``since``, marking new entries delivered; see the protocol."""
@@ -573,11 +829,19 @@ class SqlStore(Store):
 
     # ------------------------------------------------------------------------------------------- outbound
 
-    def enqueue(self, message: OutboundMessage, *, at: dt.datetime, idempotency: Idempotency | None = None) -> Enqueued:
-        """Put a signed message in the outbox, due at ``at``, claiming the idempotency key; see the protocol."""
+    def enqueue(
+        self,
+        message: OutboundMessage,
+        *,
+        at: dt.datetime,
+        idempotency: Idempotency | None = None,
+        case: CaseUpdate | None = None,
+    ) -> Enqueued:
+        """Put a signed message in the outbox, due at ``at``, claiming the key, with its case; see the protocol."""
         when = self._stamp(at, "at")
         values = self._stored(outbound_values(message))
         claim = None if idempotency is None else idempotency_values(idempotency)
+        case_rows = self._case_rows(case, message.conversation_id) if case is not None else None
         p = self._P
         with self._transaction(write=True) as session:
             if claim is not None:
@@ -602,12 +866,9 @@ class SqlStore(Store):
                     return Enqueued(
                         message_id=message_id, digest=digest_of(bytes(data)), replayed=True, fingerprint=fingerprint
                     )
-            inserted = session.execute(
-                f"INSERT INTO outbound ({OUTBOUND_COLUMNS}, state, due_at, enqueued_at, updated_at)"  # noqa: S608
-                f" VALUES ({self._marks(7)}, 0, {self._marks(4)})"
-                " ON CONFLICT (message_id) DO NOTHING RETURNING 1",
-                (*values, OutboundState.QUEUED.value, when, when, when),
-            ).fetchall()
+            inserted = self._queue(session, values, when)
+            if inserted and case_rows is not None:
+                self._write_case(session, *case_rows, when)
             if not inserted:
                 row = session.execute(
                     f"SELECT data FROM outbound WHERE message_id = {p}",  # noqa: S608 -- placeholder

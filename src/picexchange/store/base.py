@@ -35,6 +35,16 @@ The back office (schema version 2):
   (rows are never changed or deleted).
 - **Health**: :meth:`Store.check_writable` upserts the one row of table ``heartbeat`` and commits.
 
+PIC cases (schema version 3): table ``pic_case`` holds one row per notification number, the summary the case
+list filters on (:class:`CaseSummary`) and a ``version``; table ``case_message`` lists each case's messages in
+order (:class:`CaseMessage`) and points to the message already stored in ``inbound`` (by sender and message id)
+or ``outbound`` (by message id): the bytes are never copied. :meth:`Store.record_inbound` and
+:meth:`Store.enqueue` take a :class:`CaseUpdate` and write the message, the case row and the case-message rows
+(and, inbound, the automatic replies to queue) in ONE transaction. Optimistic concurrency: the update names
+the version it was computed from; when the stored version differs, :class:`~picexchange.errors.CaseConflict`
+(retryable) is raised and nothing is written, so two gateway processes on one database never lose an update.
+A duplicate message writes no case row and queues no reply.
+
 Errors: every failure leaves the store as :class:`~picexchange.errors.StoreError` (the driver's exception
 chained), never a foreign exception; ``retryable`` tells an outage (True) from refused arguments (False), and
 its text never names the database server, port, user or database.
@@ -49,7 +59,7 @@ from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Protocol, Self, TypeVar
 
-from picexchange.errors import StoreError
+from picexchange.errors import CaseConflict, StoreError
 
 # One digest for the whole package: what a Receipt's ReceivedDigest quotes is defined once, in the exchange
 # (issue 9). Re-exported: the store keys duplicates and answers replays with it.
@@ -61,6 +71,12 @@ __all__ = [
     "ActionEntry",
     "ActionPage",
     "BackofficeAction",
+    "CaseConflict",
+    "CaseDirection",
+    "CaseMessage",
+    "CasePage",
+    "CaseSummary",
+    "CaseUpdate",
     "Enqueued",
     "Idempotency",
     "InboundEvent",
@@ -74,6 +90,7 @@ __all__ = [
     "OutboundState",
     "OutboundStatus",
     "Recorded",
+    "StoredCaseMessage",
     "Store",
     "StoreCounts",
     "digest_of",
@@ -398,6 +415,103 @@ class ActionPage:
     """True when more entries follow ``next`` already."""
 
 
+class CaseDirection(enum.StrEnum):
+    """Whether a case message was received (``inbound`` table) or sent by us (``outbound`` table)."""
+
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseMessage:
+    """One message of a case, as the ``case_message`` table lists it: a pointer to the stored message.
+
+    A received message is found in ``inbound`` by ``(sender, message_id)``, a sent one in ``outbound`` by
+    ``message_id``; the case keeps no second copy of the bytes.
+    """
+
+    direction: CaseDirection
+    """Received or sent."""
+    sender: str
+    """Header ``Sender``."""
+    receiver: str
+    """Header ``Receiver``."""
+    message_id: str
+    """Header ``MessageId``."""
+    message_type: str
+    """Header ``MessageType`` (``ConsentDecision``, ``ExportData``, ...)."""
+    at: dt.datetime
+    """When the message entered the store (received or queued; aware)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredCaseMessage:
+    """A case message read back with its position and the exact stored bytes (to fold the case again)."""
+
+    position: int
+    """1, 2, 3, ... in the order the messages were stored under the case."""
+    message: CaseMessage
+    """Who sent what, when."""
+    data: bytes
+    """The signed envelope as stored in ``inbound`` or ``outbound``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseSummary:
+    """The row of one case: what the case list shows and filters on, and its version."""
+
+    notification_number: str
+    """The case's key (the messages' ConversationId)."""
+    state: str
+    """The notification's state: ``awaited``, ``notified`` or ``cancelled``."""
+    export_country: str | None
+    """The State of export, once the Notification is known."""
+    import_country: str | None
+    """The State of import, once the Notification is known."""
+    blocked: bool
+    """True when a violation stops a new shipment."""
+    violations: int
+    """Findings that block."""
+    warnings: int
+    """Findings that inform."""
+    shipments_used: int
+    """Shipments exported."""
+    shipments_notified: int | None
+    """Shipments notified (V-A 4), once the Notification is known."""
+    message_count: int = 0
+    """Messages listed under the case (set by the store)."""
+    updated_at: dt.datetime | None = None
+    """When the case last changed (set by the store from the write's ``at``)."""
+    version: int = 0
+    """Increases by one with every write; 0 for a case never stored."""
+    sequence: int = 0
+    """The case's place in the list (order of creation); what :meth:`Store.cases` pages by."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseUpdate:
+    """The case side of one store write: the new summary, the messages to list, and the version it builds on."""
+
+    summary: CaseSummary
+    """The case after the write (``message_count``, ``updated_at``, ``version``, ``sequence`` are the store's)."""
+    messages: tuple[CaseMessage, ...]
+    """The messages to append to the case, in order: the stored message, then any automatic reply."""
+    expected_version: int
+    """The version the summary was computed from (0: the case is new); another stored version is a conflict."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CasePage:
+    """A page of the case list, in order of creation."""
+
+    cases: tuple[CaseSummary, ...]
+    """The cases after the cursor that pass the filters."""
+    next: int
+    """The cursor to pass as ``since`` for the following page (unchanged when the page is empty)."""
+    has_more: bool
+    """True when more matching cases follow ``next``."""
+
+
 # ---------------------------------------------------------------------------------------------------- the seam
 
 
@@ -419,12 +533,25 @@ class Store(Protocol):
         """
         ...
 
-    def record_inbound(self, message: InboundMessage, receipt: bytes) -> Recorded:
+    def record_inbound(
+        self,
+        message: InboundMessage,
+        receipt: bytes,
+        *,
+        case: CaseUpdate | None = None,
+        replies: Iterable[OutboundMessage] = (),
+    ) -> Recorded:
         """Store a received message and the signed receipt we answer with, in one durable transaction.
+
+        With ``case``, the case row and its case-message rows are written in the same transaction, and
+        ``replies`` (automatic answers, e.g. a ClearanceResult "held") are queued in it too. A duplicate writes
+        neither case rows nor replies.
 
         Args:
             message: the exact bytes received and the header fields read from the verified envelope.
             receipt: our signed ``Receipt`` for these bytes.
+            case: the case update this message makes, computed from ``case.expected_version``.
+            replies: signed messages to queue with it, due at ``message.received_at``.
 
         Returns:
             What to answer: ``receipt`` for a new message; the original receipt, with ``duplicate=True``, when
@@ -432,6 +559,8 @@ class Store(Protocol):
 
         Raises:
             ConflictError: the sender already sent this message id with other bytes (nothing is written).
+            CaseConflict: the case's stored version is not ``case.expected_version`` (nothing is written;
+                fold the case again and retry).
             StoreError: the database failed; nothing may be acknowledged.
 
         """
@@ -461,8 +590,18 @@ class Store(Protocol):
         """Return where the message ``message_id`` from ``sender`` stands, or None if it was never stored."""
         ...
 
-    def enqueue(self, message: OutboundMessage, *, at: dt.datetime, idempotency: Idempotency | None = None) -> Enqueued:
+    def enqueue(
+        self,
+        message: OutboundMessage,
+        *,
+        at: dt.datetime,
+        idempotency: Idempotency | None = None,
+        case: CaseUpdate | None = None,
+    ) -> Enqueued:
         """Put a signed message in the outbox, due at once; idempotent for the same id and bytes.
+
+        With ``case``, the case row and its case-message row are written in the same transaction; a replayed
+        key or a message already queued writes no case row.
 
         With ``idempotency``, the key ``(client, key)`` is claimed by one atomic insert in the same transaction
         as the message: if the key was claimed before (or by a concurrent call that commits first), nothing is
@@ -475,6 +614,53 @@ class Store(Protocol):
         Raises:
             ConflictError: another message with this id is already in the outbox (nothing is stored and the
                 key is not claimed).
+            CaseConflict: the case's stored version is not ``case.expected_version`` (nothing is written).
+
+        """
+        ...
+
+    def claimed_key(self, idempotency: Idempotency) -> Enqueued | None:
+        """Return the message queued under ``idempotency``'s key (``replayed=True``), or None if it is unused.
+
+        A read before the case checks of a submission: a retry of a submission that was queued must get its
+        message back, not be judged again against the case it changed. :meth:`enqueue` still claims the key
+        atomically.
+        """
+        ...
+
+    def case_summary(self, notification_number: str) -> CaseSummary | None:
+        """Return the row of one case, or None if no message of it was stored."""
+        ...
+
+    def cases(
+        self,
+        *,
+        since: int,
+        limit: int,
+        state: str | None = None,
+        country: str | None = None,
+        blocked: bool | None = None,
+        updated_since: dt.datetime | None = None,
+    ) -> CasePage:
+        """Return the cases after cursor ``since`` (0 for the start) that pass every filter given.
+
+        Args:
+            since: ``next`` of the previous page, or 0.
+            limit: the most cases to return (at least 1).
+            state: only cases in this notification state.
+            country: only cases whose State of export or import is this country.
+            blocked: only blocked (True) or unblocked (False) cases.
+            updated_since: only cases changed at or after this time.
+
+        """
+        ...
+
+    def case_messages(self, notification_number: str, *, after: int = 0) -> tuple[StoredCaseMessage, ...]:
+        """Return the messages of a case in the order they were stored, each with its exact bytes.
+
+        Args:
+            notification_number: the case.
+            after: only the messages after this position (a fold that holds the first ``after`` catches up).
 
         """
         ...

@@ -162,6 +162,46 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             " beats bigint NOT NULL)",
         ),
     ),
+    c.Migration(
+        3,
+        "PIC cases: one row per notification number with its summary and version, and its messages in order",
+        (
+            """
+            CREATE TABLE pic_case (
+                sequence bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                notification_number text NOT NULL UNIQUE,
+                state text NOT NULL,
+                export_country text,
+                import_country text,
+                blocked boolean NOT NULL,
+                violations bigint NOT NULL CHECK (violations >= 0),
+                warnings bigint NOT NULL CHECK (warnings >= 0),
+                shipments_used bigint NOT NULL,
+                shipments_notified bigint,
+                message_count bigint NOT NULL,
+                updated_at timestamptz NOT NULL,
+                version bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX pic_case_updated ON pic_case (updated_at)",
+            # A pointer to the message stored in inbound (by sender and message id) or outbound (by message id):
+            # the case keeps no second copy of the bytes.
+            """
+            CREATE TABLE case_message (
+                notification_number text NOT NULL REFERENCES pic_case (notification_number),
+                position bigint NOT NULL,
+                direction text NOT NULL CHECK (direction IN ('in', 'out')),
+                sender text NOT NULL,
+                receiver text NOT NULL,
+                message_id text NOT NULL,
+                message_type text NOT NULL,
+                at timestamptz NOT NULL,
+                PRIMARY KEY (notification_number, position),
+                UNIQUE (direction, sender, message_id)
+            )
+            """,
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
 

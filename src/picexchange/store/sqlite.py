@@ -139,6 +139,46 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             "CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL, beats INTEGER NOT NULL)",
         ),
     ),
+    c.Migration(
+        3,
+        "PIC cases: one row per notification number with its summary and version, and its messages in order",
+        (
+            """
+            CREATE TABLE pic_case (
+                sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                notification_number TEXT NOT NULL UNIQUE,
+                state TEXT NOT NULL,
+                export_country TEXT,
+                import_country TEXT,
+                blocked INTEGER NOT NULL CHECK (blocked IN (0, 1)),
+                violations INTEGER NOT NULL CHECK (violations >= 0),
+                warnings INTEGER NOT NULL CHECK (warnings >= 0),
+                shipments_used INTEGER NOT NULL,
+                shipments_notified INTEGER,
+                message_count INTEGER NOT NULL,
+                updated_at TEXT NOT NULL,
+                version INTEGER NOT NULL
+            )
+            """,
+            "CREATE INDEX pic_case_updated ON pic_case (updated_at)",
+            # A pointer to the message stored in inbound (by sender and message id) or outbound (by message id):
+            # the case keeps no second copy of the bytes.
+            """
+            CREATE TABLE case_message (
+                notification_number TEXT NOT NULL REFERENCES pic_case (notification_number),
+                position INTEGER NOT NULL,
+                direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+                sender TEXT NOT NULL,
+                receiver TEXT NOT NULL,
+                message_id TEXT NOT NULL,
+                message_type TEXT NOT NULL,
+                at TEXT NOT NULL,
+                PRIMARY KEY (notification_number, position),
+                UNIQUE (direction, sender, message_id)
+            )
+            """,
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
 

@@ -1,0 +1,369 @@
+"""PIC cases in the store (schema 3), on SQLite and on a real PostgreSQL: one transaction, optimistic versions.
+
+A message, its case row, its case-message rows and any automatic reply are written together or not at all; a
+case update computed from a stale version is refused with a retryable CaseConflict and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from picexchange.errors import CaseConflict, StoreError
+from picexchange.store import (
+    CaseDirection,
+    CaseMessage,
+    CaseSummary,
+    CaseUpdate,
+    Idempotency,
+    InboundMessage,
+    OutboundMessage,
+    OutboundState,
+    Store,
+    open_store,
+)
+from postgres_server import PG_SERVER, postgres_schema, require_postgres
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+CASE = "AU2026-0042"
+US, THEM = "MY:RMCD", "AU:ABF"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of an empty database of each backend, private to the test."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'gateway.db'}"
+        return
+    require_postgres()
+    with postgres_schema(PG_SERVER) as url:
+        yield url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """Yield a migrated store on the test's database."""
+    with open_store(store_url) as opened:
+        opened.migrate()
+        yield opened
+
+
+def _execute(url: str, *statements: str) -> list[tuple[Any, ...]]:
+    """Run statements on the test database beside the store; return the last one's rows (if any)."""
+    rows: list[tuple[Any, ...]] = []
+    if url.startswith("sqlite://"):
+        with sqlite3.connect(url.removeprefix("sqlite://")) as db:
+            for sql in statements:
+                cursor = db.execute(sql)
+                rows = cursor.fetchall()
+        return rows
+    with psycopg.connect(url, autocommit=True) as conn:
+        for sql in statements:
+            cursor = conn.execute(sql.encode())
+            rows = cursor.fetchall() if cursor.description else []
+    return rows
+
+
+def inbound(n: int, *, case: str = CASE, message_type: str = "ExportData") -> InboundMessage:
+    """Return a received message of ``case``; ``n`` makes its id and bytes distinct."""
+    return InboundMessage(
+        sender=THEM,
+        receiver=US,
+        message_id=str(uuid.UUID(int=n)),
+        conversation_id=case,
+        message_type=message_type,
+        utility_block="export",
+        created=T0,
+        received_at=T0 + dt.timedelta(seconds=n),
+        data=f"<Envelope in='{n}'/>".encode(),
+    )
+
+
+def reply(n: int, *, case: str = CASE) -> OutboundMessage:
+    """Return a message we send under ``case``."""
+    return OutboundMessage(
+        message_id=str(uuid.UUID(int=10_000 + n)),
+        receiver=THEM,
+        endpoint=THEM,
+        conversation_id=case,
+        message_type="ClearanceResult",
+        created=T0,
+        data=f"<Envelope out='{n}'/>".encode(),
+    )
+
+
+def listed_in(message: InboundMessage) -> CaseMessage:
+    return CaseMessage(
+        direction=CaseDirection.INBOUND,
+        sender=message.sender,
+        receiver=message.receiver,
+        message_id=message.message_id,
+        message_type=message.message_type,
+        at=message.received_at,
+    )
+
+
+def listed_out(message: OutboundMessage) -> CaseMessage:
+    return CaseMessage(
+        direction=CaseDirection.OUTBOUND,
+        sender=US,
+        receiver=message.receiver,
+        message_id=message.message_id,
+        message_type=message.message_type,
+        at=T0,
+    )
+
+
+def summary(*, case: str = CASE, used: int = 0, blocked: bool = False, **fields: Any) -> CaseSummary:
+    values: dict[str, Any] = {
+        "notification_number": case,
+        "state": "notified",
+        "export_country": "AU",
+        "import_country": "MY",
+        "blocked": blocked,
+        "violations": 1 if blocked else 0,
+        "warnings": 0,
+        "shipments_used": used,
+        "shipments_notified": 4,
+    }
+    values.update(fields)
+    return CaseSummary(**values)
+
+
+def update(version: int, *messages: CaseMessage, **fields: Any) -> CaseUpdate:
+    return CaseUpdate(summary=summary(**fields), messages=messages, expected_version=version)
+
+
+def test_a_message_and_its_case_are_stored_together_and_read_back_in_order(store: Store) -> None:
+    first, second = inbound(1), inbound(2)
+    store.record_inbound(first, b"r1", case=update(0, listed_in(first)))
+    store.record_inbound(second, b"r2", case=update(1, listed_in(second), used=1))
+    row = store.case_summary(CASE)
+    assert row is not None
+    assert (row.version, row.message_count, row.shipments_used, row.state) == (2, 2, 1, "notified")
+    assert row.updated_at == second.received_at
+    messages = store.case_messages(CASE)
+    assert [(m.position, m.message.message_id, m.data) for m in messages] == [
+        (1, first.message_id, first.data),
+        (2, second.message_id, second.data),
+    ]
+    assert messages[0].message == listed_in(first)
+    assert store.case_summary("AU2026-9999") is None
+    assert store.case_messages("AU2026-9999") == ()
+
+
+def test_an_update_from_a_stale_version_is_a_retryable_conflict_and_writes_nothing(store: Store) -> None:
+    first, late = inbound(1), inbound(2)
+    store.record_inbound(first, b"r1", case=update(0, listed_in(first)))
+    with pytest.raises(CaseConflict) as raised:
+        store.record_inbound(late, b"r2", case=update(0, listed_in(late)), replies=[reply(2)])
+    assert isinstance(raised.value, StoreError) and raised.value.retryable
+    assert (raised.value.expected, raised.value.found) == (0, 1)
+    with pytest.raises(CaseConflict):
+        store.record_inbound(late, b"r2", case=update(7, listed_in(late)))
+    # Neither the message, nor its reply, nor a case row: the sender may retry the same bytes.
+    assert store.inbound_status(THEM, late.message_id) is None
+    assert store.outbound_status(reply(2).message_id) is None
+    row = store.case_summary(CASE)
+    assert row is not None and (row.version, row.message_count) == (1, 1)
+    # Recomputed from the version stored now, it goes through.
+    store.record_inbound(late, b"r2", case=update(1, listed_in(late)))
+    assert [m.position for m in store.case_messages(CASE)] == [1, 2]
+
+
+def test_a_duplicate_writes_no_case_row_and_queues_no_reply(store: Store) -> None:
+    first = inbound(1)
+    held = reply(1)
+    store.record_inbound(first, b"r1", case=update(0, listed_in(first), listed_out(held)), replies=[held])
+    assert store.outbound_status(held.message_id) is not None
+    # The same bytes again, with an update built on a version long gone: the duplicate wins, nothing changes.
+    again = store.record_inbound(first, b"other", case=update(0, listed_in(first)), replies=[reply(9)])
+    assert again.duplicate and again.receipt == b"r1"
+    assert store.outbound_status(reply(9).message_id) is None
+    row = store.case_summary(CASE)
+    assert row is not None and (row.version, row.message_count) == (1, 2)
+    assert [m.message.direction for m in store.case_messages(CASE)] == [CaseDirection.INBOUND, CaseDirection.OUTBOUND]
+    assert store.case_messages(CASE)[1].data == held.data
+
+
+def test_an_automatic_reply_is_queued_in_the_same_transaction(store: Store) -> None:
+    first, held = inbound(1), reply(1)
+    store.record_inbound(first, b"r1", case=update(0, listed_in(first), listed_out(held)), replies=[held])
+    status = store.outbound_status(held.message_id)
+    assert status is not None and status.state is OutboundState.QUEUED
+    claimed = store.claim_due(now=first.received_at, lease=dt.timedelta(seconds=30), limit=10, worker="w")
+    assert [m.message_id for m in claimed] == [held.message_id]
+
+
+def test_enqueue_writes_its_case_and_a_replayed_key_writes_none(store: Store) -> None:
+    sent = reply(1)
+    key = Idempotency(client="bo", key="k1", fingerprint="f" * 64)
+    store.enqueue(sent, at=T0, idempotency=key, case=update(0, listed_out(sent)))
+    # Replayed: the original message comes back; the stale case update is not even looked at.
+    again = store.enqueue(reply(2), at=T0, idempotency=key, case=update(0, listed_out(reply(2))))
+    assert again.replayed and again.message_id == sent.message_id
+    # The same message again (same bytes) is idempotent and writes no case row either.
+    store.enqueue(sent, at=T0, case=update(0, listed_out(sent)))
+    row = store.case_summary(CASE)
+    assert row is not None and (row.version, row.message_count) == (1, 1)
+    with pytest.raises(CaseConflict):
+        store.enqueue(reply(3), at=T0, case=update(0, listed_out(reply(3))))
+    assert store.outbound_status(reply(3).message_id) is None
+
+
+def test_a_failure_after_the_message_insert_leaves_neither_the_message_nor_the_case(store_url: str) -> None:
+    """A database failure injected between the message's insert and the case's (a trigger) rolls back both."""
+    with open_store(store_url) as store:
+        store.migrate()
+        if store_url.startswith("sqlite://"):
+            trigger = (
+                "CREATE TRIGGER injected BEFORE INSERT ON case_message BEGIN SELECT RAISE(ABORT, 'injected'); END",
+            )
+        else:
+            trigger = (
+                "CREATE FUNCTION injected() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'injected'; END $$",
+                "CREATE TRIGGER injected BEFORE INSERT ON case_message FOR EACH ROW EXECUTE FUNCTION injected()",
+            )
+        _execute(store_url, *trigger)
+        message, held = inbound(1), reply(1)
+        with pytest.raises(StoreError):
+            store.record_inbound(message, b"r", case=update(0, listed_in(message), listed_out(held)), replies=[held])
+        with pytest.raises(StoreError):
+            store.enqueue(reply(2), at=T0, case=update(0, listed_out(reply(2))))
+        assert store.inbound_status(THEM, message.message_id) is None
+        assert store.outbound_status(held.message_id) is None
+        assert store.outbound_status(reply(2).message_id) is None
+        assert store.case_summary(CASE) is None
+        assert _execute(store_url, "SELECT count(*) FROM inbound")[0][0] == 0
+        assert _execute(store_url, "SELECT count(*) FROM outbound")[0][0] == 0
+
+
+def test_two_stores_updating_one_case_concurrently_lose_no_message(store_url: str) -> None:
+    """Two stores (two gateway processes' worth of connections), four threads each, one case: every write lands.
+
+    Each writer reads the version, computes its update and writes; a conflict means "read again and retry",
+    as the gateway does. The case ends with every message, at contiguous positions, and version = messages.
+    """
+    stores = [open_store(store_url) for _ in range(2)]
+    stores[0].migrate()
+    per_thread, threads_per_store = 6, 4
+    conflicts: list[int] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work(store: Store, base: int) -> None:
+        try:
+            for i in range(per_thread):
+                message = inbound(base + i)
+                while True:
+                    row = store.case_summary(CASE)
+                    version = 0 if row is None else row.version
+                    used = 0 if row is None else row.shipments_used
+                    try:
+                        store.record_inbound(message, b"r", case=update(version, listed_in(message), used=used + 1))
+                        break
+                    except CaseConflict:
+                        with lock:
+                            conflicts.append(1)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(stores[t % 2], 1 + 100 * t)) for t in range(2 * threads_per_store)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for store in stores:
+        store.close()
+    assert not failures
+    total = per_thread * 2 * threads_per_store
+    with open_store(store_url) as store:
+        row = store.case_summary(CASE)
+        assert row is not None
+        assert (row.message_count, row.version, row.shipments_used) == (total, total, total)
+        assert [m.position for m in store.case_messages(CASE)] == list(range(1, total + 1))
+
+
+def test_the_case_list_pages_with_a_cursor_and_filters(store: Store) -> None:
+    cases = [
+        ("AU2026-0001", "notified", "AU", "MY", False, T0),
+        ("AU2026-0002", "cancelled", "AU", "MY", True, T0 + dt.timedelta(days=1)),
+        ("JP2026-0003", "notified", "JP", "MY", True, T0 + dt.timedelta(days=2)),
+        ("NL2026-0004", "awaited", None, None, False, T0 + dt.timedelta(days=3)),
+    ]
+    for n, (number, state, export, import_, blocked, at) in enumerate(cases, start=1):
+        message = replace(inbound(n, case=number), received_at=at)
+        store.record_inbound(
+            message,
+            b"r",
+            case=update(
+                0,
+                listed_in(message),
+                case=number,
+                state=state,
+                export_country=export,
+                import_country=import_,
+                blocked=blocked,
+            ),
+        )
+
+    def numbers(**filters: Any) -> list[str]:
+        return [c.notification_number for c in store.cases(since=0, limit=100, **filters).cases]
+
+    first = store.cases(since=0, limit=2)
+    assert [c.notification_number for c in first.cases] == ["AU2026-0001", "AU2026-0002"] and first.has_more
+    rest = store.cases(since=first.next, limit=2)
+    assert [c.notification_number for c in rest.cases] == ["JP2026-0003", "NL2026-0004"] and not rest.has_more
+    assert store.cases(since=rest.next, limit=2).cases == ()
+    assert numbers(state="notified") == ["AU2026-0001", "JP2026-0003"]
+    assert numbers(country="JP") == ["JP2026-0003"]
+    assert numbers(country="MY") == ["AU2026-0001", "AU2026-0002", "JP2026-0003"]
+    assert numbers(blocked=True) == ["AU2026-0002", "JP2026-0003"]
+    assert numbers(blocked=False) == ["AU2026-0001", "NL2026-0004"]
+    assert numbers(updated_since=T0 + dt.timedelta(days=2)) == ["JP2026-0003", "NL2026-0004"]
+    assert numbers(country="AU", blocked=True, state="cancelled") == ["AU2026-0002"]
+    with pytest.raises(StoreError):
+        store.cases(since=0, limit=0)
+    with pytest.raises(StoreError):
+        store.cases(since=0, limit=10, updated_since=dt.datetime(2026, 1, 1))  # noqa: DTZ001 - naive on purpose
+
+
+def test_a_case_update_for_another_conversation_or_without_messages_is_refused(store: Store) -> None:
+    message = inbound(1)
+    with pytest.raises(StoreError, match="AU2026-0099"):
+        store.record_inbound(message, b"r", case=update(0, listed_in(message), case="AU2026-0099"))
+    with pytest.raises(StoreError, match="at least one message"):
+        store.record_inbound(message, b"r", case=update(0))
+    assert store.inbound_status(THEM, message.message_id) is None
+
+
+def test_a_database_of_schema_version_2_upgrades_to_cases(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store of the previous release (schema 2, with messages) gains the case tables and keeps its messages."""
+    from picexchange.store import postgres, sqlite
+
+    module: Any = sqlite if store_url.startswith("sqlite") else postgres
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:2])
+    old_message = inbound(1)
+    with open_store(store_url) as old:
+        assert old.migrate() == 2
+        old.record_inbound(old_message, b"r")
+    monkeypatch.undo()
+    with open_store(store_url) as upgraded:
+        assert upgraded.migrate() == 3
+        assert upgraded.inbound_status(THEM, old_message.message_id) is not None
+        assert upgraded.case_summary(CASE) is None  # messages stored before cases existed belong to no case row
+        message = inbound(2)
+        upgraded.record_inbound(message, b"r", case=update(0, listed_in(message)))
+        assert [m.message.message_id for m in upgraded.case_messages(CASE)] == [message.message_id]
