@@ -483,8 +483,10 @@ def test_customs_sends_as_itself_and_its_receipt_comes_from_the_customs_it_wrote
 ) -> None:
     australia, malaysia = windows["AU"], windows["MY"]
     document = json.loads(codec.to_json(_document("plastic-au-my-08-export-data.xml")))
+    # An integration-test message (TestIndicator): it belongs to no PIC case, so no notified case is needed here.
+    body = {"receiver": "MY:RMCD", "sender": "AU:ABF", "document": document, "test": True}
     with australia.backoffice() as http:
-        queued = http.post("/api/v1/outbox", json={"receiver": "MY:RMCD", "sender": "AU:ABF", "document": document})
+        queued = http.post("/api/v1/outbox", json=body)
         assert queued.status_code == 202, queued.text
         message_id = queued.json()["message_id"]
         status = _wait_receipted(http, message_id)
@@ -546,7 +548,8 @@ def test_gateway_pair_starts_single_windows_hosting_several_participants(tmp_pat
     with gateway_pair(tmp_path, exporter=AU, importer=MY) as pair:
         assert pair.exporting.participants == AU and pair.importing.participant == "MY:DOE"
         export_data = _document("plastic-au-my-08-export-data.xml")
-        queued = pair.exporting.submit(export_data, to="MY:RMCD", sender="AU:ABF")
+        # A test message (no case behind it needed); a live ExportData needs its consented case, as in the demo.
+        queued = pair.exporting.submit(export_data, to="MY:RMCD", sender="AU:ABF", test=True)
         status = pair.exporting.wait_for(queued["message_id"])
         receipt = codec.from_xml(status["receipt_xml"].encode("utf-8"), Envelope).header
         assert (receipt.sender, receipt.receiver) == ("MY:RMCD", "AU:ABF")
