@@ -21,7 +21,7 @@ from picexchange import testpki
 from picexchange.errors import ConfigurationError
 from picexchange.files.document import read_toml
 from picexchange.files.registry import (
-    CasesTable,
+    CasePolicyTable,
     CertificateTable,
     FileContent,
     MeTable,
@@ -474,7 +474,7 @@ def test_the_documented_registry_example_has_the_shape_of_the_file(where: str) -
 def test_the_module_docstring_example_shows_every_key() -> None:
     """Every key of every table of RegistryFile appears in the module docstring's example."""
     example = _registry_examples()["module docstring"]
-    tables = [RegistryFile, MeTable, CasesTable, PartnerTable, CertificateTable]
+    tables = [RegistryFile, MeTable, CasePolicyTable, PartnerTable, CertificateTable]
     missing = [
         f"{table.__name__}.{key}"
         for table in tables

@@ -76,7 +76,7 @@ from picexchange.trust.registry import (
 )
 
 __all__ = [
-    "CasesTable",
+    "CasePolicyTable",
     "CertificateTable",
     "FileContent",
     "FileReader",
@@ -197,7 +197,7 @@ class MeTable(Table):
     """The PEM file of the CA certificate that issued it."""
 
 
-class CasesTable(Table):
+class CasePolicyTable(Table):
     """``[cases]``: the deadlines and allowances our PIC cases are checked with (Basel's by default)."""
 
     max_consent_months: Annotated[int, Field(ge=1, le=12)] = 12
@@ -225,7 +225,7 @@ class RegistryFile(Table):
 
     me: NonEmpty[MeTable] | None = None
     """The participants our Single Window hosts, each with its signing identity, when this registry names them."""
-    cases: CasesTable = CasesTable()
+    cases: CasePolicyTable = CasePolicyTable()
     """The case policy's deadlines and allowances."""
     partner: NonEmpty[PartnerTable]
     """Every participant we exchange messages with (the hosted ones too)."""
@@ -236,7 +236,7 @@ class SingleMeRegistryFile(Table):
 
     me: MeTable
     """The one participant our gateway hosts."""
-    cases: CasesTable = CasesTable()
+    cases: CasePolicyTable = CasePolicyTable()
     """The case policy's deadlines and allowances."""
     partner: NonEmpty[PartnerTable]
     """Every participant we exchange messages with."""
