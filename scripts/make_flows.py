@@ -613,7 +613,8 @@ def quantity_flow() -> Flow:
         based_on=(
             "Basel Art. 6(9) and Annex V-A 5: the consent covers the notified quantity (60 t in 3 shipments); "
             "Art. 9(1)(d): a shipment that does not conform in a material way with the documents is illegal "
-            "traffic. Waste, parties and authorities as in plastic-au-my."
+            "traffic."
+            " Waste, parties and authorities as in plastic-au-my."
         ),
         notification="AU2026-0188",
         start=dt.date(2026, 3, 2),
@@ -662,7 +663,8 @@ def withdrawn_flow() -> Flow:
         based_on=(
             "Basel Art. 6(3) and the Basel guidance on the implementation of PIC: a State of import may withdraw "
             "its consent; no movement may start without a valid consent. Malaysia's DOE withdraws after the "
-            "first shipment's flakes arrive with far more label and cap fragments than notified. Waste, parties and authorities as in plastic-au-my."
+            "first shipment's flakes arrive with far more label and cap fragments than notified."
+            " Waste, parties and authorities as in plastic-au-my."
         ),
         notification="AU2026-0215",
         start=dt.date(2026, 4, 6),
@@ -727,7 +729,8 @@ def cancelled_flow() -> Flow:
         title="Cancelled notification: no shipment may start after the cancellation",
         based_on=(
             "Basel Art. 6 and Annex V-A: a notification the State of export cancels covers no further "
-            "movement. DCCEEW cancels after the exporter's export licence lapses. Waste, parties and authorities as in plastic-au-my."
+            "movement. DCCEEW cancels after the exporter's export licence lapses."
+            " Waste, parties and authorities as in plastic-au-my."
         ),
         notification="AU2026-0244",
         start=dt.date(2026, 6, 1),
@@ -786,7 +789,8 @@ def duplicate_flow() -> Flow:
         title="A duplicate delivery: the same signed bytes again get the same receipt and count once",
         based_on=(
             "The exchange's delivery rule (docs/gateway.md): a sender retries until it holds a signed receipt, so "
-            "a receiver must take the same message again without acting twice. Waste, parties and authorities as in plastic-au-my."
+            "a receiver must take the same message again without acting twice."
+            " Waste, parties and authorities as in plastic-au-my."
         ),
         notification="AU2026-0263",
         start=dt.date(2026, 2, 9),
@@ -810,7 +814,8 @@ def tampered_flow() -> Flow:
         title="A tampered message: the net mass changed after signing is refused with a signed Error",
         based_on=(
             "The envelope's enveloped XMLDSig signature covers the whole message; a broker who lowers the "
-            "declared mass after Customs signed it breaks the digest. Waste, parties and authorities as in plastic-au-my."
+            "declared mass after Customs signed it breaks the digest."
+            " Waste, parties and authorities as in plastic-au-my."
         ),
         notification="AU2026-0277",
         start=dt.date(2026, 2, 16),
@@ -847,7 +852,8 @@ def expired_flow() -> Flow:
         title="Consent expired before the last shipment: refused in Australia, held in Malaysia",
         based_on=(
             "Basel Art. 6(9) and Annex V-A: the consent is valid for the period it states; Malaysia's DOE gave "
-            "six months (a State may give less than the year a general notification allows). Waste, parties and authorities as in plastic-au-my."
+            "six months (a State may give less than the year a general notification allows)."
+            " Waste, parties and authorities as in plastic-au-my."
         ),
         notification="AU2026-0301",
         start=dt.date(2026, 1, 12),
@@ -896,7 +902,8 @@ def hs_code_flow() -> Flow:
         based_on=(
             "Basel Annex V-A 14 (HS code of the notified waste) and Art. 9(1)(d); WCO Green Customs: a waste "
             "declared under a product heading (3920: plastic sheets) instead of 3915 (waste, parings and scrap "
-            "of plastics) is a known way of passing waste off as goods. Waste, parties and authorities as in plastic-au-my."
+            "of plastics) is a known way of passing waste off as goods."
+            " Waste, parties and authorities as in plastic-au-my."
         ),
         notification="AU2026-0322",
         start=dt.date(2026, 3, 9),

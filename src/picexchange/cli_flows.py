@@ -171,7 +171,8 @@ def junit_xml(results: list[FlowResult]) -> bytes:
                 failure.text = detail
             else:
                 ElementTree.SubElement(case, "system-out").text = detail
-    return ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
+    written: bytes = ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return written + b"\n"
 
 
 @flows_app.command("list")
