@@ -67,6 +67,7 @@ __all__ = [
 
 _PARTICIPANT = re.compile(r"[A-Z]{2}:[A-Z0-9][A-Z0-9_-]*")
 _KEY_LINE = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=")
+_TOML_PLACE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
 
 
@@ -253,9 +254,12 @@ def load_flow(folder: Traversable, *, display: str | None = None) -> LoadedFlow:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        reason = getattr(exc, "msg", str(exc))
-        raise FlowError(f"not valid TOML: {reason}", source=source, line=line) from exc
+        # Python 3.11 writes the place into the text only: "Invalid value (at line 2, column 9)".
+        place = _TOML_PLACE.search(str(exc))
+        reason = _TOML_PLACE.sub("", str(exc)).strip()
+        raise FlowError(
+            f"not valid TOML: {reason}", source=source, line=int(place.group(1)) if place else None
+        ) from exc
     try:
         manifest = FlowManifest.model_validate(data)
     except ValidationError as exc:
