@@ -190,6 +190,34 @@ def flows_list_command() -> None:
     raise typer.Exit(EXIT_OK)
 
 
+@flows_app.command("copy")
+def flows_copy_command(
+    name: Annotated[str, typer.Argument(help="A packaged flow (see `flows list`).")],
+    folder: Annotated[Path, typer.Argument(help="A new or empty folder to copy its flow.toml and messages to.")],
+) -> None:
+    """Copy a packaged flow into a folder, to change it and replay it (`picexchange replay FOLDER`).
+
+    Exit codes: 0 copied, 2 no such flow, or the folder is not empty or cannot be written.
+    """
+    if name not in resources.flow_names():
+        _err.print(f"error: {name}: no such flow (packaged: {', '.join(resources.flow_names())})", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        if folder.exists() and any(folder.iterdir()):
+            _err.print(f"error: {folder} is not empty; nothing copied", markup=False)
+            raise typer.Exit(EXIT_USAGE)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = sorted(resources.flow_folder(name).iterdir(), key=lambda item: item.name)
+        for item in files:
+            if item.is_file():
+                (folder / item.name).write_bytes(item.read_bytes())
+    except OSError as exc:
+        _err.print(f"error: cannot write {folder}: {exc.strerror}", markup=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    _out.print(f"copied {name} to {folder}: " + ", ".join(item.name for item in files if item.is_file()), markup=False)
+    raise typer.Exit(EXIT_OK)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``replay`` and the ``flows`` commands to the main ``picexchange`` app."""
     app.command("replay")(replay_command)
