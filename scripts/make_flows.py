@@ -33,10 +33,12 @@ from make_samples import (  # noqa: E402
     AU_EXPORTER,
     AU_HAULIER,
     AU_MRF,
+    EWASTE_ROUTE,
     MY_HAULIER,
     MY_PET_RECYCLER,
     SG_SHIPPING_LINE,
     carrier,
+    ewaste_notification,
     facility,
     form_tonnes,
     generator,
@@ -72,6 +74,8 @@ from picexchange.models.pic import (  # noqa: E402
     Contract,
     Decision,
     Declaration,
+    InformationRequest,
+    InformationResponse,
     Insurance,
     MovementAnnouncement,
     Notification,
@@ -932,6 +936,180 @@ def hs_code_flow() -> Flow:
     return flow
 
 
+def information_flow() -> Flow:
+    """Return a case where Malaysia asks for information, then consents with conditions."""
+    flow = Flow(
+        name="information-and-conditions",
+        title="Information request and response, then a consent with conditions; the first shipment goes",
+        based_on=(
+            "Basel Art. 6(2): the State of import may ask for further information before it decides, and may "
+            "consent with conditions. Malaysia's DOE asks for the facility's approval and the contamination "
+            "checks, then limits the consent to two shipments and an inspection at Port Klang."
+            " Waste, parties and authorities as in plastic-au-my."
+        ),
+        notification="AU2026-0349",
+        start=dt.date(2026, 4, 13),
+        single_windows=AU_MY,
+    )
+    start = flow.start
+    notified = flow.send(
+        pet_notification(
+            flow.notification,
+            shipments=4,
+            quantity="80",
+            first=start + dt.timedelta(days=40),
+            last=start + dt.timedelta(days=360),
+        ),
+        name="AU:DCCEEW notifies MY:DOE",
+        day=0,
+        sender=DCCEEW,
+        receiver=DOE,
+    )
+    request = flow.send(
+        InformationRequest(
+            notification_number=flow.notification,
+            request_id="DOE-IR-2026-0349",
+            requested_by=DOE,
+            question=(
+                "Provide the facility's DOE approval for the import of plastic waste and its expiry date.",
+                "State the largest share of cap and label fragments the flakes may hold and how it is checked.",
+            ),
+            respond_by=start + dt.timedelta(days=20),
+        ),
+        name="MY:DOE asks for further information",
+        day=5,
+        sender=DOE,
+        receiver=DCCEEW,
+        answers=notified,
+    )
+    flow.send(
+        InformationResponse(
+            notification_number=flow.notification,
+            request_id="DOE-IR-2026-0349",
+            answer=(
+                "The facility holds DOE approval AP-PLS-2025-0391, valid until 2027-06-30.",
+                "At most 3% by mass; every bulk bag is sampled at the wash plant and the lot record travels "
+                "with the shipment.",
+            ),
+        ),
+        name="AU:DCCEEW answers the request",
+        day=12,
+        sender=DCCEEW,
+        receiver=DOE,
+        answers=request,
+    )
+    flow.send(
+        Acknowledgement(
+            notification_number=flow.notification,
+            country="MY",
+            competent_authority=DOE,
+            notification_received_on=start,
+            acknowledged_on=start + dt.timedelta(days=13),
+            complete=True,
+        ),
+        name="MY:DOE acknowledges the notification as complete",
+        day=13,
+        sender=DOE,
+        receiver=DCCEEW,
+        answers=notified,
+    )
+    flow.send(
+        ConsentDecision(
+            notification_number=flow.notification,
+            role=ConsentingRole.IMPORT,
+            country="MY",
+            competent_authority=DOE,
+            decision_id="DOE-KA-0349",
+            decision=Decision.CONSENT_WITH_CONDITIONS,
+            decided_on=start + dt.timedelta(days=30),
+            valid_from=start + dt.timedelta(days=32),
+            valid_until=start + dt.timedelta(days=32 + 364),
+            condition=(
+                "Every container is opened for inspection by the DOE at Port Klang before release.",
+                "The lot record of the flakes' cap and label fragments travels with each shipment.",
+            ),
+            max_shipments=2,
+        ),
+        name="MY:DOE consents with conditions, for two shipments",
+        day=30,
+        sender=DOE,
+        receiver=DCCEEW,
+        answers=notified,
+        **{"case.blocked": False, "case.decisions": {"MY": "consented-with-conditions"}},
+    )
+    shipment(flow, 1, day=45, total=4, net_kg="19870", containers=("CMAU440319",), **{"case.shipments_used": 1})
+    return flow
+
+
+EWASTE_OBJECTED = "JP-2026-E-0208"
+
+
+def ewaste_objection_flow() -> Flow:
+    """Return hazardous e-waste notified from Japan to Malaysia through Singapore: Malaysia objects."""
+    flow = Flow(
+        name="ewaste-objection",
+        title="Hazardous e-waste, Japan to Malaysia through Singapore: Malaysia objects",
+        based_on=(
+            "Basel Art. 4(1) and 6(2): a State of import may prohibit or refuse an import. Malaysia does not "
+            "allow the import of hazardous e-waste (printed circuit boards, A1181 with Y26/Y31): the Department of "
+            "Environment refuses such notifications, so the decision is an objection, never a consent. "
+            "Competent authorities: JP Ministry of the Environment (JP:MOE), SG National Environment Agency "
+            "(SG:NEA, transit), MY Department of Environment (MY:DOE); Customs: Japan Customs (JP:CUSTOMS), "
+            "Royal Malaysian Customs Department (MY:RMCD)."
+        ),
+        notification=EWASTE_OBJECTED,
+        start=dt.date(2026, 6, 1),
+        single_windows={"JP": ("JP:MOE", "JP:CUSTOMS"), "SG": ("SG:NEA",), "MY": (DOE, RMCD)},
+    )
+    notification = ewaste_notification().model_copy(update={"notification_number": EWASTE_OBJECTED})
+    assert notification.state_concerned == EWASTE_ROUTE
+    to_my = flow.send(
+        notification,
+        name="JP:MOE notifies MY:DOE",
+        day=0,
+        sender="JP:MOE",
+        receiver=DOE,
+        **{"case.state": "notified"},
+    )
+    flow.send(
+        notification, name="JP:MOE notifies SG:NEA, the State of transit", day=0, sender="JP:MOE", receiver="SG:NEA"
+    )
+    flow.send(
+        Acknowledgement(
+            notification_number=EWASTE_OBJECTED,
+            country="MY",
+            competent_authority=DOE,
+            notification_received_on=flow.start,
+            acknowledged_on=flow.start + dt.timedelta(days=3),
+            complete=True,
+        ),
+        name="MY:DOE acknowledges the notification",
+        day=3,
+        sender=DOE,
+        receiver="JP:MOE",
+        answers=to_my,
+    )
+    flow.send(
+        ConsentDecision(
+            notification_number=EWASTE_OBJECTED,
+            role=ConsentingRole.IMPORT,
+            country="MY",
+            competent_authority=DOE,
+            decision_id="DOE-BH-2026-0208",
+            decision=Decision.OBJECTION,
+            decided_on=flow.start + dt.timedelta(days=21),
+            reason=("Malaysia does not allow the import of hazardous e-waste (A1181) for recovery.",),
+        ),
+        name="MY:DOE objects to the import",
+        day=21,
+        sender=DOE,
+        receiver="JP:MOE",
+        answers=to_my,
+        **{"case.blocked": True, "case.decisions": {"MY": "objected"}, "case.single_window": "JP"},
+    )
+    return flow
+
+
 def flows() -> list[Flow]:
     """Return every packaged flow, in the order ``picexchange flows list`` shows them."""
     return [
@@ -944,6 +1122,8 @@ def flows() -> list[Flow]:
         tampered_flow(),
         expired_flow(),
         hs_code_flow(),
+        information_flow(),
+        ewaste_objection_flow(),
     ]
 
 
