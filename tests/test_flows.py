@@ -57,6 +57,8 @@ def test_the_issue_s_flows_are_packaged() -> None:
         "tampered-message",
         "consent-expired",
         "hs-code-mismatch",
+        "information-and-conditions",
+        "ewaste-objection",
     } <= names
     plastic = load_flow(resources.flow_folder("plastic-au-my"))
     kinds = [type(envelope.document).__name__ for envelope in plastic.messages.values()]
