@@ -150,9 +150,12 @@ def test_serve_reports_a_bad_configuration_as_usage_error(tmp_path: Path) -> Non
 
 @pytest.mark.timeout(120)
 def test_the_demo_walks_the_case_and_exits_0() -> None:
-    """The README's main job, as a subprocess: two Single Windows, five messages, all receipted; both hold the case."""
+    """The README's main job, as a subprocess: two Single Windows, five messages, all receipted; both hold the case.
+
+    The messages come from the packaged flow plastic-au-my, not from the working directory.
+    """
     result = subprocess.run(  # noqa: S603 - our own entry point
-        [sys.executable, "-m", "picexchange", "demo", str(ROOT / "samples")],
+        [sys.executable, "-m", "picexchange", "demo"],
         capture_output=True,
         text=True,
         timeout=110,
@@ -165,7 +168,7 @@ def test_the_demo_walks_the_case_and_exits_0() -> None:
     # Both Single Windows folded the same case from what they sent and received; the export data was not held.
     for side in ("AU:DCCEEW + AU:ABF", "MY:DOE + MY:RMCD"):
         assert (
-            f"case AU2026-0042 at {side}: notified; MY consented; shipments 1 used, 7 left; 19.84 TNE exported; "
+            f"case AU2026-0107 at {side}: notified; MY consented; shipments 1 used, 2 left; 19.84 TNE exported; "
             "5 messages; nothing blocks a new shipment"
         ) in result.stdout
     assert "held automatically" not in result.stdout

@@ -71,6 +71,40 @@ def test_an_unpacked_wheel_validates_a_sample_from_elsewhere(wheel: Path, tmp_pa
     assert result.stdout.split() == ["True", "Notification", "B3011"]
 
 
+@pytest.mark.timeout(280)
+def test_an_unpacked_wheel_runs_the_demo_flows_list_and_a_replay_in_an_empty_folder(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """``demo``, ``flows list`` and ``replay`` need nothing from the checkout: the flows ship in the wheel."""
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    names = {name.split("/")[3] for name in zipfile.ZipFile(wheel).namelist() if name.endswith("/flow.toml")}
+    assert {"plastic-au-my", "port-hopping"} <= names
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        code = (
+            f"import sys; sys.path.insert(0, {str(site)!r}); import picexchange, pathlib; "
+            f"assert pathlib.Path(picexchange.__file__).is_relative_to(pathlib.Path({str(site)!r})); "
+            f"sys.argv = ['picexchange', *{list(args)!r}]; from picexchange.cli import main; main()"
+        )
+        return subprocess.run(  # noqa: S603
+            [sys.executable, "-I", "-c", code], cwd=empty, capture_output=True, text=True, timeout=250, check=False
+        )
+
+    demo = run("demo")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "5 of 5 messages receipted for exactly the bytes sent" in demo.stdout
+    listed = run("flows", "list")
+    assert listed.returncode == 0 and "plastic-au-my  16 steps" in listed.stdout, listed.stderr
+    replayed = run("replay", "port-hopping", "--junit", "report.xml")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "1 flow(s), 2 steps: 2 met their expectation" in replayed.stdout
+    assert (empty / "report.xml").is_file()
+    assert sorted(path.name for path in empty.iterdir()) == ["report.xml"]
+
+
 # ------------------------------------------------------------------------------------ what the wheel ships
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -280,7 +314,12 @@ print('exit', code, 'loaded', loaded, file=sys.stderr)
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["validate", "samples/messages/plastic-au-my-01-notification.xml"], ["convert", "--help"]],
+    [
+        ["--help"],
+        ["validate", "samples/messages/plastic-au-my-01-notification.xml"],
+        ["convert", "--help"],
+        ["flows", "list"],
+    ],
 )
 def test_the_cli_works_without_the_extras_and_loads_no_test_kit(args: list[str]) -> None:
     """The vendor's commands run on a plain install and never import the test kit or the gateway."""
@@ -288,9 +327,11 @@ def test_the_cli_works_without_the_extras_and_loads_no_test_kit(args: list[str])
     assert result.stderr.splitlines()[-1] == "exit 0 loaded []", result.stderr
 
 
-@pytest.mark.parametrize("args", [["serve", "--config", "gateway.toml"], ["demo", "samples"]])
+@pytest.mark.parametrize(
+    "args", [["serve", "--config", "gateway.toml"], ["demo"], ["replay", "plastic-au-my"], ["replay", "--all"]]
+)
 def test_the_gateway_commands_without_the_extra_exit_2_naming_it(args: list[str]) -> None:
-    """``serve`` and ``demo`` on a plain install: one line naming the extra, exit 2, no traceback."""
+    """``serve``, ``demo`` and ``replay`` on a plain install: one line naming the extra, exit 2, no traceback."""
     result = _without_extras(CLI, *args)
     assert "Traceback" not in result.stderr
     first, last = result.stderr.splitlines()[0], result.stderr.splitlines()[-1]

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from picexchange import cli_cases, cli_keys, codec
+from picexchange import cli_cases, cli_flows, cli_keys, codec
 from picexchange.errors import (
     ConfigurationError,
     DeliveryError,
@@ -195,6 +195,7 @@ def tour_command(
 
 cli_keys.register(app)  # keys init, sign, verify
 cli_cases.register(app)  # case check
+cli_flows.register(app)  # replay, flows list
 
 
 class _JsonLines(logging.Formatter):
@@ -385,17 +386,17 @@ def send_command(
 
 @app.command("demo")
 def demo_command(
-    samples: Annotated[Path, typer.Argument(help="The samples folder.")] = Path("samples"),
     keep: Annotated[Path | None, typer.Option("--keep", help="Keep the two SQLite stores in this folder.")] = None,
 ) -> None:
-    """Run two gateways on loopback and walk a PIC case between them; exit 0 only if every step was receipted."""
+    """Run two gateways on loopback and walk a PIC case between them; exit 0 only if every step was receipted.
+
+    The messages are the first steps of the packaged sample flow plastic-au-my (`picexchange flows list`):
+    nothing is read from the working directory.
+    """
     import tempfile
 
     from picexchange.demo import DEMO_FLOW, run_demo, timestamp
 
-    missing = [name for name, _ in DEMO_FLOW if not (samples / "messages" / name).is_file()]
-    if missing:
-        raise _usage(f"{samples / 'messages'}: missing {', '.join(missing)}")
     logging.getLogger().setLevel(logging.ERROR)
     _out.print(
         f"[bold]picexchange demo[/] {timestamp()}: two Single Window gateways on 127.0.0.1 "
@@ -436,7 +437,7 @@ def demo_command(
             )
 
         try:
-            steps = run_demo(folder, samples, on_step=show, on_case=show_case)
+            steps = run_demo(folder, on_step=show, on_case=show_case)
         except (PicExchangeError, AssertionError, RuntimeError) as exc:
             _err.print(f"demo failed: {exc}", markup=False)
             raise typer.Exit(EXIT_INVALID) from exc

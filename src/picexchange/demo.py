@@ -16,25 +16,30 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from picexchange import codec
+from picexchange import codec, resources
 from picexchange.models.envelope import Envelope, Receipt
 from picexchange.testing import GatewayNode, gateway_pair
 
-__all__ = ["DEMO_FLOW", "DEMO_SINGLE_WINDOWS", "Step", "run_demo"]
+__all__ = ["DEMO_FLOW", "DEMO_FLOW_NAME", "DEMO_SINGLE_WINDOWS", "Step", "run_demo"]
 
 #: The participants each Single Window hosts: (exporting, importing).
 DEMO_SINGLE_WINDOWS: tuple[tuple[str, ...], tuple[str, ...]] = (("AU:DCCEEW", "AU:ABF"), ("MY:DOE", "MY:RMCD"))
 
-#: (sample file, from exporting side?) in the order the demo sends them; its header names sender and receiver.
+#: The packaged sample flow the demo takes its messages from (``picexchange flows list``).
+DEMO_FLOW_NAME = "plastic-au-my"
+
+#: (message file of that flow, from exporting side?) in the order the demo sends them; its header names sender
+#: and receiver.
 DEMO_FLOW: tuple[tuple[str, bool], ...] = (
-    ("plastic-au-my-01-notification.xml", True),
-    ("plastic-au-my-03-acknowledgement.xml", False),
-    ("plastic-au-my-06-consent-decision.xml", False),
-    ("plastic-au-my-07-movement-announcement.xml", True),
-    ("plastic-au-my-08-export-data.xml", True),
+    ("01-notification.xml", True),
+    ("02-acknowledgement.xml", False),
+    ("03-consent-decision.xml", False),
+    ("04-movement-announcement.xml", True),
+    ("05-export-data.xml", True),
 )
 
 
@@ -92,21 +97,23 @@ def _pull(node: GatewayNode, message_id: str, cursor: list[int]) -> bool:
 
 def run_demo(
     directory: Path,
-    samples: Path,
+    messages: Traversable | None = None,
     *,
     on_step: Callable[[Step], None] = lambda step: None,
     on_case: Callable[[str, dict[str, Any]], None] = lambda participants, detail: None,
 ) -> list[Step]:
-    """Run the demo exchange with stores in ``directory`` and documents from ``samples``/messages.
+    """Run the demo exchange with stores in ``directory`` and the documents of :data:`DEMO_FLOW`.
 
     Args:
         directory: an empty folder for the two SQLite stores.
-        samples: the samples folder (its ``messages`` holds the flow's documents).
+        messages: the folder holding :data:`DEMO_FLOW`'s files; the packaged flow :data:`DEMO_FLOW_NAME`'s by
+            default, so the demo runs from an installed wheel in any directory.
         on_step: called after each step, for live output.
         on_case: called at the end for each Single Window with its hosted participants (``AU:DCCEEW + AU:ABF``)
             and its back office's view of the case (``GET /api/v1/cases/{number}``).
 
     """
+    folder = messages if messages is not None else resources.flow_folder(DEMO_FLOW_NAME)
     steps: list[Step] = []
     started = time.monotonic()
     exporting, importing = DEMO_SINGLE_WINDOWS
@@ -115,7 +122,7 @@ def run_demo(
         previous: str | None = None
         for name, from_exporter in DEMO_FLOW:
             sender, receiver = (pair.exporting, pair.importing) if from_exporter else (pair.importing, pair.exporting)
-            envelope = codec.from_xml((samples / "messages" / name).read_bytes(), Envelope)
+            envelope = codec.from_xml(folder.joinpath(name).read_bytes(), Envelope)
             document, header = envelope.document, envelope.header
             at = time.monotonic() - started
             queued = sender.submit(document, to=header.receiver, ref_to=previous, sender=header.sender)

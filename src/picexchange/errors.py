@@ -7,7 +7,8 @@ caused are a :class:`CodedError` and carry what the answer needs as attributes �
 
     PicExchangeError
     ├── ConfigurationError         our own setup is wrong; never sent to a peer
-    │   └── MissingExtraError      an optional part is used without its extra (also an ImportError)
+    │   ├── MissingExtraError      an optional part is used without its extra (also an ImportError)
+    │   └── FlowError              a sample flow's manifest or message file is wrong (file:line: message)
     ├── CodedError                 a refusal with code, status, text, path, line and .issues (never empty)
     │   ├── MessageError           becomes a signed Error reply (adds message_id)
     │   │   ├── ParseError             400 parse        not well-formed, hostile or empty XML
@@ -57,6 +58,7 @@ __all__ = [
     "CaseViolation",
     "CodedError",
     "ConfigurationError",
+    "FlowError",
     "ConflictError",
     "DeliveryError",
     "Forbidden",
@@ -163,6 +165,25 @@ class MissingExtraError(ConfigurationError, ImportError):
         )
         self.extra = extra
         self.name = module
+
+
+class FlowError(ConfigurationError):
+    """A sample flow cannot be replayed as written; refused before anything is sent.
+
+    Attributes:
+        text: what is wrong, in a sentence.
+        source: the file (the flow's ``flow.toml`` or one of its message files).
+        line: the 1-based line in that file, when known.
+
+    """
+
+    def __init__(self, text: str, *, source: str, line: int | None = None) -> None:
+        super().__init__(text, source=source)
+        self.line = line
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else f"{self.source}"
+        return f"{where}: {self.text}"
 
 
 class CodedError(PicExchangeError):

@@ -1,4 +1,4 @@
-"""Read the data files installed with picexchange: the code lists and the XSDs.
+"""Read the data files installed with picexchange: the code lists, the XSDs and the sample flows.
 
 This is the one module that finds and reads the package's own files, a shell at the bottom of the layers: the
 pure core (:mod:`picexchange.codes`, :mod:`picexchange.schemas`) is handed their bytes and never opens a file
@@ -16,6 +16,8 @@ from importlib.resources.abc import Traversable
 __all__ = [
     "XSD_NAMES",
     "code_list_bytes",
+    "flow_folder",
+    "flow_names",
     "schema_dir",
     "xsd_bytes",
     "xsd_location",
@@ -68,3 +70,23 @@ def xsd_location(name: str) -> str:
 def schema_dir() -> Traversable:
     """Return the folder of the packaged XSDs (``schemas/`` in the repository), for tools and tests."""
     return _package().joinpath("xsd")
+
+
+def flow_names() -> tuple[str, ...]:
+    """Return the names of the packaged sample flows (``data/flows/<name>/flow.toml``), sorted."""
+    folder = _package().joinpath("data", "flows")
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(item.name for item in folder.iterdir() if item.joinpath("flow.toml").is_file()))
+
+
+def flow_folder(name: str) -> Traversable:
+    """Return the folder of the packaged sample flow ``name``: its ``flow.toml`` and message files.
+
+    Raises:
+        KeyError: if the package holds no such flow.
+
+    """
+    if name not in flow_names():
+        raise KeyError(f"no packaged flow {name!r}; known: {', '.join(flow_names())}")
+    return _package().joinpath("data", "flows", name)

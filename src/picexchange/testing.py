@@ -23,7 +23,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,10 @@ from picexchange.trust import Hosted, TrustStore
 
 __all__ = [
     "GatewayNode",
+    "GatewayNetwork",
     "GatewayPair",
     "free_port",
+    "gateway_network",
     "gateway_pair",
     "serve_in_thread",
     "backoffice_credentials",
@@ -190,6 +192,104 @@ class GatewayPair:
     importing: GatewayNode
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayNetwork:
+    """Several Single Window gateways that trust each other's participants.
+
+    Attributes:
+        pki: the test PKI all use.
+        nodes: one gateway per Single Window, in the order they were asked for.
+
+    """
+
+    pki: TestPki
+    nodes: tuple[GatewayNode, ...]
+
+    def of(self, participant: str) -> GatewayNode:
+        """Return the gateway hosting ``participant``."""
+        for node in self.nodes:
+            if participant in node.participants:
+                return node
+        raise KeyError(f"no gateway hosts {participant}")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@contextlib.contextmanager
+def gateway_network(
+    directory: Path,
+    single_windows: Sequence[str | Sequence[str]],
+    *,
+    key_type: KeyType = KeyType.RSA_2048,
+    stores: Sequence[str] | None = None,
+    outbox: OutboxConfig | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+    valid_until: dt.datetime | None = None,
+) -> Iterator[GatewayNetwork]:
+    """Start one gateway per Single Window on loopback, each knowing every other's participants; stop on exit.
+
+    Args:
+        directory: where the SQLite stores go.
+        single_windows: the participant id(s) each Single Window hosts (one country each; the first is its
+            ``participant``), e.g. ``[("AU:DCCEEW", "AU:ABF"), ("MY:DOE", "MY:RMCD"), "SG:NEA"]``.
+        key_type: the test keys' type.
+        stores: one store URL per Single Window; SQLite files in ``directory`` by default.
+        outbox: outbox settings for all (fast polling by default).
+        clock: the time every gateway, its outbox and its client read (a simulated clock for replays).
+        valid_until: the test certificates' end; 30 days after ``clock()`` by default.
+
+    """
+    hosted = [(side,) if isinstance(side, str) else tuple(side) for side in single_windows]
+    now = clock()
+    pki = make_test_pki(
+        [pid for side in hosted for pid in side],
+        not_before=now - dt.timedelta(days=1),
+        not_after=valid_until or now + dt.timedelta(days=30),
+        key_type=key_type,
+    )
+    ports = [free_port() for _ in hosted]
+    # Every participant a Single Window hosts is reached at that Single Window's partner listener.
+    urls = {pid: f"http://127.0.0.1:{port}" for side, port in zip(hosted, ports, strict=True) for pid in side}
+    partners = [
+        dataclasses.replace(item.partner, endpoint=f"{urls[item.id]}/ub/v1/messages") for item in pki.participants
+    ]
+    urls_of_store = stores or tuple(
+        f"sqlite:///{directory / (side[0].replace(':', '_') + '.db')}" for side in hosted
+    )
+    settings = outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60)
+    with contextlib.ExitStack() as stack:
+        nodes = []
+        for side, port, store_url in zip(hosted, ports, urls_of_store, strict=True):
+            trust = TrustStore.of(partners, me=Hosted(tuple(pki[pid].identity for pid in side)))
+            config = GatewayConfig(
+                partners=directory / "partners.toml",
+                store=store_url,
+                partner=PartnerConfig(port=port),
+                backoffice=BackofficeConfig(port=0),
+                outbox=settings,
+            )
+            token, credentials = backoffice_credentials(side)
+            running = build(config, trust=trust, credentials=credentials, clock=clock)
+            server = stack.enter_context(serve_in_thread(running))
+            http = stack.enter_context(
+                httpx.Client(base_url=server.backoffice_url, timeout=30, headers={"Authorization": f"Bearer {token}"})
+            )
+            nodes.append(
+                GatewayNode(
+                    participant=side[0],
+                    url=server.partner_url,
+                    backoffice_url=server.backoffice_url,
+                    running=running,
+                    http=http,
+                    token=token,
+                    hosts=side,
+                )
+            )
+        yield GatewayNetwork(pki=pki, nodes=tuple(nodes))
+
+
 @contextlib.contextmanager
 def gateway_pair(
     directory: Path,
@@ -212,50 +312,6 @@ def gateway_pair(
         outbox: outbox settings for both (fast polling by default).
 
     """
-    hosted = [(side,) if isinstance(side, str) else tuple(side) for side in (exporter, importer)]
-    now = dt.datetime.now(dt.UTC)
-    pki = make_test_pki(
-        [pid for side in hosted for pid in side],
-        not_before=now - dt.timedelta(days=1),
-        not_after=now + dt.timedelta(days=30),
-        key_type=key_type,
-    )
-    ports = [free_port(), free_port()]
-    # Every participant a Single Window hosts is reached at that Single Window's partner listener.
-    urls = {pid: f"http://127.0.0.1:{port}" for side, port in zip(hosted, ports, strict=True) for pid in side}
-    partners = [
-        dataclasses.replace(item.partner, endpoint=f"{urls[item.id]}/ub/v1/messages") for item in pki.participants
-    ]
-    urls_of_store = stores or tuple(
-        f"sqlite:///{directory / (side[0].replace(':', '_') + '.db')}" for side in hosted
-    )
-    settings = outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60)
-    with contextlib.ExitStack() as stack:
-        nodes = []
-        for side, port, store_url in zip(hosted, ports, urls_of_store, strict=True):
-            trust = TrustStore.of(partners, me=Hosted(tuple(pki[pid].identity for pid in side)))
-            config = GatewayConfig(
-                partners=directory / "partners.toml",
-                store=store_url,
-                partner=PartnerConfig(port=port),
-                backoffice=BackofficeConfig(port=0),
-                outbox=settings,
-            )
-            token, credentials = backoffice_credentials(side)
-            running = build(config, trust=trust, credentials=credentials)
-            server = stack.enter_context(serve_in_thread(running))
-            http = stack.enter_context(
-                httpx.Client(base_url=server.backoffice_url, timeout=30, headers={"Authorization": f"Bearer {token}"})
-            )
-            nodes.append(
-                GatewayNode(
-                    participant=side[0],
-                    url=server.partner_url,
-                    backoffice_url=server.backoffice_url,
-                    running=running,
-                    http=http,
-                    token=token,
-                    hosts=side,
-                )
-            )
-        yield GatewayPair(pki=pki, exporting=nodes[0], importing=nodes[1])
+    with gateway_network(directory, (exporter, importer), key_type=key_type, stores=stores, outbox=outbox) as network:
+        exporting, importing = network.nodes
+        yield GatewayPair(pki=network.pki, exporting=exporting, importing=importing)
