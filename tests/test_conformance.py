@@ -350,3 +350,15 @@ def test_the_kit_listener_verifies_what_it_receives(target: Target) -> None:
         assert isinstance(error, Error) and error.code.value in ("signature", "trust")
         assert listener.wait_for(lambda envelope: envelope.header.sender == DOE, 0) is not None
         assert listener.wait_for(lambda envelope: envelope.header.sender == RMCD, 0) is None
+
+
+def test_the_docs_list_every_check_with_its_description_in_order() -> None:
+    """docs/integration-testing.md's table of checks is CHECKS: same ids, same order, same descriptions."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "integration-testing.md").read_text(encoding="utf-8")
+    table = text[text.index("<!-- conformance checks") :].split("\n\n")[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in table.splitlines()[3:]
+        if line.startswith("|")
+    ]
+    assert [(row[0].strip("`"), row[1]) for row in rows] == [(c.check_id, c.description) for c in CHECKS]
