@@ -207,8 +207,7 @@ def _receipt_signed_by(identity: Identity, trust: TrustStore) -> Callable[[bytes
         except MessageError:
             # Not even readable: still a "receipt", for a made-up message.
             return 200, b"<ok/>"
-        forged = dataclasses.replace(inbound, signer=inbound.signer)
-        return 200, exchange.receipt_for(forged, me=identity, now=_now()).raw
+        return 200, exchange.receipt_for(inbound, me=identity, now=_now()).raw
 
     return answer
 

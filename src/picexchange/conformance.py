@@ -61,6 +61,7 @@ __all__ = [
     "KitSetup",
     "Listener",
     "Report",
+    "Session",
     "Verdict",
     "junit_xml",
     "partner_endpoint",
@@ -548,7 +549,7 @@ class Session:
     def receipt(self, answer: _Answer, sealed: exchange.Sealed) -> Envelope:
         """Check ``answer`` is a valid Receipt for ``sealed``; return its envelope."""
         if answer.status != 200:
-            raise CheckFailed(f"HTTP 200 with a signed Receipt for {sealed.message_id}", _describe(answer, self))
+            raise CheckFailed(f"HTTP 200 with a signed Receipt for {sealed.message_id}", _describe(answer))
         envelope = self.reply(answer, expected_signer=sealed.receiver)
         document = envelope.document
         if not isinstance(document, Receipt):
@@ -580,7 +581,7 @@ class Session:
         """Check ``answer`` is HTTP ``status`` with a signed Error ``code`` (issue ``rule_id``, about ``ref_to``)."""
         wanted = f"HTTP {status} with a signed Error {code}" + (f" ({rule_id})" if rule_id else "")
         if answer.status != status:
-            raise CheckFailed(wanted, _describe(answer, self))
+            raise CheckFailed(wanted, _describe(answer))
         envelope = self.reply(answer, expected_signer=signer)
         document = envelope.document
         if not isinstance(document, Error):
@@ -622,7 +623,7 @@ def _read_answer(sock: socket.socket) -> _Answer:
     return _Answer(status=status, body=body if length is None else body[:length])
 
 
-def _describe(answer: _Answer, session: Session) -> str:
+def _describe(answer: _Answer) -> str:
     """Say what an answer was: its status and, when it is a signed Error or Receipt, what it says."""
     try:
         document = codec.from_xml(answer.body, Envelope).document
