@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import re
 import subprocess
 import sys
 import threading
@@ -302,20 +303,37 @@ def test_a_broken_target_fails_the_command_with_exit_1_and_junit_failures(target
 # ---------------------------------------------------------------------------------------------- usage errors
 
 
-def test_usage_and_configuration_errors_exit_2_without_a_traceback(target: Target, tmp_path: Path) -> None:
-    base = ["conformance", "--target", target.url, "--partners", target.partners]
+@pytest.fixture
+def kit_registry(tmp_path: Path) -> Path:
+    """The kit's registry on disk, with no gateway behind it (usage errors need none)."""
+    now = _now()
+    pki = make_test_pki(
+        [DCCEEW, ABF, DOE, RMCD], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=30)
+    )
+    url = "http://127.0.0.1:9/ub/v1/messages"
+    return _write_kit_registry(pki, tmp_path / "kit", {DCCEEW: url, ABF: url, DOE: url, RMCD: url})
+
+
+def test_usage_and_configuration_errors_exit_2_without_a_traceback(kit_registry: Path, tmp_path: Path) -> None:
+    base = ["conformance", "--target", "http://127.0.0.1:9"]
     cases = {
-        "is not a [[me]] entry": [*base, "--as", DOE],
-        "not a [[partner]] of the registry": [*base, "--as", DCCEEW, "--to", "NZ:MFE"],
-        "is not HOST:PORT": [*base, "--as", DCCEEW, "--listen", "nowhere"],
-        "is not an http(s) URL": ["conformance", "--target", "ftp://x", "--partners", target.partners, "--as", DCCEEW],
-        "cannot read": ["conformance", "--target", target.url, "--partners", tmp_path / "none.toml", "--as", DCCEEW],
+        "is not a [[me]] entry": [*base, "--partners", kit_registry, "--as", DOE],
+        "cannot read": [*base, "--partners", tmp_path / "none.toml", "--as", DCCEEW],
     }
     for expected, args in cases.items():
         done = _cli(*args)
         assert done.returncode == 2, (expected, done.stdout, done.stderr)
         assert expected in done.stderr, (expected, done.stderr)
         assert "Traceback" not in done.stderr
+    trust = load_trust(kit_registry)
+    refused = {
+        "not a [[partner]] of the registry": {"target": "http://127.0.0.1:9", "to": "NZ:MFE"},
+        "is not HOST:PORT": {"target": "http://127.0.0.1:9", "listen": "nowhere"},
+        "is not an http(s) URL": {"target": "ftp://x"},
+    }
+    for expected, options in refused.items():
+        with pytest.raises(ConfigurationError, match=re.escape(expected)):
+            KitSetup.from_registry(trust, sender=DCCEEW, **options)
 
 
 def test_the_target_participant_must_be_named_when_the_registry_cannot_tell(target: Target) -> None:
