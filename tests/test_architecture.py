@@ -86,6 +86,21 @@ def test_every_layered_module_exists() -> None:
             importlib.import_module(module.strip())
 
 
+def test_every_module_of_the_package_is_on_a_layer_row() -> None:
+    """A new module (``picexchange.conformance``, ``picexchange.cli_conformance``) gets a row, never none.
+
+    Only ``picexchange.__init__`` and ``picexchange.__main__`` sit outside the rows (they re-export and start).
+    """
+    layered = {m.strip() for row in _contract("Layers:")["layers"] for m in row.split("|")}
+    modules = {
+        f"picexchange.{path.stem}"
+        for path in SRC.iterdir()
+        if (path.suffix == ".py" and not path.stem.startswith("__")) or (path / "__init__.py").is_file()
+    }
+    assert modules - layered == set()
+    assert {"picexchange.conformance", "picexchange.cli_conformance"} <= layered
+
+
 def test_every_contract_is_explained_by_its_name() -> None:
     """Each import-linter contract of pyproject.toml is named in the doc, word for word."""
     text = " ".join(DOC.read_text(encoding="utf-8").split())

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from picexchange import cli_cases, cli_flows, cli_keys, codec
+from picexchange import cli_cases, cli_conformance, cli_flows, cli_keys, codec
 from picexchange.errors import (
     ConfigurationError,
     DeliveryError,
@@ -196,6 +196,7 @@ def tour_command(
 cli_keys.register(app)  # keys init, sign, verify
 cli_cases.register(app)  # case check
 cli_flows.register(app)  # replay, flows list
+cli_conformance.register(app)  # conformance
 
 
 class _JsonLines(logging.Formatter):

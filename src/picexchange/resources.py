@@ -16,6 +16,7 @@ from importlib.resources.abc import Traversable
 __all__ = [
     "XSD_NAMES",
     "code_list_bytes",
+    "conformance_document_bytes",
     "flow_folder",
     "flow_names",
     "schema_dir",
@@ -45,6 +46,16 @@ def code_list_bytes(list_id: str) -> bytes:
 
     """
     return _package().joinpath("data", "codes", f"{list_id}.json").read_bytes()
+
+
+def conformance_document_bytes(name: str) -> bytes:
+    """Return the bytes of the packaged envelope ``data/conformance/<name>.xml`` the conformance kit sends.
+
+    Raises:
+        FileNotFoundError: if the package holds no such file.
+
+    """
+    return _package().joinpath("data", "conformance", f"{name}.xml").read_bytes()
 
 
 def xsd_bytes(name: str) -> bytes:
