@@ -26,7 +26,7 @@ import pytest
 import uvicorn
 
 from picexchange import codec, conformance, exchange
-from picexchange.conformance import CHECKS, KitSetup, Report, Verdict, junit_xml, run_checks
+from picexchange.conformance import CHECKS, ConformanceReport, KitSetup, Verdict, junit_xml, run_checks
 from picexchange.errors import ConfigurationError, MessageError
 from picexchange.files.registry import load_trust
 from picexchange.gateway.config import BackofficeConfig, GatewayConfig, OutboxConfig, PartnerConfig
@@ -114,7 +114,7 @@ def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=240, check=False)  # noqa: S603
 
 
-def _verdicts(report: Report) -> dict[str, Verdict]:
+def _verdicts(report: ConformanceReport) -> dict[str, Verdict]:
     return {result.check_id: result.verdict for result in report.results}
 
 
@@ -353,7 +353,7 @@ def test_the_target_participant_must_be_named_when_the_registry_cannot_tell(targ
 def test_the_kit_listener_verifies_what_it_receives(target: Target) -> None:
     """The kit's own endpoint receipts a genuine message and refuses a forged one with a signed Error."""
     setup = KitSetup.from_registry(load_trust(target.partners), target=target.url, sender=DCCEEW, listen="127.0.0.1:0")
-    with conformance.Listener(setup, _now).running() as listener:
+    with conformance.KitEndpoint(setup, _now).running() as listener:
         session = conformance.Session(setup, None, _now, listener)  # type: ignore[arg-type]
         notification = session.new_notification()
         genuine = exchange.seal(notification, me=target.pki[DOE].identity, to=DCCEEW, now=_now())

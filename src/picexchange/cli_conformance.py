@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from picexchange.conformance import Check, CheckResult, KitSetup, Report, Verdict, junit_xml, run_checks
+from picexchange.conformance import Check, CheckResult, ConformanceReport, KitSetup, Verdict, junit_xml, run_checks
 from picexchange.errors import ConfigurationError
 from picexchange.files.registry import load_trust
 
@@ -123,7 +123,7 @@ def conformance_command(
     raise typer.Exit(EXIT_OK if report.passed else EXIT_FAILED)
 
 
-def _table(report: Report) -> Table:
+def _table(report: ConformanceReport) -> Table:
     table = Table(title=f"conformance of {report.target}", show_lines=False)
     table.add_column("check")
     table.add_column("result")

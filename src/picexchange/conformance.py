@@ -59,8 +59,8 @@ __all__ = [
     "Check",
     "CheckResult",
     "KitSetup",
-    "Listener",
-    "Report",
+    "KitEndpoint",
+    "ConformanceReport",
     "Session",
     "Verdict",
     "junit_xml",
@@ -125,7 +125,7 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Report:
+class ConformanceReport:
     """Every check's outcome, in the order they ran.
 
     Attributes:
@@ -304,7 +304,7 @@ class _Inbox:
     condition: threading.Condition = field(default_factory=threading.Condition)
 
 
-class Listener:
+class KitEndpoint:
     """The kit's own partner endpoint: verifies what the target sends, answers a signed Receipt, keeps it.
 
     Every POST (whatever the path) is checked with :func:`picexchange.exchange.accept_for` for our hosted
@@ -367,7 +367,7 @@ class Listener:
                 self._inbox.condition.wait(left)
 
     @contextmanager
-    def running(self) -> Iterator[Listener]:
+    def running(self) -> Iterator[KitEndpoint]:
         """Serve in a background thread until the block ends."""
         self._thread.start()
         try:
@@ -399,7 +399,7 @@ class Session:
         setup: KitSetup,
         http: httpx.Client,
         clock: Callable[[], dt.datetime],
-        listener: Listener | None,
+        listener: KitEndpoint | None,
     ) -> None:
         self.setup = setup
         self.http = http
@@ -925,14 +925,14 @@ def run_checks(
     on_start: Callable[[Check], None] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-) -> Report:
+) -> ConformanceReport:
     """Run ``checks`` against the target in order; return every outcome (a failure never stops the run).
 
     Raises:
         ConfigurationError: the kit's own endpoint cannot listen where ``setup.listen`` says.
 
     """
-    listener = Listener(setup, clock) if setup.listen is not None else None
+    listener = KitEndpoint(setup, clock) if setup.listen is not None else None
     results: list[CheckResult] = []
     with httpx.Client(timeout=setup.timeout, verify=setup.verify_tls) as http:
         with listener.running() if listener is not None else _nothing():
@@ -944,7 +944,7 @@ def run_checks(
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
-    return Report(target=setup.url, results=tuple(results))
+    return ConformanceReport(target=setup.url, results=tuple(results))
 
 
 @contextmanager
@@ -979,7 +979,7 @@ def _run_one(check: Check, session: Session) -> CheckResult:
 # ------------------------------------------------------------------------------------------------ JUnit XML
 
 
-def junit_xml(report: Report) -> bytes:
+def junit_xml(report: ConformanceReport) -> bytes:
     """Return the report as JUnit XML: one testsuite ``picexchange.conformance``, one testcase per check."""
     results = report.results
     total = sum(result.seconds for result in results)
