@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import email
 import email.message
+import functools
 import importlib.metadata
 import importlib.util
 import subprocess
@@ -13,7 +14,6 @@ import sys
 import textwrap
 import tomllib
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -158,12 +158,19 @@ def test_the_wheel_needs_no_gateway_or_postgres_packages_unless_asked(wheel: Pat
 # ---------------------------------------------------------------------- every import has its declaration
 
 
-def _imports(path: Path) -> Iterator[str]:
+def _imports(path: Path) -> tuple[str, ...]:
+    return _imports_of(path.resolve())
+
+
+@functools.cache
+def _imports_of(path: Path) -> tuple[str, ...]:
+    names: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
-            yield from (alias.name.split(".")[0] for alias in node.names)
+            names += [alias.name.split(".")[0] for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.module.split(".")[0]
+            names.append(node.module.split(".")[0])
+    return tuple(names)
 
 
 def _declared(*groups: str) -> set[str]:
@@ -173,8 +180,14 @@ def _declared(*groups: str) -> set[str]:
     return {canonicalize_name(Requirement(text).name) for text in texts}
 
 
+@functools.cache
+def _module_owners() -> dict[str, list[str]]:
+    """Read once: ``packages_distributions`` walks every installed distribution's RECORD on each call."""
+    return dict(importlib.metadata.packages_distributions())
+
+
 def _distributions(module: str) -> set[str]:
-    return {canonicalize_name(name) for name in importlib.metadata.packages_distributions().get(module, [])}
+    return {canonicalize_name(name) for name in _module_owners().get(module, [])}
 
 
 SRC = ROOT / "src" / "picexchange"
