@@ -74,13 +74,23 @@ SEND_AND_RECEIVE = {
 
 
 def test_what_a_vendor_needs_to_send_and_receive_is_public() -> None:
-    """The protocol engine's entry points, results and policies are in __all__, each the engine's own object."""
-    from picexchange import exchange, signing
+    """The engine's entry points, results and policies are in __all__: its own objects, or its wall-clock face.
 
-    assert set(picexchange.__all__) >= SEND_AND_RECEIVE
+    Each function that takes ``now`` is exported from picexchange.wallclock (``now`` defaults to the current
+    time), which wraps the engine's function of the same name; everything else is the engine's own object.
+    """
+    import inspect
+
+    from picexchange import exchange, signing, wallclock
+
+    assert set(picexchange.__all__) >= SEND_AND_RECEIVE | {"reopen", "verify"}
     for name in SEND_AND_RECEIVE - set(picexchange._LAZY):
-        home = exchange if hasattr(exchange, name) else signing
+        home = wallclock if name in wallclock.__all__ else exchange if hasattr(exchange, name) else signing
         assert getattr(picexchange, name) is getattr(home, name), name
+    for name in wallclock.__all__:
+        engine = getattr(exchange, name, None) or getattr(signing, name)
+        assert "now" in inspect.signature(engine).parameters, name
+        assert inspect.signature(getattr(picexchange, name)).parameters["now"].default is None, name
 
 
 def test_no_two_public_classes_share_a_name() -> None:

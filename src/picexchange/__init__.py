@@ -10,9 +10,14 @@ The public surface, for Single Window vendors::
 
 Sending and receiving, with the I/O-free protocol engine (the client and the reference gateway use the same)::
 
-    sealed = px.seal(document, me=identity, to=partner_id, now=now)     # px.Sealed: signed bytes to send
-    inbound = px.accept(raw, me=identity, trust=trust, now=now)         # px.Inbound, or a MessageError
-    header = px.read_header(root)                                       # px.RoutingHeader, before any check
+    trust = px.load_trust("partners.toml")                 # partners, and our [[me]] identities
+    sealed = px.seal(document, me=trust.me, to=partner_id)   # px.Sealed: the signed bytes to send (and resend)
+    receipted = client.send(sealed)                         # px.Receipted: the partner's verified Receipt
+    inbound = px.accept(raw, trust=trust)                   # px.Inbound, or the MessageError to answer with
+    reply = px.receipt_for(inbound, me=trust.hosted)         # or px.error_for(error, raw=raw, me=trust.hosted)
+    header = px.read_header(root)                           # px.RoutingHeader, before any check
+
+``now`` defaults to the current time (UTC) everywhere on this path; the gateway passes its own.
 
 Names that could be read two ways are exported under one meaning each: :class:`ErrorReply` is the signed
 ``Error`` document a receiver answers a refused message with (``picexchange.models.envelope.Error``; the XML
@@ -48,18 +53,7 @@ from picexchange.errors import (
     TransportError,
     TrustError,
 )
-from picexchange.exchange import (
-    AcceptPolicy,
-    Inbound,
-    Receipted,
-    Sealed,
-    accept,
-    accept_for,
-    error_for,
-    read_reply,
-    receipt_for,
-    seal,
-)
+from picexchange.exchange import AcceptPolicy, Inbound, Receipted, Sealed
 from picexchange.files.registry import load_identity, load_trust
 from picexchange.models.envelope import Body, Envelope, Header, MessageType, Receipt, UtilityBlock
 from picexchange.models.envelope import Error as ErrorReply
@@ -85,9 +79,11 @@ from picexchange.signing import (
     VerifyPolicy,
     read_header,
     sign,
-    verify,
 )
 from picexchange.trust import Identity, Partner, TrustStore
+
+# The engine's entry points with `now` defaulting to the wall clock and messages taken as str too.
+from picexchange.wallclock import accept, accept_for, error_for, read_reply, receipt_for, reopen, seal, verify
 
 if TYPE_CHECKING:
     from picexchange.client import AsyncClient, Client, ClientConfig, RetryPolicy, TlsConfig
@@ -176,6 +172,7 @@ __all__ = [
     "read_header",
     "read_reply",
     "receipt_for",
+    "reopen",
     "seal",
     "sign",
     "to_json",

@@ -55,6 +55,8 @@ from picexchange.models.base import (
     namespace_of,
 )
 from picexchange.models.envelope import Body, Envelope
+from picexchange.models.validation import Loc as _Loc
+from picexchange.models.validation import model_path, refusal_of
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -67,6 +69,7 @@ __all__ = [
     "from_json",
     "from_xml",
     "header_text",
+    "message_bytes",
     "parse",
     "text_of",
     "to_json",
@@ -342,6 +345,41 @@ def _check_unsigned_nodes(root: etree._Element) -> None:
     )
 
 
+# The encoding an XML declaration names: <?xml version="1.0" encoding="ISO-8859-1"?>.
+_DECLARED_ENCODING = re.compile(r"""\ufeff?[ \t\r\n]*<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+
+
+def message_bytes(raw: bytes | str) -> bytes:
+    """Return the bytes of a message given as bytes, or as a ``str`` encoded UTF-8.
+
+    A ``str`` is text already decoded from whatever bytes it came in; encoding it UTF-8 is right unless its XML
+    declaration names another encoding, which would then be false (libxml2 and lxml refuse a str with an
+    encoding declaration for the same reason). Such a str is refused rather than silently re-encoded: pass
+    the bytes as they were received, or drop the encoding from the declaration.
+
+    Raises:
+        ParseError: a str whose XML declaration names an encoding other than UTF-8, or that holds a lone
+            surrogate (no UTF-8 encoding exists).
+
+    """
+    if not isinstance(raw, str):
+        return raw
+    declared = _DECLARED_ENCODING.match(raw)
+    if declared is not None and declared.group(1).strip().lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise ParseError(
+            f"the message was given as text (str), but its XML declaration names the encoding "
+            f"{declared.group(1)!r}: a str is encoded UTF-8, so the declaration would be false; pass the bytes as "
+            "received, or a str whose declaration names UTF-8 or no encoding",
+            line=1,
+        )
+    try:
+        return raw.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParseError(
+            f"the message text cannot be encoded UTF-8: {exc.reason} at character {exc.start + 1}"
+        ) from exc
+
+
 def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     """Parse ``raw`` into an element tree, safely.
 
@@ -420,14 +458,8 @@ def _children(cls: type[XmlModel]) -> Mapping[str, Binding]:
     return {item.tag: item for item in binding(cls) if item.kind == "element"}
 
 
-@cache
-def _by_field(cls: type[XmlModel]) -> Mapping[str, Binding]:
-    return {item.field: item for item in binding(cls)}
-
-
 # ------------------------------------------------------------------------------------------------ decoding
 
-_Loc = tuple[str | int, ...]
 _DS_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 
@@ -538,137 +570,6 @@ def element_path(element: etree._Element) -> str:
     return "/" + "/".join(reversed(parts))
 
 
-def model_path(cls: type[XmlModel], loc: Iterable[str | int], values: object = None) -> str:
-    """Return the element path of a model location (field names and indices) below a root class.
-
-    Like :func:`element_path`, a repeated element is numbered ``[n]`` only where it occurs more than once;
-    ``values`` (the field values being validated) tells how often it occurs. Without them, every index is shown.
-    """
-    path = "/" + cls.__name__
-    current: type[XmlModel] | None = cls
-    node = values
-    for key in loc:
-        if isinstance(key, int):
-            if not isinstance(node, list | tuple) or len(node) > 1:
-                path += f"[{key + 1}]"
-            node = node[key] if isinstance(node, list | tuple) and 0 <= key < len(node) else None
-            continue
-        node = node.get(key) if isinstance(node, dict) else None
-        item = _by_field(current).get(key) if current is not None else None
-        if item is None:
-            path += f"/{key}"
-            current = None
-            continue
-        if item.kind == "attribute":
-            path += f"/@{item.local_name}"
-        elif item.kind == "element":
-            path += f"/{item.local_name}"
-        current = item.model
-    return path
-
-
-def _line(lines: Mapping[_Loc, int], loc: _Loc, default: int | None) -> int | None:
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return default
-
-
-def _issues_from(
-    error: pydantic.ValidationError,
-    cls: type[XmlModel],
-    lines: Mapping[_Loc, int],
-    root_line: int | None,
-    values: object,
-) -> tuple[list[Issue], bool]:
-    """Translate pydantic's errors; the flag is True if every one is a cross-field rule."""
-    issues: list[Issue] = []
-    only_rules = True
-    for detail in error.errors(include_url=False):
-        loc: _Loc = tuple(detail["loc"])
-        kind = detail["type"]
-        context = detail.get("ctx") or {}
-        if kind == "business_rule":
-            for rule in context.get("violations", ()):
-                assert isinstance(rule, Rule)
-                where = (*loc, *rule.field)
-                issues.append(
-                    Issue(
-                        text=rule.text,
-                        path=model_path(cls, where, values),
-                        line=_line(lines, where, root_line),
-                        rule_id=rule.rule_id,
-                    )
-                )
-            continue
-        only_rules = False
-        if kind == "missing":
-            field = loc[-1] if loc else ""
-            name = _by_field(_owner(cls, loc[:-1])).get(str(field)) if loc else None
-            label = name.local_name if name is not None else str(field)
-            what = "attribute" if name is not None and name.kind == "attribute" else "element"
-            text = f"required {what} {label} is missing"
-            line = _line(lines, loc[:-1], root_line)
-        elif kind == "extra_forbidden":
-            text = f"unknown element {loc[-1]}"
-            line = _line(lines, loc[:-1], root_line)
-        else:
-            text = _sentence(detail)
-            line = _line(lines, loc, root_line)
-        issues.append(Issue(text=text, path=model_path(cls, loc, values), line=line, rule_id="model"))
-    return issues, only_rules
-
-
-_KIND_WORDS: Mapping[str, str] = {
-    "date_parsing": "a date (YYYY-MM-DD)",
-    "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
-    "date_type": "a date (YYYY-MM-DD)",
-    "datetime_parsing": "a date and time with time zone",
-    "datetime_from_date_parsing": "a date and time with time zone",
-    "timezone_aware": "a date and time with time zone",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "decimal_parsing": "a decimal number",
-    "decimal_type": "a decimal number",
-    "int_parsing": "a whole number",
-    "int_type": "a whole number",
-    "int_from_float": "a whole number",
-    "uuid_parsing": "a UUID",
-    "uuid_type": "a UUID",
-    "string_type": "text",
-    "model_type": "a structure of elements",
-    "model_attributes_type": "a structure of elements",
-    "tuple_type": "a list",
-}
-
-
-def _sentence(detail: Any) -> str:
-    """Return pydantic's error as a sentence in the words of the XML (no Python types, no reprs)."""
-    kind = detail["type"]
-    context = detail.get("ctx") or {}
-    given = detail.get("input")
-    shown = f"'{given}'" if isinstance(given, str | int | float) and not isinstance(given, bool) else "the value"
-    if kind in _KIND_WORDS:
-        return f"{shown} is not {_KIND_WORDS[kind]}"
-    if kind == "enum":
-        return f"{shown} is not one of {context.get('expected', '')}".replace("'", "")
-    if kind == "too_short":
-        return f"at least {context.get('min_length')} required, found {context.get('actual_length')}"
-    return str(detail["msg"])
-
-
-def _owner(cls: type[XmlModel], loc: _Loc) -> type[XmlModel]:
-    current = cls
-    for key in loc:
-        if isinstance(key, int):
-            continue
-        item = _by_field(current).get(key)
-        if item is None or item.model is None:
-            return current
-        current = item.model
-    return current
-
-
 def decode(root: etree._Element, cls: type[M] | None = None) -> M:
     """Map a parsed document to its model, checking every field and cross-field rule.
 
@@ -700,17 +601,30 @@ def decode(root: etree._Element, cls: type[M] | None = None) -> M:
     if issues:
         raise SchemaError(issues)
     try:
-        return expected.model_validate(values)  # type: ignore[return-value]
+        # pydantic's own validator, not the model's model_validate: its error still holds the locations that
+        # become the lines of the document's elements.
+        document: M = expected.__pydantic_validator__.validate_python(values)
     except pydantic.ValidationError as exc:
         lines: dict[_Loc, int] = {}
         _read(root, expected, (), lines, [])  # again, now noting where each value came from
-        found, only_rules = _issues_from(exc, expected, lines, root.sourceline, values)
-        raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc
+        raise refusal_of(exc, expected, values, lines=lines, root_line=root.sourceline) from exc
+    return document
 
 
-def from_xml(raw: bytes, cls: type[M] | None = None, *, limits: Limits = DEFAULT_LIMITS) -> M:
-    """Parse and decode ``raw`` (no XSD validation; see :func:`picexchange.schemas.validate`)."""
-    return decode(parse(raw, limits=limits), cls)
+def from_xml(raw: bytes | str, cls: type[M] | None = None, *, limits: Limits = DEFAULT_LIMITS) -> M:
+    """Parse and decode ``raw`` (no XSD validation; see :func:`picexchange.schemas.validate`).
+
+    Args:
+        raw: the document's bytes, or its text (encoded UTF-8; see :func:`message_bytes`).
+        cls: the expected model class; by default the class of the root element's tag.
+        limits: parsing bounds.
+
+    Raises:
+        MessageTooLarge, ParseError: as :func:`parse` (and :func:`message_bytes` for a str).
+        SchemaError, BusinessRuleError: as :func:`decode`.
+
+    """
+    return decode(parse(message_bytes(raw), limits=limits), cls)
 
 
 # ------------------------------------------------------------------------------------------------ encoding
@@ -777,8 +691,8 @@ def to_json(model: XmlModel, *, indent: int | None = 2) -> bytes:
     return json.dumps(payload, indent=indent, ensure_ascii=False).encode("utf-8")
 
 
-def from_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> XmlModel:
-    """Read JSON written by :func:`to_json` back into its model.
+def from_json(raw: bytes | str, *, limits: Limits = DEFAULT_LIMITS) -> XmlModel:
+    """Read JSON written by :func:`to_json` back into its model (bytes, or text encoded UTF-8).
 
     Raises:
         MessageTooLarge: the input is over the size bound.
@@ -786,6 +700,8 @@ def from_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> XmlModel:
         SchemaError, BusinessRuleError: as :func:`decode`, with paths and without lines.
 
     """
+    if isinstance(raw, str):
+        raw = message_bytes(raw)
     if len(raw) > limits.max_bytes:
         raise MessageTooLarge(f"document of {len(raw)} bytes exceeds the limit of {limits.max_bytes} bytes")
     try:
@@ -797,8 +713,4 @@ def from_json(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> XmlModel:
         raise ParseError(f"JSON must be one object keyed by a document name ({', '.join(sorted(classes))})")
     name, values = next(iter(payload.items()))
     cls = classes[name]
-    try:
-        return cls.model_validate(values)
-    except pydantic.ValidationError as exc:
-        found, only_rules = _issues_from(exc, cls, {}, None, values)
-        raise (BusinessRuleError(found) if only_rules else SchemaError(found)) from exc
+    return cls.model_validate(values)  # refuses with SchemaError or BusinessRuleError (models.validation)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from picexchange import codec, schemas, signing
-from picexchange.errors import Issue, MessageError, RemoteError, SchemaError, SignatureError
+from picexchange.errors import Issue, MessageError, RemoteError, SchemaError, SignatureError, TrustError
 from picexchange.models.base import Facets
 from picexchange.models.common import Digest, NotificationNumber
 from picexchange.models.envelope import (
@@ -41,7 +41,15 @@ from picexchange.models.envelope import (
     UtilityBlock,
     utility_block_of,
 )
-from picexchange.trust import Hosted, Identity, Partner, TrustStore, is_participant_id
+from picexchange.trust import (
+    Hosted,
+    Identity,
+    ParticipantRole,
+    Partner,
+    RegisteredCertificate,
+    TrustStore,
+    is_participant_id,
+)
 
 __all__ = [
     "AcceptPolicy",
@@ -54,6 +62,7 @@ __all__ = [
     "error_for",
     "read_reply",
     "receipt_for",
+    "reopen",
     "seal",
 ]
 
@@ -208,6 +217,57 @@ def seal(
     envelope = Envelope.wrap(document, **header)
     raw = signing.sign(envelope, me)
     return Sealed(envelope=envelope, raw=raw, digest=digest_of(raw))
+
+
+def reopen(
+    raw: bytes,
+    *,
+    me: Identity | Hosted,
+    now: dt.datetime,
+    policy: signing.VerifyPolicy = signing.DEFAULT_POLICY,
+    limits: codec.Limits = codec.DEFAULT_LIMITS,
+) -> Sealed:
+    """Return the :class:`Sealed` of an envelope we signed before, to send it again byte for byte.
+
+    A retry must send the same bytes: the partner answers the same message id with the same bytes with its
+    original receipt, but with other bytes (a new signature, a new Created) as a conflict. So a message read
+    back from a file or a database is checked, never re-signed: its Sender is one of ``me``, and its
+    signature verifies, over the whole envelope, with that participant's certificate. Its Created is not
+    checked here (an old message may be resent; the partner judges its age).
+
+    Raises:
+        TrustError: the Sender is not one of ours (reason ``unexpected-sender``), or our certificate does not
+            verify the signature.
+        SignatureError: not signed, or changed after signing.
+        ParseError, MessageTooLarge, SchemaError, BusinessRuleError: not a valid envelope.
+
+    """
+    hosted = Hosted.of(me)
+    root = codec.parse(raw, limits=limits)
+    schemas.check_envelope(root)
+    header = signing.read_header(root)  # unverified: only chooses the certificate to verify with
+    if header.sender is None or header.sender not in hosted:
+        raise TrustError(
+            f"the envelope is from {header.sender}, not from {', '.join(sorted(hosted.participants))}: "
+            "only a message we signed can be resent unchanged",
+            reason=signing.TrustReason.UNEXPECTED_SENDER.value,
+            message_id=header.message_id,
+            path="/Envelope/Header/Sender",
+        )
+    # Ourselves as the only "partners": our own certificates are the ones a genuine copy verifies with.
+    ourselves = TrustStore.of(
+        Partner(
+            id=identity.participant,
+            name=identity.participant,
+            country=identity.participant.partition(":")[0],
+            role=ParticipantRole.COMPETENT_AUTHORITY,
+            utility_blocks=frozenset(UtilityBlock),
+            certificates=(RegisteredCertificate.of(identity.certificate),),
+        )
+        for identity in hosted
+    )
+    verified = signing.verify(root, trust=ourselves, now=now, policy=policy, limits=limits)
+    return Sealed(envelope=verified.envelope, raw=bytes(raw), digest=digest_of(bytes(raw)))
 
 
 def accept(

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lxml import etree
 
 from picexchange import resources
-from picexchange.codec import DEFAULT_LIMITS, Limits, decode, document_classes, element_path, parse
+from picexchange.codec import DEFAULT_LIMITS, Limits, decode, document_classes, element_path, message_bytes, parse
 from picexchange.errors import BusinessRuleError, Issue, MessageError, SchemaError
 from picexchange.models.base import NS_ENVELOPE, NS_EXPORT, NS_PIC, Binding, XmlModel, binding
 
@@ -418,25 +418,28 @@ class Report:
         return not self.issues
 
     def lines(self, name: str = "") -> Iterable[str]:
-        """Yield one ``name:line: path: text`` line per issue, the way compilers report."""
+        """Yield one ``name:line: path: text`` line per issue (``name: path: text`` without a line), like compilers."""
         for issue in self.issues:
-            yield f"{name}:{issue.line or 0}: {issue.path or '/'}: {issue.text}"
+            # No line 0 for a problem of the whole input (its size, its encoding): just the name.
+            where = f"{name}:{issue.line}" if issue.line else name
+            yield f"{where}: {issue.path or '/'}: {issue.text}"
 
 
-def validate(raw: bytes, *, engine: Engine = "lxml", limits: Limits = DEFAULT_LIMITS) -> Report:
+def validate(raw: bytes | str, *, engine: Engine = "lxml", limits: Limits = DEFAULT_LIMITS) -> Report:
     """Validate a document against its schema and its model rules; return every problem found.
 
     The document may be an Envelope or a bare business document. Stages stop at the first that finds
     problems: a document that breaks the schema is not also checked against the rules.
 
     Args:
-        raw: the document's bytes.
+        raw: the document's bytes, or its text (a str is encoded UTF-8; one whose XML declaration names
+            another encoding is a parse-stage problem, see :func:`picexchange.codec.message_bytes`).
         engine: ``lxml`` (fast) or ``xmlschema`` for the schema stage.
         limits: parsing bounds.
 
     """
     try:
-        root = parse(raw, limits=limits)
+        root = parse(message_bytes(raw), limits=limits)
     except MessageError as exc:
         return Report((Issue(text=exc.text, path=exc.path, line=exc.line, rule_id=exc.code),), None, "parse")
     issues = xsd_issues(root, engine=engine)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 import annotated_types
-from pydantic import AwareDatetime, BaseModel, ConfigDict, GetCoreSchemaHandler, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationError, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 from picexchange import codes
@@ -253,6 +253,35 @@ class XmlModel(BaseModel):
 
     #: True for a document that is a global element of its schema (a message body or the envelope).
     xml_root: ClassVar[bool] = False
+
+    def __init__(self, /, **values: Any) -> None:
+        """Build the model from its fields; refuse bad values with the library's own error.
+
+        Raises:
+            SchemaError: a value of the wrong form, a missing or an unknown field (each with its element path).
+            BusinessRuleError: only cross-field rules are broken.
+
+        """
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            from picexchange.models.validation import refusal_of  # below this module: it reads the bindings
+
+            raise refusal_of(exc, type(self), values) from exc
+
+    # pydantic calls a model's own __init__ for every nested model it validates unless told the __init__ is its
+    # base one; this one only translates the error of the outermost call, so nested ones keep their locations.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> typing.Self:
+        """Build the model from a mapping of its fields (the shape of its JSON form); refuse as :meth:`__init__`."""
+        try:
+            return super().model_validate(obj, **options)
+        except ValidationError as exc:
+            from picexchange.models.validation import refusal_of
+
+            raise refusal_of(exc, cls, obj) from exc
 
     def rule_violations(self) -> list[Rule]:
         """Return the violated cross-field rules of this model (not of its children); override to add."""

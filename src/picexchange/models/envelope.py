@@ -280,7 +280,8 @@ class Envelope(XmlModel):
         if block is not None:
             fields["utility_block"] = block
         fields.update(header)
-        return cls(header=Header.model_validate(fields), body=Body.of(document))
+        # One validation of the whole envelope, so a bad header value is refused at /Envelope/Header/...
+        return cls.model_validate({"header": fields, "body": Body.of(document)})
 
     @property
     def document(self) -> Document:
