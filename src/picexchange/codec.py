@@ -32,7 +32,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -42,21 +42,20 @@ from uuid import UUID
 import pydantic
 from lxml import etree
 
-from picexchange.errors import BusinessRuleError, Issue, MessageTooLarge, ParseError, SchemaError
+from picexchange.errors import Issue, MessageTooLarge, ParseError, SchemaError
 from picexchange.models.base import (
     NS_COMMON,
     NS_ENVELOPE,
     NS_EXPORT,
     NS_PIC,
     Binding,
-    Rule,
     XmlModel,
     binding,
     namespace_of,
 )
 from picexchange.models.envelope import Body, Envelope
 from picexchange.models.validation import Loc as _Loc
-from picexchange.models.validation import model_path, refusal_of
+from picexchange.models.validation import refusal_of
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -190,7 +190,9 @@ def read_reply(
     """
     sender = me if me is not None else _hosted(None, trust).identity(sent.sender)
     if sender is None:
-        raise ConfigurationError(f"{sent.sender} sent the message, but the registry does not host it", source=trust.source)
+        raise ConfigurationError(
+            f"{sent.sender} sent the message, but the registry does not host it", source=trust.source
+        )
     return exchange.read_reply(codec.message_bytes(raw), sent=sent, me=sender, trust=trust, now=_now(now))
 
 

@@ -38,8 +38,9 @@ def _by_field(cls: type[XmlModel]) -> Mapping[str, Binding]:
 def model_path(cls: type[XmlModel], loc: Iterable[str | int], values: object = None) -> str:
     """Return the element path of a model location (field names and indices) below a root class.
 
-    Like :func:`picexchange.codec.element_path`, a repeated element is numbered ``[n]`` only where it occurs more than once;
-    ``values`` (the field values being validated) tells how often it occurs. Without them, every index is shown.
+    Like :func:`picexchange.codec.element_path`, a repeated element is numbered ``[n]`` only where it occurs more
+    than once; ``values`` (the field values being validated) tells how often it occurs. Without them, every index
+    is shown.
     """
     path = "/" + cls.__name__
     current: type[XmlModel] | None = cls
@@ -65,6 +66,7 @@ def model_path(cls: type[XmlModel], loc: Iterable[str | int], values: object = N
 
 
 def line_of(lines: Mapping[Loc, int], loc: Loc, default: int | None) -> int | None:
+    """Return the line of ``loc`` or of its nearest ancestor that has one, else ``default``."""
     for end in range(len(loc), 0, -1):
         if loc[:end] in lines:
             return lines[loc[:end]]
