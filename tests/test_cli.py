@@ -126,16 +126,16 @@ def test_send_signs_delivers_and_prints_the_receipt(tmp_path: Path) -> None:
         trust=receiver_trust,
         credentials=Credentials(),
     )
+    notification = tmp_path / "notification.xml"  # the sealed copy is kept beside it, never in the samples
+    notification.write_bytes((MESSAGES / "plastic-au-my-01-notification.xml").read_bytes())
     with serve_in_thread(running):
-        code, out, err = run(
-            "send", MESSAGES / "plastic-au-my-01-notification.xml", "--to", "MY:DOE", "--config", config
-        )
+        code, out, err = run("send", notification, "--to", "MY:DOE", "--config", config)
         assert code == 0, err
         assert "receipted by MY:DOE" in out
         sent = out.split("digest sent", 1)[1].split()[0]
         receipted = out.split("digest receipted", 1)[1].split()[0]
         assert sent == receipted
-        code, _, err = run("send", MESSAGES / "plastic-au-my-01-notification.xml", "--to", "NZ:MFE", "--config", config)
+        code, _, err = run("send", notification, "--to", "NZ:MFE", "--fresh", "--config", config)
         assert code == 2 and "NZ:MFE" in err
 
 

@@ -564,12 +564,15 @@ def test_send_signs_as_the_hosted_participant_named_with_as(windows: dict[str, S
         f'[gateway]\npartners = "{windows["AU"].running.config.partners}"\nstore = "sqlite:au.db"\n'
         '[backoffice]\ntokens = "tokens.toml"\n'
     )
-    export_data = MESSAGES / "plastic-au-my-08-export-data.xml"
+    export_data = tmp_path / "export-data.xml"  # its sealed copy is kept beside it, never in the samples
+    export_data.write_bytes((MESSAGES / "plastic-au-my-08-export-data.xml").read_bytes())
+    bare = tmp_path / "export-data.json"  # a bare document names no Sender
+    bare.write_bytes(codec.to_json(codec.from_xml(export_data.read_bytes(), Envelope).document))
 
-    def send(*extra: str) -> Any:
-        return CliRunner().invoke(app, ["send", str(export_data), "--to", "MY:RMCD", "--config", str(config), *extra])
+    def send(*extra: str, path: Path = export_data) -> Any:
+        return CliRunner().invoke(app, ["send", str(path), "--to", "MY:RMCD", "--config", str(config), *extra])
 
-    unnamed = send()
+    unnamed = send(path=bare)
     assert (
         unnamed.exit_code == 2
         and "the registry hosts AU:DCCEEW, AU:ABF: say which one sends with --as" in unnamed.stderr

@@ -1,6 +1,9 @@
 """The ``picexchange`` command: the only place that reads files and the environment for the user.
 
-Exit codes: 0 success, 1 the input is not valid (or not genuine), 2 usage error (bad option, missing file).
+Exit codes (:mod:`picexchange.cli_streams`, README "Exit codes"): 0 success, 1 the input is not valid (or not
+genuine), 2 usage error (bad option, missing file, a directory where a file is expected), 3 not delivered
+(safe to run the same command again), 4 refused by the partner. ``-`` reads standard input or writes
+standard output wherever a command takes a file.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 import logging
 import sys
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +23,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from picexchange import cli_cases, cli_conformance, cli_flows, cli_keys, codec
+from picexchange import cli_cases, cli_conformance, cli_flows, cli_keys, cli_streams, codec
+from picexchange.cli_streams import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNDELIVERED,
+    EXIT_USAGE,
+    display_name,
+    read_input,
+    write_output,
+)
 from picexchange.errors import (
     ConfigurationError,
     DeliveryError,
@@ -44,10 +58,6 @@ app = typer.Typer(
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-
 
 class Format(StrEnum):
     """Target format of ``convert``."""
@@ -56,14 +66,15 @@ class Format(StrEnum):
     XML = "xml"
 
 
-def _usage(message: str) -> typer.Exit:
-    _err.print(f"error: {message}")
-    return typer.Exit(EXIT_USAGE)
+_usage = cli_streams.usage
+_read = read_input
 
 
 def _files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
-        if path.is_dir():
+        if str(path) == cli_streams.STANDARD_STREAM:
+            yield path
+        elif path.is_dir():
             yield from sorted(p for p in path.rglob("*.xml") if p.is_file())
         elif path.is_file():
             yield path
@@ -71,16 +82,11 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
             raise _usage(f"{path}: no such file or directory")
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _usage(f"{path}: cannot read: {exc.strerror}") from exc
-
-
 @app.command("validate")
 def validate_command(
-    paths: Annotated[list[Path], typer.Argument(help="XML files or directories (searched for *.xml).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="XML files or directories (searched for *.xml); - reads standard input.")
+    ],
     engine: Annotated[str, typer.Option(help="Schema engine: lxml (fast) or xmlschema.")] = "lxml",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")] = False,
 ) -> None:
@@ -99,10 +105,10 @@ def validate_command(
                 kind = type(report.document).__name__
                 inner = getattr(report.document, "document", None)
                 detail = f"{kind} ({type(inner).__name__})" if inner is not None else kind
-                _out.print(f"{path}: valid {detail}")
+                _out.print(f"{display_name(path)}: valid {detail}", markup=False)
         else:
             invalid += 1
-            for line in report.lines(str(path)):
+            for line in report.lines(display_name(path)):
                 _out.print(line, markup=False)
     if len(files) > 1 and not quiet:
         _out.print(f"{len(files) - invalid} of {len(files)} valid")
@@ -111,23 +117,16 @@ def validate_command(
 
 @app.command("convert")
 def convert_command(
-    path: Annotated[Path, typer.Argument(help="An XML or JSON message file.")],
+    path: Annotated[Path, typer.Argument(help="An XML or JSON message file; - reads standard input.")],
     to: Annotated[Format, typer.Option("--to", help="Target format.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout (- is stdout).")
+    ] = None,
 ) -> None:
     """Convert a message between XML and JSON, losslessly; the input is validated first."""
-    if not path.is_file():
-        raise _usage(f"{path}: no such file")
     model = _load_model(path)
     result = codec.to_json(model) + b"\n" if to is Format.JSON else codec.to_xml(model)
-    if output is None:
-        sys.stdout.buffer.write(result)
-        sys.stdout.flush()
-    else:
-        try:
-            output.write_bytes(result)
-        except OSError as exc:
-            raise _usage(f"{output}: cannot write: {exc.strerror}") from exc
+    write_output(output, result)
 
 
 @app.command("tour")
@@ -312,13 +311,14 @@ def token_new_command(
     _out.print(token, markup=False)
 
 
-def _load_model(path: Path) -> XmlModel:
+def _load_model(path: Path, raw: bytes | None = None) -> XmlModel:
     """Read an XML (validated) or JSON message file; print every problem and exit 1 if it is not valid."""
-    raw = _read(path)
+    raw = _read(path) if raw is None else raw
+    name = display_name(path)
     if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         report = validate(raw)
         if not report.ok or report.document is None:
-            for line in report.lines(str(path)):
+            for line in report.lines(name):
                 _err.print(line, markup=False)
             raise typer.Exit(EXIT_INVALID)
         return report.document
@@ -326,63 +326,221 @@ def _load_model(path: Path) -> XmlModel:
         return codec.from_json(raw)
     except MessageError as exc:
         for issue in exc.issues:
-            _err.print(f"{path}:{issue.line or 0}: {issue.path or '/'}: {issue.text}", markup=False)
+            where = f"{name}:{issue.line}" if issue.line else name  # no line 0 for a problem of the whole file
+            _err.print(f"{where}: {issue.path or '/'}: {issue.text}", markup=False)
         raise typer.Exit(EXIT_INVALID) from exc
+
+
+_DSIG_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+
+
+def _sealed_copy(file: Path, sealed_out: Path | None) -> Path | None:
+    """Return where the signed bytes are kept for a retry: ``--sealed-out``, else beside the input."""
+    if sealed_out is not None:
+        return None if str(sealed_out) == cli_streams.STANDARD_STREAM else sealed_out
+    if str(file) == cli_streams.STANDARD_STREAM:
+        return None
+    stem = file.name.removesuffix(".xml").removesuffix(".json")
+    return file.with_name(f"{stem}.sealed.xml")
+
+
+def _message_id(text: str | None) -> uuid.UUID | None:
+    if text is None:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise _usage(f"--message-id {text!r} is not a UUID") from None
 
 
 @app.command("send")
 def send_command(
-    file: Annotated[Path, typer.Argument(help="A business document (XML or JSON), or an unsigned envelope.")],
-    to: Annotated[str, typer.Option("--to", help="Participant id of the partner, e.g. MY:DOE.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A business document (XML or JSON), an unsigned envelope, or an envelope we signed "
+            "(sent unchanged); - reads standard input."
+        ),
+    ],
     config: Annotated[Path, typer.Option("--config", help="Gateway configuration (TOML).")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Participant id of the partner, e.g. MY:DOE; by default an envelope's Receiver."),
+    ] = None,
     test: Annotated[bool, typer.Option("--test", help="Mark as an integration test message.")] = False,
     as_: Annotated[
         str | None,
         typer.Option("--as", help="The hosted participant to send as; needed when the registry hosts several."),
     ] = None,
+    message_id: Annotated[
+        str | None,
+        typer.Option("--message-id", help="The MessageId to sign with (a UUID); by default the envelope's own."),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="A new message: new MessageId and Created now (e.g. to post a sample)."),
+    ] = False,
+    resign: Annotated[
+        bool, typer.Option("--resign", help="Replace the signature of a signed envelope (keeps its MessageId).")
+    ] = False,
+    sealed_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--sealed-out",
+            help="Keep the signed bytes here (default: NAME.sealed.xml beside the input); a retry resends them.",
+        ),
+    ] = None,
 ) -> None:
-    """Sign a document as a participant of our Single Window and deliver it to a partner now; print the receipt."""
+    """Sign a document as a participant of our Single Window, deliver it to a partner now, and print the receipt.
+
+    A retry is a redelivery: the MessageId of an envelope is kept, the signed bytes are kept in a sealed copy
+    beside the input (``--sealed-out``), and running the same command again sends that copy unchanged, which
+    the partner answers with its original receipt. A signed envelope is sent as it is, after checking that we
+    signed it; ``--resign`` replaces its signature and ``--fresh`` makes it a new message.
+
+    Exit codes: 0 receipted; 1 the input is not valid, or signed by someone else; 2 usage or configuration;
+    3 not delivered (run the same command again); 4 refused by the partner.
+    """
     from picexchange import exchange
     from picexchange.client import Client
     from picexchange.files.registry import load_trust
     from picexchange.gateway import load_gateway_config
-    from picexchange.models.envelope import Error, Receipt
+    from picexchange.models.envelope import Envelope, Error, Receipt
 
-    loaded = _load_model(file)
-    document = getattr(loaded, "document", loaded)  # an (unsigned) envelope's document, or the document itself
+    if fresh and message_id is not None:
+        raise _usage("--fresh makes a new MessageId; do not give --message-id with it")
+    chosen_id = _message_id(message_id)
+    raw = _read(file)
+    name = display_name(file)
+    loaded = _load_model(file, raw)
+    envelope = loaded if isinstance(loaded, Envelope) else None
+    document = envelope.document if envelope is not None else loaded
     if isinstance(document, Receipt | Error):
         raise _usage("send a business document, not a transport reply")
+    signed = envelope is not None and codec.parse(raw).find(_DSIG_SIGNATURE) is not None
+    header = envelope.header if envelope is not None else None
+    receiver = to or (header.receiver if header is not None else None)
+    if receiver is None:
+        raise _usage("--to is needed for a bare business document (an envelope names its Receiver)")
+    if header is not None and to is not None and to != header.receiver and not fresh:
+        raise _usage(f"{name} is addressed to {header.receiver}, not {to}: give --fresh to send it elsewhere")
+    now = dt.datetime.now(dt.UTC)
     try:
         settings = load_gateway_config(config)
         trust = load_trust(settings.partners)
         if trust.hosted is None:
             raise ConfigurationError("the partner registry has no [[me]] table", source=str(settings.partners))
-        if as_ is None and len(trust.hosted) > 1:
+        sender = as_ or (header.sender if header is not None and header.sender in trust.hosted else None)
+        if sender is None and len(trust.hosted) > 1:
             hosted = ", ".join(item.participant for item in trust.hosted)
             raise _usage(f"the registry hosts {hosted}: say which one sends with --as")
-        me = trust.hosted.first if as_ is None else trust.hosted.identity(as_)
+        me = trust.hosted.first if sender is None else trust.hosted.identity(sender)
         if me is None:
             raise _usage(f"--as {as_} is not hosted by the registry {settings.partners} ([[me]])")
-        if trust.partner(to) is None:
-            raise _usage(f"{to} is not in the partner registry {settings.partners}")
-        sealed = exchange.seal(document, me=me, to=to, now=dt.datetime.now(dt.UTC), test=test)  # type: ignore[arg-type]
+        if header is not None and header.sender != me.participant and not fresh:
+            raise _usage(f"{name} is from {header.sender}, not from {me.participant}: give --fresh to send it as ours")
+        if trust.partner(receiver) is None:
+            raise _usage(f"{receiver} is not in the partner registry {settings.partners}")
+        keep = _sealed_copy(file, sealed_out)
+        sealed: exchange.Sealed | None = None
+        if signed and not (resign or fresh):
+            # Sent as it is: a new signature (ECDSA differs on every signing) would make the partner see other
+            # bytes under the same MessageId, a conflict, where the same bytes are a redelivery.
+            if chosen_id is not None and header is not None and chosen_id != header.message_id:
+                raise _usage(f"{name} is signed with MessageId {header.message_id}: give --resign to change it")
+            if test and header is not None and not header.test_indicator:
+                raise _usage(f"{name} is signed without TestIndicator: give --resign to mark it a test")
+            try:
+                sealed = exchange.reopen(raw, me=trust.hosted, now=now)
+            except MessageError as exc:
+                _err.print(f"{name}: is signed, but not a genuine envelope of ours ({exc.code}): {exc}", markup=False)
+                _err.print("give --resign to replace its signature with ours", markup=False)
+                raise typer.Exit(EXIT_INVALID) from exc
+            _err.print(f"sending {name} unchanged: signed by {sealed.sender}, MessageId {sealed.message_id}")
+            keep = None
+        elif not fresh and keep is not None and keep.is_file():
+            sealed = _earlier_copy(
+                keep,
+                document=document,
+                to=receiver,
+                me=me,
+                message_id=chosen_id or (header.message_id if header is not None else None),
+                now=now,
+            )
+            if sealed is not None:
+                _err.print(
+                    f"resending {keep}, sealed by an earlier run (MessageId {sealed.message_id}): a redelivery",
+                    markup=False,
+                )
+                keep = None
+        if sealed is None:
+            kept_id = None if fresh else chosen_id or (header.message_id if header is not None else None)
+            sealed = exchange.seal(
+                document,  # type: ignore[arg-type]
+                me=me,
+                to=receiver,
+                now=now,
+                message_id=kept_id,
+                conversation_id=header.conversation_id if header is not None else None,
+                ref_to=header.ref_to_message_id if header is not None else None,
+                test=test or bool(header is not None and header.test_indicator),
+            )
+            if fresh:
+                _err.print(
+                    f"--fresh: new MessageId {sealed.message_id}, Created {now.isoformat(timespec='seconds')}",
+                    markup=False,
+                )
+            elif signed:
+                _err.print(f"--resign: {name} signed again as {me.participant}, MessageId {sealed.message_id} kept")
+            if keep is not None:
+                write_output(keep, sealed.raw)  # before sending: a retry after a crash finds the same bytes
+                _err.print(f"sealed copy {keep}: run the same command again to retry", markup=False)
+            elif str(file) == cli_streams.STANDARD_STREAM and sealed_out is None:
+                _err.print("no sealed copy kept (input from stdin): give --sealed-out FILE to retry safely")
         with Client(me=trust.hosted, trust=trust) as client:
             receipted = client.send(sealed)
     except ConfigurationError as exc:
         _err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from exc
     except RemoteError as exc:
-        _err.print(f"refused by {to} ({exc.code}): {exc}", markup=False)
+        _err.print(f"refused by {receiver} ({exc.code}): {exc}", markup=False)
         for issue in exc.issues:
             _err.print(f"  {issue}", markup=False)
-        raise typer.Exit(EXIT_INVALID) from exc
-    except (DeliveryError, MessageError) as exc:
+        if exc.code == "conflict":
+            _err.print(
+                "the partner holds this MessageId with other bytes: resend the sealed copy of the first run, "
+                "or give --fresh for a new message",
+                markup=False,
+            )
+        raise typer.Exit(EXIT_REFUSED) from exc
+    except DeliveryError as exc:
         _err.print(f"not delivered: {exc}", markup=False)
+        _err.print("no receipt and no refusal: run the same command again; it sends the same bytes", markup=False)
+        raise typer.Exit(EXIT_UNDELIVERED) from exc
+    except MessageError as exc:
+        _err.print(f"{name}: cannot be sent ({exc.code}): {exc}", markup=False)
+        for issue in exc.listed:
+            _err.print(f"  {issue}", markup=False)
         raise typer.Exit(EXIT_INVALID) from exc
-    _out.print(f"message {sealed.message_id} ({type(document).__name__}) receipted by {to}", markup=False)
+    _out.print(f"message {sealed.message_id} ({type(document).__name__}) receipted by {receiver}", markup=False)
     _out.print(f"digest sent     {sealed.digest}", markup=False)
     _out.print(f"digest receipted {receipted.receipt.received_digest.value}", markup=False)
     _out.print(f"received at     {receipted.receipt.received_at.isoformat()}", markup=False)
+
+
+def _earlier_copy(
+    keep: Path, *, document: XmlModel, to: str, me: Any, message_id: uuid.UUID | None, now: dt.datetime
+) -> Any:
+    """Return the sealed copy of an earlier run if it holds this very message from us to ``to``, else None."""
+    from picexchange import exchange
+
+    try:
+        earlier = exchange.reopen(keep.read_bytes(), me=me, now=now)
+    except (MessageError, OSError):
+        return None  # not ours, damaged or unreadable: sealed again and overwritten
+    header = earlier.envelope.header
+    same = earlier.envelope.document == document and header.receiver == to
+    return earlier if same and message_id in (None, header.message_id) else None
 
 
 @app.command("demo")
