@@ -12,16 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
-import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from picexchange import signing, testpki
+from picexchange import codec, schemas, signing, testpki
+from picexchange.cli_streams import STANDARD_STREAM, display_name, read_input, usage, write_output
 from picexchange.errors import ConfigurationError, MessageError
 from picexchange.files.registry import load_identity, load_trust
+from picexchange.models.envelope import Envelope
 from picexchange.trust import describe_certificate, is_participant_id
 
 __all__ = ["keys_app", "keys_init_command", "register", "sign_command", "verify_command"]
@@ -29,6 +31,8 @@ __all__ = ["keys_app", "keys_init_command", "register", "sign_command", "verify_
 EXIT_OK = 0
 EXIT_NOT_GENUINE = 1
 EXIT_USAGE = 2
+
+_DSIG_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -64,13 +68,6 @@ class Algorithm(enum.StrEnum):
 def _usage(message: str) -> typer.Exit:
     _err.print(f"error: {message}", markup=False)
     return typer.Exit(EXIT_USAGE)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _usage(f"{path}: cannot read: {exc.strerror}") from exc
 
 
 def _write_new(path: Path, data: bytes, *, private: bool, force: bool) -> None:
@@ -190,43 +187,73 @@ def keys_init_command(
 
 
 def sign_command(
-    path: Annotated[Path, typer.Argument(help="The envelope to sign (XML).")],
+    path: Annotated[Path, typer.Argument(help="The envelope to sign (XML); - reads standard input.")],
     key: Annotated[Path, typer.Option("--key", help="Private key (PEM, readable only by you).")],
     cert: Annotated[Path, typer.Option("--cert", help="Its certificate (PEM).")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout (- is stdout).")
+    ] = None,
     participant: Annotated[
         str | None, typer.Option(help="Our participant id; by default the one the certificate names.")
     ] = None,
     algorithm: Annotated[
         Algorithm | None, typer.Option(help="Signature algorithm; by default RSA-SHA256 or ECDSA for the curve.")
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Sign it as a new message: a new MessageId and Created now (e.g. a sample)."),
+    ] = False,
+    resign: Annotated[
+        bool, typer.Option("--resign", help="Replace the signature of an envelope that is already signed.")
+    ] = False,
 ) -> None:
-    """Sign an envelope with an enveloped XML signature over the whole envelope."""
-    raw = _read(path)
+    """Sign an envelope with an enveloped XML signature over the whole envelope.
+
+    The envelope must be valid (schema and rules; every problem is printed, exit 1). An envelope that is
+    already signed is refused unless ``--resign`` replaces its signature; ``--fresh`` signs it as a new
+    message (a new MessageId and Created now), for a sample older than the partner's freshness window
+    (30 days by default).
+    """
+    raw = read_input(path)
+    name = display_name(path)
+    report = schemas.validate(raw)
+    if not report.ok or not isinstance(report.document, Envelope):
+        for line in report.lines(name):
+            _err.print(line, markup=False)
+        if report.ok:
+            _err.print(f"{name}: only an Envelope can be signed, not a bare {type(report.document).__name__}")
+        raise typer.Exit(EXIT_NOT_GENUINE)
+    envelope = report.document
+    signed_already = codec.parse(raw).find(_DSIG_SIGNATURE) is not None
+    if signed_already and not (resign or fresh):
+        _err.print(f"{name}: is already signed; give --resign to replace its signature", markup=False)
+        raise typer.Exit(EXIT_NOT_GENUINE)
     try:
         identity = load_identity(key=key, certificate=cert, participant=participant)
     except ConfigurationError as exc:
-        raise _usage(str(exc)) from exc
+        raise usage(str(exc)) from exc
+    source: Envelope | bytes = raw
+    if fresh:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        header = envelope.header.model_copy(update={"message_id": uuid.uuid4(), "created": now})
+        source = envelope.model_copy(update={"header": header})
+        _err.print(f"--fresh: new MessageId {header.message_id}, Created {now.isoformat()}", markup=False)
+    elif signed_already:
+        source = envelope  # the model holds no signature: signed again, everything else as it was
     try:
-        signed = signing.sign(raw, identity, algorithm=algorithm.uri if algorithm is not None else None)
+        signed = signing.sign(source, identity, algorithm=algorithm.uri if algorithm is not None else None)
     except ConfigurationError as exc:
-        raise _usage(str(exc)) from exc
+        raise usage(str(exc)) from exc
     except MessageError as exc:
-        _err.print(f"{path}: cannot sign ({exc.code}): {exc}", markup=False)
+        _err.print(f"{name}: cannot sign ({exc.code}): {exc}", markup=False)
         raise typer.Exit(EXIT_NOT_GENUINE) from exc
-    if output is None:
-        sys.stdout.buffer.write(signed)
-        sys.stdout.flush()
-        return
-    try:
-        output.write_bytes(signed)
-    except OSError as exc:
-        raise _usage(f"{output}: cannot write: {exc.strerror}") from exc
-    _err.print(f"signed {path} as {identity.participant} -> {output}", markup=False)
+    write_output(output, signed)
+    if output is not None and str(output) != STANDARD_STREAM:
+        _err.print(f"signed {name} as {identity.participant} -> {output}", markup=False)
 
 
 def verify_command(
-    path: Annotated[Path, typer.Argument(help="The signed envelope (XML).")],
+    path: Annotated[Path, typer.Argument(help="The signed envelope (XML); - reads standard input.")],
     partners: Annotated[Path, typer.Option("--partners", help="Partner registry (TOML).")],
     as_: Annotated[
         str | None, typer.Option("--as", help="Our participant id: the envelope's Receiver must be it.")
@@ -236,7 +263,8 @@ def verify_command(
     ] = None,
 ) -> None:
     """Check that a signed envelope is genuine: signed as a whole by the registered key of its Sender."""
-    raw = _read(path)
+    raw = read_input(path)
+    name = display_name(path)
     try:
         trust = load_trust(partners)
     except ConfigurationError as exc:
@@ -256,11 +284,11 @@ def verify_command(
     except MessageError as exc:
         where = f" at {exc.path}" if exc.path else ""
         line = f" (line {exc.line})" if exc.line else ""
-        _out.print(f"{path}: NOT genuine [{exc.code}]{where}{line}: {exc.text}", markup=False)
+        _out.print(f"{name}: NOT genuine [{exc.code}]{where}{line}: {exc.text}", markup=False)
         raise typer.Exit(EXIT_NOT_GENUINE) from exc
     header = verified.envelope.header
     _out.print(
-        f"{path}: genuine {header.message_type.value} {header.message_id} from {header.sender} to "
+        f"{name}: genuine {header.message_type.value} {header.message_id} from {header.sender} to "
         f"{header.receiver}, signed by {verified.signer.id} ({verified.signer.name}) with "
         f"{describe_certificate(verified.certificate)}",
         markup=False,
