@@ -458,18 +458,15 @@ def send_command(
                 raise typer.Exit(EXIT_INVALID) from exc
             _err.print(f"sending {name} unchanged: signed by {sealed.sender}, MessageId {sealed.message_id}")
             keep = None
-        elif not fresh and keep is not None and keep.is_file():
-            sealed = _earlier_copy(
-                keep,
-                document=document,
-                to=receiver,
-                me=me,
-                message_id=chosen_id or (header.message_id if header is not None else None),
-                now=now,
-            )
+        elif keep is not None and keep.is_file():
+            # The same command run again: the message sealed last time, if it is this document to this partner
+            # (with --fresh under any new MessageId, else under the one this run would sign with).
+            expected = None if fresh else chosen_id or (header.message_id if header is not None else None)
+            sealed = _earlier_copy(keep, document=document, to=receiver, me=me, message_id=expected, now=now)
             if sealed is not None:
                 _err.print(
-                    f"resending {keep}, sealed by an earlier run (MessageId {sealed.message_id}): a redelivery",
+                    f"resending {keep}, sealed by an earlier run (MessageId {sealed.message_id}): a redelivery; "
+                    "delete it to send a new message",
                     markup=False,
                 )
                 keep = None

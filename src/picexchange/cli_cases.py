@@ -42,6 +42,7 @@ from picexchange.cases import (
     case_view,
     fold_case,
 )
+from picexchange.cli_streams import STANDARD_STREAM, display_name
 from picexchange.errors import ConfigurationError, MessageError, StoreError
 from picexchange.files.registry import load_case_policy, load_trust
 from picexchange.models.envelope import Envelope, MessageType
@@ -105,7 +106,9 @@ class _Read:
 
 def _files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
-        if path.is_dir():
+        if str(path) == STANDARD_STREAM:
+            yield path
+        elif path.is_dir():
             yield from (p for p in path.rglob("*.xml") if p.is_file())
         elif path.is_file():
             yield path
@@ -129,9 +132,9 @@ def _problems(name: str, exc: MessageError) -> list[_Problem]:
 
 def _read_one(path: Path, trust: TrustStore | None, read: _Read) -> None:
     """Read one message file into ``read``: its event, or the problems that keep it out of the case."""
-    name = str(path)
+    name = display_name(path)
     try:
-        raw = path.read_bytes()
+        raw = sys.stdin.buffer.read() if str(path) == STANDARD_STREAM else path.read_bytes()
     except OSError as exc:
         read.problems.append(_Problem(name, 0, "/", "io", f"cannot read: {exc.strerror}"))
         return
@@ -339,7 +342,9 @@ def _at(text: str | None) -> dt.datetime:
 
 @case_app.command("check")
 def case_check_command(
-    paths: Annotated[list[Path], typer.Argument(help="Message files (signed or not), or folders of *.xml.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Message files (signed or not), or folders of *.xml; - reads standard input.")
+    ],
     at: Annotated[str | None, typer.Option("--at", help="See the cases on this date (YYYY-MM-DD); today.")] = None,
     registry: Annotated[
         Path | None,
