@@ -150,6 +150,18 @@ def _trust(sender: Sender) -> px.TrustStore:
     return px.load_trust(sender.keys / "partners.toml")
 
 
+def test_a_bare_json_document_needs_to_and_gets_a_new_message_id(workdir: Sender) -> None:
+    """A business document names no Receiver: --to is required; its sealed copy is NAME.sealed.xml."""
+    document = workdir.folder / "notification.json"
+    document.write_bytes(px.to_json(px.from_xml(NOTIFICATION.read_bytes(), px.Envelope).document))
+    code, _, err = workdir.send(document)
+    assert code == EXIT_USAGE and "--to is needed for a bare business document" in err
+    code, out, err = workdir.send(document, "--to", "MY:DOE")
+    assert code == EXIT_OK, err
+    kept = px.reopen((workdir.folder / "notification.sealed.xml").read_bytes(), trust=_trust(workdir))
+    assert str(kept.message_id) == _field(out, "message") != SAMPLE_ID
+
+
 def test_message_id_option_names_the_message_id(workdir: Sender) -> None:
     """--message-id signs with the id given; a bad one is a usage error."""
     chosen = str(uuid.uuid4())

@@ -311,11 +311,16 @@ def token_new_command(
     _out.print(token, markup=False)
 
 
+def _is_xml(raw: bytes) -> bool:
+    """Return whether ``raw`` is XML rather than JSON (its first character past a BOM and spaces is ``<``)."""
+    return raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
 def _load_model(path: Path, raw: bytes | None = None) -> XmlModel:
     """Read an XML (validated) or JSON message file; print every problem and exit 1 if it is not valid."""
     raw = _read(path) if raw is None else raw
     name = display_name(path)
-    if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+    if _is_xml(raw):
         report = validate(raw)
         if not report.ok or report.document is None:
             for line in report.lines(name):
@@ -417,7 +422,8 @@ def send_command(
     document = envelope.document if envelope is not None else loaded
     if isinstance(document, Receipt | Error):
         raise _usage("send a business document, not a transport reply")
-    signed = envelope is not None and codec.parse(raw).find(_DSIG_SIGNATURE) is not None
+    # Only an XML envelope can carry a signature (the JSON form has none); _load_model parsed it already.
+    signed = envelope is not None and _is_xml(raw) and codec.parse(raw).find(_DSIG_SIGNATURE) is not None
     header = envelope.header if envelope is not None else None
     receiver = to or (header.receiver if header is not None else None)
     if receiver is None:
