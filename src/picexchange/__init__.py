@@ -10,11 +10,11 @@ The public surface, for Single Window vendors::
 
 Sending and receiving, with the I/O-free protocol engine (the client and the reference gateway use the same)::
 
-    trust = px.load_trust("partners.toml")                 # partners, and our [[me]] identities
-    sealed = px.seal(document, me=trust.me, to=partner_id)   # px.Sealed: the signed bytes to send (and resend)
+    trust = px.load_trust("partners.toml")                  # partners, and our [[me]] identities
+    sealed = px.seal(document, me=trust.me, to=partner_id)  # px.Sealed: the signed bytes to send (and resend)
     receipted = client.send(sealed)                         # px.Receipted: the partner's verified Receipt
     inbound = px.accept(raw, trust=trust)                   # px.Inbound, or the MessageError to answer with
-    reply = px.receipt_for(inbound, me=trust.hosted)         # or px.error_for(error, raw=raw, me=trust.hosted)
+    reply = px.receipt_for(inbound, me=trust.hosted)        # or px.error_for(error, raw=raw, me=trust.hosted)
     header = px.read_header(root)                           # px.RoutingHeader, before any check
 
 ``now`` defaults to the current time (UTC) everywhere on this path; the gateway passes its own.
