@@ -30,8 +30,8 @@ EXIT_OK = 0
 EXIT_NOT_GENUINE = 1
 EXIT_USAGE = 2
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True, emoji=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 keys_app = typer.Typer(
     name="keys",
