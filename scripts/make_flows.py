@@ -33,12 +33,16 @@ from make_samples import (  # noqa: E402
     AU_EXPORTER,
     AU_HAULIER,
     AU_MRF,
-    EWASTE_ROUTE,
+    EWASTE,
+    JP_SMELTER,
+    KR_LINE,
     MY_HAULIER,
     MY_PET_RECYCLER,
     SG_SHIPPING_LINE,
+    TH_ASSEMBLER,
+    TH_EXPORTER,
+    TH_HAULIER,
     carrier,
-    ewaste_notification,
     facility,
     form_tonnes,
     generator,
@@ -47,6 +51,7 @@ from make_samples import (  # noqa: E402
     shipment_carrier,
     tonnes,
 )
+from make_samples import JP_HAULIER as OITA_HAULIER  # noqa: E402
 
 from picexchange import codec  # noqa: E402
 from picexchange.models.common import Address, CustomsOffices, Party, Role, StateConcerned, WasteIdentification  # noqa: E402
@@ -1048,6 +1053,105 @@ def information_flow() -> Flow:
 
 EWASTE_OBJECTED = "JP-2026-E-0208"
 
+JP_EXPORTER = Party(
+    registration_number="4010601034567",
+    name="Kanto Eco-Resources Co., Ltd.",
+    address=Address(street="2-11-5 Shinsuna", city="Koto-ku, Tokyo", postal_code="136-0075", country="JP"),
+    contact_person="Haruki Sato",
+    telephone="+81 3 5646 2280",
+    email="export@kanto-eco.example",
+)
+MY_METALS_RECOVERY = Party(
+    registration_number="200801034567",
+    name="Selangor Precious Metals Recovery Sdn Bhd",
+    address=Address(street="No. 8, Jalan Utas 15/7, Seksyen 15", city="Shah Alam", postal_code="40200", country="MY"),
+    contact_person="Nurul Aisyah binti Kamal",
+    telephone="+60 3 5510 4862",
+    email="compliance@selangor-pmr.example",
+)
+JP_HAULIER = Party(
+    name="Keihin Kaiun Transport Co., Ltd.",
+    address=Address(street="1-3 Daikoku-futo", city="Yokohama", postal_code="230-0054", country="JP"),
+)
+SG_LINE = Party(
+    registration_number="201412345N",
+    name="Pacific Meridian Lines Pte Ltd",
+    address=Address(street="9 Raffles Place", city="Singapore", postal_code="048619", country="SG"),
+    email="dg-desk@pacificmeridian.example",
+)
+MY_HAZMAT_HAULIER = Party(
+    name="Shah Alam Hazmat Logistics Sdn Bhd",
+    address=Address(street="Jalan Kebun Nenas", city="Klang", postal_code="41100", country="MY"),
+    telephone="+60 3 3371 9050",
+)
+JP_DISMANTLER = Party(
+    name="Tama Office Equipment Recycling Center K.K.",
+    address=Address(street="3-28-1 Ishikawa-machi", city="Hachioji, Tokyo", postal_code="192-0032", country="JP"),
+    contact_person="Yui Nakamura",
+)
+
+OBJECTION_ROUTE = (
+    StateConcerned(role=Role.EXPORT, country="JP", competent_authority="JP:MOE", exit_point="JPYOK"),
+    StateConcerned(
+        role=Role.TRANSIT, country="SG", competent_authority="SG:NEA", entry_point="SGSIN", exit_point="SGSIN"
+    ),
+    StateConcerned(role=Role.IMPORT, country="MY", competent_authority="MY:DOE", entry_point="MYPKG"),
+)
+
+
+def objected_notification() -> Notification:
+    """Return the individual notification of hazardous e-waste from Japan to Malaysia through Singapore."""
+    return Notification(
+        notification_number=EWASTE_OBJECTED,
+        shipment_mode=ShipmentMode.INDIVIDUAL,
+        operation_kind=OperationKind.RECOVERY,
+        preconsented_facility=False,
+        exporter=JP_EXPORTER,
+        importer=MY_METALS_RECOVERY,
+        intended_shipments=1,
+        intended_quantity=form_tonnes("24.5"),
+        first_departure=dt.date(2026, 8, 3),
+        last_departure=dt.date(2026, 10, 30),
+        packaging_type=("5",),
+        special_handling=True,
+        handling_requirements="Bulk bags on pallets, at most two high; keep dry; no loose batteries; "
+        "IMDG class 9 placards on both containers.",
+        carrier=(carrier(JP_HAULIER, "R"), carrier(SG_LINE, "S"), carrier(MY_HAZMAT_HAULIER, "R")),
+        generator=(
+            generator(
+                JP_DISMANTLER,
+                site="Hachioji dismantling plant, 3-28-1 Ishikawa-machi, Hachioji",
+                process="Manual dismantling of end-of-life office IT equipment; populated printed circuit "
+                "boards and hard-disk boards are removed, batteries taken out, boards cut to size.",
+            ),
+        ),
+        facility=facility(
+            MY_METALS_RECOVERY,
+            kind=OperationKind.RECOVERY,
+            actual_site="Full recovery facility under DOE licence 004512, Seksyen 15, 40200 Shah Alam",
+        ),
+        operation=("R4",),
+        technology="Shredding, pyrolysis of the board laminate with off-gas treatment, smelting and "
+        "electrolytic refining of copper, gold, silver and palladium.",
+        reason_for_export="No facility in Japan under contract with the exporter recovers palladium from "
+        "board laminate; the Shah Alam smelter does.",
+        waste_designation="Populated printed circuit boards from end-of-life IT equipment",
+        composition="Epoxy laminate and glass fibre 55%, copper 20%, solder (tin, lead) 4%, iron and "
+        "aluminium 15%, precious metals 0.1%, capacitors and connectors 5.9%; cadmium in contacts.",
+        physical_characteristic=("2",),
+        waste_identification=EWASTE,
+        state_concerned=OBJECTION_ROUTE,
+        customs_offices=CustomsOffices(entry_office="MYPKG", exit_office="JPYOK", export_office="JPYOK"),
+        declaration=Declaration(declarant_name="Haruki Sato", declared_on=dt.date(2026, 5, 28), contract_in_place=True),
+        insurance=Insurance(
+            insurer="Tokai Marine Environmental Insurance Co.",
+            policy_reference="TME-HW-2026-0553",
+            cover="Transboundary movement of hazardous waste, JPY 300 000 000 per occurrence",
+        ),
+        contract=Contract(reference="KER-SPMR-2026-02", concluded_on=dt.date(2026, 4, 10)),
+    )
+
+
 
 def ewaste_objection_flow() -> Flow:
     """Return hazardous e-waste notified from Japan to Malaysia through Singapore: Malaysia objects."""
@@ -1066,8 +1170,7 @@ def ewaste_objection_flow() -> Flow:
         start=dt.date(2026, 6, 1),
         single_windows={"JP": ("JP:MOE", "JP:CUSTOMS"), "SG": ("SG:NEA",), "MY": (DOE, RMCD)},
     )
-    notification = ewaste_notification().model_copy(update={"notification_number": EWASTE_OBJECTED})
-    assert notification.state_concerned == EWASTE_ROUTE
+    notification = objected_notification()
     to_my = flow.send(
         notification,
         name="JP:MOE notifies MY:DOE",
@@ -1120,43 +1223,6 @@ def ewaste_objection_flow() -> Flow:
 EWASTE_DEEMED = "TH-DIW-2026-0391"
 DIW, TH_CUSTOMS, KR_ME, MOE, JP_CUSTOMS = "TH:DIW", "TH:CUSTOMS", "KR:ME", "JP:MOE", "JP:CUSTOMS"
 
-TH_EXPORTER = Party(
-    registration_number="0205561012345",
-    name="Eastern Seaboard E-Scrap Co., Ltd.",
-    address=Address(street="700/112 Moo 5, Amata City Chonburi", city="Chonburi", postal_code="20000", country="TH"),
-    contact_person="Siriporn Wongsakul",
-    telephone="+66 38 457 210",
-    email="export@es-escrap.example",
-)
-TH_ASSEMBLER = Party(
-    name="Rayong Electronics Manufacturing (Thailand) Co., Ltd.",
-    address=Address(
-        street="64/21 Moo 4, Eastern Seaboard Industrial Estate", city="Rayong", postal_code="21140", country="TH"
-    ),
-    contact_person="Anan Chaiyaporn",
-)
-TH_HAULIER = Party(
-    name="Laem Chabang Container Trucking Co., Ltd.",
-    address=Address(street="99 Moo 2, Sukhumvit Road", city="Si Racha, Chonburi", postal_code="20230", country="TH"),
-)
-KR_LINE = Party(
-    registration_number="1048612345",
-    name="Hanbit Feeder Lines Co., Ltd.",
-    address=Address(street="97 Jungang-daero", city="Busan", postal_code="48939", country="KR"),
-    email="dg@hanbitfeeder.example",
-)
-JP_HAULIER_OITA = Party(
-    name="Oita Rinkai Transport K.K.",
-    address=Address(street="4-1 Nishi-Ohzu", city="Oita", postal_code="870-0018", country="JP"),
-)
-JP_SMELTER = Party(
-    registration_number="3320001012345",
-    name="Bungo Channel Metals Recovery K.K.",
-    address=Address(street="3-3382 Saganoseki", city="Oita", postal_code="879-2201", country="JP"),
-    contact_person="Kenji Watanabe",
-    telephone="+81 97 575 1180",
-    email="escrap-intake@bungo-metals.example",
-)
 #: Lead-soldered circuit-board scrap for precious metal recovery: Basel A1181 since 1 January 2025 (BC-15/18).
 BOARD_SCRAP = WasteIdentification(
     basel_code="A1181",
@@ -1191,7 +1257,7 @@ def board_notification(start: dt.date) -> Notification:
         special_handling=True,
         handling_requirements="Bulk bags on pallets, at most two high; keep dry; no loose batteries; "
         "IMDG class 9 placards on both containers.",
-        carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(JP_HAULIER_OITA, "R")),
+        carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(OITA_HAULIER, "R")),
         generator=(
             generator(
                 TH_ASSEMBLER,
@@ -1251,7 +1317,7 @@ def board_export_data(start: dt.date, *, day: int) -> ExportData:
         carrier=(
             shipment_carrier(TH_HAULIER, "R", shipped - dt.timedelta(days=2)),
             shipment_carrier(KR_LINE, "S", shipped),
-            shipment_carrier(JP_HAULIER_OITA, "R"),
+            shipment_carrier(OITA_HAULIER, "R"),
         ),
         transport=Transport(
             mode="S",
@@ -1403,7 +1469,7 @@ def ewaste_deemed_transit_flow() -> Flow:
             planned_quantity=form_tonnes("38.6"),
             packaging_type=("5",),
             package_count=40,
-            carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(JP_HAULIER_OITA, "R")),
+            carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(OITA_HAULIER, "R")),
             operation=("R4",),
             waste_identification=BOARD_SCRAP,
             remarks="Transhipment at Busan (KRPUS); the containers stay sealed.",

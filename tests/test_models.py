@@ -371,7 +371,7 @@ def test_reason_for_export_is_required_and_carriers_only_if_known() -> None:
 
 def test_customs_passage_dates_and_transit_states_must_fit_the_shipment() -> None:
     """V-B 20-22: exit on or after shipment, entry after exit, transit offices only of transit States."""
-    export = _sample("ewaste-jp-sg-my-08-export-data.xml").model_dump()
+    export = _sample("ewaste-th-kr-jp-08-export-data.xml").model_dump()
     passage = export["customs_passage"]
     early = {**passage, "exit_date": dt.date(2026, 8, 1), "entry_date": dt.date(2026, 7, 30)}
     assert _rules(ExportData, {**export, "customs_passage": early}) == [
@@ -382,9 +382,9 @@ def test_customs_passage_dates_and_transit_states_must_fit_the_shipment() -> Non
     assert _rules(ExportData, {**export, "customs_passage": late_exit}) == [
         "V-B 20: the waste left the State of export on 2026-08-01, before it was shipped on 2026-08-05"
     ]
-    stranger = {**passage, "transit": ({"country": "TH", "entry_office": "THLCH"},)}
+    stranger = {**passage, "transit": ({"country": "CN", "entry_office": "CNSHA"},)}
     assert _rules(ExportData, {**export, "customs_passage": stranger}) == [
-        "V-B 22: TH is not a State of transit on the route (SG)"
+        "V-B 22: CN is not a State of transit on the route (KR)"
     ]
 
 
