@@ -9,8 +9,8 @@ timestamps, so the output is the same on every run; re-run the script after a mo
 diff. What it writes:
 
 ``samples/messages/<storyline>-<nn>-<message-type>.xml``
-    Valid envelopes in the order of their flow. ``plastic-au-my``: sorted PET bottle scrap (Basel B3011,
-    HS 391590, R3) from Australia to Malaysia under a general notification for several shipments, with a
+    Valid envelopes in the order of their flow. ``plastic-au-my``: washed PET flakes (Basel Y48, HS 391590,
+    R3) from Australia to Malaysia under a general notification for several shipments, with a
     contaminated shipment that ends in a withdrawal of consent and a cancellation. ``ewaste-th-kr-jp``:
     hazardous e-waste (A1181, HS 8549, R4) from Thailand to a Japanese smelter through Korea (transhipment at
     Busan), one shipment, a transit consent and an import consent with conditions. Receipts and errors answer
@@ -235,7 +235,11 @@ class Storyline:
 
 
 # ======================================================================================================
-# Storyline (a): sorted PET bottle scrap, Australia -> Malaysia, several shipments
+# Storyline (a): washed PET flakes, Australia -> Malaysia, several shipments.
+# Since July 2022 Australia lets plastic leave only processed (flakes, pellets) under a DCCEEW licence, so the
+# exporter ships flakes, not baled bottles. Flakes whose residual caps and labels put them outside B3011 are
+# Y48 (Annex II): under PIC, with the written consent of Malaysia's Department of Environment. B3011-only plastic
+# (Annex IX) would need no notification at all.
 
 PLASTIC_NUMBER = "AU2026-0042"
 
@@ -277,7 +281,8 @@ AU_MRF = Party(
     contact_person="Daniel O'Connor",
 )
 
-PLASTIC_WASTE = WasteIdentification(basel_code="B3011", hs_code=("391590",))
+#: Washed PET flakes, single polymer, whose residual labels and caps put them outside B3011: Y48 (Annex II).
+PLASTIC_WASTE = WasteIdentification(y_code=("Y48",), hs_code=("391590",))
 PLASTIC_ROUTE = (
     StateConcerned(role=Role.EXPORT, country="AU", competent_authority="AU:DCCEEW", exit_point="AUMEL"),
     StateConcerned(role=Role.IMPORT, country="MY", competent_authority="MY:DOE", entry_point="MYPKG"),
@@ -286,7 +291,7 @@ PLASTIC_SITE = "Lot 12, Jalan Sungai Puloh, Kawasan Perindustrian Sungai Puloh, 
 
 
 def plastic_notification() -> Notification:
-    """Return the general notification of storyline (a): 8 shipments of PET bottle scrap over 12 months."""
+    """Return the general notification of storyline (a): 8 shipments of washed PET flakes over 12 months."""
     return Notification(
         notification_number=PLASTIC_NUMBER,
         shipment_mode=ShipmentMode.MULTIPLE,
@@ -299,7 +304,7 @@ def plastic_notification() -> Notification:
         first_departure=dt.date(2026, 3, 2),
         last_departure=dt.date(2027, 2, 12),
         packaging_type=("9",),
-        other_packaging="Compressed bales strapped with steel wire",
+        other_packaging="Octabins (octagonal corrugated bulk bins with PE liners) on pallets",
         special_handling=False,
         carrier=(carrier(AU_HAULIER, "R"), carrier(SG_SHIPPING_LINE, "S"), carrier(MY_HAULIER, "R")),
         generator=(
@@ -307,16 +312,17 @@ def plastic_notification() -> Notification:
                 AU_MRF,
                 site="Clayton South materials recovery facility, 40 Fraser Road, Clayton South VIC 3169",
                 process="Optical and manual sorting of kerbside-collected household recycling; clear and "
-                "light-blue PET beverage bottles are separated, compacted and baled.",
+                "light-blue PET beverage bottles are ground and hot-washed to flakes on site (processing "
+                "required for export since July 2022).",
             ),
         ),
         facility=facility(MY_PET_RECYCLER, kind=OperationKind.RECOVERY, actual_site=PLASTIC_SITE),
         operation=("R3",),
-        technology="Bale breaking, label and cap separation, hot washing, grinding to flakes, float-sink "
-        "separation of PP/PE caps, extrusion into food-grade rPET pellets.",
-        reason_for_export="No PET wash plant in Victoria with capacity for this volume.",
-        waste_designation="Sorted post-consumer PET beverage bottles, baled",
-        composition="PET 97%, PP/PE caps and labels 2%, moisture and residual contents 1%; no other wastes.",
+        technology="Float-sink separation of PP/PE cap and label fragments, second hot wash, decontamination "
+        "and extrusion into food-grade rPET pellets.",
+        reason_for_export="No food-grade PET decontamination line in Victoria with capacity for this volume.",
+        waste_designation="Washed PET flakes, single polymer, with residual cap and label fragments",
+        composition="PET 96%, PP/PE cap and label fragments 3%, moisture 1%; no other wastes.",
         physical_characteristic=("2",),
         waste_identification=PLASTIC_WASTE,
         state_concerned=PLASTIC_ROUTE,
@@ -344,10 +350,10 @@ def plastic_export_data(
     containers: tuple[Container, ...],
     net_kg: str,
     gross_kg: str,
-    bales: int,
+    octabins: int,
     arrival: dt.date,
 ) -> ExportData:
-    """Return the export data of shipment ``serial`` of storyline (a) (one goods item of PET bales)."""
+    """Return the export data of shipment ``serial`` of storyline (a) (one goods item of PET flakes in octabins)."""
     net_tonnes = str(Decimal(net_kg) / 1000)
     return ExportData(
         notification_number=PLASTIC_NUMBER,
@@ -379,14 +385,14 @@ def plastic_export_data(
             GoodsItem(
                 item_number=1,
                 hs_code="391590",
-                description="Baled post-consumer PET beverage bottles, sorted, for recycling",
+                description="Washed PET flakes in octabins, single polymer, for recycling",
                 waste_identification=PLASTIC_WASTE,
                 net_mass=kilograms(net_kg),
                 gross_mass=kilograms(gross_kg),
                 quantity=tonnes(net_tonnes),
                 packaging_type="9",
-                other_packaging="Compressed bales strapped with steel wire",
-                package_count=bales,
+                other_packaging="Octabins (octagonal corrugated bulk bins with PE liners) on pallets",
+                package_count=octabins,
             ),
         ),
     )
@@ -421,7 +427,7 @@ def plastic_storyline() -> Storyline:
             requested_by=my,
             question=(
                 "Provide the facility's DOE approval for the import of plastic waste and its expiry date.",
-                "State the maximum contamination accepted in the bales and how the exporter checks it.",
+                "State the maximum contamination accepted in the flakes and how the exporter checks it.",
             ),
             respond_by=dt.date(2026, 2, 11),
         ),
@@ -436,8 +442,8 @@ def plastic_storyline() -> Storyline:
             request_id="DOE-IR-2026-0117",
             answer=(
                 "The facility holds DOE approval AP-PLS-2025-0391, valid until 2027-06-30 (copy attached).",
-                "Contamination is limited to 0.5% by contract; every bale is checked on an optical sorter "
-                "and one container in four is opened and photographed before sealing.",
+                "Contamination is limited to 0.5% by contract; every lot of flakes is checked on an optical "
+                "sorter and one container in four is opened and photographed before sealing.",
             ),
             attachment=(
                 Attachment(
@@ -478,7 +484,7 @@ def plastic_storyline() -> Storyline:
             expected_arrival=dt.date(2026, 3, 17),
             planned_quantity=form_tonnes("19.84"),
             packaging_type=("9",),
-            other_packaging="Compressed bales strapped with steel wire",
+            other_packaging="Octabins (octagonal corrugated bulk bins with PE liners) on pallets",
             package_count=44,
             carrier=(carrier(AU_HAULIER, "R"), carrier(SG_SHIPPING_LINE, "S"), carrier(MY_HAULIER, "R")),
             operation=("R3",),
@@ -501,7 +507,7 @@ def plastic_storyline() -> Storyline:
             ),
             net_kg="19840",
             gross_kg="20310",
-            bales=44,
+            octabins=44,
             arrival=dt.date(2026, 3, 17),
         ),
         sender=abf,
@@ -570,7 +576,7 @@ def plastic_storyline() -> Storyline:
             ),
             net_kg="19920",
             gross_kg="20395",
-            bales=45,
+            octabins=45,
             arrival=dt.date(2026, 4, 20),
         ),
         sender=abf,
@@ -603,8 +609,8 @@ def plastic_storyline() -> Storyline:
                 Finding(
                     rule_id="physical-inspection",
                     field="/Envelope/Body/ExportData/GoodsItem/Description",
-                    expected="Baled post-consumer PET beverage bottles, sorted, for recycling",
-                    found="Container SMCU4431809: mixed household waste and food residue among the bales",
+                    expected="Washed PET flakes in octabins, single polymer, for recycling",
+                    found="Container SMCU4431809: shredded mixed household plastics with food residue in the octabins",
                     text="The contents of container SMCU4431809 do not match the declared waste; the shipment "
                     "is held for the Department of Environment.",
                 ),
@@ -623,8 +629,8 @@ def plastic_storyline() -> Storyline:
             received_on=dt.date(2026, 4, 23),
             accepted=False,
             quantity_received=form_tonnes("19.92"),
-            rejection_reason="About 30% of the bales in container SMCU4431809 are mixed household waste with "
-            "food residue, far above the 0.5% contamination allowed; the shipment must be taken back "
+            rejection_reason="About 30% of the octabins in container SMCU4431809 hold shredded mixed household "
+            "plastics with food residue, far above the 0.5% contamination allowed; the shipment must be taken back "
             "(Basel Art. 9(2)(a)).",
             operation="R3",
             facility=MY_PET_RECYCLER,
@@ -643,7 +649,7 @@ def plastic_storyline() -> Storyline:
             withdrawn_on=dt.date(2026, 4, 30),
             effective_from=dt.date(2026, 5, 1),
             reason=(
-                "Shipment 2 contained mixed household waste, not the sorted PET bottles notified.",
+                "Shipment 2 contained shredded mixed household plastics, not the washed PET flakes notified.",
                 "The exporter's contamination checks did not work as stated in the answer to DOE-IR-2026-0117.",
             ),
         ),
@@ -1665,15 +1671,15 @@ MISTAKES: tuple[Mistake, ...] = (
     ),
     Mistake(
         "deleted-code-b1110.xml",
-        "B1110 (deleted on 1 January 2025) in a notification declared in 2026",
-        _PLASTIC,
-        replace(b"<cmn:BaselCode>B3011</cmn:BaselCode>", b"<cmn:BaselCode>B1110</cmn:BaselCode>"),
+        "B1110 (the non-hazardous e-waste entry, deleted on 1 January 2025) in a notification declared in 2026",
+        _EWASTE,
+        replace(b"<cmn:BaselCode>A1181</cmn:BaselCode>", b"<cmn:BaselCode>B1110</cmn:BaselCode>"),
         "rules",
         (
             Expected(
                 b"<cmn:BaselCode>B1110",
                 f"{_N}/WasteIdentification/BaselCode",
-                "B1110 is not valid on 2026-01-20, the date of the declaration: valid until 2024-12-31 (BC-15/18)",
+                "B1110 is not valid on 2026-05-28, the date of the declaration: valid until 2024-12-31 (BC-15/18)",
             ),
         ),
     ),

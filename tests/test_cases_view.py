@@ -172,7 +172,6 @@ def test_findings_and_overdue_items() -> None:
     assert [(f["rule_id"], f["severity"], f["blocks"]) for f in view["findings"]] == [
         ("pic.consent.withdrawn", "violation", True),
         ("pic.notification.cancelled", "violation", True),
-        ("pic.notification.annex-ix-only", "warning", False),
     ]
     assert view["findings"][0] == {
         "rule_id": "pic.consent.withdrawn",
