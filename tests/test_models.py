@@ -97,7 +97,7 @@ def test_body_wildcard_admits_exactly_the_business_documents() -> None:
     assert len(documents) == 12
 
 
-@pytest.mark.parametrize("name", ["common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd"])
+@pytest.mark.parametrize("name", ["common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd", "picexchange.xsd"])
 def test_every_declaration_is_documented(name: str) -> None:
     """Vendors read the XSDs: every element, attribute and type carries xs:documentation."""
     root = etree.parse(str(resources.schema_dir() / name)).getroot()
@@ -121,7 +121,7 @@ def test_form_based_documents_cite_their_basel_block(cls_name: str) -> None:
 
 def test_xsds_are_xsd_1_0_and_compile_in_both_engines() -> None:
     """No XSD 1.1 constructs: libxml2 (XSD 1.0 only) compiles them, and so does xmlschema's 1.0 validator."""
-    for name in ("common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd"):
+    for name in ("common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd", "picexchange.xsd"):
         text = (resources.schema_dir() / name).read_bytes()
         for construct in (b"xs:assert", b"xs:alternative", b"xs:openContent", b"xs:override"):
             assert construct not in text
