@@ -29,7 +29,8 @@ DRIVER = ROOT / "schemas" / "picexchange.xsd"
 ENVELOPE_ONLY = ROOT / "schemas" / "envelope.xsd"
 INVALID = ROOT / "samples" / "invalid"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((INVALID / "expected.json").read_text("utf-8"))
-VALID_FILES = sorted((ROOT / "samples" / "messages").glob("*.xml")) + sorted((ROOT / "samples" / "signed").glob("*.xml"))
+MESSAGES = ROOT / "samples" / "messages"
+VALID_FILES = sorted(MESSAGES.glob("*.xml")) + sorted((ROOT / "samples" / "signed").glob("*.xml"))
 SCHEMA_STAGE = sorted(name for name, expected in EXPECTED.items() if expected["stage"] == "schema")
 RULES_STAGE = sorted(name for name, expected in EXPECTED.items() if expected["stage"] == "rules")
 
@@ -147,7 +148,7 @@ def test_envelope_xsd_alone_misses_most_schema_errors() -> None:
 
 
 def _with_body_document_renamed(tmp_path: Path, name: str) -> Path:
-    source = ROOT / "samples" / "messages" / "plastic-au-my-03-acknowledgement.xml"
+    source = MESSAGES / "plastic-au-my-03-acknowledgement.xml"
     text = source.read_text("utf-8").replace("pic:Acknowledgement>", f"pic:{name}>")
     assert f"<pic:{name}>" in text
     path = tmp_path / f"body-{name}.xml"
@@ -170,7 +171,7 @@ def test_the_driver_refuses_an_element_of_a_utility_block_that_is_not_a_document
 
 def test_the_driver_refuses_an_element_of_another_namespace_in_the_body(tmp_path: Path) -> None:
     """A document of a namespace that is no Utility Block is refused by both schemas and by picexchange."""
-    source = ROOT / "samples" / "messages" / "plastic-au-my-03-acknowledgement.xml"
+    source = MESSAGES / "plastic-au-my-03-acknowledgement.xml"
     text = source.read_text("utf-8").replace("<pic:Acknowledgement>", '<x:Acknowledgement xmlns:x="urn:example">')
     path = tmp_path / "foreign.xml"
     path.write_text(text.replace("</pic:Acknowledgement>", "</x:Acknowledgement>"), "utf-8")
@@ -181,7 +182,7 @@ def test_the_driver_refuses_an_element_of_another_namespace_in_the_body(tmp_path
 
 def _bare_documents(tmp_path: Path) -> Iterator[Path]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    for source in sorted((ROOT / "samples" / "messages").glob("max-*.xml")):
+    for source in sorted(MESSAGES.glob("max-*.xml")):
         body = etree.parse(str(source), parser).getroot().find("{urn:picexchange:envelope:1}Body")
         assert body is not None
         document = body[0]

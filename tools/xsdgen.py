@@ -259,9 +259,7 @@ def _driver() -> etree._Element:
     redefine = etree.SubElement(schema, _x("redefine"), schemaLocation=SCHEMA_FILES[NS_ENVELOPE])
     body = etree.SubElement(redefine, _x("complexType"), name="BodyType")
     _doc(body, "Exactly one business document or transport reply, checked strictly against its Utility Block.")
-    restriction = etree.SubElement(
-        etree.SubElement(body, _x("complexContent")), _x("restriction"), base="env:BodyType"
-    )
+    restriction = etree.SubElement(etree.SubElement(body, _x("complexContent")), _x("restriction"), base="env:BodyType")
     choice = etree.SubElement(restriction, _x("choice"))
     for item in binding(Body):
         if item.namespace == NS_ENVELOPE:
