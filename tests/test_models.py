@@ -97,6 +97,33 @@ def test_body_wildcard_admits_exactly_the_business_documents() -> None:
     assert len(documents) == 12
 
 
+def test_the_driver_makes_the_body_strict_over_exactly_the_documents() -> None:
+    """picexchange.xsd redefines the Body as envelope.xsd's with a strict wildcard over the same namespaces.
+
+    A strict wildcard admits any global element of those namespaces, so the Utility Blocks must declare no
+    global element but their documents: then the driver admits exactly the documents the models decode.
+    """
+    driver = etree.parse(str(resources.schema_dir() / resources.DRIVER_XSD)).getroot()
+    assert driver.get("targetNamespace") == NS_ENVELOPE  # xs:redefine requires the redefined namespace
+    redefine = driver.find(f"{XS}redefine")
+    assert redefine is not None and redefine.get("schemaLocation") == "envelope.xsd"
+    restriction = redefine.find(f"{XS}complexType[@name='BodyType']/{XS}complexContent/{XS}restriction")
+    assert restriction is not None and restriction.get("base") == "env:BodyType"
+    wildcard = restriction.find(f"{XS}choice/{XS}any")
+    assert wildcard is not None and wildcard.get("processContents") == "strict"
+    lax = etree.parse(str(resources.schema_dir() / "envelope.xsd")).getroot().find(f".//{XS}any")
+    assert lax is not None and wildcard.get("namespace") == lax.get("namespace")
+    imported = {node.get("namespace") for node in driver.findall(f"{XS}import")}
+    assert imported == set(wildcard.get("namespace", "").split())
+    global_elements = set()
+    for name in ("ub-pic.xsd", "ub-export.xsd"):
+        root = etree.parse(str(resources.schema_dir() / name)).getroot()
+        namespace = root.get("targetNamespace")
+        global_elements |= {f"{{{namespace}}}{node.get('name')}" for node in root.findall(f"{XS}element")}
+    documents = {tag for tag in document_classes() if not tag.startswith(f"{{{NS_ENVELOPE}}}")}
+    assert global_elements == documents
+
+
 @pytest.mark.parametrize("name", ["common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd", "picexchange.xsd"])
 def test_every_declaration_is_documented(name: str) -> None:
     """Vendors read the XSDs: every element, attribute and type carries xs:documentation."""
