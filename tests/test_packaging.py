@@ -38,7 +38,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_holds_schemas_code_lists_and_py_typed(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for xsd in ("common", "envelope", "ub-pic", "ub-export", "xmldsig-core-schema"):
+    for xsd in ("common", "envelope", "ub-pic", "ub-export", "xmldsig-core-schema", "picexchange"):
         assert f"picexchange/xsd/{xsd}.xsd" in names
     from picexchange.codes import LIST_IDS
 
