@@ -14,10 +14,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from signature_recipes import ECDSA_SHA256, RSA_SHA256, SAMPLES, recipes, run_recipe, sample_key
-from system_tools import require
 
 from picexchange import codec, exchange, signing, testpki
+from signature_recipes import ECDSA_SHA256, RSA_SHA256, SAMPLES, recipes, run_recipe, sample_key
+from system_tools import require
 
 SIGNED = sorted((SAMPLES / "signed").glob("*.xml"))
 NOTIFICATION = SAMPLES / "messages" / "plastic-au-my-01-notification.xml"
