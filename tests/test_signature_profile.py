@@ -153,7 +153,9 @@ def _doctype() -> Made:
 
 def _unregistered() -> Made:
     # A key and certificate made by someone else's CA, naming the Sender: not what the Sender registered.
-    impostor = testpki.make_test_pki([SENDER], not_before=CREATED - dt.timedelta(days=1), not_after=CREATED + dt.timedelta(days=365))
+    impostor = testpki.make_test_pki(
+        [SENDER], not_before=CREATED - dt.timedelta(days=1), not_after=CREATED + dt.timedelta(days=365)
+    )
     return _sample(signing.sign(NOTIFICATION.read_bytes(), impostor[SENDER].identity))
 
 
