@@ -33,12 +33,16 @@ from make_samples import (  # noqa: E402
     AU_EXPORTER,
     AU_HAULIER,
     AU_MRF,
-    EWASTE_ROUTE,
+    EWASTE,
+    JP_SMELTER,
+    KR_LINE,
     MY_HAULIER,
     MY_PET_RECYCLER,
     SG_SHIPPING_LINE,
+    TH_ASSEMBLER,
+    TH_EXPORTER,
+    TH_HAULIER,
     carrier,
-    ewaste_notification,
     facility,
     form_tonnes,
     generator,
@@ -47,9 +51,10 @@ from make_samples import (  # noqa: E402
     shipment_carrier,
     tonnes,
 )
+from make_samples import JP_HAULIER as OITA_HAULIER  # noqa: E402
 
 from picexchange import codec  # noqa: E402
-from picexchange.models.common import CustomsOffices, Role, StateConcerned, WasteIdentification  # noqa: E402
+from picexchange.models.common import Address, CustomsOffices, Party, Role, StateConcerned, WasteIdentification  # noqa: E402
 from picexchange.models.envelope import Document, Envelope  # noqa: E402
 from picexchange.models.export import (  # noqa: E402
     ClearanceResult,
@@ -62,6 +67,7 @@ from picexchange.models.export import (  # noqa: E402
     Finding,
     GoodsItem,
     ShipmentReceipt,
+    TransitCustoms,
     Transport,
     TransportMeansIdType,
     iso6346_check_digit,
@@ -127,6 +133,7 @@ class Flow:
     notification: str
     start: dt.date
     single_windows: Mapping[str, tuple[str, ...]]
+    waived_written_consent: Mapping[str, int] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
 
@@ -198,6 +205,9 @@ class Flow:
             "[single_windows]",
             *(f"{country} = {_toml(list(hosts))}" for country, hosts in self.single_windows.items()),
         ]
+        if self.waived_written_consent:
+            lines += ["", "[waived_written_consent]"]
+            lines += [f"{_toml(who)} = {days}" for who, days in self.waived_written_consent.items()]
         for step in self.steps:
             lines += ["", "[[step]]", f"name = {_toml(step.name)}", f"day = {step.day}"]
             lines += [f"from = {_toml(step.sender)}", f"to = {_toml(step.receiver)}"]
@@ -1043,6 +1053,105 @@ def information_flow() -> Flow:
 
 EWASTE_OBJECTED = "JP-2026-E-0208"
 
+JP_EXPORTER = Party(
+    registration_number="4010601034567",
+    name="Kanto Eco-Resources Co., Ltd.",
+    address=Address(street="2-11-5 Shinsuna", city="Koto-ku, Tokyo", postal_code="136-0075", country="JP"),
+    contact_person="Haruki Sato",
+    telephone="+81 3 5646 2280",
+    email="export@kanto-eco.example",
+)
+MY_METALS_RECOVERY = Party(
+    registration_number="200801034567",
+    name="Selangor Precious Metals Recovery Sdn Bhd",
+    address=Address(street="No. 8, Jalan Utas 15/7, Seksyen 15", city="Shah Alam", postal_code="40200", country="MY"),
+    contact_person="Nurul Aisyah binti Kamal",
+    telephone="+60 3 5510 4862",
+    email="compliance@selangor-pmr.example",
+)
+JP_HAULIER = Party(
+    name="Keihin Kaiun Transport Co., Ltd.",
+    address=Address(street="1-3 Daikoku-futo", city="Yokohama", postal_code="230-0054", country="JP"),
+)
+SG_LINE = Party(
+    registration_number="201412345N",
+    name="Pacific Meridian Lines Pte Ltd",
+    address=Address(street="9 Raffles Place", city="Singapore", postal_code="048619", country="SG"),
+    email="dg-desk@pacificmeridian.example",
+)
+MY_HAZMAT_HAULIER = Party(
+    name="Shah Alam Hazmat Logistics Sdn Bhd",
+    address=Address(street="Jalan Kebun Nenas", city="Klang", postal_code="41100", country="MY"),
+    telephone="+60 3 3371 9050",
+)
+JP_DISMANTLER = Party(
+    name="Tama Office Equipment Recycling Center K.K.",
+    address=Address(street="3-28-1 Ishikawa-machi", city="Hachioji, Tokyo", postal_code="192-0032", country="JP"),
+    contact_person="Yui Nakamura",
+)
+
+OBJECTION_ROUTE = (
+    StateConcerned(role=Role.EXPORT, country="JP", competent_authority="JP:MOE", exit_point="JPYOK"),
+    StateConcerned(
+        role=Role.TRANSIT, country="SG", competent_authority="SG:NEA", entry_point="SGSIN", exit_point="SGSIN"
+    ),
+    StateConcerned(role=Role.IMPORT, country="MY", competent_authority="MY:DOE", entry_point="MYPKG"),
+)
+
+
+def objected_notification() -> Notification:
+    """Return the individual notification of hazardous e-waste from Japan to Malaysia through Singapore."""
+    return Notification(
+        notification_number=EWASTE_OBJECTED,
+        shipment_mode=ShipmentMode.INDIVIDUAL,
+        operation_kind=OperationKind.RECOVERY,
+        preconsented_facility=False,
+        exporter=JP_EXPORTER,
+        importer=MY_METALS_RECOVERY,
+        intended_shipments=1,
+        intended_quantity=form_tonnes("24.5"),
+        first_departure=dt.date(2026, 8, 3),
+        last_departure=dt.date(2026, 10, 30),
+        packaging_type=("5",),
+        special_handling=True,
+        handling_requirements="Bulk bags on pallets, at most two high; keep dry; no loose batteries; "
+        "IMDG class 9 placards on both containers.",
+        carrier=(carrier(JP_HAULIER, "R"), carrier(SG_LINE, "S"), carrier(MY_HAZMAT_HAULIER, "R")),
+        generator=(
+            generator(
+                JP_DISMANTLER,
+                site="Hachioji dismantling plant, 3-28-1 Ishikawa-machi, Hachioji",
+                process="Manual dismantling of end-of-life office IT equipment; populated printed circuit "
+                "boards and hard-disk boards are removed, batteries taken out, boards cut to size.",
+            ),
+        ),
+        facility=facility(
+            MY_METALS_RECOVERY,
+            kind=OperationKind.RECOVERY,
+            actual_site="Full recovery facility under DOE licence 004512, Seksyen 15, 40200 Shah Alam",
+        ),
+        operation=("R4",),
+        technology="Shredding, pyrolysis of the board laminate with off-gas treatment, smelting and "
+        "electrolytic refining of copper, gold, silver and palladium.",
+        reason_for_export="No facility in Japan under contract with the exporter recovers palladium from "
+        "board laminate; the Shah Alam smelter does.",
+        waste_designation="Populated printed circuit boards from end-of-life IT equipment",
+        composition="Epoxy laminate and glass fibre 55%, copper 20%, solder (tin, lead) 4%, iron and "
+        "aluminium 15%, precious metals 0.1%, capacitors and connectors 5.9%; cadmium in contacts.",
+        physical_characteristic=("2",),
+        waste_identification=EWASTE,
+        state_concerned=OBJECTION_ROUTE,
+        customs_offices=CustomsOffices(entry_office="MYPKG", exit_office="JPYOK", export_office="JPYOK"),
+        declaration=Declaration(declarant_name="Haruki Sato", declared_on=dt.date(2026, 5, 28), contract_in_place=True),
+        insurance=Insurance(
+            insurer="Tokai Marine Environmental Insurance Co.",
+            policy_reference="TME-HW-2026-0553",
+            cover="Transboundary movement of hazardous waste, JPY 300 000 000 per occurrence",
+        ),
+        contract=Contract(reference="KER-SPMR-2026-02", concluded_on=dt.date(2026, 4, 10)),
+    )
+
+
 
 def ewaste_objection_flow() -> Flow:
     """Return hazardous e-waste notified from Japan to Malaysia through Singapore: Malaysia objects."""
@@ -1061,8 +1170,7 @@ def ewaste_objection_flow() -> Flow:
         start=dt.date(2026, 6, 1),
         single_windows={"JP": ("JP:MOE", "JP:CUSTOMS"), "SG": ("SG:NEA",), "MY": (DOE, RMCD)},
     )
-    notification = ewaste_notification().model_copy(update={"notification_number": EWASTE_OBJECTED})
-    assert notification.state_concerned == EWASTE_ROUTE
+    notification = objected_notification()
     to_my = flow.send(
         notification,
         name="JP:MOE notifies MY:DOE",
@@ -1110,6 +1218,335 @@ def ewaste_objection_flow() -> Flow:
     return flow
 
 
+# ------------------------------------------------------------------------------------------ deemed transit consent
+
+EWASTE_DEEMED = "TH-DIW-2026-0391"
+DIW, TH_CUSTOMS, KR_ME, MOE, JP_CUSTOMS = "TH:DIW", "TH:CUSTOMS", "KR:ME", "JP:MOE", "JP:CUSTOMS"
+
+#: Lead-soldered circuit-board scrap for precious metal recovery: Basel A1181 since 1 January 2025 (BC-15/18).
+BOARD_SCRAP = WasteIdentification(
+    basel_code="A1181",
+    y_code=("Y31",),
+    h_code=("H11", "H12"),
+    un_class="9",
+    un_number="3077",
+    un_shipping_name="ENVIRONMENTALLY HAZARDOUS SUBSTANCE, SOLID, N.O.S. (lead)",
+    hs_code=("854931",),
+)
+BOARD_ROUTE = (
+    StateConcerned(role=Role.EXPORT, country="TH", competent_authority=DIW, exit_point="THLCH"),
+    StateConcerned(role=Role.TRANSIT, country="KR", competent_authority=KR_ME, entry_point="KRPUS", exit_point="KRPUS"),
+    StateConcerned(role=Role.IMPORT, country="JP", competent_authority=MOE, entry_point="JPOIT"),
+)
+
+
+def board_notification(start: dt.date) -> Notification:
+    """Return the individual notification of circuit-board scrap from Chonburi to the Saganoseki smelter."""
+    return Notification(
+        notification_number=EWASTE_DEEMED,
+        shipment_mode=ShipmentMode.INDIVIDUAL,
+        operation_kind=OperationKind.RECOVERY,
+        preconsented_facility=False,
+        exporter=TH_EXPORTER,
+        importer=JP_SMELTER,
+        intended_shipments=1,
+        intended_quantity=form_tonnes("40"),
+        first_departure=start + dt.timedelta(days=30),
+        last_departure=start + dt.timedelta(days=180),
+        packaging_type=("5",),
+        special_handling=True,
+        handling_requirements="Bulk bags on pallets, at most two high; keep dry; no loose batteries; "
+        "IMDG class 9 placards on both containers.",
+        carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(OITA_HAULIER, "R")),
+        generator=(
+            generator(
+                TH_ASSEMBLER,
+                site="Surface-mount assembly lines, Eastern Seaboard Industrial Estate, Rayong",
+                process="Rejected and end-of-line populated printed circuit boards from surface-mount assembly, "
+                "with tin-lead solder on legacy lines; batteries removed.",
+            ),
+        ),
+        facility=facility(
+            JP_SMELTER,
+            kind=OperationKind.RECOVERY,
+            actual_site="Copper smelter and precious metals refinery, 3-3382 Saganoseki, Oita",
+        ),
+        operation=("R4",),
+        technology="Crushing and sampling, smelting in the copper converter with the laminate as fuel, "
+        "electrolytic refining of copper and recovery of gold, silver and palladium from the anode slimes.",
+        reason_for_export="No smelter in Thailand recovers precious metals from circuit boards; since 2020 "
+        "Thailand does not import e-waste, and its own board scrap is exported for recovery.",
+        waste_designation="Populated printed circuit boards with tin-lead solder, rejected in production",
+        composition="Epoxy laminate and glass fibre 60%, copper 22%, tin-lead solder 3%, iron and aluminium 14%, "
+        "gold, silver and palladium 0.2%, other components 0.8%.",
+        physical_characteristic=("2",),
+        waste_identification=BOARD_SCRAP,
+        state_concerned=BOARD_ROUTE,
+        customs_offices=CustomsOffices(entry_office="JPOIT", exit_office="THLCH", export_office="THLCH"),
+        declaration=Declaration(
+            declarant_name="Siriporn Wongsakul", declared_on=start - dt.timedelta(days=5), contract_in_place=True
+        ),
+        insurance=Insurance(
+            insurer="Siam Marine & Environmental Insurance PCL",
+            policy_reference="SMEI-HW-2026-0772",
+            cover="Transboundary movement of hazardous waste including return, THB 50 000 000 per occurrence",
+        ),
+        contract=Contract(reference="ESE-BCMR-2026-07", concluded_on=start - dt.timedelta(days=40)),
+    )
+
+
+def board_export_data(start: dt.date, *, day: int) -> ExportData:
+    """Return the export data of the one shipment, leaving Laem Chabang on ``day``."""
+    shipped = start + dt.timedelta(days=day)
+    return ExportData(
+        notification_number=EWASTE_DEEMED,
+        shipment_serial=1,
+        total_shipments=1,
+        export_declaration=ExportDeclaration(
+            declaration_id="A0011690917012",
+            accepted_on=dt.datetime.combine(shipped - dt.timedelta(days=1), dt.time(7, 30), tzinfo=dt.UTC),
+            export_office="THLCH",
+        ),
+        exporter=TH_EXPORTER,
+        consignee=JP_SMELTER,
+        facility=JP_SMELTER,
+        actual_quantity=form_tonnes("38.6"),
+        actual_shipment_date=shipped,
+        expected_arrival=shipped + dt.timedelta(days=12),
+        operation=("R4",),
+        carrier=(
+            shipment_carrier(TH_HAULIER, "R", shipped - dt.timedelta(days=2)),
+            shipment_carrier(KR_LINE, "S", shipped),
+            shipment_carrier(OITA_HAULIER, "R"),
+        ),
+        transport=Transport(
+            mode="S",
+            means_id="9312456",
+            means_id_type=TransportMeansIdType.IMO_NUMBER,
+            container=(
+                Container(id=container("HBFU200814").id, seal=("TH2608841",)),
+                Container(id=container("HBFU200829").id, seal=("TH2608842",)),
+            ),
+            place_of_loading="THLCH",
+            place_of_unloading="JPOIT",
+        ),
+        customs_passage=CustomsPassage(
+            exit_office="THLCH",
+            exit_date=shipped,
+            transit=(TransitCustoms(country="KR", entry_office="KRPUS", exit_office="KRPUS"),),
+            entry_office="JPOIT",
+        ),
+        state_concerned=BOARD_ROUTE,
+        goods_item=(
+            GoodsItem(
+                item_number=1,
+                hs_code="854931",
+                description="Populated printed circuit boards with lead solder, for precious metal recovery, "
+                "in bulk bags",
+                waste_identification=BOARD_SCRAP,
+                net_mass=kilograms("38600"),
+                gross_mass=kilograms("39320"),
+                quantity=tonnes("38.6"),
+                packaging_type="5",
+                package_count=40,
+            ),
+        ),
+    )
+
+
+def ewaste_deemed_transit_flow() -> Flow:
+    """Return circuit-board scrap from Thailand to Japan through Korea, which waived written consent."""
+    flow = Flow(
+        name="ewaste-deemed-transit",
+        title="Hazardous e-waste, Thailand to Japan through Korea: the transit State is deemed to consent after "
+        "60 days",
+        based_on=(
+            "Basel Art. 6(4): a transit Party that has decided not to require prior written consent is deemed to "
+            "consent when it does not answer within 60 days of the notification's receipt; until then no movement "
+            "may start (Art. 6(3) and 6(4)). This flow's registry records such a waiver for Korea's competent "
+            "authority with the Convention's 60 days ([waived_written_consent]); whether a real Party has made that "
+            "decision is for its registry to say, not for this sample. Lead-soldered circuit boards are Basel "
+            "A1181 (hazardous e-waste, BC-15/18, in force 1 January 2025); Thailand exports them for recovery "
+            "under a Department of Industrial Works permit, and Japan's Ministry of the Environment consents to "
+            "imports for precious metal recovery at a smelter (Act on the Control of Export, Import and Others of "
+            "Specified Hazardous Wastes). Feeder services from Laem Chabang to Japan's regional ports tranship at "
+            "Busan. Competent authorities: TH Department of Industrial Works (TH:DIW), KR Ministry of Environment "
+            "(KR:ME, transit), JP Ministry of the Environment (JP:MOE); Customs: Thai Customs Department "
+            "(TH:CUSTOMS), Japan Customs (JP:CUSTOMS)."
+        ),
+        notification=EWASTE_DEEMED,
+        start=dt.date(2026, 9, 1),
+        single_windows={"TH": (DIW, TH_CUSTOMS), "KR": (KR_ME,), "JP": (MOE, JP_CUSTOMS)},
+        waived_written_consent={KR_ME: 60},
+    )
+    start = flow.start
+    notification = board_notification(start)
+    to_jp = flow.send(
+        notification,
+        name="TH:DIW notifies JP:MOE",
+        day=0,
+        sender=DIW,
+        receiver=MOE,
+        **{"case.state": "notified", "case.blocked": True},
+    )
+    to_kr = flow.send(
+        notification, name="TH:DIW notifies KR:ME, the State of transit", day=0, sender=DIW, receiver=KR_ME
+    )
+    transit_acknowledgement = Acknowledgement(
+        notification_number=EWASTE_DEEMED,
+        country="KR",
+        competent_authority=KR_ME,
+        notification_received_on=start,
+        acknowledged_on=start + dt.timedelta(days=2),
+        complete=True,
+    )
+    flow.send(
+        transit_acknowledgement,
+        name="KR:ME acknowledges the notification as complete",
+        day=2,
+        sender=KR_ME,
+        receiver=DIW,
+        answers=to_kr,
+        **{"case.decisions": {"KR": "undecided"}},
+    )
+    flow.send(
+        transit_acknowledgement,
+        name="KR:ME sends a copy of its acknowledgement to JP:MOE, the State of import",
+        day=2,
+        sender=KR_ME,
+        receiver=MOE,
+    )
+    flow.send(
+        Acknowledgement(
+            notification_number=EWASTE_DEEMED,
+            country="JP",
+            competent_authority=MOE,
+            notification_received_on=start,
+            acknowledged_on=start + dt.timedelta(days=4),
+            complete=True,
+        ),
+        name="JP:MOE acknowledges the notification as complete",
+        day=4,
+        sender=MOE,
+        receiver=DIW,
+        answers=to_jp,
+    )
+    flow.send(
+        ConsentDecision(
+            notification_number=EWASTE_DEEMED,
+            role=ConsentingRole.IMPORT,
+            country="JP",
+            competent_authority=MOE,
+            decision_id="MOE-BASEL-2026-1187",
+            decision=Decision.CONSENT,
+            decided_on=start + dt.timedelta(days=35),
+            valid_from=start + dt.timedelta(days=35),
+            valid_until=start + dt.timedelta(days=35 + 364),
+        ),
+        name="JP:MOE consents to the import",
+        day=35,
+        sender=MOE,
+        receiver=DIW,
+        answers=to_jp,
+        **{"case.decisions": {"JP": "consented", "KR": "undecided"}, "case.blocked": True},
+    )
+    flow.send(
+        board_export_data(start, day=40),
+        name="TH:CUSTOMS tries to send export data on day 40: Korea's 60 days have not run, so its own Single "
+        "Window refuses it",
+        day=40,
+        sender=TH_CUSTOMS,
+        receiver=JP_CUSTOMS,
+        **{"outcome": "refused", "error": "case-violation", "rules": ["pic.transit.missing"]},
+    )
+    flow.send(
+        MovementAnnouncement(
+            notification_number=EWASTE_DEEMED,
+            shipment_serial=1,
+            total_shipments=1,
+            planned_departure=start + dt.timedelta(days=66),
+            expected_arrival=start + dt.timedelta(days=78),
+            planned_quantity=form_tonnes("38.6"),
+            packaging_type=("5",),
+            package_count=40,
+            carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(OITA_HAULIER, "R")),
+            operation=("R4",),
+            waste_identification=BOARD_SCRAP,
+            remarks="Transhipment at Busan (KRPUS); the containers stay sealed.",
+        ),
+        name="TH:DIW announces the shipment on day 63: KR:ME, silent for 60 days, is deemed to consent",
+        day=63,
+        sender=DIW,
+        receiver=MOE,
+        **{"case.decisions": {"JP": "consented", "KR": "deemed-consented"}},
+    )
+    exported = flow.send(
+        board_export_data(start, day=66),
+        name="TH:CUSTOMS sends the export data of the shipment to JP:CUSTOMS",
+        day=66,
+        sender=TH_CUSTOMS,
+        receiver=JP_CUSTOMS,
+        **{"case.shipments": ["exported"], "case.blocked": False},
+    )
+    flow.send(
+        ClearanceResult(
+            notification_number=EWASTE_DEEMED,
+            shipment_serial=1,
+            declaration_id="A0011690917012",
+            status=ClearanceStatus.RELEASED,
+            decided_on=dt.datetime.combine(start + dt.timedelta(days=78), dt.time(1, 30), dt.UTC),
+            customs_office="JPOIT",
+            finding=(
+                Finding(rule_id="consent-valid", text="Covered by the import consent of JP:MOE."),
+                Finding(
+                    rule_id="pic.transit.deemed",
+                    text="KR:ME waived written consent and is deemed to consent from "
+                    f"{start + dt.timedelta(days=62)} (Art. 6(4)).",
+                ),
+            ),
+        ),
+        name="JP:CUSTOMS releases the shipment at Oita",
+        day=78,
+        sender=JP_CUSTOMS,
+        receiver=TH_CUSTOMS,
+        answers=exported,
+    )
+    flow.send(
+        ShipmentReceipt(
+            notification_number=EWASTE_DEEMED,
+            shipment_serial=1,
+            declaration_id="A0011690917012",
+            received_on=start + dt.timedelta(days=79),
+            accepted=True,
+            quantity_received=form_tonnes("38.55"),
+            expected_treatment_date=start + dt.timedelta(days=110),
+            operation="R4",
+            facility=JP_SMELTER,
+        ),
+        name="JP:MOE confirms receipt at the smelter",
+        day=79,
+        sender=MOE,
+        receiver=DIW,
+        **{"case.shipments": ["received"]},
+    )
+    flow.send(
+        DisposalCertificate(
+            notification_number=EWASTE_DEEMED,
+            shipment_serial=1,
+            completed_on=start + dt.timedelta(days=112),
+            operation="R4",
+            facility=JP_SMELTER,
+            quantity_treated=tonnes("38.55"),
+        ),
+        name="JP:MOE certifies the recovery",
+        day=114,
+        sender=MOE,
+        receiver=DIW,
+        **{"case.shipments": ["disposed"]},
+    )
+    return flow
+
+
 def flows() -> list[Flow]:
     """Return every packaged flow, in the order ``picexchange flows list`` shows them."""
     return [
@@ -1124,6 +1561,7 @@ def flows() -> list[Flow]:
         hs_code_flow(),
         information_flow(),
         ewaste_objection_flow(),
+        ewaste_deemed_transit_flow(),
     ]
 
 

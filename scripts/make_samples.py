@@ -9,12 +9,13 @@ timestamps, so the output is the same on every run; re-run the script after a mo
 diff. What it writes:
 
 ``samples/messages/<storyline>-<nn>-<message-type>.xml``
-    Valid envelopes in the order of their flow. ``plastic-au-my``: sorted PET bottle scrap (Basel B3011,
-    HS 391590, R3) from Australia to Malaysia under a general notification for several shipments, with a
-    contaminated shipment that ends in a withdrawal of consent and a cancellation. ``ewaste-jp-sg-my``:
-    hazardous e-waste (A1181, HS 8549, R4) from Japan to Malaysia through Singapore, one shipment, a transit
-    consent and an import consent with conditions. Receipts and errors answer a message of their storyline
-    (RefToMessageId), and a Receipt's digest is the SHA-256 of that sample file's bytes.
+    Valid envelopes in the order of their flow. ``plastic-au-my``: washed PET flakes (Basel Y48, HS 391590,
+    R3) from Australia to Malaysia under a general notification for several shipments, with a
+    contaminated shipment that ends in a withdrawal of consent and a cancellation. ``ewaste-th-kr-jp``:
+    hazardous e-waste (A1181, HS 8549, R4) from Thailand to a Japanese smelter through Korea (transhipment at
+    Busan), one shipment, a transit consent and an import consent with conditions. Receipts and errors answer
+    a message of their storyline (RefToMessageId), and a Receipt's digest is the SHA-256 of that sample file's
+    bytes.
 ``samples/messages/max-<message-type>.xml``
     One envelope per message type with every optional element present and every repeated element at least
     twice (plastics from WEEE with brominated flame retardants, Switzerland to the Netherlands through
@@ -115,6 +116,8 @@ AEST = dt.timezone(dt.timedelta(hours=10), "AEST")
 MYT = dt.timezone(dt.timedelta(hours=8), "MYT")
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 SGT = dt.timezone(dt.timedelta(hours=8), "SGT")
+ICT = dt.timezone(dt.timedelta(hours=7), "ICT")
+KST = dt.timezone(dt.timedelta(hours=9), "KST")
 CET = dt.timezone(dt.timedelta(hours=1), "CET")
 CEST = dt.timezone(dt.timedelta(hours=2), "CEST")
 
@@ -232,7 +235,11 @@ class Storyline:
 
 
 # ======================================================================================================
-# Storyline (a): sorted PET bottle scrap, Australia -> Malaysia, several shipments
+# Storyline (a): washed PET flakes, Australia -> Malaysia, several shipments.
+# Since July 2022 Australia lets plastic leave only processed (flakes, pellets) under a DCCEEW licence, so the
+# exporter ships flakes, not baled bottles. Flakes whose residual caps and labels put them outside B3011 are
+# Y48 (Annex II): under PIC, with the written consent of Malaysia's Department of Environment. B3011-only plastic
+# (Annex IX) would need no notification at all.
 
 PLASTIC_NUMBER = "AU2026-0042"
 
@@ -274,7 +281,8 @@ AU_MRF = Party(
     contact_person="Daniel O'Connor",
 )
 
-PLASTIC_WASTE = WasteIdentification(basel_code="B3011", hs_code=("391590",))
+#: Washed PET flakes, single polymer, whose residual labels and caps put them outside B3011: Y48 (Annex II).
+PLASTIC_WASTE = WasteIdentification(y_code=("Y48",), hs_code=("391590",))
 PLASTIC_ROUTE = (
     StateConcerned(role=Role.EXPORT, country="AU", competent_authority="AU:DCCEEW", exit_point="AUMEL"),
     StateConcerned(role=Role.IMPORT, country="MY", competent_authority="MY:DOE", entry_point="MYPKG"),
@@ -283,7 +291,7 @@ PLASTIC_SITE = "Lot 12, Jalan Sungai Puloh, Kawasan Perindustrian Sungai Puloh, 
 
 
 def plastic_notification() -> Notification:
-    """Return the general notification of storyline (a): 8 shipments of PET bottle scrap over 12 months."""
+    """Return the general notification of storyline (a): 8 shipments of washed PET flakes over 12 months."""
     return Notification(
         notification_number=PLASTIC_NUMBER,
         shipment_mode=ShipmentMode.MULTIPLE,
@@ -296,7 +304,7 @@ def plastic_notification() -> Notification:
         first_departure=dt.date(2026, 3, 2),
         last_departure=dt.date(2027, 2, 12),
         packaging_type=("9",),
-        other_packaging="Compressed bales strapped with steel wire",
+        other_packaging="Octabins (octagonal corrugated bulk bins with PE liners) on pallets",
         special_handling=False,
         carrier=(carrier(AU_HAULIER, "R"), carrier(SG_SHIPPING_LINE, "S"), carrier(MY_HAULIER, "R")),
         generator=(
@@ -304,16 +312,17 @@ def plastic_notification() -> Notification:
                 AU_MRF,
                 site="Clayton South materials recovery facility, 40 Fraser Road, Clayton South VIC 3169",
                 process="Optical and manual sorting of kerbside-collected household recycling; clear and "
-                "light-blue PET beverage bottles are separated, compacted and baled.",
+                "light-blue PET beverage bottles are ground and hot-washed to flakes on site (processing "
+                "required for export since July 2022).",
             ),
         ),
         facility=facility(MY_PET_RECYCLER, kind=OperationKind.RECOVERY, actual_site=PLASTIC_SITE),
         operation=("R3",),
-        technology="Bale breaking, label and cap separation, hot washing, grinding to flakes, float-sink "
-        "separation of PP/PE caps, extrusion into food-grade rPET pellets.",
-        reason_for_export="No PET wash plant in Victoria with capacity for this volume.",
-        waste_designation="Sorted post-consumer PET beverage bottles, baled",
-        composition="PET 97%, PP/PE caps and labels 2%, moisture and residual contents 1%; no other wastes.",
+        technology="Float-sink separation of PP/PE cap and label fragments, second hot wash, decontamination "
+        "and extrusion into food-grade rPET pellets.",
+        reason_for_export="No food-grade PET decontamination line in Victoria with capacity for this volume.",
+        waste_designation="Washed PET flakes, single polymer, with residual cap and label fragments",
+        composition="PET 96%, PP/PE cap and label fragments 3%, moisture 1%; no other wastes.",
         physical_characteristic=("2",),
         waste_identification=PLASTIC_WASTE,
         state_concerned=PLASTIC_ROUTE,
@@ -341,10 +350,10 @@ def plastic_export_data(
     containers: tuple[Container, ...],
     net_kg: str,
     gross_kg: str,
-    bales: int,
+    octabins: int,
     arrival: dt.date,
 ) -> ExportData:
-    """Return the export data of shipment ``serial`` of storyline (a) (one goods item of PET bales)."""
+    """Return the export data of shipment ``serial`` of storyline (a) (one goods item of PET flakes in octabins)."""
     net_tonnes = str(Decimal(net_kg) / 1000)
     return ExportData(
         notification_number=PLASTIC_NUMBER,
@@ -376,14 +385,14 @@ def plastic_export_data(
             GoodsItem(
                 item_number=1,
                 hs_code="391590",
-                description="Baled post-consumer PET beverage bottles, sorted, for recycling",
+                description="Washed PET flakes in octabins, single polymer, for recycling",
                 waste_identification=PLASTIC_WASTE,
                 net_mass=kilograms(net_kg),
                 gross_mass=kilograms(gross_kg),
                 quantity=tonnes(net_tonnes),
                 packaging_type="9",
-                other_packaging="Compressed bales strapped with steel wire",
-                package_count=bales,
+                other_packaging="Octabins (octagonal corrugated bulk bins with PE liners) on pallets",
+                package_count=octabins,
             ),
         ),
     )
@@ -418,7 +427,7 @@ def plastic_storyline() -> Storyline:
             requested_by=my,
             question=(
                 "Provide the facility's DOE approval for the import of plastic waste and its expiry date.",
-                "State the maximum contamination accepted in the bales and how the exporter checks it.",
+                "State the maximum contamination accepted in the flakes and how the exporter checks it.",
             ),
             respond_by=dt.date(2026, 2, 11),
         ),
@@ -433,8 +442,8 @@ def plastic_storyline() -> Storyline:
             request_id="DOE-IR-2026-0117",
             answer=(
                 "The facility holds DOE approval AP-PLS-2025-0391, valid until 2027-06-30 (copy attached).",
-                "Contamination is limited to 0.5% by contract; every bale is checked on an optical sorter "
-                "and one container in four is opened and photographed before sealing.",
+                "Contamination is limited to 0.5% by contract; every lot of flakes is checked on an optical "
+                "sorter and one container in four is opened and photographed before sealing.",
             ),
             attachment=(
                 Attachment(
@@ -475,7 +484,7 @@ def plastic_storyline() -> Storyline:
             expected_arrival=dt.date(2026, 3, 17),
             planned_quantity=form_tonnes("19.84"),
             packaging_type=("9",),
-            other_packaging="Compressed bales strapped with steel wire",
+            other_packaging="Octabins (octagonal corrugated bulk bins with PE liners) on pallets",
             package_count=44,
             carrier=(carrier(AU_HAULIER, "R"), carrier(SG_SHIPPING_LINE, "S"), carrier(MY_HAULIER, "R")),
             operation=("R3",),
@@ -498,7 +507,7 @@ def plastic_storyline() -> Storyline:
             ),
             net_kg="19840",
             gross_kg="20310",
-            bales=44,
+            octabins=44,
             arrival=dt.date(2026, 3, 17),
         ),
         sender=abf,
@@ -567,7 +576,7 @@ def plastic_storyline() -> Storyline:
             ),
             net_kg="19920",
             gross_kg="20395",
-            bales=45,
+            octabins=45,
             arrival=dt.date(2026, 4, 20),
         ),
         sender=abf,
@@ -600,8 +609,8 @@ def plastic_storyline() -> Storyline:
                 Finding(
                     rule_id="physical-inspection",
                     field="/Envelope/Body/ExportData/GoodsItem/Description",
-                    expected="Baled post-consumer PET beverage bottles, sorted, for recycling",
-                    found="Container SMCU4431809: mixed household waste and food residue among the bales",
+                    expected="Washed PET flakes in octabins, single polymer, for recycling",
+                    found="Container SMCU4431809: shredded mixed household plastics with food residue in the octabins",
                     text="The contents of container SMCU4431809 do not match the declared waste; the shipment "
                     "is held for the Department of Environment.",
                 ),
@@ -620,8 +629,8 @@ def plastic_storyline() -> Storyline:
             received_on=dt.date(2026, 4, 23),
             accepted=False,
             quantity_received=form_tonnes("19.92"),
-            rejection_reason="About 30% of the bales in container SMCU4431809 are mixed household waste with "
-            "food residue, far above the 0.5% contamination allowed; the shipment must be taken back "
+            rejection_reason="About 30% of the octabins in container SMCU4431809 hold shredded mixed household "
+            "plastics with food residue, far above the 0.5% contamination allowed; the shipment must be taken back "
             "(Basel Art. 9(2)(a)).",
             operation="R3",
             facility=MY_PET_RECYCLER,
@@ -640,7 +649,7 @@ def plastic_storyline() -> Storyline:
             withdrawn_on=dt.date(2026, 4, 30),
             effective_from=dt.date(2026, 5, 1),
             reason=(
-                "Shipment 2 contained mixed household waste, not the sorted PET bottles notified.",
+                "Shipment 2 contained shredded mixed household plastics, not the washed PET flakes notified.",
                 "The exporter's contamination checks did not work as stated in the answer to DOE-IR-2026-0117.",
             ),
         ),
@@ -663,45 +672,51 @@ def plastic_storyline() -> Storyline:
 
 
 # ======================================================================================================
-# Storyline (b): hazardous e-waste, Japan -> Singapore (transit) -> Malaysia, one shipment
+# Storyline (b): hazardous e-waste, Thailand -> Korea (transit) -> Japan, one shipment.
+# Thailand exports circuit-board scrap for recovery under a Department of Industrial Works permit (it no longer
+# imports e-waste); Japan's Ministry of the Environment consents to imports for precious metal recovery at a
+# smelter; the feeder from Laem Chabang to Oita tranships at Busan. Malaysia, by contrast, does not allow
+# hazardous e-waste in: its decision on such a notification is an objection (the flow ewaste-objection).
 
-EWASTE_NUMBER = "JP-2026-E-0117"
+EWASTE_NUMBER = "TH-DIW-2026-0254"
+DIW, TH_CUSTOMS, KR_ME, JP_MOE, JP_CUSTOMS = "TH:DIW", "TH:CUSTOMS", "KR:ME", "JP:MOE", "JP:CUSTOMS"
 
-JP_EXPORTER = Party(
-    registration_number="4010601034567",
-    name="Kanto Eco-Resources Co., Ltd.",
-    address=Address(street="2-11-5 Shinsuna", city="Koto-ku, Tokyo", postal_code="136-0075", country="JP"),
-    contact_person="Haruki Sato",
-    telephone="+81 3 5646 2280",
-    email="export@kanto-eco.example",
+TH_EXPORTER = Party(
+    registration_number="0205561012345",
+    name="Eastern Seaboard E-Scrap Co., Ltd.",
+    address=Address(street="700/112 Moo 5, Amata City Chonburi", city="Chonburi", postal_code="20000", country="TH"),
+    contact_person="Siriporn Wongsakul",
+    telephone="+66 38 457 210",
+    email="export@es-escrap.example",
 )
-MY_METALS_RECOVERY = Party(
-    registration_number="200801034567",
-    name="Selangor Precious Metals Recovery Sdn Bhd",
-    address=Address(street="No. 8, Jalan Utas 15/7, Seksyen 15", city="Shah Alam", postal_code="40200", country="MY"),
-    contact_person="Nurul Aisyah binti Kamal",
-    telephone="+60 3 5510 4862",
-    email="compliance@selangor-pmr.example",
+TH_ASSEMBLER = Party(
+    name="Rayong Electronics Manufacturing (Thailand) Co., Ltd.",
+    address=Address(
+        street="64/21 Moo 4, Eastern Seaboard Industrial Estate", city="Rayong", postal_code="21140", country="TH"
+    ),
+    contact_person="Anan Chaiyaporn",
+)
+TH_HAULIER = Party(
+    name="Laem Chabang Container Trucking Co., Ltd.",
+    address=Address(street="99 Moo 2, Sukhumvit Road", city="Si Racha, Chonburi", postal_code="20230", country="TH"),
+)
+KR_LINE = Party(
+    registration_number="1048612345",
+    name="Hanbit Feeder Lines Co., Ltd.",
+    address=Address(street="97 Jungang-daero", city="Busan", postal_code="48939", country="KR"),
+    email="dg@hanbitfeeder.example",
 )
 JP_HAULIER = Party(
-    name="Keihin Kaiun Transport Co., Ltd.",
-    address=Address(street="1-3 Daikoku-futo", city="Yokohama", postal_code="230-0054", country="JP"),
+    name="Oita Rinkai Transport K.K.",
+    address=Address(street="4-1 Nishi-Ohzu", city="Oita", postal_code="870-0018", country="JP"),
 )
-SG_LINE = Party(
-    registration_number="201412345N",
-    name="Pacific Meridian Lines Pte Ltd",
-    address=Address(street="9 Raffles Place", city="Singapore", postal_code="048619", country="SG"),
-    email="dg-desk@pacificmeridian.example",
-)
-MY_HAZMAT_HAULIER = Party(
-    name="Shah Alam Hazmat Logistics Sdn Bhd",
-    address=Address(street="Jalan Kebun Nenas", city="Klang", postal_code="41100", country="MY"),
-    telephone="+60 3 3371 9050",
-)
-JP_DISMANTLER = Party(
-    name="Tama Office Equipment Recycling Center K.K.",
-    address=Address(street="3-28-1 Ishikawa-machi", city="Hachioji, Tokyo", postal_code="192-0032", country="JP"),
-    contact_person="Yui Nakamura",
+JP_SMELTER = Party(
+    registration_number="3320001012345",
+    name="Bungo Channel Metals Recovery K.K.",
+    address=Address(street="3-3382 Saganoseki", city="Oita", postal_code="879-2201", country="JP"),
+    contact_person="Kenji Watanabe",
+    telephone="+81 97 575 1180",
+    email="escrap-intake@bungo-metals.example",
 )
 
 EWASTE = WasteIdentification(
@@ -714,11 +729,9 @@ EWASTE = WasteIdentification(
     hs_code=("854921", "854931"),
 )
 EWASTE_ROUTE = (
-    StateConcerned(role=Role.EXPORT, country="JP", competent_authority="JP:MOE", exit_point="JPYOK"),
-    StateConcerned(
-        role=Role.TRANSIT, country="SG", competent_authority="SG:NEA", entry_point="SGSIN", exit_point="SGSIN"
-    ),
-    StateConcerned(role=Role.IMPORT, country="MY", competent_authority="MY:DOE", entry_point="MYPKG"),
+    StateConcerned(role=Role.EXPORT, country="TH", competent_authority=DIW, exit_point="THLCH"),
+    StateConcerned(role=Role.TRANSIT, country="KR", competent_authority=KR_ME, entry_point="KRPUS", exit_point="KRPUS"),
+    StateConcerned(role=Role.IMPORT, country="JP", competent_authority=JP_MOE, entry_point="JPOIT"),
 )
 
 
@@ -729,8 +742,8 @@ def ewaste_notification() -> Notification:
         shipment_mode=ShipmentMode.INDIVIDUAL,
         operation_kind=OperationKind.RECOVERY,
         preconsented_facility=False,
-        exporter=JP_EXPORTER,
-        importer=MY_METALS_RECOVERY,
+        exporter=TH_EXPORTER,
+        importer=JP_SMELTER,
         intended_shipments=1,
         intended_quantity=form_tonnes("24.5"),
         first_departure=dt.date(2026, 8, 3),
@@ -739,119 +752,121 @@ def ewaste_notification() -> Notification:
         special_handling=True,
         handling_requirements="Bulk bags on pallets, at most two high; keep dry; no loose batteries; "
         "IMDG class 9 placards on both containers.",
-        carrier=(carrier(JP_HAULIER, "R"), carrier(SG_LINE, "S"), carrier(MY_HAZMAT_HAULIER, "R")),
+        carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(JP_HAULIER, "R")),
         generator=(
             generator(
-                JP_DISMANTLER,
-                site="Hachioji dismantling plant, 3-28-1 Ishikawa-machi, Hachioji",
-                process="Manual dismantling of end-of-life office IT equipment; populated printed circuit "
-                "boards and hard-disk boards are removed, batteries taken out, boards cut to size.",
+                TH_ASSEMBLER,
+                site="Surface-mount assembly lines, Eastern Seaboard Industrial Estate, Rayong",
+                process="Rejected and end-of-line populated printed circuit boards and power-supply boards from "
+                "surface-mount assembly, with tin-lead solder on legacy lines; batteries removed, boards cut to size.",
             ),
         ),
         facility=facility(
-            MY_METALS_RECOVERY,
+            JP_SMELTER,
             kind=OperationKind.RECOVERY,
-            actual_site="Full recovery facility under DOE licence 004512, Seksyen 15, 40200 Shah Alam",
+            actual_site="Copper smelter and precious metals refinery, 3-3382 Saganoseki, Oita",
         ),
         operation=("R4",),
-        technology="Shredding, pyrolysis of the board laminate with off-gas treatment, smelting and "
-        "electrolytic refining of copper, gold, silver and palladium.",
-        reason_for_export="No facility in Japan under contract with the exporter recovers palladium from "
-        "board laminate; the Shah Alam smelter does.",
-        waste_designation="Populated printed circuit boards from end-of-life IT equipment",
+        technology="Crushing and sampling, smelting in the copper converter with the laminate as fuel, "
+        "electrolytic refining of copper and recovery of gold, silver and palladium from the anode slimes.",
+        reason_for_export="No smelter in Thailand recovers precious metals from circuit boards; the Saganoseki "
+        "smelter does, under the Japanese Ministry of the Environment's import consent.",
+        waste_designation="Populated printed circuit boards and power-supply boards, rejected in production",
         composition="Epoxy laminate and glass fibre 55%, copper 20%, solder (tin, lead) 4%, iron and "
         "aluminium 15%, precious metals 0.1%, capacitors and connectors 5.9%; cadmium in contacts.",
         physical_characteristic=("2",),
         waste_identification=EWASTE,
         state_concerned=EWASTE_ROUTE,
-        customs_offices=CustomsOffices(entry_office="MYPKG", exit_office="JPYOK", export_office="JPYOK"),
-        declaration=Declaration(declarant_name="Haruki Sato", declared_on=dt.date(2026, 5, 28), contract_in_place=True),
-        insurance=Insurance(
-            insurer="Tokai Marine Environmental Insurance Co.",
-            policy_reference="TME-HW-2026-0553",
-            cover="Transboundary movement of hazardous waste, JPY 300 000 000 per occurrence",
+        customs_offices=CustomsOffices(entry_office="JPOIT", exit_office="THLCH", export_office="THLCH"),
+        declaration=Declaration(
+            declarant_name="Siriporn Wongsakul", declared_on=dt.date(2026, 5, 28), contract_in_place=True
         ),
-        contract=Contract(reference="KER-SPMR-2026-02", concluded_on=dt.date(2026, 4, 10)),
+        insurance=Insurance(
+            insurer="Siam Marine & Environmental Insurance PCL",
+            policy_reference="SMEI-HW-2026-0553",
+            cover="Transboundary movement of hazardous waste including return, THB 50 000 000 per occurrence",
+        ),
+        contract=Contract(reference="ESE-BCMR-2026-02", concluded_on=dt.date(2026, 4, 10)),
     )
 
 
 def ewaste_storyline() -> Storyline:
     """Return storyline (b), from the notifications to the certificate of recovery."""
-    story = Storyline("ewaste-jp-sg-my", EWASTE_NUMBER)
-    jp, sg, my, jc, rmcd = "JP:MOE", "SG:NEA", "MY:DOE", "JP:CUSTOMS", "MY:RMCD"
+    story = Storyline("ewaste-th-kr-jp", EWASTE_NUMBER)
+    th, kr, jp, tc, jc = DIW, KR_ME, JP_MOE, TH_CUSTOMS, JP_CUSTOMS
     # Basel Art. 6(1): the State of export notifies the State of import and every State of transit.
-    to_my = story.add(ewaste_notification(), sender=jp, receiver=my, created=dt.datetime(2026, 6, 1, 10, 0, tzinfo=JST))
-    to_sg = story.add(
-        ewaste_notification(), sender=jp, receiver=sg, created=dt.datetime(2026, 6, 1, 10, 0, 30, tzinfo=JST)
+    to_jp = story.add(ewaste_notification(), sender=th, receiver=jp, created=dt.datetime(2026, 6, 1, 10, 0, tzinfo=ICT))
+    to_kr = story.add(
+        ewaste_notification(), sender=th, receiver=kr, created=dt.datetime(2026, 6, 1, 10, 0, 30, tzinfo=ICT)
     )
     story.add(
         Acknowledgement(
             notification_number=EWASTE_NUMBER,
-            country="SG",
-            competent_authority=sg,
+            country="KR",
+            competent_authority=kr,
             notification_received_on=dt.date(2026, 6, 1),
             acknowledged_on=dt.date(2026, 6, 2),
             complete=True,
         ),
-        sender=sg,
-        receiver=jp,
-        created=dt.datetime(2026, 6, 2, 9, 30, tzinfo=SGT),
-        answers=to_sg,
+        sender=kr,
+        receiver=th,
+        created=dt.datetime(2026, 6, 2, 11, 30, tzinfo=KST),
+        answers=to_kr,
     )
     story.add(
         Acknowledgement(
             notification_number=EWASTE_NUMBER,
-            country="MY",
-            competent_authority=my,
+            country="JP",
+            competent_authority=jp,
             notification_received_on=dt.date(2026, 6, 1),
             acknowledged_on=dt.date(2026, 6, 3),
             complete=True,
-            remarks="Referred to the DOE Hazardous Substances Division for the facility inspection.",
+            remarks="Referred to the Waste Management Division for the review of the smelter's permits.",
         ),
-        sender=my,
-        receiver=jp,
-        created=dt.datetime(2026, 6, 3, 14, 10, tzinfo=MYT),
-        answers=to_my,
+        sender=jp,
+        receiver=th,
+        created=dt.datetime(2026, 6, 3, 15, 10, tzinfo=JST),
+        answers=to_jp,
     )
     story.add(
         ConsentDecision(
             notification_number=EWASTE_NUMBER,
             role=ConsentingRole.TRANSIT,
-            country="SG",
-            competent_authority=sg,
-            decision_id="NEA-TR-2026-0118",
+            country="KR",
+            competent_authority=kr,
+            decision_id="ME-TR-2026-0118",
             decision=Decision.CONSENT,
             decided_on=dt.date(2026, 6, 22),
             valid_from=dt.date(2026, 7, 1),
             valid_until=dt.date(2026, 12, 31),
         ),
-        sender=sg,
-        receiver=jp,
-        created=dt.datetime(2026, 6, 22, 11, 0, tzinfo=SGT),
-        answers=to_sg,
+        sender=kr,
+        receiver=th,
+        created=dt.datetime(2026, 6, 22, 13, 0, tzinfo=KST),
+        answers=to_kr,
     )
     story.add(
         ConsentDecision(
             notification_number=EWASTE_NUMBER,
             role=ConsentingRole.IMPORT,
-            country="MY",
-            competent_authority=my,
-            decision_id="DOE-KA-2026-0311",
+            country="JP",
+            competent_authority=jp,
+            decision_id="MOE-BASEL-2026-0311",
             decision=Decision.CONSENT_WITH_CONDITIONS,
             decided_on=dt.date(2026, 7, 6),
             valid_from=dt.date(2026, 7, 6),
             valid_until=dt.date(2027, 1, 5),
             condition=(
-                "The containers are discharged at Port Klang Westport only and moved to the facility within "
-                "72 hours under DOE escort.",
-                "The facility sends the certificate of recovery within 30 days of completion, with the smelter "
+                "The containers are discharged at the port of Oita only and moved to the smelter within "
+                "72 hours.",
+                "The smelter sends the certificate of recovery within 30 days of completion, with the smelter "
                 "assay of each lot.",
             ),
         ),
-        sender=my,
-        receiver=jp,
-        created=dt.datetime(2026, 7, 6, 15, 45, tzinfo=MYT),
-        answers=to_my,
+        sender=jp,
+        receiver=th,
+        created=dt.datetime(2026, 7, 6, 16, 45, tzinfo=JST),
+        answers=to_jp,
     )
     story.add(
         MovementAnnouncement(
@@ -863,14 +878,14 @@ def ewaste_storyline() -> Storyline:
             planned_quantity=form_tonnes("24.1"),
             packaging_type=("5",),
             package_count=48,
-            carrier=(carrier(JP_HAULIER, "R"), carrier(SG_LINE, "S"), carrier(MY_HAZMAT_HAULIER, "R")),
+            carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(JP_HAULIER, "R")),
             operation=("R4",),
             waste_identification=EWASTE,
-            remarks="Vessel calls at Singapore (SGSIN) for transhipment; the containers stay sealed.",
+            remarks="Vessel calls at Busan (KRPUS) for transhipment; the containers stay sealed.",
         ),
-        sender=jp,
-        receiver=my,
-        created=dt.datetime(2026, 7, 29, 10, 0, tzinfo=JST),
+        sender=th,
+        receiver=jp,
+        created=dt.datetime(2026, 7, 29, 10, 0, tzinfo=ICT),
     )
     shipped = dt.date(2026, 8, 5)
     export_data = story.add(
@@ -879,45 +894,46 @@ def ewaste_storyline() -> Storyline:
             shipment_serial=1,
             total_shipments=1,
             export_declaration=ExportDeclaration(
-                declaration_id="30548817206",
-                accepted_on=dt.datetime(2026, 8, 3, 16, 40, tzinfo=JST),
-                export_office="JPYOK",
+                declaration_id="A0011690805417",
+                accepted_on=dt.datetime(2026, 8, 3, 14, 40, tzinfo=ICT),
+                export_office="THLCH",
             ),
-            exporter=JP_EXPORTER,
-            consignee=MY_METALS_RECOVERY,
-            facility=MY_METALS_RECOVERY,
+            exporter=TH_EXPORTER,
+            consignee=JP_SMELTER,
+            facility=JP_SMELTER,
             actual_quantity=form_tonnes("24.1"),
             actual_shipment_date=shipped,
             expected_arrival=dt.date(2026, 8, 14),
             operation=("R4",),
             carrier=(
-                shipment_carrier(JP_HAULIER, "R", dt.date(2026, 8, 3)),
-                shipment_carrier(SG_LINE, "S", shipped),
-                shipment_carrier(MY_HAZMAT_HAULIER, "R"),
+                shipment_carrier(TH_HAULIER, "R", dt.date(2026, 8, 3)),
+                shipment_carrier(KR_LINE, "S", shipped),
+                shipment_carrier(JP_HAULIER, "R"),
             ),
             transport=Transport(
                 mode="S",
-                means_id="9863297",
+                means_id="9312456",
                 means_id_type=TransportMeansIdType.IMO_NUMBER,
                 container=(
-                    Container(id="PMLU7702214", seal=("JC0418821",)),
-                    Container(id="PMLU7702235", seal=("JC0418822",)),
+                    Container(id="HBFU2005335", seal=("TH2605331",)),
+                    Container(id="HBFU2005485", seal=("TH2605332",)),
                 ),
-                place_of_loading="JPYOK",
-                place_of_unloading="MYPKG",
+                place_of_loading="THLCH",
+                place_of_unloading="JPOIT",
             ),
             customs_passage=CustomsPassage(
-                exit_office="JPYOK",
+                exit_office="THLCH",
                 exit_date=shipped,
-                transit=(TransitCustoms(country="SG", entry_office="SGSIN", exit_office="SGSIN"),),
-                entry_office="MYPKG",
+                transit=(TransitCustoms(country="KR", entry_office="KRPUS", exit_office="KRPUS"),),
+                entry_office="JPOIT",
             ),
             state_concerned=EWASTE_ROUTE,
             goods_item=(
                 GoodsItem(
                     item_number=1,
                     hs_code="854921",
-                    description="Populated printed circuit boards for precious metal recovery, in bulk bags",
+                    description="Populated printed circuit boards with lead solder and cadmium contacts, in bulk "
+                    "bags",
                     waste_identification=EWASTE,
                     net_mass=kilograms("18600"),
                     gross_mass=kilograms("18960"),
@@ -928,7 +944,8 @@ def ewaste_storyline() -> Storyline:
                 GoodsItem(
                     item_number=2,
                     hs_code="854931",
-                    description="Hard-disk and power-supply boards containing lead solder, in bulk bags",
+                    description="Power-supply boards for precious metal recovery, containing lead solder, in bulk "
+                    "bags",
                     waste_identification=EWASTE,
                     net_mass=kilograms("5500"),
                     gross_mass=kilograms("5620"),
@@ -938,23 +955,23 @@ def ewaste_storyline() -> Storyline:
                 ),
             ),
         ),
-        sender=jc,
-        receiver=rmcd,
-        created=dt.datetime(2026, 8, 5, 19, 0, tzinfo=JST),
+        sender=tc,
+        receiver=jc,
+        created=dt.datetime(2026, 8, 5, 17, 0, tzinfo=ICT),
     )
-    story.receipt(export_data, sender=rmcd, receiver=jc, received_at=dt.datetime(2026, 8, 5, 18, 0, 2, tzinfo=MYT))
+    story.receipt(export_data, sender=jc, receiver=tc, received_at=dt.datetime(2026, 8, 5, 19, 0, 2, tzinfo=JST))
     story.add(
         ClearanceResult(
             notification_number=EWASTE_NUMBER,
             shipment_serial=1,
-            declaration_id="30548817206",
+            declaration_id="A0011690805417",
             status=ClearanceStatus.RELEASED,
-            decided_on=dt.datetime(2026, 8, 14, 11, 20, tzinfo=MYT),
-            customs_office="MYPKG",
+            decided_on=dt.datetime(2026, 8, 14, 11, 20, tzinfo=JST),
+            customs_office="JPOIT",
             finding=(
                 Finding(
                     rule_id="consent-valid",
-                    text="Covered by the import consent of MY:DOE (with conditions) and the transit consent of SG:NEA.",
+                    text="Covered by the import consent of JP:MOE (with conditions) and the transit consent of KR:ME.",
                 ),
                 Finding(
                     rule_id="quantity-within-consent",
@@ -964,26 +981,26 @@ def ewaste_storyline() -> Storyline:
                 ),
             ),
         ),
-        sender=rmcd,
-        receiver=jc,
-        created=dt.datetime(2026, 8, 14, 11, 21, tzinfo=MYT),
+        sender=jc,
+        receiver=tc,
+        created=dt.datetime(2026, 8, 14, 11, 21, tzinfo=JST),
         answers=export_data,
     )
     story.add(
         ShipmentReceipt(
             notification_number=EWASTE_NUMBER,
             shipment_serial=1,
-            declaration_id="30548817206",
+            declaration_id="A0011690805417",
             received_on=dt.date(2026, 8, 15),
             accepted=True,
             quantity_received=form_tonnes("24.08"),
             expected_treatment_date=dt.date(2026, 9, 30),
             operation="R4",
-            facility=MY_METALS_RECOVERY,
+            facility=JP_SMELTER,
         ),
-        sender=my,
-        receiver=jp,
-        created=dt.datetime(2026, 8, 17, 10, 30, tzinfo=MYT),
+        sender=jp,
+        receiver=th,
+        created=dt.datetime(2026, 8, 17, 10, 30, tzinfo=JST),
     )
     story.add(
         DisposalCertificate(
@@ -991,12 +1008,12 @@ def ewaste_storyline() -> Storyline:
             shipment_serial=1,
             completed_on=dt.date(2026, 10, 2),
             operation="R4",
-            facility=MY_METALS_RECOVERY,
+            facility=JP_SMELTER,
             quantity_treated=tonnes("24.08"),
         ),
-        sender=my,
-        receiver=jp,
-        created=dt.datetime(2026, 10, 20, 9, 0, tzinfo=MYT),
+        sender=jp,
+        receiver=th,
+        created=dt.datetime(2026, 10, 20, 9, 0, tzinfo=JST),
     )
     return story
 
@@ -1641,7 +1658,7 @@ def truncate(fraction: float) -> Callable[[bytes], bytes]:
 
 _N = "/Envelope/Body/Notification"
 _PLASTIC = "plastic-au-my-01-notification.xml"
-_EWASTE = "ewaste-jp-sg-my-01-notification.xml"
+_EWASTE = "ewaste-th-kr-jp-01-notification.xml"
 
 MISTAKES: tuple[Mistake, ...] = (
     Mistake(
@@ -1654,15 +1671,15 @@ MISTAKES: tuple[Mistake, ...] = (
     ),
     Mistake(
         "deleted-code-b1110.xml",
-        "B1110 (deleted on 1 January 2025) in a notification declared in 2026",
-        _PLASTIC,
-        replace(b"<cmn:BaselCode>B3011</cmn:BaselCode>", b"<cmn:BaselCode>B1110</cmn:BaselCode>"),
+        "B1110 (the non-hazardous e-waste entry, deleted on 1 January 2025) in a notification declared in 2026",
+        _EWASTE,
+        replace(b"<cmn:BaselCode>A1181</cmn:BaselCode>", b"<cmn:BaselCode>B1110</cmn:BaselCode>"),
         "rules",
         (
             Expected(
                 b"<cmn:BaselCode>B1110",
                 f"{_N}/WasteIdentification/BaselCode",
-                "B1110 is not valid on 2026-01-20, the date of the declaration: valid until 2024-12-31 (BC-15/18)",
+                "B1110 is not valid on 2026-05-28, the date of the declaration: valid until 2024-12-31 (BC-15/18)",
             ),
         ),
     ),
@@ -1793,8 +1810,8 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "consent-with-conditions-without-condition.xml",
         "a consent with conditions that lists no condition",
-        "ewaste-jp-sg-my-06-consent-decision.xml",
-        chain(delete_line(b"discharged at Port Klang Westport"), delete_line(b"the smelter assay")),
+        "ewaste-th-kr-jp-06-consent-decision.xml",
+        chain(delete_line(b"discharged at the port of Oita"), delete_line(b"the smelter assay")),
         "rules",
         (
             Expected(
@@ -1906,7 +1923,7 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "hs-code-too-short-default-namespace.xml",
         "a 5-digit HS code in the second goods item, in a document written with default namespaces",
-        "ewaste-jp-sg-my-08-export-data.xml",
+        "ewaste-th-kr-jp-08-export-data.xml",
         chain(
             replace(
                 b"<exp:ItemNumber>2</exp:ItemNumber>\n        <exp:HsCode>854931<",

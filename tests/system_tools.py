@@ -1,4 +1,4 @@
-"""The Debian programs that the interop and browser tests run: xmlsec1, xmllint and chromium.
+"""The Debian programs that the interop and browser tests run: xmlsec1, xmllint, chromium and the JDK.
 
 ``./dev test`` (and so CI) installs them when they are missing. A test that needs one calls :func:`require`,
 which fails the test naming the package, so a machine without it never passes by skipping; set
@@ -13,7 +13,14 @@ import shutil
 import pytest
 
 #: Program → the Debian package that provides it.
-PACKAGES = {"xmlsec1": "xmlsec1", "xmllint": "libxml2-utils", "chromium": "chromium", "java": "default-jre-headless"}
+PACKAGES = {
+    "xmlsec1": "xmlsec1",
+    "xmllint": "libxml2-utils",
+    "chromium": "chromium",
+    "java": "default-jre-headless",
+    # `java Foo.java` (the signature profile's Java recipes) compiles in memory: it needs the JDK, not a JRE.
+    "javac": "default-jdk-headless",
+}
 
 
 def require(program: str) -> str:

@@ -203,7 +203,7 @@ def test_readme_layout_points_to_the_architecture_page() -> None:
 
 def test_the_schemas_get_the_packaged_xsds_from_the_resources_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """schemas finds no file itself: lxml gets bytes and a location, xmlschema only bytes, from resources."""
-    packaged = {name: resources.xsd_bytes(name) for name in resources.XSD_NAMES}
+    packaged = {name: resources.xsd_bytes(name) for name in (*resources.XSD_NAMES, resources.DRIVER_XSD)}
     served: list[str] = []
     located: list[str] = []
     xsd_location = resources.xsd_location
@@ -224,7 +224,7 @@ def test_the_schemas_get_the_packaged_xsds_from_the_resources_shell(monkeypatch:
     monkeypatch.setattr(resources, "schema_dir", no_folder)
     assert schemas._lxml_schema("full") is not None
     assert schemas._lxml_schema("envelope") is not None
-    assert located == ["driver.xsd", "envelope.xsd"]
+    assert located == ["picexchange.xsd", "envelope.xsd"]  # the shipped driver, the file vendors load too
     served.clear()
     monkeypatch.setattr(resources, "_package", no_folder)
     schemas.xmlschema_schema.cache_clear()

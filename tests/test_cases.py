@@ -64,15 +64,14 @@ def test_the_plastic_sample_flow_folds_to_a_sensible_case() -> None:
     assert [f.rule_id for f in case.findings] == [
         "pic.consent.withdrawn",
         "pic.notification.cancelled",
-        "pic.notification.annex-ix-only",
     ]
     assert case.blocked
 
 
 def test_before_the_withdrawal_the_sample_case_lets_shipments_start() -> None:
-    """On the day after the first receipt the only finding is the Annex IX warning: nothing blocks."""
+    """On the day after the first receipt nothing is found and nothing blocks."""
     case = fold_case(PLASTIC[:9], now=dt.datetime(2026, 3, 20, tzinfo=dt.UTC))["AU2026-0042"]
-    assert [f.rule_id for f in case.findings] == ["pic.notification.annex-ix-only"]
+    assert [f.rule_id for f in case.findings] == []
     assert not case.blocked
     assert case.states[1].decision is DecisionState.CONSENTED
 

@@ -9,26 +9,26 @@ from picexchange.cases import CaseFold, fold_case
 from test_cases import _events
 from test_cases_rules import NOTIFICATION, SECOND_NOTIFICATION
 
-EWASTE = _events("ewaste-jp-sg-my-*.xml")
-TO_MY, TO_SG = EWASTE[0], EWASTE[1]
+EWASTE = _events("ewaste-th-kr-jp-*.xml")
+TO_JP, TO_KR = EWASTE[0], EWASTE[1]
 AT = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
 
 
-def test_the_ewaste_notification_sent_to_singapore_and_malaysia_is_one_notification() -> None:
-    """JP:MOE notifies MY:DOE and SG:NEA with two messages of the same Notification: no finding about either."""
-    assert (TO_MY.receiver, TO_SG.receiver) == ("MY:DOE", "SG:NEA")
-    assert TO_MY.document == TO_SG.document and TO_MY.message_id != TO_SG.message_id
-    case = fold_case(EWASTE, now=AT)["JP-2026-E-0117"]
-    assert {TO_MY.message_id, TO_SG.message_id} <= set(case.message_ids)
-    assert [f for f in case.findings if f.message_id in (TO_MY.message_id, TO_SG.message_id)] == []
+def test_the_ewaste_notification_sent_to_korea_and_japan_is_one_notification() -> None:
+    """TH:DIW notifies JP:MOE and KR:ME with two messages of the same Notification: no finding about either."""
+    assert (TO_JP.receiver, TO_KR.receiver) == ("JP:MOE", "KR:ME")
+    assert TO_JP.document == TO_KR.document and TO_JP.message_id != TO_KR.message_id
+    case = fold_case(EWASTE, now=AT)["TH-DIW-2026-0254"]
+    assert {TO_JP.message_id, TO_KR.message_id} <= set(case.message_ids)
+    assert [f for f in case.findings if f.message_id in (TO_JP.message_id, TO_KR.message_id)] == []
     assert not case.pending
 
 
 def test_a_copy_is_accepted_without_a_finding_before_it_is_sent() -> None:
     """The gateway asks ``findings_for`` before it queues the second copy: nothing to report."""
-    fold = CaseFold("JP-2026-E-0117")
-    fold.apply(TO_MY)
-    assert fold.findings_for(TO_SG) == []
+    fold = CaseFold("TH-DIW-2026-0254")
+    fold.apply(TO_JP)
+    assert fold.findings_for(TO_KR) == []
 
 
 def test_a_second_notification_with_other_content_is_still_a_repeat() -> None:

@@ -379,3 +379,20 @@ def test_the_docs_list_every_check_with_its_description_in_order() -> None:
         if line.startswith("|")
     ]
     assert [(row[0].strip("`"), row[1]) for row in rows] == [(c.check_id, c.description) for c in CHECKS]
+
+
+@pytest.mark.parametrize(
+    ("packaged", "sample"),
+    [
+        ("notification", "plastic-au-my-01-notification"),
+        ("acknowledgement", "plastic-au-my-03-acknowledgement"),
+        ("export-data", "plastic-au-my-08-export-data"),
+    ],
+)
+def test_the_kit_sends_the_sample_corpus_s_documents(packaged: str, sample: str) -> None:
+    """The kit's packaged documents are copies of the samples: a change to the corpus reaches the kit."""
+    from picexchange import resources
+
+    root = Path(__file__).resolve().parent.parent
+    expected = (root / "samples" / "messages" / f"{sample}.xml").read_bytes()
+    assert resources.conformance_document_bytes(packaged) == expected, f"copy samples/messages/{sample}.xml"

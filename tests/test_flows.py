@@ -59,6 +59,7 @@ def test_the_issue_s_flows_are_packaged() -> None:
         "hs-code-mismatch",
         "information-and-conditions",
         "ewaste-objection",
+        "ewaste-deemed-transit",
     } <= names
     plastic = load_flow(resources.flow_folder("plastic-au-my"))
     kinds = [type(envelope.document).__name__ for envelope in plastic.messages.values()]
@@ -69,7 +70,10 @@ def test_the_issue_s_flows_are_packaged() -> None:
         assert manifest.based_on and manifest.title
         # Real competent authorities and Customs: the participants the sample keys stand for.
         for hosts in manifest.single_windows.values():
-            assert set(hosts) <= {"AU:DCCEEW", "AU:ABF", "MY:DOE", "MY:RMCD", "JP:MOE", "JP:CUSTOMS", "SG:NEA"}
+            assert set(hosts) <= {
+                *("AU:DCCEEW", "AU:ABF", "MY:DOE", "MY:RMCD", "JP:MOE", "JP:CUSTOMS", "SG:NEA"),
+                *("TH:DIW", "TH:CUSTOMS", "KR:ME"),
+            }
 
 
 @pytest.mark.timeout(600)
@@ -83,6 +87,43 @@ def test_every_packaged_flow_replays_green(name: str, tmp_path: Path) -> None:
     assert len(result.steps) == len(flow.manifest.step)
     receipted = [step for step in result.steps if flow.manifest.step[step.number - 1].expect.outcome == "receipted"]
     assert all(step.message_id for step in receipted)
+
+
+@pytest.mark.timeout(600)
+def test_without_korea_s_waiver_the_shipment_stays_refused_after_sixty_days(tmp_path: Path) -> None:
+    """The deemed consent comes from the manifest's waiver: without it the day-63 announcement is refused."""
+    folder = _flow_copy(tmp_path, "ewaste-deemed-transit")
+    manifest = folder / "flow.toml"
+    text = manifest.read_text(encoding="utf-8")
+    assert '[waived_written_consent]\n"KR:ME" = 60\n' in text
+    manifest.write_text(text.replace('[waived_written_consent]\n"KR:ME" = 60\n', ""), encoding="utf-8")
+    flow = load_flow(folder)
+    assert flow.manifest.waived_written_consent == {}
+    result = replay(flow, tmp_path / "stores")
+    by_number = {step.number: step for step in result.steps}
+    assert [by_number[n].ok for n in range(1, 8)] == [True] * 7  # up to the early export data, refused as expected
+    assert not by_number[8].ok and by_number[8].happened.startswith("refused: case-violation [pic.transit.missing]")
+    assert not result.ok
+
+
+def test_a_waiver_by_a_participant_no_single_window_hosts_is_refused(tmp_path: Path) -> None:
+    folder = _flow_copy(tmp_path, "ewaste-deemed-transit")
+    manifest = folder / "flow.toml"
+    text = manifest.read_text(encoding="utf-8").replace('"KR:ME" = 60', '"CN:MEE" = 60', 1)
+    manifest.write_text(text, encoding="utf-8")
+    error = _refused(folder)
+    line = _line_of(text, '"CN:MEE" = 60')
+    assert str(error).startswith(f"ewaste-deemed-transit/flow.toml:{line}: CN:MEE waived written consent")
+
+
+def test_a_waiver_longer_than_the_convention_s_sixty_days_is_refused(tmp_path: Path) -> None:
+    folder = _flow_copy(tmp_path, "ewaste-deemed-transit")
+    manifest = folder / "flow.toml"
+    text = manifest.read_text(encoding="utf-8").replace('"KR:ME" = 60', '"KR:ME" = 90', 1)
+    manifest.write_text(text, encoding="utf-8")
+    error = _refused(folder)
+    assert "waived_written_consent.KR:ME: Input should be less than or equal to 60" in str(error)
+    assert error.line == _line_of(text, '"KR:ME" = 90')
 
 
 def test_the_simulated_clock_jumps_forward_only() -> None:
@@ -249,6 +290,15 @@ def test_a_wrong_expectation_fails_the_replay_with_exit_1_and_junit(tmp_path: Pa
     kept = tmp_path / "kept" / "port-hopping"
     assert {path.name for path in kept.glob("*.db")} == {"AU_DCCEEW.db", "MY_DOE.db"}
     assert "FAILED day   0   2." in (kept / "replay.log").read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(300)
+def test_the_replay_prints_participant_ids_as_written(tmp_path: Path) -> None:
+    """``:CUSTOMS:`` is no emoji code: the progress lines name TH:CUSTOMS and JP:CUSTOMS as they are."""
+    result = _cli("replay", "ewaste-deemed-transit", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "9. TH:CUSTOMS → JP:CUSTOMS: TH:CUSTOMS sends the export data" in result.stdout
+    assert "1 flow(s), 12 steps: 12 met their expectation" in result.stdout
 
 
 def test_a_bad_manifest_exits_2_before_anything_is_sent(tmp_path: Path) -> None:

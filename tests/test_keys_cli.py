@@ -239,3 +239,57 @@ def test_a_signed_file_verifies_with_the_library_too(keys: Path, message: Path, 
         signed.read_bytes(), trust=load_trust(keys / "partners.toml"), now=dt.datetime.now(dt.UTC)
     )
     assert verified.envelope == codec.from_xml(message.read_bytes())
+
+
+# ------------------------------------------------------------------------------------------------ RSA-PSS
+
+
+@pytest.mark.parametrize("name", ["rsa-pss-sha256", "rsa-pss-sha384", "RSA-PSS-SHA512"])
+def test_sign_does_not_offer_rsa_pss_and_says_why(keys: Path, message: Path, tmp_path: Path, name: str) -> None:
+    """--algorithm rsa-pss-* is a usage error (exit 2) naming the verifiers that cannot check it; nothing is written."""
+    output = tmp_path / "signed.xml"
+    code, _, err = run(
+        "sign", message, "--key", keys / "MY_DOE.key.pem", "--cert", keys / "MY_DOE.cert.pem", "--algorithm", name,
+        "-o", output,
+    )  # fmt: skip
+    assert code == 2
+    said = " ".join(err.translate(str.maketrans("│╭╮╰╯─", "      ")).split())  # the words, without rich's box
+    assert "not offered for new signatures" in said and "xmlsec1 1.2" in said and "Santuario 2.1" in said
+    assert "Use rsa-sha256" in said
+    assert not output.exists()
+
+
+def test_sign_help_lists_the_offered_algorithms_without_rsa_pss() -> None:
+    """--help lists rsa-sha256 ... ecdsa-sha512 and no rsa-pss choice."""
+    code, out, _ = run("sign", "--help")
+    assert code == 0
+    assert "rsa-sha256" in out and "ecdsa-sha256" in out
+    assert "rsa-pss-sha" not in out
+
+
+def test_sign_with_an_offered_algorithm_uses_it(keys: Path, message: Path, tmp_path: Path) -> None:
+    """--algorithm rsa-sha384 gives an RSA-SHA384 signature that verifies."""
+    output = tmp_path / "signed.xml"
+    code, _, err = run(
+        "sign", message, "--key", keys / "MY_DOE.key.pem", "--cert", keys / "MY_DOE.cert.pem",
+        "--algorithm", "rsa-sha384", "-o", output,
+    )  # fmt: skip
+    assert code == 0, err
+    verified = signing.verify(
+        output.read_bytes(), trust=load_trust(keys / "partners.toml"), now=dt.datetime.now(dt.UTC)
+    )
+    assert verified.algorithm is signing.SignatureAlgorithm.RSA_SHA384
+
+
+def test_verify_still_accepts_an_rsa_pss_signature(keys: Path, message: Path, tmp_path: Path) -> None:
+    """A partner's RSA-PSS signature (made here through the library) is still genuine to `picexchange verify`."""
+    from picexchange.files.registry import load_identity
+
+    identity = load_identity(key=keys / "MY_DOE.key.pem", certificate=keys / "MY_DOE.cert.pem")
+    signed = tmp_path / "pss.xml"
+    signed.write_bytes(
+        signing.sign(message.read_bytes(), identity, algorithm=signing.SignatureAlgorithm.RSA_PSS_SHA256)
+    )
+    code, out, _ = run("verify", signed, "--partners", keys / "partners.toml", "--as", "AU:DCCEEW")
+    assert code == 0, out
+    assert "genuine Acknowledgement" in out

@@ -98,7 +98,34 @@ def test_body_wildcard_admits_exactly_the_business_documents() -> None:
     assert len(documents) == 12
 
 
-@pytest.mark.parametrize("name", ["common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd"])
+def test_the_driver_makes_the_body_strict_over_exactly_the_documents() -> None:
+    """picexchange.xsd redefines the Body as envelope.xsd's with a strict wildcard over the same namespaces.
+
+    A strict wildcard admits any global element of those namespaces, so the Utility Blocks must declare no
+    global element but their documents: then the driver admits exactly the documents the models decode.
+    """
+    driver = etree.parse(str(resources.schema_dir() / resources.DRIVER_XSD)).getroot()
+    assert driver.get("targetNamespace") == NS_ENVELOPE  # xs:redefine requires the redefined namespace
+    redefine = driver.find(f"{XS}redefine")
+    assert redefine is not None and redefine.get("schemaLocation") == "envelope.xsd"
+    restriction = redefine.find(f"{XS}complexType[@name='BodyType']/{XS}complexContent/{XS}restriction")
+    assert restriction is not None and restriction.get("base") == "env:BodyType"
+    wildcard = restriction.find(f"{XS}choice/{XS}any")
+    assert wildcard is not None and wildcard.get("processContents") == "strict"
+    lax = etree.parse(str(resources.schema_dir() / "envelope.xsd")).getroot().find(f".//{XS}any")
+    assert lax is not None and wildcard.get("namespace") == lax.get("namespace")
+    imported = {node.get("namespace") for node in driver.findall(f"{XS}import")}
+    assert imported == set(wildcard.get("namespace", "").split())
+    global_elements = set()
+    for name in ("ub-pic.xsd", "ub-export.xsd"):
+        root = etree.parse(str(resources.schema_dir() / name)).getroot()
+        namespace = root.get("targetNamespace")
+        global_elements |= {f"{{{namespace}}}{node.get('name')}" for node in root.findall(f"{XS}element")}
+    documents = {tag for tag in document_classes() if not tag.startswith(f"{{{NS_ENVELOPE}}}")}
+    assert global_elements == documents
+
+
+@pytest.mark.parametrize("name", ["common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd", "picexchange.xsd"])
 def test_every_declaration_is_documented(name: str) -> None:
     """Vendors read the XSDs: every element, attribute and type carries xs:documentation."""
     root = etree.parse(str(resources.schema_dir() / name)).getroot()
@@ -122,7 +149,7 @@ def test_form_based_documents_cite_their_basel_block(cls_name: str) -> None:
 
 def test_xsds_are_xsd_1_0_and_compile_in_both_engines() -> None:
     """No XSD 1.1 constructs: libxml2 (XSD 1.0 only) compiles them, and so does xmlschema's 1.0 validator."""
-    for name in ("common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd"):
+    for name in ("common.xsd", "envelope.xsd", "ub-pic.xsd", "ub-export.xsd", "picexchange.xsd"):
         text = (resources.schema_dir() / name).read_bytes()
         for construct in (b"xs:assert", b"xs:alternative", b"xs:openContent", b"xs:override"):
             assert construct not in text
@@ -367,7 +394,7 @@ def test_reason_for_export_is_required_and_carriers_only_if_known() -> None:
 
 def test_customs_passage_dates_and_transit_states_must_fit_the_shipment() -> None:
     """V-B 20-22: exit on or after shipment, entry after exit, transit offices only of transit States."""
-    export = _sample("ewaste-jp-sg-my-08-export-data.xml").model_dump()
+    export = _sample("ewaste-th-kr-jp-08-export-data.xml").model_dump()
     passage = export["customs_passage"]
     early = {**passage, "exit_date": dt.date(2026, 8, 1), "entry_date": dt.date(2026, 7, 30)}
     assert _rules(ExportData, {**export, "customs_passage": early}) == [
@@ -378,9 +405,9 @@ def test_customs_passage_dates_and_transit_states_must_fit_the_shipment() -> Non
     assert _rules(ExportData, {**export, "customs_passage": late_exit}) == [
         "V-B 20: the waste left the State of export on 2026-08-01, before it was shipped on 2026-08-05"
     ]
-    stranger = {**passage, "transit": ({"country": "TH", "entry_office": "THLCH"},)}
+    stranger = {**passage, "transit": ({"country": "CN", "entry_office": "CNSHA"},)}
     assert _rules(ExportData, {**export, "customs_passage": stranger}) == [
-        "V-B 22: TH is not a State of transit on the route (SG)"
+        "V-B 22: CN is not a State of transit on the route (KR)"
     ]
 
 

@@ -30,9 +30,9 @@ from picexchange.models.base import (
     binding,
     namespace_of,
 )
-from picexchange.models.envelope import Envelope
+from picexchange.models.envelope import Body, Envelope
 
-__all__ = ["NS_DSIG", "PACKAGED_XSD", "SCHEMA_FILES", "generate", "main", "type_ref"]
+__all__ = ["DRIVER_FILE", "NS_DSIG", "PACKAGED_XSD", "SCHEMA_FILES", "generate", "main", "type_ref"]
 
 XS = "http://www.w3.org/2001/XMLSchema"
 #: Where the wheel takes the XSDs from: ``src/picexchange/xsd/`` of this checkout (``schemas/`` links to it).
@@ -47,6 +47,8 @@ SCHEMA_FILES: Mapping[str, str] = {
     NS_EXPORT: "ub-export.xsd",
     NS_DSIG: "xmldsig-core-schema.xsd",
 }
+#: The driver schema: the one file a vendor's validator loads to check a whole envelope, Body included.
+DRIVER_FILE = "picexchange.xsd"
 _PREFIX: Mapping[str, str] = {
     NS_COMMON: "cmn",
     NS_ENVELOPE: "env",
@@ -216,6 +218,61 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
         _attribute(holder, item, cls)
 
 
+def _body_namespaces() -> list[str]:
+    """Return the namespaces of the Body's business documents, in the Body's order (pic, then export)."""
+    namespaces: list[str] = []
+    for item in binding(Body):
+        if item.namespace != NS_ENVELOPE and item.namespace not in namespaces:
+            namespaces.append(item.namespace)
+    return namespaces
+
+
+def _driver() -> etree._Element:
+    """Return the driver schema: envelope.xsd with a strict Body, and every Utility Block imported.
+
+    envelope.xsd leaves the Body's document to a lax wildcard, so the gateway can check the routing before it
+    reads the document; loaded alone it checks nothing in the Body. The driver redefines the Body's type as
+    a restriction whose wildcard is strict (an XSD 1.0 restriction: strict narrows lax) and imports every
+    Utility Block, so one call of xmllint, Xerces or .NET checks the whole envelope and refuses an element
+    that is not a declared document. It is in the envelope namespace because xs:redefine requires it.
+    """
+    namespaces = _body_namespaces()
+    nsmap = {"xs": XS, "env": NS_ENVELOPE}
+    schema = etree.Element(
+        _x("schema"),
+        nsmap=nsmap,
+        targetNamespace=NS_ENVELOPE,
+        elementFormDefault="qualified",
+        attributeFormDefault="unqualified",
+        version="1.0",
+    )
+    _doc(
+        schema,
+        "picexchange driver schema: load this file to validate a whole Envelope, its Body's business document "
+        "included, or a bare business document, in one call (xmllint --schema picexchange.xsd, Xerces, "
+        "XmlSchemaSet). envelope.xsd alone validates the routing only: its Body is lax. Some rules are beyond "
+        "XSD 1.0 and only picexchange checks them (see the vendor guide). Generated from the picexchange "
+        "models; do not edit by hand.",
+    )
+    for namespace in namespaces:
+        etree.SubElement(schema, _x("import"), namespace=namespace, schemaLocation=SCHEMA_FILES[namespace])
+    redefine = etree.SubElement(schema, _x("redefine"), schemaLocation=SCHEMA_FILES[NS_ENVELOPE])
+    body = etree.SubElement(redefine, _x("complexType"), name="BodyType")
+    _doc(body, "Exactly one business document or transport reply, checked strictly against its Utility Block.")
+    restriction = etree.SubElement(etree.SubElement(body, _x("complexContent")), _x("restriction"), base="env:BodyType")
+    choice = etree.SubElement(restriction, _x("choice"))
+    for item in binding(Body):
+        if item.namespace == NS_ENVELOPE:
+            _doc(etree.SubElement(choice, _x("element"), ref=f"env:{item.local_name}"), item.doc)
+    any_document = etree.SubElement(choice, _x("any"), namespace=" ".join(namespaces), processContents="strict")
+    _doc(
+        any_document,
+        "One business document of a Utility Block, which must be declared there (the only global elements "
+        "of ub-pic.xsd and ub-export.xsd are their documents): an unknown element is refused.",
+    )
+    return schema
+
+
 def generate() -> dict[str, bytes]:
     """Return the generated XSD text of each namespace, by file name."""
     classes: dict[type[XmlModel], None] = {}
@@ -267,6 +324,7 @@ def generate() -> dict[str, bytes]:
         out[SCHEMA_FILES[namespace]] = etree.tostring(
             schema, xml_declaration=True, encoding="UTF-8", pretty_print=True
         )
+    out[DRIVER_FILE] = etree.tostring(_driver(), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return out
 
 

@@ -54,8 +54,8 @@ EXIT_OK = 0
 EXIT_BLOCKED = 1
 EXIT_INVALID = 2
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True, emoji=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 case_app = typer.Typer(
     name="case",

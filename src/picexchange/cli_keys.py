@@ -34,8 +34,8 @@ EXIT_USAGE = 2
 
 _DSIG_SIGNATURE = "{http://www.w3.org/2000/09/xmldsig#}Signature"
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_out = Console(highlight=False, soft_wrap=True, emoji=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 keys_app = typer.Typer(
     name="keys",
@@ -47,14 +47,15 @@ keys_app = typer.Typer(
 
 
 class Algorithm(enum.StrEnum):
-    """Signature algorithms by short name, for ``sign --algorithm``."""
+    """Signature algorithms offered for new signatures by short name, for ``sign --algorithm``.
+
+    RSA-PSS is not among them (:data:`NOT_OFFERED`): picexchange verifies it, but signs with it only when a
+    program asks :func:`picexchange.signing.sign` to.
+    """
 
     RSA_SHA256 = "rsa-sha256"
     RSA_SHA384 = "rsa-sha384"
     RSA_SHA512 = "rsa-sha512"
-    RSA_PSS_SHA256 = "rsa-pss-sha256"
-    RSA_PSS_SHA384 = "rsa-pss-sha384"
-    RSA_PSS_SHA512 = "rsa-pss-sha512"
     ECDSA_SHA256 = "ecdsa-sha256"
     ECDSA_SHA384 = "ecdsa-sha384"
     ECDSA_SHA512 = "ecdsa-sha512"
@@ -63,6 +64,27 @@ class Algorithm(enum.StrEnum):
     def uri(self) -> signing.SignatureAlgorithm:
         """Return the XMLDSig algorithm."""
         return signing.SignatureAlgorithm[self.name]
+
+
+#: Algorithms picexchange still verifies but no longer offers for new signatures (docs/signature-profile.md,
+#: "Signature methods"): xmlsec1 1.2 and Apache Santuario 2.1, which many partners' gateways are built on,
+#: cannot verify RSA-PSS, so a message signed with it would be refused there.
+NOT_OFFERED = frozenset({"rsa-pss-sha256", "rsa-pss-sha384", "rsa-pss-sha512"})
+
+
+def _algorithm(value: str) -> Algorithm:
+    """Parse ``--algorithm``; refuse RSA-PSS saying why, and anything else unknown listing the choices."""
+    name = value.strip().lower()
+    if name in NOT_OFFERED:
+        raise typer.BadParameter(
+            f"{value} is not offered for new signatures: xmlsec1 1.2 and Apache Santuario 2.1 cannot verify "
+            "RSA-PSS, so partners built on them would refuse the message. Use rsa-sha256 (or ecdsa-sha256 with "
+            "an EC key); picexchange still verifies RSA-PSS signatures it receives (docs/signature-profile.md)."
+        )
+    try:
+        return Algorithm(name)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(Algorithm)}") from None
 
 
 def _usage(message: str) -> typer.Exit:
@@ -197,7 +219,13 @@ def sign_command(
         str | None, typer.Option(help="Our participant id; by default the one the certificate names.")
     ] = None,
     algorithm: Annotated[
-        Algorithm | None, typer.Option(help="Signature algorithm; by default RSA-SHA256 or ECDSA for the curve.")
+        Algorithm | None,
+        typer.Option(
+            parser=_algorithm,
+            metavar="[" + "|".join(Algorithm) + "]",
+            help="Signature algorithm; by default rsa-sha256, or ECDSA with the curve's hash for an EC key "
+            "(RSA-PSS is not offered: xmlsec1 1.2 and Santuario 2.1 cannot verify it).",
+        ),
     ] = None,
     fresh: Annotated[
         bool,

@@ -301,7 +301,12 @@ class BusinessRuleError(MessageError):
 
 
 class SignatureError(MessageError):
-    """The XML signature is missing, invalid, or does not cover exactly the whole envelope."""
+    """The XML signature is missing, invalid, or does not cover exactly the whole envelope.
+
+    Its :attr:`rule_id` names the rule of the signature profile it broke: a
+    :class:`picexchange.signing.SignatureRule` value (``canonicalization``, ``key-info``, ...), each listed with an
+    example in ``docs/signature-profile.md``.
+    """
 
     code = "signature"
     http_status = 403

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from picexchange import codec, exchange
+from picexchange.cases import CasePolicy
 from picexchange.errors import PicExchangeError, RemoteError
 from picexchange.flowspec import FlowStep, LoadedFlow
 from picexchange.models.envelope import Envelope, Receipt
@@ -196,6 +197,7 @@ def replay(
         list(manifest.single_windows.values()),
         clock=clock,
         valid_until=start + dt.timedelta(days=last_day + 60),
+        case_policy=CasePolicy(waived_written_consent=manifest.waived_written_consent),
     ) as network:
         run = _Run(flow, network, clock)
         failed = False

@@ -14,6 +14,9 @@ participants each hosts, then the steps in order::
     AU = ["AU:DCCEEW", "AU:ABF"]
     MY = ["MY:DOE", "MY:RMCD"]
 
+    [waived_written_consent]                # optional: transit competent authorities that waived written
+    "KR:ME" = 60                            # consent (Art. 6(4)), with their tacit-consent period in days
+
     [[step]]
     name = "AU:DCCEEW notifies MY:DOE"
     day = 0                                 # simulated days after start; never backwards
@@ -66,7 +69,7 @@ __all__ = [
 ]
 
 _PARTICIPANT = re.compile(r"[A-Z]{2}:[A-Z0-9][A-Z0-9_-]*")
-_KEY_LINE = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=")
+_KEY_LINE = re.compile(r'^\s*("[^"]+"|[A-Za-z0-9_.-]+)\s*=')
 _TOML_PLACE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
 
@@ -150,6 +153,10 @@ class FlowManifest(_Strict):
     """Day 0 of the simulated clock (midnight UTC)."""
     single_windows: dict[str, Annotated[tuple[str, ...], Field(strict=False)]]
     """Each Single Window (by country) and the participants it hosts, the first being its own."""
+    waived_written_consent: dict[str, Annotated[int, Field(ge=1, le=60)]] = {}
+    """Competent authorities of transit Parties that waived written consent (Art. 6(4)), each with the days after
+    its complete acknowledgement after which it is deemed to consent; every Single Window of the replay applies
+    it, as each would read it from its registry (``deemed_consent_days``)."""
     step: Annotated[tuple[FlowStep, ...], Field(min_length=1, strict=False)]
     """The steps in order."""
 
@@ -204,7 +211,10 @@ class _Lines:
                 continue
             key = _KEY_LINE.match(line)
             if key:
-                path = (*table, *key.group(1).split("."))
+                written = key.group(1)
+                # A quoted key ("KR:ME") is one key, dots and colons included.
+                parts = (written[1:-1],) if written.startswith('"') else tuple(written.split("."))
+                path = (*table, *parts)
                 for end in range(len(table) + 1, len(path) + 1):
                     self.keys.setdefault(path[:end], number)
 
@@ -295,6 +305,14 @@ def load_flow(folder: Traversable, *, display: str | None = None) -> LoadedFlow:
             raise fail(f"Single Window {country} hosts no participant", "single_windows", country)
     if len(manifest.single_windows) < 2:
         raise fail("a flow needs at least two Single Windows", "single_windows")
+    for participant in manifest.waived_written_consent:
+        if participant not in hosted:
+            known = ", ".join(sorted(hosted))
+            raise fail(
+                f"{participant} waived written consent but is hosted by no Single Window; hosted: {known}",
+                "waived_written_consent",
+                participant,
+            )
 
     messages: dict[int, Envelope] = {}
     step_lines: dict[int, int] = {}

@@ -14,6 +14,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 
 __all__ = [
+    "DRIVER_XSD",
     "XSD_NAMES",
     "code_list_bytes",
     "conformance_document_bytes",
@@ -32,6 +33,11 @@ XSD_NAMES: tuple[str, ...] = (
     "ub-pic.xsd",
     "ub-export.xsd",
 )
+
+#: The driver schema: imports every Utility Block and makes the Body strict, so one load validates a whole
+#: envelope (what :mod:`picexchange.schemas` and a vendor's xmllint or Xerces compile). Not in
+#: :data:`XSD_NAMES`: it redefines ``envelope.xsd``, so it is loaded from its file, never beside the others.
+DRIVER_XSD = "picexchange.xsd"
 
 
 def _package() -> Traversable:
@@ -59,21 +65,21 @@ def conformance_document_bytes(name: str) -> bytes:
 
 
 def xsd_bytes(name: str) -> bytes:
-    """Return the bytes of the packaged XSD ``name`` (one of :data:`XSD_NAMES`).
+    """Return the bytes of the packaged XSD ``name`` (one of :data:`XSD_NAMES` or :data:`DRIVER_XSD`).
 
     Raises:
         KeyError: if ``name`` is not a packaged XSD.
 
     """
-    if name not in XSD_NAMES:
-        raise KeyError(f"no packaged XSD {name!r}; known: {', '.join(XSD_NAMES)}")
+    if name not in XSD_NAMES and name != DRIVER_XSD:
+        raise KeyError(f"no packaged XSD {name!r}; known: {', '.join((*XSD_NAMES, DRIVER_XSD))}")
     return _package().joinpath("xsd", name).read_bytes()
 
 
 def xsd_location(name: str) -> str:
     """Return where the packaged XSD ``name`` is installed, as a path string libxml2 resolves imports against.
 
-    ``name`` need not exist (``driver.xsd`` is a schema made in memory that imports the packaged ones).
+    libxml2 resolves the ``xs:import`` and ``xs:redefine`` locations of the schema it compiles against it.
     """
     return str(_package().joinpath("xsd", name))
 

@@ -6,7 +6,12 @@ schemas; a test holds them to the same verdict on every sample.
 
 The envelope schema validates the routing data and leaves the Body's business document to a lax
 wildcard, so a gateway can check who sent a message before it spends time on what it says
-(docs/architecture.md, "The path of an inbound message"); the full schema validates the document too.
+(docs/architecture.md, "The path of an inbound message"); the full schema validates the document too. For
+libxml2 the full schema is the packaged driver ``picexchange.xsd``, the very file a vendor gives xmllint or
+Xerces: it imports every Utility Block and makes the Body's wildcard strict, so a Body element that is not a
+declared document is an XSD error. xmlschema loads the five namespace schemas from bytes instead (the driver's
+``xs:redefine`` needs a file location, which ``allow="none"`` forbids); with their declarations loaded the lax
+Body still validates every declared document, and decoding refuses an undeclared one at the same stage.
 
 The XSDs reach this module from the shell :mod:`picexchange.resources`: their bytes, and for lxml the
 location of the installed files as a string. libxml2 loads each ``xs:import`` of a schema itself, while
@@ -30,7 +35,7 @@ from lxml import etree
 from picexchange import resources
 from picexchange.codec import DEFAULT_LIMITS, Limits, decode, document_classes, element_path, message_bytes, parse
 from picexchange.errors import BusinessRuleError, Issue, MessageError, SchemaError
-from picexchange.models.base import NS_ENVELOPE, NS_EXPORT, NS_PIC, Binding, XmlModel, binding
+from picexchange.models.base import Binding, XmlModel, binding
 
 if TYPE_CHECKING:
     import xmlschema
@@ -54,25 +59,12 @@ _compiling = threading.Lock()
 without a lock, and two threads compiling at once there fail ("the given type 'anyURI' is not a built-in type")."""
 
 
-def _driver() -> bytes:
-    imports = "".join(
-        f'<xs:import namespace="{ns}" schemaLocation="{name}"/>'
-        for ns, name in ((NS_ENVELOPE, "envelope.xsd"), (NS_PIC, "ub-pic.xsd"), (NS_EXPORT, "ub-export.xsd"))
-    )
-    return (
-        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:picexchange:all:1">'
-        f"{imports}</xs:schema>"
-    ).encode()
-
-
 def _lxml_schema(scope: _Scope) -> etree.XMLSchema:
     # Schemas are our own packaged files; still, no network and no DTDs while loading them. libxml2 loads each
     # xs:import itself, from the installed folder picexchange.resources names (see the module docstring).
     parser = etree.XMLParser(**_SCHEMA_PARSER_OPTIONS)
-    if scope == "envelope":
-        text, name = resources.xsd_bytes("envelope.xsd"), "envelope.xsd"
-    else:
-        text, name = _driver(), "driver.xsd"
+    name = "envelope.xsd" if scope == "envelope" else resources.DRIVER_XSD
+    text = resources.xsd_bytes(name)
     tree = etree.fromstring(text, parser, base_url=resources.xsd_location(name)).getroottree()
     with _compiling:
         return etree.XMLSchema(tree)
@@ -124,6 +116,8 @@ _FACET = re.compile(r"^\[facet '[^']*'\] ")
 # libxml2's content-model messages; the expected names are listed after Clark names are removed.
 _NOT_EXPECTED = re.compile(r"^This element is not expected\.(?: Expected is (?:one of )?\( (?P<expected>.*) \))?")
 _MISSING = re.compile(r"^Missing child element\(s\)\. Expected is (?:one of )?\( (?P<expected>.*) \)")
+# The driver's strict Body wildcard meeting an element of a UB namespace that is not one of its documents.
+_UNDECLARED = re.compile(r"^No matching global element declaration available, but demanded by the strict wildcard")
 _REQUIRED_ATTRIBUTE = re.compile(r"^The attribute '(?P<attr>[^']*)' is required but missing")
 _NOT_ALLOWED_ATTRIBUTE = re.compile(r"^The attribute '(?P<attr>[^']*)' is not allowed")
 # xmlschema's attribute messages.
@@ -228,6 +222,8 @@ def _human(message: str) -> tuple[str, str | None]:
     content = _MISSING.match(text)
     if content:
         return _content_text(None, content["expected"].split(", ")), None
+    if _UNDECLARED.match(text):
+        return _content_text(element["name"] if element else "", ["*"]), None
     required = _REQUIRED_ATTRIBUTE.match(text)
     if required:
         return f"required attribute {required['attr']} is missing", None

@@ -76,6 +76,7 @@ __all__ = [
     "Freshness",
     "RoutingHeader",
     "SignatureAlgorithm",
+    "SignatureRule",
     "TrustReason",
     "Verified",
     "VerifyPolicy",
@@ -133,6 +134,55 @@ class DigestMethod(enum.StrEnum):
     SHA256 = DigestAlgorithm.SHA256.value
     SHA384 = DigestAlgorithm.SHA384.value
     SHA512 = DigestAlgorithm.SHA512.value
+
+
+class SignatureRule(enum.StrEnum):
+    """Which rule of the signature profile refused a signature: the ``rule_id`` of a :class:`SignatureError`.
+
+    One value per rule of ``docs/signature-profile.md``; a signed ``Error`` reply carries it as its issue's rule id,
+    so the sender learns which rule its signature broke, not only that it is not accepted.
+    """
+
+    NOT_AN_ENVELOPE = "not-an-envelope"
+    """The root element is not an Envelope (an envelope wrapped in another element, or a bare document)."""
+    NOT_SIGNED = "not-signed"
+    """The envelope holds no ds:Signature."""
+    SEVERAL_SIGNATURES = "several-signatures"
+    """The envelope holds more than one ds:Signature, anywhere."""
+    HIDDEN_CONTENT = "hidden-content"
+    """A ds:Object or ds:Manifest, which could carry content outside what is checked."""
+    PLACEMENT = "placement"
+    """The Envelope's children are not Header, Body, ds:Signature in this order (a signature first, in the Header)."""
+    SIGNATURE_OUTLINE = "signature-outline"
+    """ds:Signature (or SignedInfo, Reference, KeyInfo) does not hold exactly the elements of the profile."""
+    ALGORITHM_PARAMETERS = "algorithm-parameters"
+    """An algorithm element has no Algorithm, or has parameters (an InclusiveNamespaces PrefixList, an XPath)."""
+    CANONICALIZATION = "canonicalization"
+    """SignedInfo's CanonicalizationMethod is not exclusive C14N without comments (inclusive C14N, 1.1, comments)."""
+    SHA1 = "sha1"
+    """A SHA-1 signature method (RSA-SHA1, DSA-SHA1, ECDSA-SHA1) or reference digest."""
+    SIGNATURE_METHOD = "signature-method"
+    """A signature method outside the accepted list, or outside a narrowed verify policy."""
+    DIGEST_METHOD = "digest-method"
+    """A reference digest outside the accepted list."""
+    REFERENCES = "references"
+    """SignedInfo holds more or fewer than one Reference."""
+    REFERENCE_URI = "reference-uri"
+    """The Reference is not ``URI=""`` (an Id, ``#xpointer(/)``, none) or does not cover the whole envelope."""
+    TRANSFORMS = "transforms"
+    """The transforms are not exactly enveloped-signature then exclusive C14N (none, a missing C14N, an XPath)."""
+    KEY_INFO = "key-info"
+    """KeyInfo is not one X509Data with one X509Certificate (KeyValue, KeyName, a chain, IssuerSerial, not base64)."""
+    DIGEST_MISMATCH = "digest-mismatch"
+    """The signed content was changed after signing."""
+    SIGNATURE_VALUE = "signature-value"
+    """The signature value does not verify with the sender's registered certificate."""
+    UNVERIFIABLE = "unverifiable"
+    """The signature cannot be processed at all (malformed values the checks above do not name)."""
+    ALREADY_SIGNED = "already-signed"
+    """``sign`` was given an envelope that already holds a ds:Signature."""
+    ENVELOPE_ID = "envelope-id"
+    """``sign`` was given an Envelope with an Id attribute (the reference is URI="", never an Id)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -408,8 +458,7 @@ def _pinned(
     weak = registered.problems(min_rsa_bits=policy.min_rsa_bits)
     if weak:
         raise TrustError(
-            f"{partner.id}: certificate {describe_certificate(registered.certificate)} may not sign: "
-            f"{'; '.join(weak)}",
+            f"{partner.id}: certificate {describe_certificate(registered.certificate)} may not sign: {'; '.join(weak)}",
             reason=TrustReason.CERTIFICATE_REFUSED.value,
             path=path,
             line=line,
@@ -501,13 +550,16 @@ def sign(
     else:
         root = copy.deepcopy(envelope)  # the caller's tree stays as it was
     if root.tag != _ENVELOPE:
-        raise SignatureError(f"only an Envelope can be signed, not {etree.QName(root).localname}")
+        raise SignatureError(
+            f"only an Envelope can be signed, not {etree.QName(root).localname}",
+            rule_id=SignatureRule.NOT_AN_ENVELOPE.value,
+        )
     if next(root.iter(_ds("Signature")), None) is not None:
-        raise SignatureError("the envelope is already signed")
+        raise SignatureError("the envelope is already signed", rule_id=SignatureRule.ALREADY_SIGNED.value)
     # With an Id on the root signxml would write URI="#id"; the rule is URI="", the whole document, with no Id a
     # wrapping attack could move.
     if any(etree.QName(name).localname.lower() == "id" for name in root.attrib):
-        raise SignatureError("the Envelope root may not carry an Id attribute")
+        raise SignatureError("the Envelope root may not carry an Id attribute", rule_id=SignatureRule.ENVELOPE_ID.value)
     sender = read_header(root).sender
     if sender != identity.participant:
         raise TrustError(
@@ -533,18 +585,18 @@ def sign(
     try:
         signed = signer.sign(root, key=identity.private_key, cert=[identity.certificate])
     except (SignXMLException, ValueError, TypeError, etree.LxmlError) as exc:
-        raise SignatureError(f"the envelope cannot be signed: {exc}") from exc
+        raise SignatureError(f"the envelope cannot be signed: {exc}", rule_id=SignatureRule.UNVERIFIABLE.value) from exc
     return bytes(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"))
 
 
 # ------------------------------------------------------------------------------------------------ verifying
 
 
-def _error(text: str, element: etree._Element | None = None) -> SignatureError:
-    """Return a SignatureError located at ``element`` (path and source line), when given."""
+def _error(rule: SignatureRule, text: str, element: etree._Element | None = None) -> SignatureError:
+    """Return a SignatureError for ``rule``, located at ``element`` (path and source line), when given."""
     if element is None:
-        return SignatureError(text)
-    return SignatureError(text, path=codec.element_path(element), line=element.sourceline)
+        return SignatureError(text, rule_id=rule.value)
+    return SignatureError(text, path=codec.element_path(element), line=element.sourceline, rule_id=rule.value)
 
 
 def _children(element: etree._Element) -> list[etree._Element]:
@@ -555,7 +607,9 @@ def _children(element: etree._Element) -> list[etree._Element]:
 def _only_child(parent: etree._Element, name: str, what: str) -> etree._Element:
     found = [child for child in _children(parent) if child.tag == _ds(name)]
     if len(found) != 1:
-        raise _error(f"{what} must hold exactly one ds:{name}, not {len(found)}", parent)
+        raise _error(
+            SignatureRule.SIGNATURE_OUTLINE, f"{what} must hold exactly one ds:{name}, not {len(found)}", parent
+        )
     return found[0]
 
 
@@ -563,25 +617,33 @@ def _check_placement(root: etree._Element) -> etree._Element:
     """Check the envelope's outline: Header, Body, and one ds:Signature last; return the signature."""
     if root.tag != _ENVELOPE:
         raise _error(
+            SignatureRule.NOT_AN_ENVELOPE,
             f"the root element is {etree.QName(root).localname}, not a signed Envelope "
             "(an envelope moved inside another element is not accepted)",
             root,
         )
     signatures = list(root.iter(_ds("Signature")))
     if not signatures:
-        raise _error("the envelope is not signed (no ds:Signature)", root)
+        raise _error(SignatureRule.NOT_SIGNED, "the envelope is not signed (no ds:Signature)", root)
     if len(signatures) > 1:
         raise _error(
-            f"the envelope holds {len(signatures)} ds:Signature elements; exactly one is allowed", signatures[1]
+            SignatureRule.SEVERAL_SIGNATURES,
+            f"the envelope holds {len(signatures)} ds:Signature elements; exactly one is allowed",
+            signatures[1],
         )
     for hidden in ("Object", "Manifest"):
         found = next(root.iter(_ds(hidden)), None)
         if found is not None:
-            raise _error(f"ds:{hidden} is not allowed: it could carry content outside what is checked", found)
+            raise _error(
+                SignatureRule.HIDDEN_CONTENT,
+                f"ds:{hidden} is not allowed: it could carry content outside what is checked",
+                found,
+            )
     outline = [child.tag for child in _children(root)]
     if outline != [_HEADER, _BODY, _ds("Signature")]:
         names = ", ".join(etree.QName(tag).localname for tag in outline)
         raise _error(
+            SignatureRule.PLACEMENT,
             f"the envelope must hold Header, Body and ds:Signature in this order and nothing else, not {names}",
             root,
         )
@@ -591,11 +653,17 @@ def _check_placement(root: etree._Element) -> etree._Element:
 def _algorithm(element: etree._Element) -> str:
     value = element.get("Algorithm")
     if value is None:
-        raise _error(f"ds:{etree.QName(element).localname} has no Algorithm", element)
+        raise _error(
+            SignatureRule.ALGORITHM_PARAMETERS, f"ds:{etree.QName(element).localname} has no Algorithm", element
+        )
     extra = _children(element)
     if extra:
         name = etree.QName(element).localname
-        raise _error(f"ds:{name} may not have parameters (found {etree.QName(extra[0]).localname})", element)
+        raise _error(
+            SignatureRule.ALGORITHM_PARAMETERS,
+            f"ds:{name} may not have parameters (found {etree.QName(extra[0]).localname})",
+            element,
+        )
     return str(value)
 
 
@@ -607,33 +675,51 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
     ]
     if outline != ["SignedInfo", "SignatureValue", "KeyInfo"]:
         raise _error(
+            SignatureRule.SIGNATURE_OUTLINE,
             f"ds:Signature must hold SignedInfo, SignatureValue and KeyInfo only, not {', '.join(outline)}",
             signature,
         )
     signed_info = _only_child(signature, "SignedInfo", "ds:Signature")
     c14n = _algorithm(_only_child(signed_info, "CanonicalizationMethod", "ds:SignedInfo"))
     if c14n != EXCLUSIVE_C14N:
-        raise SignatureError(f"SignedInfo must be canonicalised with exclusive C14N without comments, not {c14n}")
+        raise SignatureError(
+            f"SignedInfo must be canonicalised with exclusive C14N without comments, not {c14n}",
+            rule_id=SignatureRule.CANONICALIZATION.value,
+        )
     method = _algorithm(_only_child(signed_info, "SignatureMethod", "ds:SignedInfo"))
     if "sha1" in method.lower():
-        raise SignatureError(f"SHA-1 signatures are not accepted ({method})")
+        raise SignatureError(f"SHA-1 signatures are not accepted ({method})", rule_id=SignatureRule.SHA1.value)
     try:
         algorithm = SignatureAlgorithm(method)
     except ValueError:
-        raise SignatureError(f"signature algorithm {method} is not accepted") from None
+        raise SignatureError(
+            f"signature algorithm {method} is not accepted", rule_id=SignatureRule.SIGNATURE_METHOD.value
+        ) from None
     if algorithm not in policy.signature_algorithms:
-        raise SignatureError(f"signature algorithm {algorithm.name} is not accepted by the policy")
+        raise SignatureError(
+            f"signature algorithm {algorithm.name} is not accepted by the policy",
+            rule_id=SignatureRule.SIGNATURE_METHOD.value,
+        )
     references = [child for child in _children(signed_info) if child.tag == _ds("Reference")]
     if len(references) != 1:
-        raise _error(f"the signature must have exactly one Reference, not {len(references)}", signed_info)
+        raise _error(
+            SignatureRule.REFERENCES,
+            f"the signature must have exactly one Reference, not {len(references)}",
+            signed_info,
+        )
     reference = references[0]
     uri = reference.get("URI")
     if uri != "":
-        raise _error(f'the signature must cover the whole envelope (Reference URI=""), not {uri!r}', reference)
+        raise _error(
+            SignatureRule.REFERENCE_URI,
+            f'the signature must cover the whole envelope (Reference URI=""), not {uri!r}',
+            reference,
+        )
     steps = _children(_only_child(reference, "Transforms", "ds:Reference"))
     transforms = [str(step.get("Algorithm")) for step in steps]
     if transforms != [ENVELOPED, EXCLUSIVE_C14N]:
         raise _error(
+            SignatureRule.TRANSFORMS,
             "the Reference transforms must be enveloped-signature then exclusive C14N without comments, "
             f"not {', '.join(transforms) or 'none'}",
             reference,
@@ -642,18 +728,22 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
         _algorithm(step)  # no parameters (an InclusiveNamespaces list, an XPath)
     digest = _algorithm(_only_child(reference, "DigestMethod", "ds:Reference"))
     if "sha1" in digest.lower():
-        raise SignatureError(f"SHA-1 digests are not accepted ({digest})")
+        raise SignatureError(f"SHA-1 digests are not accepted ({digest})", rule_id=SignatureRule.SHA1.value)
     if digest not in {item.value for item in policy.digest_algorithms}:
-        raise SignatureError(f"digest algorithm {digest} is not accepted")
+        raise SignatureError(f"digest algorithm {digest} is not accepted", rule_id=SignatureRule.DIGEST_METHOD.value)
     key_info = _only_child(signature, "KeyInfo", "ds:Signature")
     names = [etree.QName(child).localname for child in _children(key_info)]
     if names != ["X509Data"]:
         raise _error(
-            f"KeyInfo must hold the signer's certificate only (X509Data), not {', '.join(names) or 'nothing'}", key_info
+            SignatureRule.KEY_INFO,
+            f"KeyInfo must hold the signer's certificate only (X509Data), not {', '.join(names) or 'nothing'}",
+            key_info,
         )
     x509_data = _only_child(key_info, "X509Data", "ds:KeyInfo")
     if [etree.QName(child).localname for child in _children(x509_data)] != ["X509Certificate"]:
-        raise _error("X509Data must hold exactly one X509Certificate and nothing else", x509_data)
+        raise _error(
+            SignatureRule.KEY_INFO, "X509Data must hold exactly one X509Certificate and nothing else", x509_data
+        )
     return algorithm
 
 
@@ -668,9 +758,9 @@ def _certificate_in(element: etree._Element) -> bytes:
     try:
         der = b64decode("".join(codec.text_of(element).split()), validate=True)
     except (ValueError, binascii.Error) as exc:
-        raise _error(f"the certificate in KeyInfo is not base64: {exc}", element) from exc
+        raise _error(SignatureRule.KEY_INFO, f"the certificate in KeyInfo is not base64: {exc}", element) from exc
     if not der:
-        raise _error("the X509Certificate in KeyInfo is empty", element)
+        raise _error(SignatureRule.KEY_INFO, "the X509Certificate in KeyInfo is empty", element)
     return der
 
 
@@ -697,7 +787,10 @@ def _signxml_verify(
         # serialisation of the tree codec.parse made (no DTD, no entities), with its resolve_entities=False.
         result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
     except InvalidDigest as exc:
-        raise SignatureError("the signed content was changed after signing (digest mismatch)") from exc
+        raise SignatureError(
+            "the signed content was changed after signing (digest mismatch)",
+            rule_id=SignatureRule.DIGEST_MISMATCH.value,
+        ) from exc
     except InvalidCertificate as exc:
         raise TrustError(
             f"the registered certificate of {sender} is not valid: {exc}",
@@ -705,7 +798,8 @@ def _signxml_verify(
         ) from exc
     except (InvalidSignature, cryptography.exceptions.InvalidSignature) as exc:
         raise SignatureError(
-            f"the signature value does not verify with the registered certificate of {sender}"
+            f"the signature value does not verify with the registered certificate of {sender}",
+            rule_id=SignatureRule.SIGNATURE_VALUE.value,
         ) from exc
     except (
         SignXMLException,
@@ -717,10 +811,12 @@ def _signxml_verify(
         AttributeError,
         etree.LxmlError,
     ) as exc:
-        raise SignatureError(f"the signature cannot be verified: {exc}") from exc
+        raise SignatureError(
+            f"the signature cannot be verified: {exc}", rule_id=SignatureRule.UNVERIFIABLE.value
+        ) from exc
     signed = result.signed_xml if not isinstance(result, list) else None
     if signed is None:
-        raise SignatureError("the signed data is not an XML element")
+        raise SignatureError("the signed data is not an XML element", rule_id=SignatureRule.UNVERIFIABLE.value)
     return signed
 
 
@@ -814,7 +910,7 @@ def _decode_signed(root: etree._Element, signed: etree._Element) -> tuple[Envelo
     """Decode the envelope and its routing header from the signed tree; check it is the whole envelope."""
     # Enveloped transform over URI="": what was signed is the whole Envelope less its one signature.
     if signed.tag != _ENVELOPE or next(signed.iter(_ds("Signature")), None) is not None:
-        raise SignatureError("the signed data is not the whole envelope")
+        raise SignatureError("the signed data is not the whole envelope", rule_id=SignatureRule.REFERENCE_URI.value)
     # The business document against the full schema, then the models. Both run on the received tree first
     # for their errors' lines (signxml's tree is a canonical re-parse whose lines are not the sender's);
     # what was signed is the same content, and the result is decoded from the signed tree only.

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from picexchange import codec
+from picexchange.cases import CasePolicy
 from picexchange.gateway.auth import Credentials, Grant, new_token, token_sha256
 from picexchange.gateway.config import BackofficeConfig, GatewayConfig, OutboxConfig, PartnerConfig
 from picexchange.gateway.server import GatewayServer, Running, build
@@ -227,6 +228,7 @@ def gateway_network(
     outbox: OutboxConfig | None = None,
     clock: Callable[[], dt.datetime] = _utcnow,
     valid_until: dt.datetime | None = None,
+    case_policy: CasePolicy | None = None,
 ) -> Iterator[GatewayNetwork]:
     """Start one gateway per Single Window on loopback, each knowing every other's participants; stop on exit.
 
@@ -239,6 +241,8 @@ def gateway_network(
         outbox: outbox settings for all (fast polling by default).
         clock: the time every gateway, its outbox and its client read (a simulated clock for replays).
         valid_until: the test certificates' end; 30 days after ``clock()`` by default.
+        case_policy: the case policy every gateway applies (e.g. transit Parties that waived written consent);
+            the Basel Convention's defaults otherwise.
 
     """
     hosted = [(side,) if isinstance(side, str) else tuple(side) for side in single_windows]
@@ -255,9 +259,7 @@ def gateway_network(
     partners = [
         dataclasses.replace(item.partner, endpoint=f"{urls[item.id]}/ub/v1/messages") for item in pki.participants
     ]
-    urls_of_store = stores or tuple(
-        f"sqlite:///{directory / (side[0].replace(':', '_') + '.db')}" for side in hosted
-    )
+    urls_of_store = stores or tuple(f"sqlite:///{directory / (side[0].replace(':', '_') + '.db')}" for side in hosted)
     settings = outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60)
     with contextlib.ExitStack() as stack:
         nodes = []
@@ -271,7 +273,7 @@ def gateway_network(
                 outbox=settings,
             )
             token, credentials = backoffice_credentials(side)
-            running = build(config, trust=trust, credentials=credentials, clock=clock)
+            running = build(config, trust=trust, credentials=credentials, clock=clock, case_policy=case_policy)
             server = stack.enter_context(serve_in_thread(running))
             http = stack.enter_context(
                 httpx.Client(base_url=server.backoffice_url, timeout=30, headers={"Authorization": f"Bearer {token}"})

@@ -72,6 +72,9 @@ KNOWN_PARTICIPANTS: dict[str, tuple[str, ParticipantRole]] = {
     "CH:BAFU": ("Federal Office for the Environment, Switzerland", ParticipantRole.COMPETENT_AUTHORITY),
     "CH:BAZG": ("Federal Office for Customs and Border Security, Switzerland", ParticipantRole.CUSTOMS),
     "DE:UBA": ("German Environment Agency (Umweltbundesamt)", ParticipantRole.COMPETENT_AUTHORITY),
+    "TH:DIW": ("Department of Industrial Works, Thailand", ParticipantRole.COMPETENT_AUTHORITY),
+    "TH:CUSTOMS": ("Thai Customs Department", ParticipantRole.CUSTOMS),
+    "KR:ME": ("Ministry of Environment, Republic of Korea", ParticipantRole.COMPETENT_AUTHORITY),
 }
 _CUSTOMS_HINTS = ("CUSTOMS", "DOUANE", "ZOLL", "ADUANA", "ABF", "RMCD", "BAZG", "CBP")
 
