@@ -23,8 +23,16 @@ import pytest
 from starlette.types import ASGIApp
 
 from picexchange import codec, exchange
-from picexchange.gateway import BackofficeConfig, Credentials, GatewayConfig, Grant, PartnerConfig, build, new_token
-from picexchange.gateway import token_sha256
+from picexchange.gateway import (
+    BackofficeConfig,
+    Credentials,
+    GatewayConfig,
+    Grant,
+    PartnerConfig,
+    build,
+    new_token,
+    token_sha256,
+)
 from picexchange.gateway.app import Submission
 from picexchange.gateway.server import Running
 from picexchange.models.envelope import Envelope

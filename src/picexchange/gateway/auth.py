@@ -144,8 +144,7 @@ class Credentials:
         return cls(
             tokens=tuple(_grant(item, f"token[{i}]", source) for i, item in enumerate(_list(data, "token", source))),
             certificates=tuple(
-                _grant(item, f"certificate[{i}]", source)
-                for i, item in enumerate(_list(data, "certificate", source))
+                _grant(item, f"certificate[{i}]", source) for i, item in enumerate(_list(data, "certificate", source))
             ),
         )
 

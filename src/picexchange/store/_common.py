@@ -183,9 +183,7 @@ CASE_VALUE_COLUMNS = (
     "state, export_country, import_country, blocked, violations, warnings, shipments_used, shipments_notified"
 )
 """The summary columns a write sets; ``message_count``, ``updated_at``, ``version`` are the store's."""
-CASE_COLUMNS = (
-    "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence"
-)
+CASE_COLUMNS = "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence"
 CASE_MESSAGE_COLUMNS = "direction, sender, receiver, message_id, message_type, at"
 
 
@@ -1030,9 +1028,7 @@ class SqlStore(Store):
         """Queue a failed message again, due at ``at``; see the protocol."""
         no_nul(message_id=message_id)
         when, p = self._stamp(at, "at"), self._P
-        self._operate(
-            message_id, OutboundEvent.REQUEUE, f"due_at = {p}, worker = NULL, updated_at = {p}", (when, when)
-        )
+        self._operate(message_id, OutboundEvent.REQUEUE, f"due_at = {p}, worker = NULL, updated_at = {p}", (when, when))
 
     def give_up(self, message_id: str, *, reason: str, at: dt.datetime) -> None:
         """Give up a queued message; see the protocol."""

@@ -303,9 +303,16 @@ def case_timeline(case: Case, messages: Iterable[tuple[dt.datetime, str, str]]) 
             )
         marks: tuple[_Mark, ...] = ()
         if standing.decided_on:
-            marks = (_Mark(x(standing.decided_on), f"{standing.country}: {decision} on {standing.decided_on}", "decision"),)
+            marks = (
+                _Mark(x(standing.decided_on), f"{standing.country}: {decision} on {standing.decided_on}", "decision"),
+            )
         rows.append(
-            _Row(y=30 + row_height * len(rows), title=f"{standing.country} ({standing.role.value})", bands=bands, marks=marks)
+            _Row(
+                y=30 + row_height * len(rows),
+                title=f"{standing.country} ({standing.role.value})",
+                bands=bands,
+                marks=marks,
+            )
         )
     rows.append(
         _Row(
@@ -384,7 +391,13 @@ class _Console:
     # ------------------------------------------------------------------------------------ plumbing
 
     def page(
-        self, request: Request, template: str, *, status: int = 200, session: ConsoleSession | None = None, **values: Any
+        self,
+        request: Request,
+        template: str,
+        *,
+        status: int = 200,
+        session: ConsoleSession | None = None,
+        **values: Any,
     ) -> HTMLResponse:
         body = self.templates.get_template(template).render(
             session=session,
@@ -460,22 +473,34 @@ class _Console:
     async def refusal(self, request: Request, exc: Exception) -> Response:
         """Answer an error as a page (and note its code for the audit); a missing session goes to sign-in."""
         if isinstance(exc, HTTPException):
-            exc = NotFound("no such page") if exc.status_code == 404 else MethodNotAllowed(f"{request.method} is not allowed here")
+            exc = (
+                NotFound("no such page")
+                if exc.status_code == 404
+                else MethodNotAllowed(f"{request.method} is not allowed here")
+            )
         if isinstance(exc, Unauthorized) and request.method == "GET":
             request.state.outcome = exc.code
             target = urllib.parse.quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
             return self.redirect(f"{PREFIX}/sign-in?next={target}")
         if isinstance(exc, StoreError):
-            status, code, text = (503, "unavailable", "The store cannot answer now; try again in a moment.") if (
-                exc.retryable
-            ) else (422, "invalid-request", "The store refused a value of this request.")
+            status, code, text = (
+                (503, "unavailable", "The store cannot answer now; try again in a moment.")
+                if (exc.retryable)
+                else (422, "invalid-request", "The store refused a value of this request.")
+            )
         elif isinstance(exc, CodedError):
             status, code, text = exc.http_status, exc.code, exc.text
         else:
             status, code, text = 500, "internal", "Internal error; it was logged."
         request.state.outcome = code
         return self.page(
-            request, "error.html", status=status, session=self.session_of(request), code=code, text=text, status_code=status
+            request,
+            "error.html",
+            status=status,
+            session=self.session_of(request),
+            code=code,
+            text=text,
+            status_code=status,
         )
 
     # --------------------------------------------------------------------------------------- sign-in
@@ -610,8 +635,11 @@ class _Console:
                     "soon": end - now <= dt.timedelta(days=EXPIRING_DAYS),
                 }
             )
+        ours = {identity.certificate for identity in self.gateway.identities}
         for partner in self.gateway.trust:
             for registered in partner.certificates:
+                if registered.certificate in ours:  # a hosted participant listed as a partner too: shown once
+                    continue
                 rows.append(
                     {
                         "owner": partner.id,
@@ -648,9 +676,7 @@ class _Console:
         rows: list[dict[str, Any]] = []
         cursor, has_more, scanned = since, False, 0
         while len(rows) < PAGE:
-            page = self.gateway.store.cases(
-                since=cursor, limit=PAGE, state=status, country=country, blocked=blocked
-            )
+            page = self.gateway.store.cases(since=cursor, limit=PAGE, state=status, country=country, blocked=blocked)
             for summary in page.cases:
                 cursor = summary.sequence
                 scanned += 1
@@ -666,7 +692,12 @@ class _Console:
             has_more = page.has_more or (len(rows) == PAGE and summary is not page.cases[-1])
             if not page.has_more or not waste or scanned >= SCAN_CASES:
                 break
-        filters = {"country": country or "", "status": status or "", "blocked": query.get("blocked") or "", "waste": waste}
+        filters = {
+            "country": country or "",
+            "status": status or "",
+            "blocked": query.get("blocked") or "",
+            "waste": waste,
+        }
         return self.page(
             request,
             "cases.html",
@@ -845,7 +876,9 @@ class _Console:
             done = "given-up"
         back = fields.get("state", "")
         state = back if back in {item.value for item in OutboundState} else ""
-        return self.redirect(f"{PREFIX}/outbox?{urllib.parse.urlencode({'state': state, 'done': done, 'id': message_id})}")
+        return self.redirect(
+            f"{PREFIX}/outbox?{urllib.parse.urlencode({'state': state, 'done': done, 'id': message_id})}"
+        )
 
     # --------------------------------------------------------------------------------------- partners
 
@@ -862,7 +895,7 @@ class _Console:
                 "endpoint": partner.endpoint,
                 "blocks": sorted(block.value for block in partner.utility_blocks),
                 "hosted": partner.id in self.gateway.hosted,
-                "certificates": [row for row in certificates if row["owner"] == partner.id and not row["ours"]],
+                "certificates": [row for row in certificates if row["owner"] == partner.id],
             }
             for partner in sorted(self.gateway.trust, key=lambda item: item.id)
         ]
@@ -983,7 +1016,9 @@ def create_console_app(gateway: Gateway, credentials: Credentials) -> Starlette:
         Route(f"{PREFIX}/cases/{{number:path}}", sync(console.case), methods=["GET"]),
         Route(f"{PREFIX}/messages", sync(console.messages), methods=["GET"]),
         Route(f"{PREFIX}/messages/in/{{sender}}/{{message_id}}", sync(console.received_message), methods=["GET"]),
-        Route(f"{PREFIX}/messages/in/{{sender}}/{{message_id}}/{{part}}", sync(console.received_message), methods=["GET"]),
+        Route(
+            f"{PREFIX}/messages/in/{{sender}}/{{message_id}}/{{part}}", sync(console.received_message), methods=["GET"]
+        ),
         Route(f"{PREFIX}/messages/out/{{message_id}}", sync(console.sent_message), methods=["GET"]),
         Route(f"{PREFIX}/messages/out/{{message_id}}/{{part}}", sync(console.sent_message), methods=["GET"]),
         Route(f"{PREFIX}/outbox", sync(console.outbox), methods=["GET"]),
@@ -995,4 +1030,3 @@ def create_console_app(gateway: Gateway, credentials: Credentials) -> Starlette:
         # Errors of ours and routing's become pages; a defect escapes to the listener's guard (a logged 500).
         exception_handlers={PicExchangeError: console.refusal, HTTPException: console.refusal},
     )
-
