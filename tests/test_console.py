@@ -193,9 +193,9 @@ def test_the_partner_listener_does_not_serve_the_console(site: Site) -> None:
     partner = TestClient(site.running.partner_app, follow_redirects=False)
     for path in ("/console", "/console/sign-in", "/console/static/console.css", "/console/outbox"):
         response = partner.get(path)
-        assert response.status_code == 404, path
-        assert "console" not in response.text.lower() or "sign in" not in response.text.lower()
-    assert partner.post("/console/sign-in", data={"token": site.tokens["doe"]}).status_code in (404, 405)
+        assert (response.status_code, response.headers["content-type"]) == (404, "application/problem+json"), path
+    response = partner.post("/console/sign-in", data={"token": site.tokens["doe"]})
+    assert response.status_code in (404, 405) and "pxc_session" not in response.headers.get("set-cookie", "")
 
 
 def test_a_page_without_a_session_sends_the_browser_to_sign_in(site: Site) -> None:
@@ -482,6 +482,19 @@ def test_the_overview_counts_the_outbox_and_shows_certificates_ending_soon_in_re
     for participant in (DOE, RMCD, DCCEEW, ABF):
         assert re.search(rf'<tr class="danger"><td>{re.escape(participant)}', page), participant
     assert re.search(r'<span class="number">2</span> failed', page)
+
+
+def test_an_unknown_case_is_a_404_page_and_a_bad_filter_a_422_page(site: Site) -> None:
+    """Refusals are pages with the API's codes, not tracebacks or JSON."""
+    client = site.client()
+    _sign_in(client, site.tokens["doe"])
+    missing = client.get("/console/cases/NO-SUCH-CASE")
+    assert missing.status_code == 404 and "no case NO-SUCH-CASE" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+    bad = client.get("/console/cases?country=Malaysia")
+    assert bad.status_code == 422 and "two-letter country code" in bad.text
+    assert client.get("/console/messages?before=-1").status_code == 422
+    assert client.get(f"/console/messages/out/{site.failed[DOE]}/secrets").status_code == 404
 
 
 def test_the_static_files_are_served_by_the_gateway(site: Site) -> None:
