@@ -484,6 +484,23 @@ def test_the_overview_counts_the_outbox_and_shows_certificates_ending_soon_in_re
     assert re.search(r'<span class="number">2</span> failed', page)
 
 
+def test_long_lists_are_paged(site: Site, pki: TestPki) -> None:
+    """30 more messages to MY:DOE: 25 on the first page with a link to the next, which holds the rest."""
+    document = _document("plastic-au-my-01-notification.xml")
+    for _ in range(30):
+        sealed = exchange.seal(document, me=pki[DCCEEW].identity, to=DOE, now=NOW, test=True)
+        assert site.running.gateway.receive(sealed.raw, NOW)[0] == 200
+    client = site.client()
+    _sign_in(client, site.tokens["doe"])
+    first = client.get("/console/messages?direction=in").text
+    assert first.count('<th scope="row"><a href="/console/messages/in/') == 25
+    following = re.search(r'<a href="([^"]+)" rel="next">Next page</a>', first)
+    assert following is not None
+    second = client.get(following.group(1).replace("&amp;", "&")).text
+    assert second.count('<th scope="row"><a href="/console/messages/in/') == 6  # 5 more and the fixture's own
+    assert 'rel="next"' not in second and "Newest page" in second
+
+
 def test_an_unknown_case_is_a_404_page_and_a_bad_filter_a_422_page(site: Site) -> None:
     """Refusals are pages with the API's codes, not tracebacks or JSON."""
     client = site.client()

@@ -674,23 +674,28 @@ class _Console:
             raise InvalidRequest("waste code: at most 64 characters", path="query.waste")
         now = self.gateway.clock()
         rows: list[dict[str, Any]] = []
+        # One store page without a waste code; with one, pages are read until a page of matches (or
+        # SCAN_CASES cases were looked at), each case folded for its notification's codes.
         cursor, has_more, scanned = since, False, 0
-        while len(rows) < PAGE:
+        wanted = waste.replace(" ", "").upper()
+        while True:
             page = self.gateway.store.cases(since=cursor, limit=PAGE, state=status, country=country, blocked=blocked)
+            full = False
             for summary in page.cases:
+                if len(rows) == PAGE:
+                    full = True
+                    break
                 cursor = summary.sequence
                 scanned += 1
                 codes: tuple[str, ...] = ()
                 if waste:
                     shown = self.gateway.case_detail(summary.notification_number, now)
                     codes = waste_codes(shown[1]) if shown else ()
-                    if not any(code.replace(" ", "").upper() == waste.replace(" ", "").upper() for code in codes):
+                    if not any(code.replace(" ", "").upper() == wanted for code in codes):
                         continue
                 rows.append({"summary": summary, "codes": codes})
-                if len(rows) == PAGE:
-                    break
-            has_more = page.has_more or (len(rows) == PAGE and summary is not page.cases[-1])
-            if not page.has_more or not waste or scanned >= SCAN_CASES:
+            has_more = full or page.has_more
+            if full or not page.has_more or not waste or len(rows) == PAGE or scanned >= SCAN_CASES:
                 break
         filters = {
             "country": country or "",
