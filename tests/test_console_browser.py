@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from picexchange import codec, exchange, resources
 from picexchange.flows import replay
@@ -37,13 +38,11 @@ from picexchange.gateway import (
 )
 from picexchange.gateway.server import GatewayServer
 from picexchange.models.envelope import Envelope
-from picexchange.store import OutboundMessage
+from picexchange.store import OutboundMessage, OutboundState
 from picexchange.testing import free_port, serve_in_thread
 from picexchange.testpki import make_test_pki
 from picexchange.trust import Hosted, TrustStore
 from system_tools import require
-
-playwright = pytest.importorskip("playwright.sync_api")
 
 FLOW = "quantity-exceeded"
 CASE = "AU2026-0188"
@@ -130,7 +129,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     chromium = require("chromium")
-    with playwright.sync_playwright() as driver:
+    with sync_playwright() as driver:
         launched = driver.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             yield launched
@@ -228,9 +227,10 @@ def test_retry_a_failed_outbox_message(page: Any, console: Console) -> None:
         and e.action.client == "doe-desk"
         for e in entries
     )
+    # Queued again: the worker may be trying it (AU's gateway is gone, so it fails to connect and waits), but
+    # a passing failure never gives it up before max_attempts.
     status = store.outbound_status(console.failed)
-    assert status is not None and status.attempts >= 1
-    assert status.last_error is not None
+    assert status is not None and status.state is not OutboundState.FAILED
 
 
 def test_a_client_for_one_participant_cannot_open_anothers_message(page: Any, console: Console) -> None:
