@@ -141,7 +141,9 @@ def tonnes(value: str) -> NotifiedQuantity:
 
 def form_tonnes(value: str, cubic_metres: str | None = None) -> FormQuantity:
     """Return a quantity as the forms give it: tonnes (Mg), and cubic metres where given too."""
-    return FormQuantity(tonnes=Decimal(value), cubic_metres=Decimal(cubic_metres) if cubic_metres is not None else None)
+    return FormQuantity(
+        tonnes=Decimal(value), cubic_metres=Decimal(cubic_metres) if cubic_metres is not None else None
+    )
 
 
 def kilograms(value: str) -> Mass:

@@ -408,7 +408,8 @@ def _pinned(
     weak = registered.problems(min_rsa_bits=policy.min_rsa_bits)
     if weak:
         raise TrustError(
-            f"{partner.id}: certificate {describe_certificate(registered.certificate)} may not sign: {'; '.join(weak)}",
+            f"{partner.id}: certificate {describe_certificate(registered.certificate)} may not sign: "
+            f"{'; '.join(weak)}",
             reason=TrustReason.CERTIFICATE_REFUSED.value,
             path=path,
             line=line,

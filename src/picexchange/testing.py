@@ -255,7 +255,9 @@ def gateway_network(
     partners = [
         dataclasses.replace(item.partner, endpoint=f"{urls[item.id]}/ub/v1/messages") for item in pki.participants
     ]
-    urls_of_store = stores or tuple(f"sqlite:///{directory / (side[0].replace(':', '_') + '.db')}" for side in hosted)
+    urls_of_store = stores or tuple(
+        f"sqlite:///{directory / (side[0].replace(':', '_') + '.db')}" for side in hosted
+    )
     settings = outbox or OutboxConfig(poll_seconds=0.05, lease_seconds=60)
     with contextlib.ExitStack() as stack:
         nodes = []

@@ -52,7 +52,6 @@ PARTICIPANT_URI_PREFIX = "urn:picexchange:participant:"
 
 SigningKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
-
 def key_problem(public_key: object, *, min_rsa_bits: int = MIN_RSA_BITS) -> str | None:
     """Return why a public key is too weak or of an unsupported kind for signing, or None if it is fine."""
     if isinstance(public_key, rsa.RSAPublicKey):
