@@ -592,6 +592,7 @@ REACHED: dict[str, str] = {
     "method-not-allowed": "test_a_body_over_the_back_office_limit_is_413_and_a_wrong_type_415",
     "idempotency-conflict": "test_a_retried_submission_with_the_same_key_queues_once_and_gets_the_original_answer",
     "not-acknowledged": "test_gateway.py::test_acknowledging_an_unknown_sequence_is_a_409_and_acknowledges_nothing",
+    "outbox-action-refused": "test_console.py::test_the_api_retries_and_gives_up_with_the_same_rules",
     "invalid-request": "test_out_of_range_values_and_nul_characters_are_422_never_500",
     "not-a-document": "test_gateway.py::test_submitting_a_transport_reply_or_no_document_is_a_422",
     "sender-not-allowed": "test_gateway_cases.py::test_an_exporting_authority_may_not_send_an_acknowledgement",

@@ -46,6 +46,16 @@ def test_the_wheel_holds_schemas_code_lists_and_py_typed(wheel: Path) -> None:
     assert "picexchange/py.typed" in names
 
 
+def test_the_wheel_holds_every_console_template_and_asset(wheel: Path) -> None:
+    """The operator console's pages, stylesheet and script are package data: the gateway serves them offline."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    console = ROOT / "src" / "picexchange" / "gateway" / "console"
+    files = [path for folder in ("templates", "static") for path in (console / folder).iterdir() if path.is_file()]
+    assert len(files) >= 12
+    for path in files:
+        assert f"picexchange/gateway/console/{path.parent.name}/{path.name}" in names
+
+
 @pytest.mark.timeout(120)
 def test_an_unpacked_wheel_validates_a_sample_from_elsewhere(wheel: Path, tmp_path: Path) -> None:
     """Run from an empty folder with only the unpacked wheel on the path: nothing comes from the checkout."""

@@ -144,12 +144,18 @@ def test_transition_raises_for_every_pair_not_in_the_table(lifecycle: Any, state
 
 
 def test_final_states_have_no_way_out() -> None:
-    """Acknowledged, receipted and failed are final: no event leads from them to another state."""
-    finals = {InboundState.ACKNOWLEDGED, OutboundState.RECEIPTED, OutboundState.FAILED}
+    """Acknowledged and receipted are final: no event leads from them to another state."""
+    finals = {InboundState.ACKNOWLEDGED, OutboundState.RECEIPTED}
     for table in (INBOUND_LIFECYCLE, OUTBOUND_LIFECYCLE):
         for (state, _), target in table.items():
             if state in finals:
                 assert target is state
+
+
+def test_only_an_operator_leads_out_of_failed() -> None:
+    """No worker event leaves failed: only an operator's requeue does, and only to queued."""
+    leaving = {event: target for (state, event), target in OUTBOUND_LIFECYCLE.items() if state is OutboundState.FAILED}
+    assert leaving == {OutboundEvent.REQUEUE: OutboundState.QUEUED}
 
 
 def test_the_store_package_exports_exactly_its_public_names() -> None:
@@ -519,6 +525,135 @@ def test_failed_message_is_final(store: Store) -> None:
         None,
     )
     assert store.claim_due(now=T0 + dt.timedelta(days=1), lease=LEASE, limit=10, worker="w") == []
+
+
+def _failed(store: Store, n: int = 1) -> str:
+    """Queue, claim and fail ``outbound(n)``; return its message id."""
+    store.enqueue(outbound(n), at=T0)
+    store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
+    store.mark_failed(outbound(n).message_id, worker="w", error="gave up after 8 attempts: timeout", at=T0)
+    return outbound(n).message_id
+
+
+def test_requeue_sends_a_failed_message_again_with_the_same_bytes(store: Store) -> None:
+    """A requeued failed message is queued, due at once, keeps its attempts and error, and is claimed unchanged."""
+    message_id = _failed(store)
+    later = T0 + dt.timedelta(hours=2)
+    store.requeue(message_id, at=later)
+    status = store.outbound_status(message_id)
+    assert status is not None
+    assert (status.state, status.next_attempt_at, status.attempts, status.last_error, status.updated_at) == (
+        OutboundState.QUEUED,
+        later,
+        1,
+        "gave up after 8 attempts: timeout",
+        later,
+    )
+    (claimed,) = store.claim_due(now=later, lease=LEASE, limit=10, worker="w2")
+    assert (claimed.message_id, claimed.data) == (message_id, outbound(1).data)
+
+
+@pytest.mark.parametrize("setup", ["queued", "sending", "receipted"])
+def test_requeue_refuses_a_message_that_is_not_failed(store: Store, setup: str) -> None:
+    """Only a failed message can be requeued; the refusal is not retryable and changes nothing."""
+    store.enqueue(outbound(1), at=T0)
+    if setup != "queued":
+        store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
+    if setup == "receipted":
+        store.mark_receipted(outbound(1).message_id, b"receipt", at=T0)
+    with pytest.raises(StoreError, match=f"cannot requeue a message that is {setup}") as caught:
+        store.requeue(outbound(1).message_id, at=T0)
+    assert not caught.value.retryable
+    status = store.outbound_status(outbound(1).message_id)
+    assert status is not None and status.state.value == setup
+
+
+def test_give_up_fails_a_queued_message_with_the_reason(store: Store) -> None:
+    """A given-up message is failed with the operator's reason, never claimed again, and can be requeued."""
+    store.enqueue(outbound(1), at=T0)
+    store.give_up(outbound(1).message_id, reason="given up by ops: partner decommissioned", at=T0)
+    status = store.outbound_status(outbound(1).message_id)
+    assert status is not None
+    assert (status.state, status.last_error, status.attempts) == (
+        OutboundState.FAILED,
+        "given up by ops: partner decommissioned",
+        0,
+    )
+    assert store.claim_due(now=T0 + dt.timedelta(days=1), lease=LEASE, limit=10, worker="w") == []
+
+
+@pytest.mark.parametrize("setup", ["sending", "failed"])
+def test_give_up_refuses_a_message_that_is_not_queued(store: Store, setup: str) -> None:
+    """A message being sent waits for its worker; a failed one is already given up."""
+    if setup == "failed":
+        message_id = _failed(store)
+    else:
+        store.enqueue(outbound(1), at=T0)
+        store.claim_due(now=T0, lease=LEASE, limit=10, worker="w")
+        message_id = outbound(1).message_id
+    with pytest.raises(StoreError, match=f"cannot give-up a message that is {setup}"):
+        store.give_up(message_id, reason="no", at=T0)
+
+
+def test_operator_actions_on_an_unknown_message_are_refused(store: Store) -> None:
+    """Requeue and give-up name the unknown message."""
+    with pytest.raises(StoreError, match="no outbound message nope"):
+        store.requeue("nope", at=T0)
+    with pytest.raises(StoreError, match="no outbound message nope"):
+        store.give_up("nope", reason="x", at=T0)
+
+
+def test_outbox_lists_newest_first_by_page_and_state(store: Store) -> None:
+    """Pages follow ``next`` to older messages; a state filter keeps only those; bytes and status come along."""
+    for n in range(1, 6):
+        store.enqueue(outbound(n), at=T0 + dt.timedelta(seconds=n))
+    failed = _failed(store, 6)
+    first = store.outbox(limit=2)
+    assert [e.message.message_id for e in first.entries] == [failed, outbound(5).message_id]
+    assert first.has_more
+    second = store.outbox(before=first.next, limit=10)
+    assert [e.message.data for e in second.entries] == [outbound(n).data for n in (4, 3, 2, 1)]
+    assert not second.has_more
+    assert store.outbox(before=second.next, limit=10).entries == ()
+    only = store.outbox(limit=10, states=[OutboundState.FAILED])
+    assert [(e.message.message_id, e.status.state) for e in only.entries] == [(failed, OutboundState.FAILED)]
+    entry = store.outbox_message(failed)
+    assert entry is not None and entry.status.last_error == "gave up after 8 attempts: timeout"
+    assert store.outbox_message("nope") is None
+
+
+def test_received_lists_newest_first_without_marking_delivered(store: Store) -> None:
+    """Operators' reads page by receiver and change no state (the back office has not taken the message)."""
+    store.record_inbound(inbound(1), b"receipt 1")
+    store.record_inbound(inbound(2, receiver="FR-CUSTOMS"), b"receipt 2")
+    store.record_inbound(inbound(3), b"receipt 3")
+    page = store.received(limit=1, receivers=["FR-SW"])
+    assert [e.message.message_id for e in page.entries] == [inbound(3).message_id]
+    assert page.has_more
+    older = store.received(before=page.next, limit=5, receivers=["FR-SW"])
+    assert [(e.message.message_id, e.receipt) for e in older.entries] == [(inbound(1).message_id, b"receipt 1")]
+    assert not older.has_more
+    assert len(store.received(limit=10).entries) == 3
+    entry = store.received_message("DE-SW", inbound(2).message_id)
+    assert entry is not None
+    assert (entry.message.receiver, entry.message.data, entry.status.state) == (
+        "FR-CUSTOMS",
+        inbound(2).data,
+        InboundState.RECEIVED,
+    )
+    assert store.received_message("DE-SW", "nope") is None
+    assert store.counts().inbound[InboundState.RECEIVED] == 3
+
+
+def test_traffic_counts_what_entered_since_a_moment(store: Store) -> None:
+    """Received and queued messages at or after ``since`` are counted, older ones not."""
+    store.record_inbound(inbound(1, received_at=T0 - dt.timedelta(days=1)), b"r")
+    store.record_inbound(inbound(2), b"r")
+    store.enqueue(outbound(1), at=T0 - dt.timedelta(hours=1))
+    store.enqueue(outbound(2), at=T0)
+    store.enqueue(outbound(3), at=T0 + dt.timedelta(hours=1))
+    traffic = store.traffic(since=T0)
+    assert (traffic.inbound, traffic.outbound) == (1, 2)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ caused are a :class:`CodedError` and carry what the answer needs as attributes �
     │       ├── MethodNotAllowed       405 method-not-allowed
     │       ├── IdempotencyConflict    409 idempotency-conflict  the key was used for another request
     │       ├── NotAcknowledged        409 not-acknowledged  a sequence not handed out (nothing acknowledged)
+    │       ├── OutboxActionRefused    409 outbox-action-refused  retry needs a failed message, give-up a queued one
     │       ├── CaseViolation          422 case-violation   a submitted document breaks a Basel rule of its case
     │       └── InvalidRequest         422 invalid-request  parameters or body not as the API says (.issues)
     │           └── NotADocument       422 not-a-document   the JSON is no business document
@@ -73,6 +74,7 @@ __all__ = [
     "NotADocument",
     "NotAcknowledged",
     "NotFound",
+    "OutboxActionRefused",
     "ParseError",
     "PicExchangeError",
     "RemoteError",
@@ -454,6 +456,17 @@ class NotAcknowledged(RequestError):
     """An acknowledgement named a sequence that was never handed out; nothing was acknowledged."""
 
     code = "not-acknowledged"
+    http_status = 409
+
+
+class OutboxActionRefused(RequestError):
+    """An operator's outbox action does not apply to the message's state; nothing changed.
+
+    Only a failed message can be sent again (retry), and only a queued one given up: a message being sent
+    waits for its worker's outcome, and a receipted one was delivered.
+    """
+
+    code = "outbox-action-refused"
     http_status = 409
 
 

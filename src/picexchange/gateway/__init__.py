@@ -4,6 +4,7 @@ from picexchange.errors import MissingExtraError
 
 try:  # FastAPI and uvicorn come with the [gateway] extra, not with `pip install picexchange`: say which to install
     import fastapi  # noqa: F401
+    import jinja2  # noqa: F401  -- the operator console's pages
     import uvicorn  # noqa: F401
 except ModuleNotFoundError as exc:
     raise MissingExtraError(extra="gateway", module=exc.name or "fastapi") from exc

@@ -65,11 +65,13 @@ class BackofficeClient:
     Attributes:
         name: the client's name, as the audit log records it.
         participants: the participant ids it may act for.
+        expires: when its credential stops working (aware), or None (a console session ends then too).
 
     """
 
     name: str
     participants: frozenset[str]
+    expires: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +122,7 @@ class Credentials:
             raise Unauthorized("the credential is not known to this gateway")
         if grant.expires is not None and now >= grant.expires:
             raise Unauthorized(f"the credential of {grant.client} expired at {grant.expires.isoformat()}")
-        return BackofficeClient(name=grant.client, participants=grant.participants)
+        return BackofficeClient(name=grant.client, participants=grant.participants, expires=grant.expires)
 
     @classmethod
     def from_toml_text(cls, text: str, *, source: str) -> Credentials:
@@ -142,8 +144,7 @@ class Credentials:
         return cls(
             tokens=tuple(_grant(item, f"token[{i}]", source) for i, item in enumerate(_list(data, "token", source))),
             certificates=tuple(
-                _grant(item, f"certificate[{i}]", source)
-                for i, item in enumerate(_list(data, "certificate", source))
+                _grant(item, f"certificate[{i}]", source) for i, item in enumerate(_list(data, "certificate", source))
             ),
         )
 

@@ -41,10 +41,13 @@ from picexchange.errors import (
 )
 from picexchange.gateway.app import Gateway, Submission, prometheus, sender_refused
 from picexchange.gateway.auth import BackofficeClient, Credentials, acting_as
+from picexchange.gateway.console import PREFIX as CONSOLE_PREFIX
+from picexchange.gateway.console import create_console_app
+from picexchange.gateway.oversight import MAX_REASON, give_up_outbound, retry_outbound
 from picexchange.gateway.problems import PROBLEM, Guarded, Problem, install_problem_handlers
 from picexchange.models.base import XmlModel
 from picexchange.models.envelope import Envelope
-from picexchange.store import BackofficeAction, CaseSummary, Idempotency, OutboundState
+from picexchange.store import BackofficeAction, CaseSummary, Idempotency, OutboundState, OutboundStatus
 
 __all__ = ["create_backoffice_app", "xml_text"]
 
@@ -99,6 +102,12 @@ class OutboundView(_Api):
     next_attempt_at: dt.datetime | None
     receipted_at: dt.datetime | None
     receipt_xml: str | None = Field(description="The partner's signed receipt, once receipted.")
+
+
+class OperatorNote(_Api):
+    """Why an operator acts on an outbox message (optional; written into the message's last error on give-up)."""
+
+    reason: str | None = Field(None, max_length=MAX_REASON, description="A few words for the audit and the outbox.")
 
 
 class InboundView(_Api):
@@ -391,8 +400,11 @@ def create_backoffice_app(
         status = gateway.store.outbound_status(str(message_id))
         if status is None:
             raise NotFound(f"no outbound message {message_id}")
+        return outbound_view(str(message_id), status)
+
+    def outbound_view(message_id: str, status: OutboundStatus) -> OutboundView:
         return OutboundView(
-            message_id=str(message_id),
+            message_id=message_id,
             state=status.state.value,
             final=status.state in (OutboundState.RECEIPTED, OutboundState.FAILED),
             attempts=status.attempts,
@@ -403,6 +415,54 @@ def create_backoffice_app(
             receipted_at=status.receipted_at,
             receipt_xml=xml_text(status.receipt) if status.receipt else None,
         )
+
+    _ACTION_PROBLEMS: dict[int | str, dict[str, Any]] = {
+        **_PROBLEMS,
+        404: _PROBLEMS[422] | {"description": "No such outbound message (not-found)."},
+        409: _PROBLEMS[422] | {"description": "The message's state does not allow it (outbox-action-refused)."},
+    }
+
+    @app.post(
+        "/api/v1/outbox/{message_id}/retry",
+        tags=["back office"],
+        response_model=OutboundView,
+        responses=_ACTION_PROBLEMS,
+    )
+    def retry(
+        request: Request,
+        message_id: UUID,
+        client: Annotated[BackofficeClient, Depends(authenticated("outbox.retry"))],
+        note: OperatorNote | None = None,
+    ) -> Any:
+        """Send a failed message again: the same signed bytes and message id, due now (audited)."""
+        request.state.target = str(message_id)
+        acting_for_sender(request, client)
+        return outbound_view(str(message_id), retry_outbound(gateway, client, str(message_id), now=gateway.clock()))
+
+    @app.post(
+        "/api/v1/outbox/{message_id}/give-up",
+        tags=["back office"],
+        response_model=OutboundView,
+        responses=_ACTION_PROBLEMS,
+    )
+    def give_up(
+        request: Request,
+        message_id: UUID,
+        client: Annotated[BackofficeClient, Depends(authenticated("outbox.give-up"))],
+        note: OperatorNote | None = None,
+    ) -> Any:
+        """Give up a queued message: no worker tries it again; it is failed with the reason (audited)."""
+        request.state.target = str(message_id)
+        acting_for_sender(request, client)
+        status = give_up_outbound(
+            gateway, client, str(message_id), reason=note.reason if note else None, now=gateway.clock()
+        )
+        return outbound_view(str(message_id), status)
+
+    def acting_for_sender(request: Request, client: BackofficeClient) -> None:
+        allowed = readable(client)
+        if len(allowed) == 1:
+            request.state.participant = next(iter(allowed))
 
     @app.get("/api/v1/inbox", tags=["back office"], responses=_PROBLEMS)
     def inbox(
@@ -632,7 +692,12 @@ def create_backoffice_app(
         state["client"] = client.name
         state["backoffice_client"] = client
 
-    return Guarded(app, json_body=(max_body_bytes, body_timeout), after=after, sign_in=sign_in)
+    # The operator console (/console) signs in with the same credentials and is audited the same way, behind
+    # its own door: a session cookie instead of a bearer token, HTML forms instead of JSON bodies.
+    console = Guarded(create_console_app(gateway, credentials), after=after)
+    return Guarded(
+        app, json_body=(max_body_bytes, body_timeout), after=after, sign_in=sign_in, beside=(CONSOLE_PREFIX, console)
+    )
 
 
 def _printable(text: str) -> str:

@@ -19,8 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from picexchange.errors import (
     BodyTimeout,
@@ -166,32 +167,43 @@ class Guarded:
     """An app wrapped so that no error escapes it, with JSON request bodies optionally bounded.
 
     Args:
-        app: the FastAPI app (with :func:`install_problem_handlers`); kept as :attr:`app` (its routes).
+        app: the FastAPI app (with :func:`install_problem_handlers`), or the console's Starlette app; kept as
+            :attr:`app` (its routes).
         json_body: ``(max_bytes, timeout_seconds)``: bodies must be ``application/json`` (else 415), at most
             that large (else 413, while reading) and complete within that time (else 408). None: the routes
             read their bodies themselves (the partner endpoint answers those refusals with signed Errors).
         after: called with the scope and the answer's status just before the answer is sent (the audit).
         sign_in: called first with the scope; raises :class:`Unauthorized` to refuse the request before
             anything else is looked at (routing, body).
+        beside: ``(prefix, app)``: requests for ``prefix`` or a path under it go to that app instead, which
+            has its own door (the operator console's session sign-in), ahead of ``sign_in`` and the body rules.
 
     """
 
     def __init__(
         self,
-        app: FastAPI,
+        app: Starlette,
         *,
         json_body: tuple[int, float] | None = None,
         after: Callable[[Scope, int], Awaitable[None]] | None = None,
         sign_in: Callable[[Scope], None] | None = None,
+        beside: tuple[str, ASGIApp] | None = None,
     ) -> None:
         self.app = app
         self.json_body = json_body
         self.after = after
         self.sign_in = sign_in
+        self.beside = beside
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request (ASGI)."""
         app, json_body, after = self.app, self.json_body, self.after
+        if self.beside is not None and scope["type"] == "http":
+            prefix, other = self.beside
+            path = scope.get("path", "")
+            if path == prefix or path.startswith(prefix + "/"):
+                await other(scope, receive, send)
+                return
         if scope["type"] != "http":
             await app(scope, receive, send)
             return

@@ -38,10 +38,15 @@ from picexchange.store.base import (
     OutboundMessage,
     OutboundState,
     OutboundStatus,
+    OutboxEntry,
+    OutboxPage,
+    ReceivedEntry,
+    ReceivedPage,
     Recorded,
     Store,
     StoreCounts,
     StoredCaseMessage,
+    Traffic,
     digest_of,
     sources_of,
     transition,
@@ -477,6 +482,8 @@ class SqlStore(Store):
     _LOCK_ROWS: ClassVar[str] = ""
     _CLAIM_FROM: ClassVar[str] = "outbound"
     _CLAIM_LOCK: ClassVar[str] = ""
+    _INBOUND_ORDER: ClassVar[str] = "sequence"
+    """The inbound column in insertion order that is never NULL (operators' listings page by it)."""
 
     # ---------------------------------------------------------------------------------- dialect, locking
 
@@ -1000,6 +1007,152 @@ class SqlStore(Store):
                 (message_id,),
             ).fetchone()
         return None if row is None else outbound_status_from(row, self._time)
+
+    # ------------------------------------------------------------------------------------ operators' view
+
+    def _operate(self, message_id: str, event: OutboundEvent, assignments: str, values: tuple[object, ...]) -> None:
+        """Apply an operator's ``event`` to one outbound message (attempts unchanged); ``assignments`` set the rest."""
+        p = self._P
+        with self._transaction(write=True) as session:
+            row = session.execute(
+                f"SELECT state FROM outbound WHERE message_id = {p}{self._LOCK_ROWS}",  # noqa: S608 -- constants
+                (message_id,),
+            ).fetchone()
+            if row is None:
+                raise refused(f"no outbound message {message_id}")
+            new = transition(OUTBOUND_LIFECYCLE, OutboundState(row[0]), event, what=f"outbound message {message_id}")
+            session.execute(
+                f"UPDATE outbound SET state = {p}, {assignments} WHERE message_id = {p}",  # noqa: S608 -- constants
+                (new.value, *values, message_id),
+            )
+
+    def requeue(self, message_id: str, *, at: dt.datetime) -> None:
+        """Queue a failed message again, due at ``at``; see the protocol."""
+        no_nul(message_id=message_id)
+        when, p = self._stamp(at, "at"), self._P
+        self._operate(message_id, OutboundEvent.REQUEUE, f"due_at = {p}, worker = NULL, updated_at = {p}", (when, when))
+
+    def give_up(self, message_id: str, *, reason: str, at: dt.datetime) -> None:
+        """Give up a queued message; see the protocol."""
+        no_nul(message_id=message_id, reason=reason)
+        bounded(reason, "reason", most=1000)
+        when, p = self._stamp(at, "at"), self._P
+        self._operate(
+            message_id,
+            OutboundEvent.GIVE_UP,
+            f"last_error = {p}, due_at = NULL, updated_at = {p}",
+            (reason, when),
+        )
+
+    def outbox(self, *, before: int = 0, limit: int, states: Collection[OutboundState] = ()) -> OutboxPage:
+        """Return outbox messages newest first; see the protocol."""
+        before, limit, p = cursor(before), positive(limit, "limit"), self._P
+        conditions, parameters = ["1 = 1"], list[object]()
+        if before:
+            conditions.append(f"id < {p}")
+            parameters.append(before)
+        wanted = sorted({OutboundState(state).value for state in states})
+        if wanted:
+            condition, values = self._in("state", wanted)
+            conditions.append(condition)
+            parameters += values
+        with self._transaction(write=False) as session:
+            rows = session.execute(
+                f"SELECT id, {OUTBOUND_STATUS_COLUMNS}, {OUTBOUND_COLUMNS} FROM outbound"  # noqa: S608 -- placeholders
+                f" WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT {p}",
+                (*parameters, limit + 1),
+            ).fetchall()
+        entries = tuple(self._outbox_entry(row[1:]) for row in rows[:limit])
+        if not entries:
+            return OutboxPage(entries=(), next=before, has_more=False)
+        return OutboxPage(entries=entries, next=rows[len(entries) - 1][0], has_more=len(rows) > limit)
+
+    def _outbox_entry(self, row: Sequence[Any]) -> OutboxEntry:
+        width = len(OUTBOUND_STATUS_COLUMNS.split(","))
+        return OutboxEntry(
+            message=outbound_from(row[width:], self._time), status=outbound_status_from(row[:width], self._time)
+        )
+
+    def outbox_message(self, message_id: str) -> OutboxEntry | None:
+        """Return one outbox message with its status, or None; see the protocol."""
+        no_nul(message_id=message_id)
+        with self._transaction(write=False) as session:
+            row = session.execute(
+                f"SELECT {OUTBOUND_STATUS_COLUMNS}, {OUTBOUND_COLUMNS} FROM outbound"  # noqa: S608 -- constants
+                f" WHERE message_id = {self._P}",
+                (message_id,),
+            ).fetchone()
+        return None if row is None else self._outbox_entry(row)
+
+    def _received_entry(self, row: Sequence[Any]) -> ReceivedEntry:
+        width = len(INBOUND_STATUS_COLUMNS.split(","))
+        status, receipt, fields = row[:width], row[width], row[width + 1 :]
+        (sender, receiver, message_id, conversation_id, ref, message_type, block, created, received_at, data) = fields
+        return ReceivedEntry(
+            message=InboundMessage(
+                sender=sender,
+                receiver=receiver,
+                message_id=message_id,
+                conversation_id=conversation_id,
+                ref_to_message_id=ref,
+                message_type=message_type,
+                utility_block=block,
+                created=self._time(created),
+                received_at=self._time(received_at),
+                data=bytes(data),
+            ),
+            status=inbound_status_from(status, self._time),
+            receipt=bytes(receipt),
+        )
+
+    def received(self, *, before: int = 0, limit: int, receivers: Collection[str] = ()) -> ReceivedPage:
+        """Return received messages newest first, changing nothing; see the protocol."""
+        before, limit, p, key = cursor(before), positive(limit, "limit"), self._P, self._INBOUND_ORDER
+        no_nul(**{f"receivers[{i}]": r for i, r in enumerate(receivers)})
+        conditions, parameters = ["1 = 1"], list[object]()
+        if before:
+            conditions.append(f"{key} < {p}")
+            parameters.append(before)
+        if receivers:
+            condition, values = self._in("receiver", sorted(set(receivers)))
+            conditions.append(condition)
+            parameters += values
+        with self._transaction(write=False) as session:
+            rows = session.execute(
+                f"SELECT {key}, {INBOUND_STATUS_COLUMNS}, receipt, {INBOUND_COLUMNS} FROM inbound"  # noqa: S608
+                f" WHERE {' AND '.join(conditions)} ORDER BY {key} DESC LIMIT {p}",
+                (*parameters, limit + 1),
+            ).fetchall()
+        entries = tuple(self._received_entry(row[1:]) for row in rows[:limit])
+        if not entries:
+            return ReceivedPage(entries=(), next=before, has_more=False)
+        return ReceivedPage(entries=entries, next=rows[len(entries) - 1][0], has_more=len(rows) > limit)
+
+    def received_message(self, sender: str, message_id: str) -> ReceivedEntry | None:
+        """Return one received message with its status and receipt, or None; see the protocol."""
+        no_nul(sender=sender, message_id=message_id)
+        p = self._P
+        with self._transaction(write=False) as session:
+            row = session.execute(
+                f"SELECT {INBOUND_STATUS_COLUMNS}, receipt, {INBOUND_COLUMNS} FROM inbound"  # noqa: S608 -- constants
+                f" WHERE sender = {p} AND message_id = {p}",
+                (sender, message_id),
+            ).fetchone()
+        return None if row is None else self._received_entry(row)
+
+    def traffic(self, *, since: dt.datetime) -> Traffic:
+        """Return the messages received and queued since ``since``; see the protocol."""
+        when, p = self._stamp(since, "since"), self._P
+        with self._transaction(write=False) as session:
+            (inbound,) = session.execute(
+                f"SELECT count(*) FROM inbound WHERE received_at >= {p}",  # noqa: S608 -- placeholder
+                (when,),
+            ).fetchone()
+            (outbound,) = session.execute(
+                f"SELECT count(*) FROM outbound WHERE enqueued_at >= {p}",  # noqa: S608 -- placeholder
+                (when,),
+            ).fetchone()
+        return Traffic(inbound=int(inbound), outbound=int(outbound))
 
     # ------------------------------------------------------------------------------------- metrics, audit
 

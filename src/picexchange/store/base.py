@@ -16,7 +16,10 @@ worker's claims expire and are claimed again, and report the outcome::
 
     queued --claim--> sending --receipt--> receipted (final)
                       sending --retry----> queued
-                      sending --fail-----> failed (final)
+                      sending --fail-----> failed
+    failed --requeue--> queued        queued --give-up--> failed      (an operator's actions, audited)
+
+A failed message stays failed unless an operator sends it again (``requeue``); no worker ever does.
 
 Every state change is looked up in :data:`INBOUND_LIFECYCLE` or :data:`OUTBOUND_LIFECYCLE` first; a pair that
 is not in the table raises :class:`~picexchange.errors.StoreError`. No method reads a clock: every time is
@@ -89,10 +92,15 @@ __all__ = [
     "OutboundMessage",
     "OutboundState",
     "OutboundStatus",
+    "OutboxEntry",
+    "OutboxPage",
+    "ReceivedEntry",
+    "ReceivedPage",
     "Recorded",
     "StoredCaseMessage",
     "Store",
     "StoreCounts",
+    "Traffic",
     "digest_of",
     "sources_of",
     "transition",
@@ -132,7 +140,8 @@ class OutboundState(enum.StrEnum):
     RECEIPTED = "receipted"
     """The receiver returned a valid signed receipt (final)."""
     FAILED = "failed"
-    """Given up: the receiver refused it, or the retry policy ran out (final)."""
+    """Given up: the receiver refused it, the retry policy ran out, or an operator gave it up; no worker tries it
+    again (only an operator's :attr:`OutboundEvent.REQUEUE` does)."""
 
 
 class OutboundEvent(enum.StrEnum):
@@ -146,6 +155,10 @@ class OutboundEvent(enum.StrEnum):
     """The attempt failed in a way worth retrying (network, timeout, 5xx)."""
     FAIL = "fail"
     """The attempt failed for good (signed Error from the peer, retries exhausted)."""
+    REQUEUE = "requeue"
+    """An operator sends a failed message again: the same bytes and id, due at once (:meth:`Store.requeue`)."""
+    GIVE_UP = "give-up"
+    """An operator gives up a queued message: no worker tries it again (:meth:`Store.give_up`)."""
 
 
 INBOUND_LIFECYCLE: Mapping[tuple[InboundState, InboundEvent], InboundState] = MappingProxyType(
@@ -174,6 +187,11 @@ OUTBOUND_LIFECYCLE: Mapping[tuple[OutboundState, OutboundEvent], OutboundState] 
         (OutboundState.RECEIPTED, OutboundEvent.RECEIPT): OutboundState.RECEIPTED,
         (OutboundState.SENDING, OutboundEvent.RETRY): OutboundState.QUEUED,
         (OutboundState.SENDING, OutboundEvent.FAIL): OutboundState.FAILED,
+        # Operators only (the console, the back-office API), audited: a failed message is sent again unchanged,
+        # and a queued one (waiting for its next attempt) may be given up. A message being sent is neither: its
+        # worker's outcome decides first.
+        (OutboundState.FAILED, OutboundEvent.REQUEUE): OutboundState.QUEUED,
+        (OutboundState.QUEUED, OutboundEvent.GIVE_UP): OutboundState.FAILED,
     }
 )
 """Outbound lifecycle ``{(state, event): next_state}``; a message must be claimed before its outcome counts."""
@@ -333,6 +351,62 @@ class OutboundStatus:
     """When the receipt was recorded."""
     receipt: bytes | None
     """The partner's signed receipt, once receipted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedEntry:
+    """One received message as an operator reads it: the message, where it stands, and our signed receipt."""
+
+    message: InboundMessage
+    """The message as stored (its exact bytes included)."""
+    status: InboundStatus
+    """Where it stands with the back office."""
+    receipt: bytes
+    """The signed Receipt we answered with."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedPage:
+    """A page of received messages, newest first (:meth:`Store.received`); reading it changes nothing."""
+
+    entries: tuple[ReceivedEntry, ...]
+    """The messages before the cursor, newest first."""
+    next: int
+    """The cursor to pass as ``before`` for the older page (unchanged when the page is empty)."""
+    has_more: bool
+    """True when older messages follow."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxEntry:
+    """One message we send as an operator reads it: the message (with its bytes) and where it stands."""
+
+    message: OutboundMessage
+    """The signed message as queued."""
+    status: OutboundStatus
+    """Where it stands."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxPage:
+    """A page of the outbox, newest first (:meth:`Store.outbox`)."""
+
+    entries: tuple[OutboxEntry, ...]
+    """The messages before the cursor, newest first."""
+    next: int
+    """The cursor to pass as ``before`` for the older page (unchanged when the page is empty)."""
+    has_more: bool
+    """True when older messages follow."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Traffic:
+    """Messages that entered the store since a moment (:meth:`Store.traffic`)."""
+
+    inbound: int
+    """Messages received (and stored) at or after it."""
+    outbound: int
+    """Messages queued at or after it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -725,6 +799,64 @@ class Store(Protocol):
 
     def outbound_status(self, message_id: str) -> OutboundStatus | None:
         """Return where the outbound message stands, or None if it was never enqueued."""
+        ...
+
+    def requeue(self, message_id: str, *, at: dt.datetime) -> None:
+        """Send a failed message again (an operator's action): the same bytes and id, queued and due at ``at``.
+
+        Its attempts and last error are kept: a retry that fails again for a passing reason is retried only
+        while its attempts are below the worker's ``max_attempts``.
+
+        Raises:
+            StoreError: (``retryable=False``) the message is unknown, or is not failed.
+
+        """
+        ...
+
+    def give_up(self, message_id: str, *, reason: str, at: dt.datetime) -> None:
+        """Give up a queued message (an operator's action): it becomes failed with ``reason`` as its last error.
+
+        Raises:
+            StoreError: (``retryable=False``) the message is unknown, or is not queued (a message being sent
+                waits for its worker's outcome; a receipted one was delivered).
+
+        """
+        ...
+
+    def outbox(self, *, before: int = 0, limit: int, states: Collection[OutboundState] = ()) -> OutboxPage:
+        """Return outbox messages, newest first, before cursor ``before`` (0: from the newest); reads only.
+
+        Args:
+            before: ``next`` of the previous page, or 0.
+            limit: the most messages to return (at least 1).
+            states: only messages in one of these states (all when empty).
+
+        """
+        ...
+
+    def outbox_message(self, message_id: str) -> OutboxEntry | None:
+        """Return one outbox message with its bytes and status, or None if it was never enqueued."""
+        ...
+
+    def received(self, *, before: int = 0, limit: int, receivers: Collection[str] = ()) -> ReceivedPage:
+        """Return received messages, newest first, before cursor ``before`` (0: from the newest); reads only.
+
+        Unlike :meth:`inbox`, nothing is marked delivered: an operator looking is not the back office taking.
+
+        Args:
+            before: ``next`` of the previous page, or 0.
+            limit: the most messages to return (at least 1).
+            receivers: only messages addressed to one of these participants (all when empty).
+
+        """
+        ...
+
+    def received_message(self, sender: str, message_id: str) -> ReceivedEntry | None:
+        """Return one received message with its bytes, status and our receipt, or None if it was never stored."""
+        ...
+
+    def traffic(self, *, since: dt.datetime) -> Traffic:
+        """Return how many messages were received, and how many queued, at or after ``since``."""
         ...
 
     def counts(self) -> StoreCounts:

@@ -374,6 +374,8 @@ class PostgresStore(c.SqlStore):
     _LOCK_ROWS: ClassVar[str] = " FOR UPDATE"
     # SKIP LOCKED: rows another worker is claiming right now are passed over, not waited for.
     _CLAIM_LOCK: ClassVar[str] = " FOR UPDATE SKIP LOCKED"
+    # Inbox sequence numbers are given at the first pull (commit order); the identity is there from the insert.
+    _INBOUND_ORDER: ClassVar[str] = "id"
 
     def _migrations(self) -> tuple[c.Migration, ...]:
         return MIGRATIONS
