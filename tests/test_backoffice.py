@@ -621,6 +621,7 @@ def test_a_defect_is_a_500_without_internals_on_both_listeners(
 
         store.record_inbound = defect
         store.outbound_status = defect
+        store.outbox_message = defect
         sealed = exchange.seal(notification, me=pki[EXPORTER].identity, to=IMPORTER, now=_now())
         response = httpx.post(
             f"{broken.partner_url}/ub/v1/messages",

@@ -478,6 +478,25 @@ def _wait_receipted(http: httpx.Client, message_id: str) -> dict[str, Any]:
     raise AssertionError(f"{message_id} still not final")
 
 
+def test_only_a_client_of_the_sending_participant_reads_an_outbound_status(
+    windows: dict[str, SingleWindow],
+) -> None:
+    """AU:ABF's message: its client and the client of both read its status; AU:DCCEEW's client gets 403."""
+    document = json.loads(codec.to_json(_document("plastic-au-my-08-export-data.xml")))
+    body = {"receiver": "MY:RMCD", "sender": "AU:ABF", "document": document, "test": True}
+    with windows["AU"].backoffice("AU:ABF") as http:
+        queued = http.post("/api/v1/outbox", json=body)
+        assert queued.status_code == 202, queued.text
+        message_id = queued.json()["message_id"]
+        assert http.get(f"/api/v1/outbox/{message_id}").status_code == 200
+    with windows["AU"].backoffice("both") as http:
+        assert http.get(f"/api/v1/outbox/{message_id}").status_code == 200
+    with windows["AU"].backoffice("AU:DCCEEW") as http:
+        refused = http.get(f"/api/v1/outbox/{message_id}")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden" and "AU:ABF" in refused.json()["detail"]
+
+
 def test_customs_sends_as_itself_and_its_receipt_comes_from_the_customs_it_wrote_to(
     windows: dict[str, SingleWindow],
 ) -> None:

@@ -43,7 +43,7 @@ from picexchange.gateway.app import Gateway, Submission, prometheus, sender_refu
 from picexchange.gateway.auth import BackofficeClient, Credentials, acting_as
 from picexchange.gateway.console import PREFIX as CONSOLE_PREFIX
 from picexchange.gateway.console import create_console_app
-from picexchange.gateway.oversight import MAX_REASON, give_up_outbound, retry_outbound
+from picexchange.gateway.oversight import MAX_REASON, give_up_outbound, outbound_for, retry_outbound, sender_of
 from picexchange.gateway.problems import PROBLEM, Guarded, Problem, install_problem_handlers
 from picexchange.models.base import XmlModel
 from picexchange.models.envelope import Envelope
@@ -390,17 +390,18 @@ def create_backoffice_app(
         message_id: UUID,
         client: Annotated[BackofficeClient, Depends(authenticated("outbox.status"))],
     ) -> Any:
-        """Return where a message we send stands: queued, sending, receipted (final) or failed (final)."""
+        """Return where a message we send stands: queued, sending, receipted (final) or failed (final).
+
+        Only a client that acts for the participant that signed the message may read it (403 otherwise).
+        """
         request.state.target = str(message_id)
-        # Every outbound message is sent as a hosted participant; the store does not keep which one apart from
-        # the signed bytes, so any client that acts for one of them may read a status (by its message id).
         allowed = readable(client)
         if len(allowed) == 1:
             request.state.participant = next(iter(allowed))
-        status = gateway.store.outbound_status(str(message_id))
-        if status is None:
-            raise NotFound(f"no outbound message {message_id}")
-        return outbound_view(str(message_id), status)
+        # The sender is read from the stored signed bytes, as the console reads it (gateway.oversight).
+        entry = outbound_for(gateway, client, str(message_id))
+        request.state.participant = sender_of(entry.message.data, limits=gateway.policy.limits)
+        return outbound_view(str(message_id), entry.status)
 
     def outbound_view(message_id: str, status: OutboundStatus) -> OutboundView:
         return OutboundView(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from picexchange import codec
+from picexchange import codec, signing
 from picexchange.errors import Forbidden, NotFound, OutboxActionRefused, ParseError, StoreError
 from picexchange.gateway.app import Gateway
 from picexchange.gateway.auth import BackofficeClient, acting_as
@@ -51,7 +51,7 @@ def actable(gateway: Gateway, client: BackofficeClient) -> frozenset[str]:
 def sender_of(data: bytes, *, limits: codec.Limits = codec.DEFAULT_LIMITS) -> str | None:
     """Return the header ``Sender`` of a signed envelope we stored, or None if it cannot be read."""
     try:
-        return codec.header_text(codec.parse(data, limits=limits), "Sender")
+        return signing.read_header(codec.parse(data, limits=limits)).sender
     except ParseError:
         return None
 
