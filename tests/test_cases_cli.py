@@ -193,7 +193,7 @@ def test_a_malformed_or_invalid_file_exits_2_with_file_line_path_and_code(tmp_pa
     empty = tmp_path / "empty.xml"
     empty.write_bytes(b"")
     code, out, _ = run(empty)
-    assert (code, out.split(": [")[0]) == (2, f"{empty}:0: /")
+    assert (code, out.split(": [")[0]) == (2, f"{empty}: /")  # no line to point at: no "line 0"
 
 
 def test_usage_errors_exit_2() -> None:

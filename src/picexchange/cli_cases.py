@@ -85,10 +85,13 @@ class _Problem:
     text: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.path}: [{self.code}] {self.text}"
+        # No line (0) when the file has none to point at (empty, not XML at all): ``file: path``, never ``file:0``.
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: [{self.code}] {self.text}"
 
     def json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "path": self.path, "code": self.code, "text": self.text}
+        line = self.line or None
+        return {"file": self.file, "line": line, "path": self.path, "code": self.code, "text": self.text}
 
 
 @dataclass(slots=True)
