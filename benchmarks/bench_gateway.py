@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import statistics
@@ -98,7 +99,8 @@ class Gateway:
 
 
 @contextmanager
-def gateway(folder: Path, store: str, name: str, *, partner: str = "") -> Iterator[Gateway]:
+def gateway(folder: Path, store: str, name: str, *, partner: str = "", source: str | None = None) -> Iterator[Gateway]:
+    """Run a gateway process; ``source``: a ``src`` folder of another picexchange checkout to run instead."""
     port = free_port()
     config = folder / f"gateway-{name}.toml"
     if store.startswith("sqlite:///"):  # configuration files write absolute SQLite paths as sqlite:/abs
@@ -110,7 +112,8 @@ def gateway(folder: Path, store: str, name: str, *, partner: str = "") -> Iterat
         '[backoffice]\nlisten = "127.0.0.1:0"\ntokens = "tokens.toml"\n',
         encoding="utf-8",
     )
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(config)])
+    env = {**os.environ, "PYTHONPATH": source} if source else None
+    process = subprocess.Popen([sys.executable, __file__, "--serve", str(config)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -404,7 +407,7 @@ def _spread(values: Sequence[float]) -> str:
     return f"{min(values):.2f}-{max(values):.2f}"
 
 
-def headline(n: int, repeat: int, *, quick: bool) -> None:
+def headline(n: int, repeat: int, *, quick: bool, baseline: str | None = None) -> None:
     """Print the headline figures, each as a ratio to the floor measured in the same run, interleaved."""
     document = codec.from_xml(SAMPLE.read_bytes(), Envelope).document
     assert isinstance(document, Notification)
@@ -425,13 +428,23 @@ def headline(n: int, repeat: int, *, quick: bool) -> None:
             rows.setdefault(name, []).append(value)
 
         store = f"sqlite:///{folder / 'gateway.db'}"
-        with gateway(folder, store, "sqlite") as gw, floor_server(folder) as floor:
+        with contextlib.ExitStack() as stack:
+            gw = stack.enter_context(gateway(folder, store, "sqlite"))
+            floor = stack.enter_context(floor_server(folder))
+            old = None
+            if baseline:
+                old = stack.enter_context(
+                    gateway(folder, f"sqlite:///{folder / 'baseline.db'}", "old", source=baseline)
+                )
             clients = [Client(me=me, trust=trust, config=client_config()) for _ in range(IN_FLIGHT)]
             plain = [httpx.Client(timeout=60) for _ in range(IN_FLIGHT)]
-            endpoint = f"{gw.url}/ub/v1/messages"
+            stack.callback(lambda: [client.close() for client in [*clients, *plain]])
 
-            def to_gateway(i: int, item: exchange.Sealed) -> None:
-                clients[i].deliver(item, endpoint=endpoint)
+            def to(server: Gateway) -> Callable[[int, exchange.Sealed], None]:
+                def post(i: int, item: exchange.Sealed) -> None:
+                    clients[i].deliver(item, endpoint=f"{server.url}/ub/v1/messages")
+
+                return post
 
             def to_floor(i: int, item: exchange.Sealed) -> None:
                 reply = plain[i].post(floor.url, content=item.raw, headers={"content-type": "application/xml"})
@@ -443,16 +456,19 @@ def headline(n: int, repeat: int, *, quick: bool) -> None:
                     for item in unique_notifications(document, n, tag)
                 ]
 
-            in_flight(gw, batch("warm-gw"), to_gateway)  # warm up: schemas, pools, caches, connections
-            in_flight(floor, batch("warm-floor"), to_floor)
+            servers: list[tuple[str, Gateway, Callable[[int, exchange.Sealed], None]]] = [
+                ("gateway", gw, to(gw)),
+                ("floor", floor, to_floor),
+            ]
+            if old is not None:
+                servers.append(("baseline", old, to(old)))
+            for name, server, post in servers:
+                in_flight(server, batch(f"warm-{name}"), post)  # warm up: schemas, pools, caches, connections
             for rep in range(repeat):
-                first, second = (
-                    ((gw, to_gateway), (floor, to_floor)) if rep % 2 == 0 else ((floor, to_floor), (gw, to_gateway))
-                )
                 loads = {}
-                for server, post in (first, second):
-                    loads[server is gw] = in_flight(server, batch(f"{rep}-{server is gw}"), post)
-                ours, bare = loads[True], loads[False]
+                for name, server, post in servers[rep % len(servers) :] + servers[: rep % len(servers)]:
+                    loads[name] = in_flight(server, batch(f"{rep}-{name}"), post)
+                ours, bare = loads["gateway"], loads["floor"]
                 note("gateway CPU ms/msg", ours.server_ms)
                 note("floor CPU ms/msg", bare.server_ms)
                 note("gateway CPU / floor", ours.server_ms / bare.server_ms)
@@ -465,6 +481,12 @@ def headline(n: int, repeat: int, *, quick: bool) -> None:
                 note("gateway msg/s", ours.rate)
                 note("floor msg/s", bare.rate)
                 note("throughput / floor", ours.rate / bare.rate)
+                if "baseline" in loads:
+                    before = loads["baseline"]
+                    note("baseline gateway CPU ms/msg", before.server_ms)
+                    note("baseline gateway CPU / floor", before.server_ms / bare.server_ms)
+                    note("baseline throughput / floor", before.rate / bare.rate)
+                    note("gateway CPU / baseline", ours.server_ms / before.server_ms)
                 # Sealing on the client against a bare sign of the same document, interleaved too.
                 documents = unique_notifications(document, n, f"seal-{rep}")
                 for product in (rep % 2 == 0, rep % 2 != 0):
@@ -476,20 +498,16 @@ def headline(n: int, repeat: int, *, quick: bool) -> None:
                             floor_seal(pki, item)
                     note("seal ms" if product else "bare seal ms", (time.process_time() - start) / n * 1000)
                 note("seal / bare seal", rows["seal ms"][-1] / rows["bare seal ms"][-1])
-            for client in clients:
-                client.close()
-            for client in plain:
-                client.close()
         print()
         for name, values in rows.items():
             ratio = "/" in name
             shown = f"{median(values):8.2f}" + (f"   [{_spread(values)}]" if ratio else "")
             print(f"  {name:30} {shown}")
         print()
-        sizes(folder, pki, quick=quick)
+        sizes(folder, pki, quick=quick, baseline=baseline)
 
 
-def sizes(folder: Path, pki: TestPki, *, quick: bool) -> None:
+def sizes(folder: Path, pki: TestPki, *, quick: bool, baseline: str | None) -> None:
     """Print peak RSS for a 5 MB ExportData (fresh processes) and the receiver's CPU per MB across sizes."""
     me = pki[EXPORTER].identity
     wanted = SIZES[:2] if quick else SIZES
@@ -499,15 +517,20 @@ def sizes(folder: Path, pki: TestPki, *, quick: bool) -> None:
         document = export_data_of(size)
         copies = 10 if size < 1_000_000 else 2 if size < 10_000_000 else 1
         messages[size] = [exchange.seal(document, me=me, to=IMPORTER, now=_now(), test=True) for _ in range(copies)]
-    store = f"sqlite:///{folder / 'sizes.db'}"
     big = 32 * 1024 * 1024
     warm = exchange.seal(export_data_of(10_000), me=me, to=IMPORTER, now=_now(), test=True)
-    cost: dict[tuple[bool, int], float] = {}
-    peak: dict[bool, float] = {}
-    for product in (True, False):
-        opened = gateway(folder, store, "sizes", partner=f"max_body_bytes = {big}") if product else floor_server(folder)
+    cost: dict[tuple[str, int], float] = {}
+    peak: dict[str, float] = {}
+    kinds = ["gateway", "floor", *(["baseline"] if baseline else [])]
+    for kind in kinds:
+        limit = f"max_body_bytes = {big}"
+        if kind == "floor":
+            opened = floor_server(folder)
+        else:
+            source = baseline if kind == "baseline" else None
+            opened = gateway(folder, f"sqlite:///{folder / f'sizes-{kind}.db'}", kind, partner=limit, source=source)
         with opened as server:
-            url = f"{server.url}/ub/v1/messages" if product else server.url
+            url = server.url if kind == "floor" else f"{server.url}/ub/v1/messages"
             with httpx.Client(timeout=600) as client:
 
                 def post(item: exchange.Sealed, url: str = url) -> None:
@@ -519,26 +542,20 @@ def sizes(folder: Path, pki: TestPki, *, quick: bool) -> None:
                 five = next(size for size in wanted if size >= 5_000_000)
                 before = peak_rss(server.process.pid)
                 post(messages[five][0])
-                peak[product] = (peak_rss(server.process.pid) - before) / len(messages[five][0].raw)
+                peak[kind] = (peak_rss(server.process.pid) - before) / len(messages[five][0].raw)
                 for size in wanted:
                     items = messages[size][1:] if size == five else messages[size]
-                    if not items:
-                        items = messages[size]
                     cpu = server.cpu_seconds()
-                    for item in items:
+                    for item in items or messages[size]:
                         post(item)
-                    megabytes = sum(len(item.raw) for item in items) / 1e6
-                    cost[product, size] = (server.cpu_seconds() - cpu) / megabytes * 1000
-    print(
-        f"  peak RSS increment, 5 MB ExportData: gateway {peak[True]:.1f}x the document, floor {peak[False]:.1f}x "
-        f"(ratio {peak[True] / peak[False]:.2f})"
-    )
+                    megabytes = sum(len(item.raw) for item in items or messages[size]) / 1e6
+                    cost[kind, size] = (server.cpu_seconds() - cpu) / megabytes * 1000
+    shown = ", ".join(f"{kind} {peak[kind]:.1f}x" for kind in kinds)
+    print(f"  peak RSS increment, 5 MB ExportData, in the document's size: {shown}")
     for size in wanted:
-        print(
-            f"  CPU per MB at {size / 1e6:>5.2f} MB: gateway {cost[True, size]:7.1f} ms, "
-            f"floor {cost[False, size]:7.1f} ms "
-            f"(ratio {cost[True, size] / cost[False, size]:.2f})"
-        )
+        figures = ", ".join(f"{kind} {cost[kind, size]:6.1f} ms" for kind in kinds)
+        ratio = cost["gateway", size] / cost["floor", size]
+        print(f"  CPU per MB at {size / 1e6:>5.2f} MB: {figures} (gateway/floor {ratio:.2f})")
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -551,6 +568,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer messages and repetitions")
     parser.add_argument("--messages", type=int, default=0, help="messages per run (default 300, quick 100)")
     parser.add_argument("--repeat", type=int, default=0, help="interleaved repetitions (default 5, quick 3)")
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="also run, interleaved, a gateway from the src folder of another checkout (before/after a change)",
+    )
     parser.add_argument("--detail", action="store_true", help="also the older per-mode table (SQLite, PostgreSQL)")
     parser.add_argument("--postgres", default=PG_SERVER, help="server URL for --detail ('' to skip)")
     args = parser.parse_args()
@@ -568,7 +590,7 @@ def main() -> None:
         return
     n = args.messages or (100 if args.quick else 300)
     repeat = args.repeat or (3 if args.quick else 5)
-    headline(n, repeat, quick=args.quick)
+    headline(n, repeat, quick=args.quick, baseline=args.baseline)
     if args.detail:
         detail(n, args.postgres)
 
