@@ -207,7 +207,7 @@ def schema_proven() -> Iterator[None]:
 
     The XSD is generated from these same :class:`Facets` (lengths, code lists as enumerations, ranges, total and
     fraction digits) on ``xs:string`` and numeric types whose values are the text as written, so a schema-valid
-    tree meets every value facet; checking them again is a quarter of decoding a large document
+    tree meets every value facet; checking them again is a fifth of decoding a large document
     (``Decimal.normalize().as_tuple()`` per amount). Patterns and every cross-field rule still run.
     Use it only around :func:`picexchange.codec.decode` of a tree that passed ``schemas.check_document``.
     """
