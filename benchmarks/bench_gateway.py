@@ -1,18 +1,19 @@
-"""End-to-end gateway throughput: client -> gateway -> store -> signed receipt verified, on SQLite and PostgreSQL.
+"""End-to-end gateway cost against a floor of bare-library work, every headline figure a ratio measured in one run.
 
-Run by hand: ``.venv/bin/python benchmarks/bench_gateway.py [--quick] [--messages N] [--postgres URL]``.
+Run by hand: ``.venv/bin/python benchmarks/bench_gateway.py [--quick] [--messages N] [--repeat R] [--baseline SRC]
+[--detail [--postgres URL]]``; benchmarks/README.md records the figures and the command.
 
 The gateway runs in a separate process (this script started again with ``--serve CONFIG``: uvicorn, as
-``picexchange serve`` runs it), so the client's CPU is not the gateway's; on a 2-core machine both still
-share the cores. The messages are the ~5 KB Notification of ``samples/messages/plastic-au-my-01-notification.xml``
-sealed beforehand with fresh ids (sealing is the sender's work, not the delivery's). Each delivery is one
-``Client.deliver``: POST, the gateway's ``exchange.accept`` + one store transaction + signed Receipt, and the
-client's check of that receipt (signature, signer, digest of the bytes sent).
-
-Next to each row, in the same run, the bare cost of the same messages: ``exchange.accept`` alone (parse +
-verify + validate, no HTTP, no store), and the whole exchange without HTTP and store (accept + receipt_for
-+ read_reply). This machine's speed drifts up to 2x within seconds, so the ratio is the number to compare.
-The gateway's CPU per message is read from /proc for its process.
+``picexchange serve`` runs it), and so does the floor receiver of ``bench_floor.py`` (``--serve-floor``); on a
+2-core machine they still share the cores with the sending process. The headline (``headline``): runs of N
+sealed Notifications (``samples/messages/plastic-au-my-01-notification.xml``, each its own case) with 8 in
+flight, the gateway (``Client.deliver``: POST, accept, case work, store, signed Receipt, the client's check of
+it) and the floor (POST, bare work, bare receipt check) alternating, R repetitions; CPU per message of the
+receiver (from /proc) and of the sender (``process_time``), throughput, and sealing against a bare sign, each
+as the median of the per-pair ratios. Then peak RSS for a 5 MB ExportData in fresh processes (VmHWM) and CPU
+per MB at 50 KB, 5 MB and 25 MB (50 MB is over ``codec.Limits.max_bytes``). ``--baseline SRC`` adds a gateway
+run from another checkout's ``src`` to the same rotation. ``--detail`` prints the older per-mode table
+(sequential, threads, async; SQLite and PostgreSQL) with ``exchange.accept`` alone beside each row.
 """
 
 from __future__ import annotations
