@@ -298,10 +298,13 @@ def test_the_code_runs_the_inbound_checks_in_the_order_the_doc_gives() -> None:
     """accept_for, verify and _decode_signed call the checks in INBOUND_PATH's order."""
     from picexchange import exchange, signing
 
-    # (accept_for reads the header once right after parsing, for the message id its errors carry; the routing
-    # is read after the envelope schema, where the doc names read_header.)
-    _calls_in_order(exchange.accept_for, "codec.parse", "schemas.check_envelope", "signing.admit", "signing.verify")
-    _calls_in_order(signing.verify, "_check_placement", "_check_signature_shape", "admit", "_pinned",
-                    "_signxml_verify", "_decode_signed", "check_created")  # fmt: skip
+    # (accept_for reads the header once, right after parsing: the message id its errors carry, and the routing it
+    # uses only once the envelope schema passed, where the doc names read_header. It enters verify's checks past
+    # the envelope schema and the header it already checked and read.)
+    _calls_in_order(exchange.accept_for, "codec.parse", "schemas.check_envelope", "signing.admit",
+                    "signing._verify_tree")  # fmt: skip
+    _calls_in_order(signing.verify, "codec.parse", "_verify_tree")
+    _calls_in_order(signing._verify_tree, "_check_placement", "_check_signature_shape", "schemas.check_envelope",
+                    "admit", "_pinned", "_signxml_verify", "_decode_signed", "check_created")  # fmt: skip
     _calls_in_order(signing._decode_signed, "schemas.check_document", "codec.decode")
 

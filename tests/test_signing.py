@@ -31,10 +31,12 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from picexchange import codec, schemas, signing, testpki
 from picexchange.codec import Limits
 from picexchange.errors import (
+    BusinessRuleError,
     ConfigurationError,
     MessageError,
     MessageTooLarge,
     ParseError,
+    SchemaError,
     SignatureError,
     TrustError,
 )
@@ -811,6 +813,40 @@ def test_every_text_character_of_the_signed_content_is_covered(signed: bytes, tr
             verify(signed[:position] + replacement + signed[position + 1 :], trust)
         checked += 1
     assert checked > 500
+
+
+# ------------------------------------------------------------------------------------------------ decoding
+
+
+def _signed_with(pki: testpki.TestPki, changes: dict[str, str]) -> bytes:
+    """Sign the Acknowledgement of make_envelope with some of its texts replaced (tag local name -> text)."""
+    root = codec.encode(make_envelope())
+    for element in root.iter():
+        if isinstance(element.tag, str) and etree.QName(element).localname in changes:
+            element.text = changes[etree.QName(element).localname]
+    return signing.sign(root, pki["MY:DOE"].identity)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("Country", "QQ"), ("Remarks", "x" * 5000)],
+    ids=["not-in-the-code-list", "too-long"],
+)
+def test_a_broken_value_facet_in_a_genuine_signature_is_refused_with_its_path(
+    pki: testpki.TestPki, trust: TrustStore, name: str, text: str
+) -> None:
+    """The decode of what was signed leaves value facets to the full XSD, which refuses them first."""
+    with pytest.raises(SchemaError) as caught:
+        verify(_signed_with(pki, {name: text}), trust)
+    assert any(issue.path and issue.path.endswith(f"/{name}") for issue in caught.value.issues)
+
+
+def test_a_broken_business_rule_in_a_genuine_signature_is_still_refused(
+    pki: testpki.TestPki, trust: TrustStore
+) -> None:
+    """Schema-valid, but acknowledged before it was received: the model's own rules still run on decode."""
+    with pytest.raises(BusinessRuleError):
+        verify(_signed_with(pki, {"AcknowledgedOn": "2026-03-01"}), trust)
 
 
 # ------------------------------------------------------------------------------------------------ samples

@@ -311,10 +311,11 @@ def accept_for(
     """
     # Size bound and safe parse, then the routing part of the envelope against the envelope schema.
     root = codec.parse(raw, limits=policy.limits)
-    message_id = signing.read_header(root).message_id
+    # The schema check reads the tree and changes nothing in it: the header read here is the one it checks.
+    header = signing.read_header(root)
+    message_id = header.message_id
     try:
         schemas.check_envelope(root)
-        header = signing.read_header(root)
         if header.is_reply:
             raise SchemaError(
                 [
@@ -328,14 +329,15 @@ def accept_for(
         # The cheap refusals (receiver, sender, Utility Block) before any signature work; verify decides them
         # again, with the same function, on what was signed.
         signing.admit(header, hosted=hosted, trust=trust)
-        verified = signing.verify(
+        # The envelope schema was checked above, on this tree: the signature check does not repeat it.
+        verified = signing._verify_tree(
             root,
+            received=header,
             trust=trust,
             now=now,
             hosted=hosted,
             freshness=policy.freshness,
             policy=policy.verify,
-            limits=policy.limits,
         )
     except MessageError as exc:
         if exc.message_id is None:

@@ -56,7 +56,7 @@ from picexchange.errors import (
     SignatureError,
     TrustError,
 )
-from picexchange.models.base import NS_ENVELOPE
+from picexchange.models.base import NS_ENVELOPE, schema_proven
 from picexchange.models.common import Timestamp
 from picexchange.models.envelope import Envelope, MessageType, UtilityBlock
 from picexchange.trust import (
@@ -871,20 +871,42 @@ def verify(
         raise ValueError("give receiver or hosted, not both")
     ours = frozenset(hosted) if hosted is not None else frozenset({receiver}) if receiver is not None else None
     root = codec.parse(raw, limits=limits) if isinstance(raw, bytes) else raw
+    return _verify_tree(
+        root, received=None, trust=trust, now=now, hosted=ours, sender=sender, freshness=freshness, policy=policy
+    )
+
+
+def _verify_tree(
+    root: etree._Element,
+    *,
+    received: RoutingHeader | None,
+    trust: TrustStore,
+    now: dt.datetime,
+    hosted: Set[str] | None,
+    sender: str | None = None,
+    freshness: Freshness | None = None,
+    policy: VerifyPolicy = DEFAULT_POLICY,
+) -> Verified:
+    """Run :func:`verify` on a parsed tree, from the signature's placement on.
+
+    ``received`` is the tree's header when the caller already checked the envelope schema on this tree and read
+    it (``exchange.accept_for``), so neither is done twice; None checks and reads it here.
+    """
     signature = _check_placement(root)
     algorithm = _check_signature_shape(signature, policy)
-    schemas.check_envelope(root)
-    # From here on the header is schema-valid. The routing read from the received tree only chooses whom to
-    # check the signature against; the result is built from the signed tree, where the routing is decided again.
-    received = read_header(root)
+    if received is None:
+        schemas.check_envelope(root)
+        # From here on the header is schema-valid. The routing read from the received tree only chooses whom to
+        # check the signature against; the result is built from the signed tree, where it is decided again.
+        received = read_header(root)
     try:
-        partner = admit(received, hosted=ours, trust=trust, sender=sender)
+        partner = admit(received, hosted=hosted, trust=trust, sender=sender)
         registered = _pinned(partner, trust, _certificate_element(signature), now=now, policy=policy)
         signed = _signxml_verify(
             root, registered.certificate, now=now, algorithm=algorithm, policy=policy, sender=partner.id
         )
         envelope, header = _decode_signed(root, signed)
-        if admit(header, hosted=ours, trust=trust, sender=sender) is not partner or header.sender != partner.id:
+        if admit(header, hosted=hosted, trust=trust, sender=sender) is not partner or header.sender != partner.id:
             raise TrustError(
                 f"the signed Sender {header.sender} is not the signer {partner.id}",
                 reason=TrustReason.SIGNER_NOT_SENDER.value,
@@ -916,7 +938,9 @@ def _decode_signed(root: etree._Element, signed: etree._Element) -> tuple[Envelo
     # what was signed is the same content, and the result is decoded from the signed tree only.
     schemas.check_document(root)
     try:
-        envelope = codec.decode(signed, Envelope)
+        # The full XSD has just proved the value facets on this content (signed is its canonical form).
+        with schema_proven():
+            envelope = codec.decode(signed, Envelope)
     except (SchemaError, BusinessRuleError):
         codec.decode(root, Envelope)  # raises the same problems, with the lines of the bytes received
         raise

@@ -37,17 +37,14 @@ async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
         raise MessageTooLarge(f"message of {declared} bytes exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-
-    async def collect() -> None:
-        nonlocal size
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise MessageTooLarge(f"message exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-
     try:
-        await asyncio.wait_for(collect(), timeout)
+        # A deadline on this task, not a task of its own per request (asyncio.wait_for made one).
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise MessageTooLarge(f"message exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
     except TimeoutError:
         raise BodyTimeout(f"the message body did not arrive within {timeout:g} seconds") from None
     return b"".join(chunks)

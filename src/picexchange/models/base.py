@@ -15,7 +15,9 @@ import enum
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -42,6 +44,7 @@ __all__ = [
     "XmlName",
     "binding",
     "namespace_of",
+    "schema_proven",
     "xml_name",
 ]
 
@@ -168,6 +171,8 @@ class Facets:
         allowed: list[frozenset[str] | None] = []  # loaded on first use: code lists are read lazily
 
         def check(value: Any) -> Any:
+            if _SCHEMA_PROVEN.get():
+                return value  # the full XSD checked these very facets on this very text (schema_proven)
             if isinstance(value, str):
                 size = len(value)
                 if shortest is not None and size < shortest:
@@ -191,6 +196,26 @@ class Facets:
             return value
 
         return check
+
+
+_SCHEMA_PROVEN: ContextVar[bool] = ContextVar("picexchange_schema_proven", default=False)
+
+
+@contextmanager
+def schema_proven() -> Iterator[None]:
+    """Skip the value facets while decoding a tree the full XSD has just validated; they are proven there.
+
+    The XSD is generated from these same :class:`Facets` (lengths, code lists as enumerations, ranges, total and
+    fraction digits) on ``xs:string`` and numeric types whose values are the text as written, so a schema-valid
+    tree meets every value facet; checking them again is a fifth of decoding a large document
+    (``Decimal.normalize().as_tuple()`` per amount). Patterns and every cross-field rule still run.
+    Use it only around :func:`picexchange.codec.decode` of a tree that passed ``schemas.check_document``.
+    """
+    token = _SCHEMA_PROVEN.set(True)
+    try:
+        yield
+    finally:
+        _SCHEMA_PROVEN.reset(token)
 
 
 def _check_number(facets: Facets, value: Decimal | int) -> None:

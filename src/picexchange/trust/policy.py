@@ -19,6 +19,7 @@ keys, never a file.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from cryptography import x509
@@ -51,6 +52,7 @@ _CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 PARTICIPANT_URI_PREFIX = "urn:picexchange:participant:"
 
 SigningKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
 
 def key_problem(public_key: object, *, min_rsa_bits: int = MIN_RSA_BITS) -> str | None:
     """Return why a public key is too weak or of an unsupported kind for signing, or None if it is fine."""
@@ -172,6 +174,14 @@ def certificate_problems(
         issuer: the issuing CA's certificate, when known; then its key is checked exactly.
 
     """
+    # The answer depends on the certificates' bytes alone (validity dates are checked elsewhere), and the same few
+    # partner certificates sign every message: decided once per certificate. x509.Certificate compares and hashes
+    # by its DER bytes, so the key is the certificate's fingerprint, and its issuer's.
+    return _problems_of(certificate, min_rsa_bits, issuer)
+
+
+@lru_cache(maxsize=1024)
+def _problems_of(certificate: x509.Certificate, min_rsa_bits: int, issuer: x509.Certificate | None) -> tuple[str, ...]:
     problems: list[str] = []
     try:
         weak = key_problem(certificate.public_key(), min_rsa_bits=min_rsa_bits)
