@@ -18,6 +18,7 @@ from picexchange.errors import (
     SignatureError,
     TrustError,
 )
+from picexchange.models.common import Digest
 from picexchange.models.envelope import Envelope, Error, Receipt, UtilityBlock
 from picexchange.models.pic import Notification
 from picexchange.testpki import TestPki, make_test_pki
@@ -75,6 +76,40 @@ def test_a_sealed_notification_is_accepted_and_receipted_for_its_exact_bytes(
     assert receipted.receipt.ref_to_message_id == sealed.message_id
     assert receipted.envelope.header.conversation_id == notification.notification_number
     assert receipted.envelope.header.utility_block is UtilityBlock.PIC
+
+
+@pytest.mark.parametrize("test", [False, True])
+@pytest.mark.parametrize(
+    "received_at",
+    [NOW + dt.timedelta(seconds=3), dt.datetime(2026, 11, 25, 12, 0, 0, 250, tzinfo=dt.timezone(dt.timedelta(hours=8)))],
+)
+def test_a_receipt_is_the_envelope_and_bytes_the_model_path_makes(
+    pki: TestPki, notification: Notification, test: bool, received_at: dt.datetime
+) -> None:
+    """receipt_for fills a template; it must sign exactly the envelope Receipt + seal (the model path) would."""
+    exporter, importer = pki["AU:DCCEEW"], pki["MY:DOE"]
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:DOE", now=NOW, test=test)
+    inbound = exchange.accept(sealed.raw, me=importer.identity, trust=pki.trust(), now=NOW)
+    message_id = uuid.uuid4()
+    receipt = exchange.receipt_for(inbound, me=importer.identity, now=received_at, message_id=message_id)
+    by_model = exchange.seal(
+        Receipt(
+            ref_to_message_id=sealed.message_id,
+            received_digest=Digest(value=inbound.digest),
+            received_at=received_at,
+        ),
+        me=importer.identity,
+        to="AU:DCCEEW",
+        now=received_at,
+        message_id=message_id,
+        conversation_id=notification.notification_number,
+        ref_to=sealed.message_id,
+        utility_block=UtilityBlock.PIC,
+        test=test,
+    )
+    assert receipt.envelope == by_model.envelope
+    assert receipt.raw == by_model.raw  # RSA PKCS#1 v1.5 signatures are deterministic: same input, same bytes
+    assert receipt.digest == by_model.digest
 
 
 def test_a_message_for_someone_else_is_refused_before_its_signature_is_checked(

@@ -68,6 +68,7 @@ __all__ = [
     "from_json",
     "from_xml",
     "header_text",
+    "lexical",
     "message_bytes",
     "parse",
     "text_of",
@@ -629,7 +630,8 @@ def from_xml(raw: bytes | str, cls: type[M] | None = None, *, limits: Limits = D
 # ------------------------------------------------------------------------------------------------ encoding
 
 
-def _lexical(value: Any) -> str:
+def lexical(value: Any) -> str:
+    """Return ``value`` as :func:`encode` writes it: its XML Schema lexical form (a UTC timestamp ends in Z)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, enum.Enum):
@@ -650,16 +652,16 @@ def _fill(element: etree._Element, model: XmlModel) -> None:
         if value is None:
             continue
         if item.kind == "attribute":
-            element.set(item.local_name, _lexical(value))
+            element.set(item.local_name, lexical(value))
         elif item.kind == "text":
-            element.text = _lexical(value)
+            element.text = lexical(value)
         else:
             for one in value if item.repeated else (value,):
                 child = etree.SubElement(element, item.tag)
                 if item.model is not None:
                     _fill(child, one)
                 else:
-                    child.text = _lexical(one)
+                    child.text = lexical(one)
 
 
 def encode(model: XmlModel) -> etree._Element:

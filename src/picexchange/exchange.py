@@ -17,7 +17,9 @@ header reader are :mod:`picexchange.signing`'s (:func:`~picexchange.signing.admi
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
+import functools
 import hashlib
 import re
 import typing
@@ -37,6 +39,7 @@ from picexchange.models.envelope import (
     Error,
     ErrorCode,
     ErrorIssue,
+    Header,
     Receipt,
     UtilityBlock,
     utility_block_of,
@@ -347,24 +350,98 @@ def accept_for(
 
 
 def receipt_for(inbound: Inbound, *, me: Identity, now: dt.datetime, message_id: uuid.UUID | None = None) -> Sealed:
-    """Return our signed Receipt for ``inbound``: its id and the SHA-256 of the exact bytes we received."""
-    header = inbound.envelope.header
+    """Return our signed Receipt for ``inbound``: its id and the SHA-256 of the exact bytes we received.
+
+    The envelope is validated as :func:`seal` validates it, but not encoded again: its unsigned tree is a copy
+    of one the model path wrote once (:class:`_ReceiptTemplate`) with this receipt's values filled in, the
+    same bytes :func:`seal` would sign for the same Receipt.
+    """
+    received = inbound.envelope.header
     receipt = Receipt(
-        ref_to_message_id=header.message_id,
+        ref_to_message_id=received.message_id,
         received_digest=Digest(value=inbound.digest),
         received_at=now,
     )
-    return seal(
+    envelope = Envelope.wrap(
         receipt,
-        me=me,
-        to=header.sender,
-        now=now,
-        message_id=message_id,
-        conversation_id=header.conversation_id,
-        ref_to=header.message_id,
-        utility_block=header.utility_block,
-        test=bool(header.test_indicator),
+        message_id=message_id or uuid.uuid4(),
+        conversation_id=received.conversation_id,
+        ref_to_message_id=received.message_id,
+        sender=me.participant,
+        receiver=received.sender,
+        utility_block=received.utility_block,
+        created=now,
+        test_indicator=True if received.test_indicator else None,
     )
+    tree = _receipt_template(bool(envelope.header.test_indicator)).fill(envelope.header, receipt)
+    raw = signing.sign(tree, me)
+    return Sealed(envelope=envelope, raw=raw, digest=digest_of(raw))
+
+
+class _ReceiptTemplate:
+    """The unsigned envelope of a Receipt as :func:`codec.encode` writes it, and the elements its values fill.
+
+    Receipts differ only in these values, so the tree is encoded once, from models, and copied per receipt.
+    tests/test_exchange.py checks that a filled copy and the model path (Receipt, Envelope.wrap, codec.encode)
+    give the same bytes for the same values, so the two cannot drift apart.
+    """
+
+    _SLOTS = (
+        "env:Header/env:MessageId",
+        "env:Header/env:ConversationId",
+        "env:Header/env:RefToMessageId",
+        "env:Header/env:Sender",
+        "env:Header/env:Receiver",
+        "env:Header/env:UtilityBlock",
+        "env:Header/env:Created",
+        "env:Body/env:Receipt/env:RefToMessageId",
+        "env:Body/env:Receipt/env:ReceivedDigest",
+        "env:Body/env:Receipt/env:ReceivedAt",
+    )
+
+    def __init__(self, *, test: bool) -> None:
+        placeholder = uuid.UUID(int=0)
+        epoch = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        sample = Envelope.wrap(
+            Receipt(ref_to_message_id=placeholder, received_digest=Digest(value="A" * 43 + "="), received_at=epoch),
+            message_id=uuid.UUID(int=1),
+            conversation_id="X",
+            ref_to_message_id=placeholder,
+            sender="ZZ:A",
+            receiver="ZZ:B",
+            utility_block=UtilityBlock.PIC,
+            created=epoch,
+            test_indicator=True if test else None,
+        )
+        self.root = codec.encode(sample)
+        nodes = list(self.root.iter())
+        namespaces = {"env": codec.NSMAP["env"]}
+        self.positions = tuple(nodes.index(self.root.find(path, namespaces)) for path in self._SLOTS)
+
+    def fill(self, header: Header, receipt: Receipt) -> etree._Element:
+        """Return a new tree of this template holding ``header`` and ``receipt``'s values."""
+        values = (
+            header.message_id,
+            header.conversation_id,
+            header.ref_to_message_id,
+            header.sender,
+            header.receiver,
+            header.utility_block,
+            header.created,
+            receipt.ref_to_message_id,
+            receipt.received_digest.value,
+            receipt.received_at,
+        )
+        root = copy.deepcopy(self.root)
+        nodes = list(root.iter())
+        for position, value in zip(self.positions, values, strict=True):
+            nodes[position].text = codec.lexical(value)
+        return root
+
+
+@functools.cache
+def _receipt_template(test: bool) -> _ReceiptTemplate:
+    return _ReceiptTemplate(test=test)
 
 
 def _peek(raw: bytes | None, limits: codec.Limits) -> etree._Element | None:
