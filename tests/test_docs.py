@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from fastapi.routing import APIRoute
+from starlette.routing import Route
 from pydantic import BaseModel
 
 from picexchange.gateway import Credentials, Gateway, create_backoffice_app, create_partner_app
@@ -44,8 +44,9 @@ def test_every_route_is_documented() -> None:
             (method, route.path)
             for app in apps
             for route in app.routes
-            if isinstance(route, APIRoute)
-            for method in route.methods
+            if isinstance(route, Route)
+            for method in route.methods or ()
+            if method != "HEAD"  # Starlette answers HEAD wherever it answers GET; the guide names GET
         }
         gateway.pool.close()
     documented = set(re.findall(r"`(GET|POST) (/[^` ?]+)", GUIDE))

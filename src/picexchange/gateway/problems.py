@@ -15,7 +15,7 @@ import http
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -125,8 +125,8 @@ def _answer(scope: Scope, error: PicExchangeError) -> JSONResponse:
     return problem_response(error.http_status, error.code, error.text, issues=issues, headers=headers)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every refusal of ``app`` as problem details, FastAPI's own included."""
+def install_problem_handlers(app: Starlette) -> None:
+    """Answer every refusal of ``app`` (FastAPI's, or a plain Starlette app's) as problem details."""
 
     async def known(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, PicExchangeError)
@@ -167,7 +167,7 @@ class Guarded:
     """An app wrapped so that no error escapes it, with JSON request bodies optionally bounded.
 
     Args:
-        app: the FastAPI app (with :func:`install_problem_handlers`), or the console's Starlette app; kept as
+        app: the FastAPI or Starlette app (with :func:`install_problem_handlers`), or the console's app; kept as
             :attr:`app` (its routes).
         json_body: ``(max_bytes, timeout_seconds)``: bodies must be ``application/json`` (else 415), at most
             that large (else 413, while reading) and complete within that time (else 408). None: the routes
