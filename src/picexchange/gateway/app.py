@@ -300,7 +300,7 @@ class Gateway:
     ) -> Recorded:
         """Store a received message of a case with its case update (and an automatic hold) in one transaction."""
         number = event.conversation_id
-        conflict = CaseConflict(number, expected=0, found=0)
+        conflict: CaseConflict | None = None  # made only when the store reports one, not for every message
         with self.cases.locked(number):
             for _ in range(ATTEMPTS):
                 loaded = self.cases.load(number)
@@ -349,7 +349,8 @@ class Gateway:
                         )
                         self.wake()
                 return recorded
-        raise conflict  # still changing after ATTEMPTS tries: retryable, the caller tries again later
+        # Still changing after ATTEMPTS tries: retryable, the caller tries again later.
+        raise conflict if conflict is not None else CaseConflict(number, expected=0, found=0)
 
     def _clearance_of(self, event: CaseEvent, loaded: LoadedCase, now: dt.datetime) -> ClearanceDecision | None:
         """Return the clearance decision on an ExportData that a hosted Customs participant receives, else None."""
