@@ -188,7 +188,9 @@ def test_the_partner_listener_has_no_back_office(site: Site, path: str) -> None:
         assert partner.get("/healthz").json() == {"status": "ok", "participant": IMPORTER}
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/ub/v1/messages"), ("PUT", "/ub/v1/messages"), ("POST", "/healthz")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/ub/v1/messages"), ("PUT", "/ub/v1/messages"), ("POST", "/healthz")]
+)
 def test_the_partner_listener_refuses_another_method_with_a_problem(site: Site, method: str, path: str) -> None:
     """A route asked with a method it does not take answers a 405 problem, as the back office does."""
     with httpx.Client(base_url=site.partner_url, timeout=30) as partner:

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from starlette.routing import Route
 from pydantic import BaseModel
+from starlette.routing import Route
 
 from picexchange.gateway import Credentials, Gateway, create_backoffice_app, create_partner_app
 from picexchange.gateway.config import GatewayFile

@@ -81,7 +81,10 @@ def test_a_sealed_notification_is_accepted_and_receipted_for_its_exact_bytes(
 @pytest.mark.parametrize("test", [False, True])
 @pytest.mark.parametrize(
     "received_at",
-    [NOW + dt.timedelta(seconds=3), dt.datetime(2026, 11, 25, 12, 0, 0, 250, tzinfo=dt.timezone(dt.timedelta(hours=8)))],
+    [
+        NOW + dt.timedelta(seconds=3),
+        dt.datetime(2026, 11, 25, 12, 0, 0, 250, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+    ],
 )
 def test_a_receipt_is_the_envelope_and_bytes_the_model_path_makes(
     pki: TestPki, notification: Notification, test: bool, received_at: dt.datetime

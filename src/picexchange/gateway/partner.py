@@ -13,6 +13,7 @@ itself. Routing refusals (404, 405) and defects (500) are the same problem detai
 from __future__ import annotations
 
 import asyncio
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
