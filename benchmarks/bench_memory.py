@@ -32,20 +32,31 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-STAGES = ("parse", "parse+xsd", "parse+decode", "parse+verify", "accept", "accept+receipt", "receive", "floor")
+STAGES = (
+    "parse",
+    "parse+xsd",
+    "parse+decode",
+    "parse+verify",
+    "accept",
+    "accept+receipt",
+    "receive",
+    "served",
+    "floor",
+)
 SIZES = (50_000, 5_000_000, 25_000_000)
+_BODY = f"max_body_bytes = {32 * 1024 * 1024}"  # codec.Limits.max_bytes, so 25 MB is received
 _STATUS = re.compile(r"^(VmHWM|VmRSS):\s+(\d+) kB$", re.MULTILINE)
 
 
-def _status() -> dict[str, int]:
-    text = Path("/proc/self/status").read_text(encoding="ascii")
+def _status(pid: str = "self") -> dict[str, int]:
+    text = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
     return {name: int(kb) * 1024 for name, kb in _STATUS.findall(text)}
 
 
-def _reset_peak() -> int:
+def _reset_peak(pid: str = "self") -> int:
     """Reset VmHWM to the current RSS (Linux clear_refs 5) and return that RSS."""
-    Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
-    return _status()["VmRSS"]
+    Path(f"/proc/{pid}/clear_refs").write_text("5", encoding="ascii")
+    return _status(pid)["VmRSS"]
 
 
 def _stage(name: str, folder: Path) -> Callable[[bytes], object]:
@@ -140,6 +151,29 @@ def measure(stage: str, folder: Path, message: Path, warm: Path) -> None:
     print(f"{(_status()['VmHWM'] - base) / size:.3f}")
 
 
+def served(folder: Path, message: Path, warm: Path, source: str | None, store: Path) -> float:
+    """Return the peak RSS increment of a gateway process (uvicorn, as served) receiving ``message`` over HTTP."""
+    import httpx
+    from bench_gateway import gateway
+
+    from picexchange.gateway.partner import XML
+
+    with gateway(folder, f"sqlite:///{store}", "served", partner=_BODY, source=source) as server:
+        with httpx.Client(timeout=600) as client:
+
+            def post(path: Path) -> None:
+                body = path.read_bytes()
+                reply = client.post(f"{server.url}/ub/v1/messages", content=body, headers={"content-type": XML})
+                if reply.status_code != 200:
+                    raise RuntimeError(f"refused: {reply.status_code} {reply.text[:300]}")
+
+            post(warm)
+            pid = str(server.process.pid)
+            base = _reset_peak(pid)
+            post(message)
+            return (_status(pid)["VmHWM"] - base) / message.stat().st_size
+
+
 def prepare(folder: Path, sizes: tuple[int, ...]) -> dict[int, list[Path]]:
     """Write the PKI, the gateway configuration and sealed ExportData messages (one per measurement)."""
     from bench_gateway import EXPORTER, IMPORTER, export_data_of, write_pki
@@ -150,7 +184,7 @@ def prepare(folder: Path, sizes: tuple[int, ...]) -> dict[int, list[Path]]:
     (folder / "tokens.toml").write_text("", encoding="utf-8")
     (folder / "gateway.toml").write_text(
         '[gateway]\npartners = "partners.toml"\nstore = "sqlite:/STORE"\n'
-        f'[partner]\nlisten = "127.0.0.1:0"\nmax_body_bytes = {32 * 1024 * 1024}\n'
+        f'[partner]\nlisten = "127.0.0.1:0"\n{_BODY}\n'
         '[backoffice]\nlisten = "127.0.0.1:0"\ntokens = "tokens.toml"\n',
         encoding="utf-8",
     )
@@ -196,6 +230,11 @@ def main() -> None:
                         if stage == "floor" and kind == "before":
                             continue  # the floor does not depend on the checkout
                         store = folder / f"store-{kind}-{stage}-{size}-{round_}.db"
+                        if stage == "served":
+                            figures.setdefault((kind, stage, size), []).append(
+                                served(folder, messages[size][0], messages[10_000][0], source, store)
+                            )
+                            continue
                         config = (folder / "gateway.toml").read_text(encoding="utf-8")
                         (folder / "gateway.toml").write_text(
                             re.sub(r'store = "[^"]*"', f'store = "sqlite:{store}"', config), encoding="utf-8"
