@@ -63,11 +63,14 @@ def _stage(name: str, folder: Path) -> Callable[[bytes], object]:
     """Return the work of one stage on the received bytes, wired to a gateway built from ``folder``."""
     from bench_floor import FloorReceiver
     from bench_gateway import EXPORTER, IMPORTER
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     from picexchange import codec, exchange, schemas, signing
     from picexchange.gateway import build, load_gateway_config
     from picexchange.models.envelope import Envelope
+    from picexchange.testpki import file_stem
 
     running = build(load_gateway_config(folder / "gateway.toml"))
     gateway = running.gateway
@@ -108,24 +111,18 @@ def _stage(name: str, folder: Path) -> Callable[[bytes], object]:
             raise RuntimeError(f"refused: {status} {body[:300]!r}")
         return body
 
+    receivers: list[FloorReceiver] = []  # made on the warm-up call, before the peak is reset
+
     def floor(raw: bytes) -> object:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
-
-        from picexchange.testpki import file_stem
-
-        sender = x509.load_pem_x509_certificate((folder / f"{file_stem(EXPORTER)}.cert.pem").read_bytes())
-        public = sender.public_key()
-        key = serialization.load_pem_private_key(
-            (folder / f"{file_stem(IMPORTER)}.key.pem").read_bytes(), password=None
-        )
-        assert isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
-        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
-        if not hasattr(floor, "receiver"):
-            floor.receiver = FloorReceiver(  # type: ignore[attr-defined]
-                sender_key=public, key=key, database=folder / f"floor-{os.getpid()}.db"
-            )
-        return floor.receiver.receive(raw)  # type: ignore[attr-defined]
+        if not receivers:
+            sender = x509.load_pem_x509_certificate((folder / f"{file_stem(EXPORTER)}.cert.pem").read_bytes())
+            public = sender.public_key()
+            key = serialization.load_pem_private_key((folder / f"{file_stem(IMPORTER)}.key.pem").read_bytes(), None)
+            assert isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
+            assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+            database = folder / f"floor-{os.getpid()}.db"
+            receivers.append(FloorReceiver(sender_key=public, key=key, database=database))
+        return receivers[0].receive(raw)
 
     return {
         "parse": codec.parse,
