@@ -248,6 +248,19 @@ def test_sign_takes_a_model_a_tree_or_bytes_and_leaves_the_tree_alone(pki: testp
     assert from_tree == signing.sign(envelope, identity) == signing.sign(serialise(root), identity)
 
 
+def test_verify_leaves_a_tree_given_alone_and_returns_a_tree_of_its_own(signed: bytes, trust: TrustStore) -> None:
+    """signxml reads the caller's tree in place: it keeps its signature and bytes; the result is another tree."""
+    root = tree(signed)
+    before = serialise(root)
+    verified = signing.verify(root, trust=trust, now=NOW, receiver="AU:DCCEEW")
+    assert serialise(root) == before
+    assert root[-1].tag == "{http://www.w3.org/2000/09/xmldsig#}Signature"
+    assert verified.signed_xml.getroottree() is not root.getroottree()
+    assert verified.signed_xml.find("ds:Signature", NS) is None
+    # The same tree verifies again: nothing of the first check was left in it.
+    assert signing.verify(root, trust=trust, now=NOW, receiver="AU:DCCEEW").envelope == verified.envelope
+
+
 def test_a_comment_inside_a_signed_value_is_refused(signed: bytes, trust: TrustStore) -> None:
     """Comments are not signed (C14N without comments), so one inside a value is refused before verifying.
 

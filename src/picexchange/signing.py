@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import binascii
 import copy
+import ctypes
 import datetime as dt
 import enum
 import hashlib
+import sys
 from base64 import b64decode
 from collections.abc import Set
 from dataclasses import dataclass, field
+from typing import Any
 
 import cryptography.exceptions
 from cryptography import x509
@@ -764,6 +767,51 @@ def _certificate_in(element: etree._Element) -> bytes:
     return der
 
 
+class _InPlaceVerifier(XMLVerifier):
+    """signxml's verifier reading the caller's tree where it is, instead of a serialised and re-parsed copy."""
+
+    def get_root(self, data: Any) -> Any:
+        """Return ``data`` itself when it is an lxml element.
+
+        signxml copies its input so that it may change the copy, but ``verify`` only reads the root it gets:
+        it finds the signature there and serialises root and signature into copies of its own (its reference
+        check and its enveloped transform each parse one) before changing anything. The tree is the whole
+        document :func:`picexchange.codec.parse` made, so the copy held one more tree of a large message at
+        signxml's peak and bought nothing (benchmarks/README.md, memory).
+        """
+        if isinstance(data, etree._Element):
+            return data
+        return super().get_root(data)  # type: ignore[no-untyped-call]  # signxml leaves it untyped
+
+
+# Below this size (of the canonical form signxml returns) the freed trees are too small to be worth giving back.
+_RETURN_HEAP_FROM = 256 * 1024
+
+
+def _malloc_trim() -> Any:
+    """Return glibc's ``malloc_trim``, or None where the C library has none (musl, macOS, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def _return_freed_trees(size: int) -> None:
+    """Give the pages of the trees signxml freed back to the system before decoding (glibc, large messages).
+
+    libxml2 allocates a tree in many small blocks from the C heap; once freed they stay in glibc's free lists,
+    resident, and decoding allocates the models elsewhere (Python's own arenas), so without this the models of
+    a large message come on top of signxml's peak of three trees instead of into its freed pages.
+    """
+    if _MALLOC_TRIM is not None and size >= _RETURN_HEAP_FROM:
+        _MALLOC_TRIM(0)
+
+
 def _signxml_verify(
     root: etree._Element,
     certificate: x509.Certificate,
@@ -783,9 +831,10 @@ def _signxml_verify(
         verification_time=now,
     )
     try:
-        # A new verifier per call: signxml keeps per-call state on the instance. It re-parses our own
-        # serialisation of the tree codec.parse made (no DTD, no entities), with its resolve_entities=False.
-        result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
+        # A new verifier per call: signxml keeps per-call state on the instance. It reads the tree codec.parse
+        # made (no DTD, no entities) in place, and re-parses its own serialisations of it, with its
+        # resolve_entities=False, for the reference check.
+        result = _InPlaceVerifier().verify(root, x509_cert=certificate, expect_config=config)
     except InvalidDigest as exc:
         raise SignatureError(
             "the signed content was changed after signing (digest mismatch)",
@@ -814,9 +863,12 @@ def _signxml_verify(
         raise SignatureError(
             f"the signature cannot be verified: {exc}", rule_id=SignatureRule.UNVERIFIABLE.value
         ) from exc
-    signed = result.signed_xml if not isinstance(result, list) else None
-    if signed is None:
+    if isinstance(result, list) or result.signed_xml is None:
         raise SignatureError("the signed data is not an XML element", rule_id=SignatureRule.UNVERIFIABLE.value)
+    signed: etree._Element = result.signed_xml
+    size = len(result.signed_data)
+    del result  # its canonical bytes: only the tree parsed from them is kept
+    _return_freed_trees(size)
     return signed
 
 
