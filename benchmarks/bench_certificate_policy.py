@@ -54,7 +54,6 @@ SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "messages" / "plas
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)

@@ -48,7 +48,6 @@ SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "messages" / "plas
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 
 
-
 def main() -> None:
     """Time the header reader, the routing decision and a whole accept, interleaved; print the medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1152,7 +1152,6 @@ def objected_notification() -> Notification:
     )
 
 
-
 def ewaste_objection_flow() -> Flow:
     """Return hazardous e-waste notified from Japan to Malaysia through Singapore: Malaysia objects."""
     flow = Flow(

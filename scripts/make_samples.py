@@ -144,9 +144,7 @@ def tonnes(value: str) -> NotifiedQuantity:
 
 def form_tonnes(value: str, cubic_metres: str | None = None) -> FormQuantity:
     """Return a quantity as the forms give it: tonnes (Mg), and cubic metres where given too."""
-    return FormQuantity(
-        tonnes=Decimal(value), cubic_metres=Decimal(cubic_metres) if cubic_metres is not None else None
-    )
+    return FormQuantity(tonnes=Decimal(value), cubic_metres=Decimal(cubic_metres) if cubic_metres is not None else None)
 
 
 def kilograms(value: str) -> Mass:
@@ -857,8 +855,7 @@ def ewaste_storyline() -> Storyline:
             valid_from=dt.date(2026, 7, 6),
             valid_until=dt.date(2027, 1, 5),
             condition=(
-                "The containers are discharged at the port of Oita only and moved to the smelter within "
-                "72 hours.",
+                "The containers are discharged at the port of Oita only and moved to the smelter within 72 hours.",
                 "The smelter sends the certificate of recovery within 30 days of completion, with the smelter "
                 "assay of each lot.",
             ),
@@ -932,8 +929,7 @@ def ewaste_storyline() -> Storyline:
                 GoodsItem(
                     item_number=1,
                     hs_code="854921",
-                    description="Populated printed circuit boards with lead solder and cadmium contacts, in bulk "
-                    "bags",
+                    description="Populated printed circuit boards with lead solder and cadmium contacts, in bulk bags",
                     waste_identification=EWASTE,
                     net_mass=kilograms("18600"),
                     gross_mass=kilograms("18960"),
@@ -944,8 +940,7 @@ def ewaste_storyline() -> Storyline:
                 GoodsItem(
                     item_number=2,
                     hs_code="854931",
-                    description="Power-supply boards for precious metal recovery, containing lead solder, in bulk "
-                    "bags",
+                    description="Power-supply boards for precious metal recovery, containing lead solder, in bulk bags",
                     waste_identification=EWASTE,
                     net_mass=kilograms("5500"),
                     gross_mass=kilograms("5620"),

@@ -307,4 +307,3 @@ def test_the_code_runs_the_inbound_checks_in_the_order_the_doc_gives() -> None:
     _calls_in_order(signing._verify_tree, "_check_placement", "_check_signature_shape", "schemas.check_envelope",
                     "admit", "_pinned", "_signxml_verify", "_decode_signed", "check_created")  # fmt: skip
     _calls_in_order(signing._decode_signed, "schemas.check_document", "codec.decode")
-

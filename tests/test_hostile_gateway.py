@@ -119,9 +119,7 @@ def _gateway(directory: Path, limits: Mapping[str, int]) -> Iterator[GatewayNode
     running = build(config, credentials=credentials, clock=lambda: ACCEPTED_AT)
     with (
         serve_in_thread(running) as server,
-        httpx.Client(
-            base_url=server.backoffice_url, timeout=60, headers={"Authorization": f"Bearer {token}"}
-        ) as http,
+        httpx.Client(base_url=server.backoffice_url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http,
     ):
         yield GatewayNode(
             participant=RECEIVER,

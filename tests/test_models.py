@@ -398,8 +398,7 @@ def test_customs_passage_dates_and_transit_states_must_fit_the_shipment() -> Non
     passage = export["customs_passage"]
     early = {**passage, "exit_date": dt.date(2026, 8, 1), "entry_date": dt.date(2026, 7, 30)}
     assert _rules(ExportData, {**export, "customs_passage": early}) == [
-        "V-B 21: the waste entered the State of import on 2026-07-30, before it left the State of export on "
-        "2026-08-01"
+        "V-B 21: the waste entered the State of import on 2026-07-30, before it left the State of export on 2026-08-01"
     ]
     late_exit = {**passage, "exit_date": dt.date(2026, 8, 1)}
     assert _rules(ExportData, {**export, "customs_passage": late_exit}) == [

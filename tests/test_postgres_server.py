@@ -63,8 +63,18 @@ def test_a_whole_run_without_its_server(require: str, outcome: str) -> None:
         postgres_server.REQUIRE_VARIABLE: require,
     }
     result = subprocess.run(  # noqa: S603 - this interpreter's pytest on our own tests
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "tests/test_postgres_server.py",
-         "-k", "fresh_schema"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "tests/test_postgres_server.py",
+            "-k",
+            "fresh_schema",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -274,9 +274,7 @@ def test_every_refusal_is_the_same_whichever_entry_point_reads_it(
 
 
 @pytest.mark.parametrize("name", sorted(name for name, case in CASES.items() if ACCEPT in case.entries))
-def test_the_signed_error_tells_the_sender_the_reason(
-    name: str, pki: TestPki, notification: Notification
-) -> None:
+def test_the_signed_error_tells_the_sender_the_reason(name: str, pki: TestPki, notification: Notification) -> None:
     """The refusal's reason travels back as the rule id of the signed Error; the sender reads it in RemoteError."""
     case = CASES[name]
     message = _message(pki, case, notification)

@@ -278,9 +278,7 @@ def test_two_stores_updating_one_case_concurrently_lose_no_message(store_url: st
         except BaseException as exc:  # pragma: no cover - reported below
             failures.append(exc)
 
-    threads = [
-        threading.Thread(target=work, args=(stores[t % 2], 1 + 100 * t)) for t in range(2 * threads_per_store)
-    ]
+    threads = [threading.Thread(target=work, args=(stores[t % 2], 1 + 100 * t)) for t in range(2 * threads_per_store)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -48,8 +48,11 @@ def _refused(text: str) -> ConfigurationError:
         ('[outbox]\nenabled = "yes"', "outbox.enabled", "must be true or false, not the string 'yes'"),
         ('[outbox]\nmode = "poll"', "outbox.mode", "must be 'push' or 'pull', not the string 'poll'"),
         ("outbox = [1]", "outbox", "must be a table, not a list"),
-        ('[[site]]\nname = "a"\nsince = 10:00:00', "site[1].since", "must be a date-time with time zone (e.g. "
-         "2026-01-01T00:00:00Z), not a time"),
+        (
+            '[[site]]\nname = "a"\nsince = 10:00:00',
+            "site[1].since",
+            "must be a date-time with time zone (e.g. 2026-01-01T00:00:00Z), not a time",
+        ),
         (
             '[[site]]\nname = "a"\n[[site]]\nname = "b"\nhome = "not a url"',
             "site[2].home",
@@ -60,8 +63,11 @@ def _refused(text: str) -> ConfigurationError:
             "site[1].nmae",
             "unknown field (allowed here: home, name, since); did you mean name?",
         ),
-        ("[[site]]\nlabel = 1", "site[1].name", "is required (and 1 more: site[1].label: unknown field (allowed here: "
-         "home, name, since))"),
+        (
+            "[[site]]\nlabel = 1",
+            "site[1].name",
+            "is required (and 1 more: site[1].label: unknown field (allowed here: home, name, since))",
+        ),
     ],
     ids=[
         "int-from-string",

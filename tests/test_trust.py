@@ -351,7 +351,7 @@ def test_the_parser_reads_files_only_through_the_reader_it_is_given(pki: testpki
         ),
         (("", 'me = "AU:DCCEEW"\n'), "me", "must be a table, not the string 'AU:DCCEEW'"),
         (
-            ('[[partner.certificate]]\npath = "MY_DOE.cert.pem"\n', 'certificate = []\n'),
+            ('[[partner.certificate]]\npath = "MY_DOE.cert.pem"\n', "certificate = []\n"),
             "partner[1].certificate",
             "must list at least one entry",
         ),

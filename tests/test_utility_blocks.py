@@ -55,9 +55,7 @@ def _messages(spec: dict[str, Any]) -> list[dict[str, Any]]:
 def test_committed_file_is_what_the_generator_writes(generated: dict[str, str], name: str) -> None:
     """A committed spec or reference page equals its regeneration (run python -m tools.ubspec)."""
     assert name in generated
-    assert (ROOT / name).read_text(encoding="utf-8") == generated[name], (
-        f"{name} is stale: run python -m tools.ubspec"
-    )
+    assert (ROOT / name).read_text(encoding="utf-8") == generated[name], f"{name} is stale: run python -m tools.ubspec"
 
 
 def test_generation_is_deterministic(generated: dict[str, str]) -> None:

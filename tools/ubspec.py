@@ -464,9 +464,7 @@ WCO_IDS: Mapping[str, WcoId] = {
             source="domain-notes §3.3 [VERIFY]: not found in the corpora",
             verify=True,
         ),
-        WcoId(
-            id="T006", name="Identification of means of transport crossing the border, coded", source=_ICS2
-        ),
+        WcoId(id="T006", name="Identification of means of transport crossing the border, coded", source=_ICS2),
         WcoId(
             id="T018",
             name="Type of identification of means of transport crossing the border, coded (EU CL750)",
@@ -765,8 +763,7 @@ def _spec(info: UtilityBlockInfo, used: set[str]) -> Json:
         "version": "1.0",
         "title": info.title,
         "schema": f"ub-{block.value}.xsd",
-        "generated_by": f"{_GENERATED_BY} from the curated data in tools/ubspec.py and the models; "
-        "do not edit by hand",
+        "generated_by": f"{_GENERATED_BY} from the curated data in tools/ubspec.py and the models; do not edit by hand",
         "purpose": {
             "text": info.purpose,
             "sources": [{"ref": s.ref, "document": s.document, "quote": s.quote} for s in info.sources],

@@ -126,9 +126,7 @@ def _simple_type(schema: etree._Element, facets: Facets) -> None:
     if facets.code_list is not None:
         for entry in codes.code_list(facets.code_list):
             enumeration = etree.SubElement(restriction, _x("enumeration"), value=entry.code)
-            validity = (
-                "" if entry.valid_from is None and entry.valid_to is None else f" ({entry.validity_text()})"
-            )
+            validity = "" if entry.valid_from is None and entry.valid_to is None else f" ({entry.validity_text()})"
             _doc(enumeration, entry.label + validity)
     elif facets.enumeration is not None:
         for value in facets.enumeration:
@@ -175,9 +173,7 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
         holder = etree.SubElement(content, _x("extension"), base=type_ref(text[0]))
     elif base is not XmlModel:
         content = etree.SubElement(complex_type, _x("complexContent"))
-        holder = etree.SubElement(
-            content, _x("extension"), base=f"{_PREFIX[namespace_of(base)]}:{base.__name__}Type"
-        )
+        holder = etree.SubElement(content, _x("extension"), base=f"{_PREFIX[namespace_of(base)]}:{base.__name__}Type")
     else:
         holder = complex_type
     if elements and all(item.model is not None and item.model.xml_root for item in elements):
@@ -191,16 +187,12 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
                 _doc(etree.SubElement(choice, _x("element"), ref=f"env:{item.local_name}"), item.doc)
             elif item.namespace not in namespaces:
                 namespaces.append(item.namespace)
-        any_document = etree.SubElement(
-            choice, _x("any"), namespace=" ".join(namespaces), processContents="lax"
-        )
+        any_document = etree.SubElement(choice, _x("any"), namespace=" ".join(namespaces), processContents="lax")
         _doc(
             any_document,
             "One business document of a Utility Block: "
             + ", ".join(
-                f"{_PREFIX[item.namespace]}:{item.local_name}"
-                for item in elements
-                if item.namespace != NS_ENVELOPE
+                f"{_PREFIX[item.namespace]}:{item.local_name}" for item in elements if item.namespace != NS_ENVELOPE
             )
             + ".",
         )
@@ -321,9 +313,7 @@ def generate() -> dict[str, bytes]:
         if namespace == NS_COMMON:
             for name in sorted(facets):
                 _simple_type(schema, facets[name])
-        out[SCHEMA_FILES[namespace]] = etree.tostring(
-            schema, xml_declaration=True, encoding="UTF-8", pretty_print=True
-        )
+        out[SCHEMA_FILES[namespace]] = etree.tostring(schema, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     out[DRIVER_FILE] = etree.tostring(_driver(), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return out
 

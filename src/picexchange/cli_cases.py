@@ -504,9 +504,7 @@ def case_list_command(
     store, _ = _open(config)
     try:
         with store:
-            page = store.cases(
-                since=0, limit=limit, state=state, country=country, blocked=blocked, updated_since=since
-            )
+            page = store.cases(since=0, limit=limit, state=state, country=country, blocked=blocked, updated_since=since)
     except StoreError as exc:
         raise _store_failed(exc) from exc
     if as_json:

@@ -114,9 +114,7 @@ class TlsConfig:
         try:
             context = ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)
             if self.client_certificate is not None:
-                context.load_cert_chain(
-                    str(self.client_certificate), str(self.client_key) if self.client_key else None
-                )
+                context.load_cert_chain(str(self.client_certificate), str(self.client_key) if self.client_key else None)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigurationError(f"TLS settings cannot be used: {exc}") from exc
         return context

@@ -64,9 +64,7 @@ class Code:
 
     def valid_on(self, day: dt.date) -> bool:
         """Return whether the code may be used in a document dated ``day``."""
-        return (self.valid_from is None or self.valid_from <= day) and (
-            self.valid_to is None or day <= self.valid_to
-        )
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
 
     def validity_text(self) -> str:
         """Describe the validity period in words, for error messages."""
@@ -141,6 +139,4 @@ def code_list(list_id: str) -> CodeList:
             note=item.get("note"),
             extra={k: str(v) for k, v in item.items() if k not in Code.__slots__},
         )
-    return CodeList(
-        id=raw["id"], title=raw["title"], source=raw["source"], version=raw["version"], codes=entries
-    )
+    return CodeList(id=raw["id"], title=raw["title"], source=raw["source"], version=raw["version"], codes=entries)

@@ -178,11 +178,7 @@ def _value_text(path: str | None, value: str) -> str | None:
 
 
 def _is_value_error(message: str) -> bool:
-    return (
-        "[facet 'enumeration']" in message
-        or "[facet 'pattern']" in message
-        or "is not a valid value of" in message
-    )
+    return "[facet 'enumeration']" in message or "[facet 'pattern']" in message or "is not a valid value of" in message
 
 
 def _content_text(unexpected: str | None, expected: Iterable[str]) -> str:
@@ -355,9 +351,7 @@ def _xmlschema_issues(root: etree._Element) -> list[Issue]:
             value = obj if isinstance(obj, str) else (element.text or "" if element is not None else "")
             text = _value_text(path, value) or text
         issues.append(
-            Issue(
-                text=text, path=path, line=element.sourceline if element is not None else None, rule_id="xsd"
-            )
+            Issue(text=text, path=path, line=element.sourceline if element is not None else None, rule_id="xsd")
         )
     return _dedupe(issues)
 

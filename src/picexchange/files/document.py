@@ -69,9 +69,7 @@ Moment = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 NonEmpty = Annotated[tuple[T, ...], Field(strict=False), AfterValidator(_at_least_one)]
 
 
-def read_toml(
-    text: str, model: type[M], *, source: str, nouns: Mapping[type[enum.Enum], str] | None = None
-) -> M:
+def read_toml(text: str, model: type[M], *, source: str, nouns: Mapping[type[enum.Enum], str] | None = None) -> M:
     """Parse TOML text and validate it as ``model``.
 
     Args:

@@ -316,9 +316,7 @@ class Envelope(XmlModel):
             )
         if self.header.sender == self.header.receiver:
             found.append(
-                Rule(
-                    field=("header", "receiver"), rule_id="envelope", text="sender and receiver are the same"
-                )
+                Rule(field=("header", "receiver"), rule_id="envelope", text="sender and receiver are the same")
             )
         if self.header.ref_to_message_id == self.header.message_id:
             found.append(

@@ -273,9 +273,7 @@ class Transport(XmlModel):
         seen: set[str] = set()
         found = []
         if self.means_id_type is not None and self.means_id is None:
-            found.append(
-                Rule(field=("means_id",), rule_id="WCO T006", text="MeansIdType is given but MeansId is not")
-            )
+            found.append(Rule(field=("means_id",), rule_id="WCO T006", text="MeansIdType is given but MeansId is not"))
         for index, container in enumerate(self.container):
             if container.id in seen:
                 found.append(

@@ -467,11 +467,7 @@ class ConsentDecision(XmlModel):
                             text=f"a {self.decision.value} decision must state {field.replace('_', ' ')}",
                         )
                     )
-        if (
-            self.valid_from is not None
-            and self.valid_until is not None
-            and self.valid_from > self.valid_until
-        ):
+        if self.valid_from is not None and self.valid_until is not None and self.valid_from > self.valid_until:
             found.append(
                 Rule(
                     field=("valid_until",),

@@ -183,9 +183,7 @@ CASE_VALUE_COLUMNS = (
     "state, export_country, import_country, blocked, violations, warnings, shipments_used, shipments_notified"
 )
 """The summary columns a write sets; ``message_count``, ``updated_at``, ``version`` are the store's."""
-CASE_COLUMNS = (
-    "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence"
-)
+CASE_COLUMNS = "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence"
 CASE_MESSAGE_COLUMNS = "direction, sender, receiver, message_id, message_type, at"
 
 
