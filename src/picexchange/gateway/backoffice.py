@@ -43,7 +43,7 @@ from picexchange.gateway.app import Gateway, Submission, prometheus, sender_refu
 from picexchange.gateway.auth import BackofficeClient, Credentials, acting_as
 from picexchange.gateway.console import PREFIX as CONSOLE_PREFIX
 from picexchange.gateway.console import create_console_app
-from picexchange.gateway.oversight import MAX_REASON, give_up_outbound, outbound_for, retry_outbound, sender_of
+from picexchange.gateway.oversight import MAX_REASON, give_up_outbound, outbound_for, retry_outbound
 from picexchange.gateway.problems import PROBLEM, Guarded, Problem, install_problem_handlers
 from picexchange.models.base import XmlModel
 from picexchange.models.envelope import Envelope
@@ -395,13 +395,9 @@ def create_backoffice_app(
         Only a client that acts for the participant that signed the message may read it (403 otherwise).
         """
         request.state.target = str(message_id)
-        allowed = readable(client)
-        if len(allowed) == 1:
-            request.state.participant = next(iter(allowed))
+        acting_for_sender(request, client)
         # The sender is read from the stored signed bytes, as the console reads it (gateway.oversight).
-        entry = outbound_for(gateway, client, str(message_id))
-        request.state.participant = sender_of(entry.message.data, limits=gateway.policy.limits)
-        return outbound_view(str(message_id), entry.status)
+        return outbound_view(str(message_id), outbound_for(gateway, client, str(message_id)).status)
 
     def outbound_view(message_id: str, status: OutboundStatus) -> OutboundView:
         return OutboundView(
