@@ -33,16 +33,20 @@ from make_samples import (  # noqa: E402
     AU_EXPORTER,
     AU_HAULIER,
     AU_MRF,
+    DIW,
     EWASTE,
+    EWASTE_DECLARATION,
+    JP_CUSTOMS,
+    JP_MOE,
     JP_SMELTER,
-    KR_LINE,
+    KR_ME,
     MY_HAULIER,
     MY_PET_RECYCLER,
     SG_SHIPPING_LINE,
-    TH_ASSEMBLER,
-    TH_EXPORTER,
-    TH_HAULIER,
+    TH_CUSTOMS,
     carrier,
+    ewaste_export_data,
+    ewaste_notification,
     facility,
     form_tonnes,
     generator,
@@ -51,7 +55,6 @@ from make_samples import (  # noqa: E402
     shipment_carrier,
     tonnes,
 )
-from make_samples import JP_HAULIER as OITA_HAULIER  # noqa: E402
 
 from picexchange import codec  # noqa: E402
 from picexchange.models.common import Address, CustomsOffices, Party, Role, StateConcerned, WasteIdentification  # noqa: E402
@@ -67,7 +70,6 @@ from picexchange.models.export import (  # noqa: E402
     Finding,
     GoodsItem,
     ShipmentReceipt,
-    TransitCustoms,
     Transport,
     TransportMeansIdType,
     iso6346_check_digit,
@@ -1220,137 +1222,6 @@ def ewaste_objection_flow() -> Flow:
 # ------------------------------------------------------------------------------------------ deemed transit consent
 
 EWASTE_DEEMED = "TH-DIW-2026-0391"
-DIW, TH_CUSTOMS, KR_ME, MOE, JP_CUSTOMS = "TH:DIW", "TH:CUSTOMS", "KR:ME", "JP:MOE", "JP:CUSTOMS"
-
-#: Lead-soldered circuit-board scrap for precious metal recovery: Basel A1181 since 1 January 2025 (BC-15/18).
-BOARD_SCRAP = WasteIdentification(
-    basel_code="A1181",
-    y_code=("Y31",),
-    h_code=("H11", "H12"),
-    un_class="9",
-    un_number="3077",
-    un_shipping_name="ENVIRONMENTALLY HAZARDOUS SUBSTANCE, SOLID, N.O.S. (lead)",
-    hs_code=("854931",),
-)
-BOARD_ROUTE = (
-    StateConcerned(role=Role.EXPORT, country="TH", competent_authority=DIW, exit_point="THLCH"),
-    StateConcerned(role=Role.TRANSIT, country="KR", competent_authority=KR_ME, entry_point="KRPUS", exit_point="KRPUS"),
-    StateConcerned(role=Role.IMPORT, country="JP", competent_authority=MOE, entry_point="JPOIT"),
-)
-
-
-def board_notification(start: dt.date) -> Notification:
-    """Return the individual notification of circuit-board scrap from Chonburi to the Saganoseki smelter."""
-    return Notification(
-        notification_number=EWASTE_DEEMED,
-        shipment_mode=ShipmentMode.INDIVIDUAL,
-        operation_kind=OperationKind.RECOVERY,
-        preconsented_facility=False,
-        exporter=TH_EXPORTER,
-        importer=JP_SMELTER,
-        intended_shipments=1,
-        intended_quantity=form_tonnes("40"),
-        first_departure=start + dt.timedelta(days=30),
-        last_departure=start + dt.timedelta(days=180),
-        packaging_type=("5",),
-        special_handling=True,
-        handling_requirements="Bulk bags on pallets, at most two high; keep dry; no loose batteries; "
-        "IMDG class 9 placards on both containers.",
-        carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(OITA_HAULIER, "R")),
-        generator=(
-            generator(
-                TH_ASSEMBLER,
-                site="Surface-mount assembly lines, Eastern Seaboard Industrial Estate, Rayong",
-                process="Rejected and end-of-line populated printed circuit boards from surface-mount assembly, "
-                "with tin-lead solder on legacy lines; batteries removed.",
-            ),
-        ),
-        facility=facility(
-            JP_SMELTER,
-            kind=OperationKind.RECOVERY,
-            actual_site="Copper smelter and precious metals refinery, 3-3382 Saganoseki, Oita",
-        ),
-        operation=("R4",),
-        technology="Crushing and sampling, smelting in the copper converter with the laminate as fuel, "
-        "electrolytic refining of copper and recovery of gold, silver and palladium from the anode slimes.",
-        reason_for_export="No smelter in Thailand recovers precious metals from circuit boards; since 2020 "
-        "Thailand does not import e-waste, and its own board scrap is exported for recovery.",
-        waste_designation="Populated printed circuit boards with tin-lead solder, rejected in production",
-        composition="Epoxy laminate and glass fibre 60%, copper 22%, tin-lead solder 3%, iron and aluminium 14%, "
-        "gold, silver and palladium 0.2%, other components 0.8%.",
-        physical_characteristic=("2",),
-        waste_identification=BOARD_SCRAP,
-        state_concerned=BOARD_ROUTE,
-        customs_offices=CustomsOffices(entry_office="JPOIT", exit_office="THLCH", export_office="THLCH"),
-        declaration=Declaration(
-            declarant_name="Siriporn Wongsakul", declared_on=start - dt.timedelta(days=5), contract_in_place=True
-        ),
-        insurance=Insurance(
-            insurer="Siam Marine & Environmental Insurance PCL",
-            policy_reference="SMEI-HW-2026-0772",
-            cover="Transboundary movement of hazardous waste including return, THB 50 000 000 per occurrence",
-        ),
-        contract=Contract(reference="ESE-BCMR-2026-07", concluded_on=start - dt.timedelta(days=40)),
-    )
-
-
-def board_export_data(start: dt.date, *, day: int) -> ExportData:
-    """Return the export data of the one shipment, leaving Laem Chabang on ``day``."""
-    shipped = start + dt.timedelta(days=day)
-    return ExportData(
-        notification_number=EWASTE_DEEMED,
-        shipment_serial=1,
-        total_shipments=1,
-        export_declaration=ExportDeclaration(
-            declaration_id="A0011690917012",
-            accepted_on=dt.datetime.combine(shipped - dt.timedelta(days=1), dt.time(7, 30), tzinfo=dt.UTC),
-            export_office="THLCH",
-        ),
-        exporter=TH_EXPORTER,
-        consignee=JP_SMELTER,
-        facility=JP_SMELTER,
-        actual_quantity=form_tonnes("38.6"),
-        actual_shipment_date=shipped,
-        expected_arrival=shipped + dt.timedelta(days=12),
-        operation=("R4",),
-        carrier=(
-            shipment_carrier(TH_HAULIER, "R", shipped - dt.timedelta(days=2)),
-            shipment_carrier(KR_LINE, "S", shipped),
-            shipment_carrier(OITA_HAULIER, "R"),
-        ),
-        transport=Transport(
-            mode="S",
-            means_id="9312456",
-            means_id_type=TransportMeansIdType.IMO_NUMBER,
-            container=(
-                Container(id=container("HBFU200814").id, seal=("TH2608841",)),
-                Container(id=container("HBFU200829").id, seal=("TH2608842",)),
-            ),
-            place_of_loading="THLCH",
-            place_of_unloading="JPOIT",
-        ),
-        customs_passage=CustomsPassage(
-            exit_office="THLCH",
-            exit_date=shipped,
-            transit=(TransitCustoms(country="KR", entry_office="KRPUS", exit_office="KRPUS"),),
-            entry_office="JPOIT",
-        ),
-        state_concerned=BOARD_ROUTE,
-        goods_item=(
-            GoodsItem(
-                item_number=1,
-                hs_code="854931",
-                description="Populated printed circuit boards with lead solder, for precious metal recovery, "
-                "in bulk bags",
-                waste_identification=BOARD_SCRAP,
-                net_mass=kilograms("38600"),
-                gross_mass=kilograms("39320"),
-                quantity=tonnes("38.6"),
-                packaging_type="5",
-                package_count=40,
-            ),
-        ),
-    )
 
 
 def ewaste_deemed_transit_flow() -> Flow:
@@ -1375,17 +1246,25 @@ def ewaste_deemed_transit_flow() -> Flow:
         ),
         notification=EWASTE_DEEMED,
         start=dt.date(2026, 9, 1),
-        single_windows={"TH": (DIW, TH_CUSTOMS), "KR": (KR_ME,), "JP": (MOE, JP_CUSTOMS)},
+        single_windows={"TH": (DIW, TH_CUSTOMS), "KR": (KR_ME,), "JP": (JP_MOE, JP_CUSTOMS)},
         waived_written_consent={KR_ME: 60},
     )
     start = flow.start
-    notification = board_notification(start)
+    # The sample storyline's notification and shipment (samples/messages/ewaste-th-kr-jp-*), under this flow's
+    # number and departure window.
+    notification = ewaste_notification().model_copy(
+        update={
+            "notification_number": EWASTE_DEEMED,
+            "first_departure": start + dt.timedelta(days=30),
+            "last_departure": start + dt.timedelta(days=180),
+        }
+    )
     to_jp = flow.send(
         notification,
         name="TH:DIW notifies JP:MOE",
         day=0,
         sender=DIW,
-        receiver=MOE,
+        receiver=JP_MOE,
         **{"case.state": "notified", "case.blocked": True},
     )
     to_kr = flow.send(
@@ -1413,20 +1292,20 @@ def ewaste_deemed_transit_flow() -> Flow:
         name="KR:ME sends a copy of its acknowledgement to JP:MOE, the State of import",
         day=2,
         sender=KR_ME,
-        receiver=MOE,
+        receiver=JP_MOE,
     )
     flow.send(
         Acknowledgement(
             notification_number=EWASTE_DEEMED,
             country="JP",
-            competent_authority=MOE,
+            competent_authority=JP_MOE,
             notification_received_on=start,
             acknowledged_on=start + dt.timedelta(days=4),
             complete=True,
         ),
         name="JP:MOE acknowledges the notification as complete",
         day=4,
-        sender=MOE,
+        sender=JP_MOE,
         receiver=DIW,
         answers=to_jp,
     )
@@ -1435,7 +1314,7 @@ def ewaste_deemed_transit_flow() -> Flow:
             notification_number=EWASTE_DEEMED,
             role=ConsentingRole.IMPORT,
             country="JP",
-            competent_authority=MOE,
+            competent_authority=JP_MOE,
             decision_id="MOE-BASEL-2026-1187",
             decision=Decision.CONSENT,
             decided_on=start + dt.timedelta(days=35),
@@ -1444,13 +1323,13 @@ def ewaste_deemed_transit_flow() -> Flow:
         ),
         name="JP:MOE consents to the import",
         day=35,
-        sender=MOE,
+        sender=JP_MOE,
         receiver=DIW,
         answers=to_jp,
         **{"case.decisions": {"JP": "consented", "KR": "undecided"}, "case.blocked": True},
     )
     flow.send(
-        board_export_data(start, day=40),
+        ewaste_export_data(EWASTE_DEEMED, shipped=start + dt.timedelta(days=40)),
         name="TH:CUSTOMS tries to send export data on day 40: Korea's 60 days have not run, so its own Single "
         "Window refuses it",
         day=40,
@@ -1465,22 +1344,22 @@ def ewaste_deemed_transit_flow() -> Flow:
             total_shipments=1,
             planned_departure=start + dt.timedelta(days=66),
             expected_arrival=start + dt.timedelta(days=78),
-            planned_quantity=form_tonnes("38.6"),
+            planned_quantity=form_tonnes("24.1"),
             packaging_type=("5",),
-            package_count=40,
-            carrier=(carrier(TH_HAULIER, "R"), carrier(KR_LINE, "S"), carrier(OITA_HAULIER, "R")),
+            package_count=48,
+            carrier=notification.carrier,
             operation=("R4",),
-            waste_identification=BOARD_SCRAP,
+            waste_identification=EWASTE,
             remarks="Transhipment at Busan (KRPUS); the containers stay sealed.",
         ),
         name="TH:DIW announces the shipment on day 63: KR:ME, silent for 60 days, is deemed to consent",
         day=63,
         sender=DIW,
-        receiver=MOE,
+        receiver=JP_MOE,
         **{"case.decisions": {"JP": "consented", "KR": "deemed-consented"}},
     )
     exported = flow.send(
-        board_export_data(start, day=66),
+        ewaste_export_data(EWASTE_DEEMED, shipped=start + dt.timedelta(days=66)),
         name="TH:CUSTOMS sends the export data of the shipment to JP:CUSTOMS",
         day=66,
         sender=TH_CUSTOMS,
@@ -1491,7 +1370,7 @@ def ewaste_deemed_transit_flow() -> Flow:
         ClearanceResult(
             notification_number=EWASTE_DEEMED,
             shipment_serial=1,
-            declaration_id="A0011690917012",
+            declaration_id=EWASTE_DECLARATION,
             status=ClearanceStatus.RELEASED,
             decided_on=dt.datetime.combine(start + dt.timedelta(days=78), dt.time(1, 30), dt.UTC),
             customs_office="JPOIT",
@@ -1514,17 +1393,17 @@ def ewaste_deemed_transit_flow() -> Flow:
         ShipmentReceipt(
             notification_number=EWASTE_DEEMED,
             shipment_serial=1,
-            declaration_id="A0011690917012",
+            declaration_id=EWASTE_DECLARATION,
             received_on=start + dt.timedelta(days=79),
             accepted=True,
-            quantity_received=form_tonnes("38.55"),
+            quantity_received=form_tonnes("24.08"),
             expected_treatment_date=start + dt.timedelta(days=110),
             operation="R4",
             facility=JP_SMELTER,
         ),
         name="JP:MOE confirms receipt at the smelter",
         day=79,
-        sender=MOE,
+        sender=JP_MOE,
         receiver=DIW,
         **{"case.shipments": ["received"]},
     )
@@ -1535,11 +1414,11 @@ def ewaste_deemed_transit_flow() -> Flow:
             completed_on=start + dt.timedelta(days=112),
             operation="R4",
             facility=JP_SMELTER,
-            quantity_treated=tonnes("38.55"),
+            quantity_treated=tonnes("24.08"),
         ),
         name="JP:MOE certifies the recovery",
         day=114,
-        sender=MOE,
+        sender=JP_MOE,
         receiver=DIW,
         **{"case.shipments": ["disposed"]},
     )

@@ -788,6 +788,78 @@ def ewaste_notification() -> Notification:
     )
 
 
+#: The export declaration of the e-waste shipment (Thai Customs' export declaration number).
+EWASTE_DECLARATION = "A0011690805417"
+
+
+def ewaste_export_data(number: str = EWASTE_NUMBER, *, shipped: dt.date = dt.date(2026, 8, 5)) -> ExportData:
+    """Return Thai Customs' export data of the one e-waste shipment, leaving Laem Chabang on ``shipped``."""
+    return ExportData(
+        notification_number=number,
+        shipment_serial=1,
+        total_shipments=1,
+        export_declaration=ExportDeclaration(
+            declaration_id=EWASTE_DECLARATION,
+            accepted_on=dt.datetime.combine(shipped - dt.timedelta(days=2), dt.time(14, 40), tzinfo=ICT),
+            export_office="THLCH",
+        ),
+        exporter=TH_EXPORTER,
+        consignee=JP_SMELTER,
+        facility=JP_SMELTER,
+        actual_quantity=form_tonnes("24.1"),
+        actual_shipment_date=shipped,
+        expected_arrival=shipped + dt.timedelta(days=9),
+        operation=("R4",),
+        carrier=(
+            shipment_carrier(TH_HAULIER, "R", shipped - dt.timedelta(days=2)),
+            shipment_carrier(KR_LINE, "S", shipped),
+            shipment_carrier(JP_HAULIER, "R"),
+        ),
+        transport=Transport(
+            mode="S",
+            means_id="9312456",
+            means_id_type=TransportMeansIdType.IMO_NUMBER,
+            container=(
+                Container(id="HBFU2005335", seal=("TH2605331",)),
+                Container(id="HBFU2005485", seal=("TH2605332",)),
+            ),
+            place_of_loading="THLCH",
+            place_of_unloading="JPOIT",
+        ),
+        customs_passage=CustomsPassage(
+            exit_office="THLCH",
+            exit_date=shipped,
+            transit=(TransitCustoms(country="KR", entry_office="KRPUS", exit_office="KRPUS"),),
+            entry_office="JPOIT",
+        ),
+        state_concerned=EWASTE_ROUTE,
+        goods_item=(
+            GoodsItem(
+                item_number=1,
+                hs_code="854921",
+                description="Populated printed circuit boards with lead solder and cadmium contacts, in bulk bags",
+                waste_identification=EWASTE,
+                net_mass=kilograms("18600"),
+                gross_mass=kilograms("18960"),
+                quantity=tonnes("18.6"),
+                packaging_type="5",
+                package_count=36,
+            ),
+            GoodsItem(
+                item_number=2,
+                hs_code="854931",
+                description="Power-supply boards for precious metal recovery, containing lead solder, in bulk bags",
+                waste_identification=EWASTE,
+                net_mass=kilograms("5500"),
+                gross_mass=kilograms("5620"),
+                quantity=tonnes("5.5"),
+                packaging_type="5",
+                package_count=12,
+            ),
+        ),
+    )
+
+
 def ewaste_storyline() -> Storyline:
     """Return storyline (b), from the notifications to the certificate of recovery."""
     story = Storyline("ewaste-th-kr-jp", EWASTE_NUMBER)
@@ -884,72 +956,8 @@ def ewaste_storyline() -> Storyline:
         receiver=jp,
         created=dt.datetime(2026, 7, 29, 10, 0, tzinfo=ICT),
     )
-    shipped = dt.date(2026, 8, 5)
     export_data = story.add(
-        ExportData(
-            notification_number=EWASTE_NUMBER,
-            shipment_serial=1,
-            total_shipments=1,
-            export_declaration=ExportDeclaration(
-                declaration_id="A0011690805417",
-                accepted_on=dt.datetime(2026, 8, 3, 14, 40, tzinfo=ICT),
-                export_office="THLCH",
-            ),
-            exporter=TH_EXPORTER,
-            consignee=JP_SMELTER,
-            facility=JP_SMELTER,
-            actual_quantity=form_tonnes("24.1"),
-            actual_shipment_date=shipped,
-            expected_arrival=dt.date(2026, 8, 14),
-            operation=("R4",),
-            carrier=(
-                shipment_carrier(TH_HAULIER, "R", dt.date(2026, 8, 3)),
-                shipment_carrier(KR_LINE, "S", shipped),
-                shipment_carrier(JP_HAULIER, "R"),
-            ),
-            transport=Transport(
-                mode="S",
-                means_id="9312456",
-                means_id_type=TransportMeansIdType.IMO_NUMBER,
-                container=(
-                    Container(id="HBFU2005335", seal=("TH2605331",)),
-                    Container(id="HBFU2005485", seal=("TH2605332",)),
-                ),
-                place_of_loading="THLCH",
-                place_of_unloading="JPOIT",
-            ),
-            customs_passage=CustomsPassage(
-                exit_office="THLCH",
-                exit_date=shipped,
-                transit=(TransitCustoms(country="KR", entry_office="KRPUS", exit_office="KRPUS"),),
-                entry_office="JPOIT",
-            ),
-            state_concerned=EWASTE_ROUTE,
-            goods_item=(
-                GoodsItem(
-                    item_number=1,
-                    hs_code="854921",
-                    description="Populated printed circuit boards with lead solder and cadmium contacts, in bulk bags",
-                    waste_identification=EWASTE,
-                    net_mass=kilograms("18600"),
-                    gross_mass=kilograms("18960"),
-                    quantity=tonnes("18.6"),
-                    packaging_type="5",
-                    package_count=36,
-                ),
-                GoodsItem(
-                    item_number=2,
-                    hs_code="854931",
-                    description="Power-supply boards for precious metal recovery, containing lead solder, in bulk bags",
-                    waste_identification=EWASTE,
-                    net_mass=kilograms("5500"),
-                    gross_mass=kilograms("5620"),
-                    quantity=tonnes("5.5"),
-                    packaging_type="5",
-                    package_count=12,
-                ),
-            ),
-        ),
+        ewaste_export_data(),
         sender=tc,
         receiver=jc,
         created=dt.datetime(2026, 8, 5, 17, 0, tzinfo=ICT),
@@ -959,7 +967,7 @@ def ewaste_storyline() -> Storyline:
         ClearanceResult(
             notification_number=EWASTE_NUMBER,
             shipment_serial=1,
-            declaration_id="A0011690805417",
+            declaration_id=EWASTE_DECLARATION,
             status=ClearanceStatus.RELEASED,
             decided_on=dt.datetime(2026, 8, 14, 11, 20, tzinfo=JST),
             customs_office="JPOIT",
@@ -985,7 +993,7 @@ def ewaste_storyline() -> Storyline:
         ShipmentReceipt(
             notification_number=EWASTE_NUMBER,
             shipment_serial=1,
-            declaration_id="A0011690805417",
+            declaration_id=EWASTE_DECLARATION,
             received_on=dt.date(2026, 8, 15),
             accepted=True,
             quantity_received=form_tonnes("24.08"),
