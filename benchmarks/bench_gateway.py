@@ -117,16 +117,7 @@ def gateway(folder: Path, store: str, name: str, *, partner: str = "", source: s
     process = subprocess.Popen([sys.executable, __file__, "--serve", str(config)], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway on {store} did not start")
-            time.sleep(0.1)
+        _wait_until_up(f"{url}/healthz", process, f"the gateway on {store}")
         yield Gateway(url=url, process=process)
     finally:
         process.terminate()
@@ -288,6 +279,20 @@ def peak_rss(pid: int) -> int:
     raise RuntimeError("no VmHWM")
 
 
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    """Wait up to 30 s for ``url`` to answer 200; raise if ``process`` ends or the time runs out."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.1)
+
+
 @contextmanager
 def floor_server(folder: Path) -> Iterator[Gateway]:
     """Run the floor receiver of bench_floor.py in its own process (this script with ``--serve-floor``)."""
@@ -295,16 +300,7 @@ def floor_server(folder: Path) -> Iterator[Gateway]:
     process = subprocess.Popen([sys.executable, __file__, "--serve-floor", str(folder), str(port)])
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the floor receiver did not start")
-            time.sleep(0.1)
+        _wait_until_up(f"{url}/", process, "the floor receiver")
         yield Gateway(url=url, process=process)
     finally:
         process.terminate()
