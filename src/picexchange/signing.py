@@ -521,6 +521,40 @@ def _default_algorithm(identity: Identity) -> SignatureAlgorithm:
     return SignatureAlgorithm.RSA_SHA256
 
 
+_KEY_CHECKS: dict[tuple[object, SignatureAlgorithm | None], tuple[str | None, SignatureAlgorithm, bool]] = {}
+"""What the key checks of :func:`_signing_algorithm` found, by (private key object, requested algorithm):
+the key's weakness, the algorithm chosen and whether it fits the key. They depend on the key alone, which is
+immutable; key objects compare by identity, so another object holding the same key is checked again."""
+
+_KEY_CHECKS_KEPT = 64
+
+
+def _signing_algorithm(identity: Identity, algorithm: SignatureAlgorithm | None) -> SignatureAlgorithm:
+    """Return the algorithm ``identity`` signs with: ``algorithm``, else the one its key's type and curve call for.
+
+    The checks run for every signature; their findings are computed once per key (:data:`_KEY_CHECKS`).
+
+    Raises:
+        ConfigurationError: the key is too weak or of a kind we do not sign with, or ``algorithm`` does not
+            fit it.
+
+    """
+    key = identity.private_key
+    found = _KEY_CHECKS.get((key, algorithm))
+    if found is None:
+        chosen = algorithm or _default_algorithm(identity)
+        found = (key_problem(key.public_key()), chosen, chosen.is_rsa == isinstance(key, rsa.RSAPrivateKey))
+        if len(_KEY_CHECKS) >= _KEY_CHECKS_KEPT:
+            _KEY_CHECKS.clear()
+        _KEY_CHECKS[(key, algorithm)] = found
+    weak, chosen, fits = found
+    if weak is not None:
+        raise ConfigurationError(f"the signing key of {identity.participant} may not sign: {weak}")
+    if not fits:
+        raise ConfigurationError(f"{chosen.name} does not fit the {type(key).__name__} of {identity.participant}")
+    return chosen
+
+
 def sign(
     envelope: Envelope | etree._Element | bytes,
     identity: Identity,
@@ -570,19 +604,45 @@ def sign(
             reason=TrustReason.SIGNER_NOT_SENDER.value,
             path=_PATHS["Sender"],
         )
-    weak = key_problem(identity.private_key.public_key())
-    if weak is not None:
-        raise ConfigurationError(f"the signing key of {identity.participant} may not sign: {weak}")
-    chosen = algorithm or _default_algorithm(identity)
-    if chosen.is_rsa != isinstance(identity.private_key, rsa.RSAPrivateKey):
-        raise ConfigurationError(f"{chosen.name} does not fit the {type(identity.private_key).__name__} of {sender}")
+    chosen = _signing_algorithm(identity, algorithm)
     # Exclusive C14N leaves out namespace declarations no element uses, so they would travel unsigned:
     # drop them, so that every byte sent inside the envelope, apart from whitespace in tags, is signed.
     etree.cleanup_namespaces(root)
+    return _enveloped_signature(root, identity, chosen)
+
+
+def _sign_built(root: etree._Element, identity: Identity, *, sender: str) -> bytes:
+    """Sign ``root`` as :func:`sign` signs a tree, for a tree built here to be signed by ``identity``.
+
+    Only for :func:`picexchange.exchange.receipt_for`, which fills a copy of a template encoded from a model:
+    an Envelope root with no signature, no Id and no unused namespace declaration (cleaned once, in the
+    template), whose Sender element holds ``sender``, the validated envelope's Sender it was filled from.
+    What :func:`sign` checks about a tree it is handed holds by construction, and nothing changes the tree,
+    so it is neither checked again nor copied; the Sender is compared as :func:`sign` compares it, without
+    reading it back from the tree, and the key checks run as in :func:`sign`. tests/test_exchange.py checks
+    that the bytes equal :func:`sign`'s for the same tree.
+
+    Raises:
+        TrustError: ``sender`` is not ``identity.participant``.
+        ConfigurationError: the key is too weak.
+        SignatureError: signxml cannot sign the tree.
+
+    """
+    if sender != identity.participant:
+        raise TrustError(
+            f"the header's Sender is {sender or 'missing'}, but we sign as {identity.participant}",
+            reason=TrustReason.SIGNER_NOT_SENDER.value,
+            path=_PATHS["Sender"],
+        )
+    return _enveloped_signature(root, identity, _signing_algorithm(identity, None))
+
+
+def _enveloped_signature(root: etree._Element, identity: Identity, algorithm: SignatureAlgorithm) -> bytes:
+    """Return the bytes of ``root`` with an enveloped signature (signxml signs copies it makes; ``root`` is read)."""
     signer = XMLSigner(
         method=SignatureConstructionMethod.enveloped,
-        signature_algorithm=SignatureMethod(chosen.value),
-        digest_algorithm=DigestAlgorithm(chosen.digest.value),
+        signature_algorithm=SignatureMethod(algorithm.value),
+        digest_algorithm=DigestAlgorithm(algorithm.digest.value),
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
     )
     try:

@@ -505,6 +505,11 @@ class SqlStore(Store):
         """Return the condition "``column`` is one of ``values``" and its parameters (``values`` not empty)."""
         return f"{column} IN ({', '.join(self._P for _ in values)})", tuple(values)
 
+    def _select(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """Return the rows of one SELECT, read on its own (a transaction of one statement)."""
+        with self._transaction(write=False) as session:
+            return session.execute(sql, parameters).fetchall()
+
     def _lock_schema(self, session: Session) -> None:
         """Hold off other processes' migrations until this transaction ends (nothing where writes serialise)."""
 
@@ -686,12 +691,12 @@ class SqlStore(Store):
     def case_summary(self, notification_number: str) -> CaseSummary | None:
         """Return the row of one case, or None; see the protocol."""
         no_nul(notification_number=notification_number)
-        with self._transaction(write=False) as session:
-            row = session.execute(
-                f"SELECT {CASE_COLUMNS} FROM pic_case WHERE notification_number = {self._P}",  # noqa: S608
-                (notification_number,),
-            ).fetchone()
-        return None if row is None else case_from(row, self._time)
+        # Read before every message of a case: one statement, so no transaction of its own is needed.
+        rows = self._select(
+            f"SELECT {CASE_COLUMNS} FROM pic_case WHERE notification_number = {self._P}",  # noqa: S608
+            (notification_number,),
+        )
+        return case_from(rows[0], self._time) if rows else None
 
     def cases(
         self,
