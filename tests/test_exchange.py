@@ -7,10 +7,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
 
 from picexchange import codec, exchange, signing
 from picexchange.errors import (
     BusinessRuleError,
+    ConfigurationError,
     MessageTooLarge,
     ParseError,
     RemoteError,
@@ -22,7 +28,7 @@ from picexchange.models.common import Digest
 from picexchange.models.envelope import Envelope, Error, Receipt, UtilityBlock
 from picexchange.models.pic import Notification
 from picexchange.testpki import TestPki, make_test_pki
-from picexchange.trust import TrustStore
+from picexchange.trust import Identity, TrustStore
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
@@ -113,6 +119,48 @@ def test_a_receipt_is_the_envelope_and_bytes_the_model_path_makes(
     assert receipt.envelope == by_model.envelope
     assert receipt.raw == by_model.raw  # RSA PKCS#1 v1.5 signatures are deterministic: same input, same bytes
     assert receipt.digest == by_model.digest
+
+
+def test_a_receipt_tree_is_signed_as_sign_signs_it_and_the_signer_checks_still_refuse(
+    pki: TestPki, notification: Notification
+) -> None:
+    """receipt_for signs its template tree without sign()'s checks of a foreign tree: same bytes, same refusals."""
+    exporter, importer = pki["AU:DCCEEW"], pki["MY:DOE"]
+    sealed = exchange.seal(notification, me=exporter.identity, to="MY:DOE", now=NOW)
+    inbound = exchange.accept(sealed.raw, me=importer.identity, trust=pki.trust(), now=NOW)
+    receipt = exchange.receipt_for(inbound, me=importer.identity, now=NOW)
+    document = receipt.envelope.document
+    assert isinstance(document, Receipt)
+    tree = exchange._receipt_template(False).fill(receipt.envelope.header, document)
+    before = etree.tostring(tree)
+    assert signing._sign_built(tree, importer.identity, sender="MY:DOE") == signing.sign(tree, importer.identity)
+    assert signing._sign_built(tree, importer.identity, sender="MY:DOE") == receipt.raw
+    assert etree.tostring(tree) == before  # neither path changes the tree it signs
+    read = exchange.read_reply(receipt.raw, sent=sealed, me=exporter.identity, trust=pki.trust(), now=NOW)
+    assert read.receipt.received_digest.value == sealed.digest
+    # A Sender that is not the signer, and a weak key, are refused as sign() refuses them, at every call.
+    with pytest.raises(TrustError, match="Sender is MY:DOE, but we sign as MY:RMCD") as caught:
+        signing._sign_built(tree, pki["MY:RMCD"].identity, sender="MY:DOE")
+    assert caught.value.reason == "signer-not-sender"
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak = Identity(participant="MY:DOE", private_key=weak_key, certificate=_certificate_of(weak_key))
+    for _ in range(2):
+        with pytest.raises(ConfigurationError, match="RSA key of 1024 bits is too small"):
+            exchange.receipt_for(inbound, me=weak, now=NOW)
+
+
+def _certificate_of(key: rsa.RSAPrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "MY:DOE - TEST ONLY")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
 
 
 def test_a_message_for_someone_else_is_refused_before_its_signature_is_checked(

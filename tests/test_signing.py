@@ -720,6 +720,22 @@ def test_sign_refuses_an_algorithm_that_does_not_fit_the_key(pki: testpki.TestPk
         signing.sign(make_envelope(), pki["MY:DOE"].identity, algorithm=signing.SignatureAlgorithm.ECDSA_SHA256)
 
 
+def test_the_key_checks_refuse_at_every_call_and_for_each_algorithm(pki: testpki.TestPki) -> None:
+    """The key checks are decided once per key, and still refuse every signature they refused."""
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    identity = Identity(participant="MY:DOE", private_key=weak, certificate=self_signed(weak))
+    for _ in range(2):
+        with pytest.raises(ConfigurationError, match="signing key of MY:DOE may not sign: RSA key of 1024 bits"):
+            signing.sign(make_envelope(), identity)
+    good = pki["MY:DOE"].identity
+    assert signing.sign(make_envelope(), good)  # RSA-SHA256 decided for this key first
+    for _ in range(2):
+        with pytest.raises(ConfigurationError, match="ECDSA_SHA256 does not fit the RSAPrivateKey of MY:DOE"):
+            signing.sign(make_envelope(), good, algorithm=signing.SignatureAlgorithm.ECDSA_SHA256)
+    pss = signing.sign(make_envelope(), good, algorithm=signing.SignatureAlgorithm.RSA_PSS_SHA256)
+    assert verify(pss, pki.trust()).signer.id == "MY:DOE"
+
+
 # ------------------------------------------------------------------------------------------------ hostile XML
 
 

@@ -31,6 +31,8 @@ from typing import Any
 import psycopg
 import psycopg.errors
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
 
 from picexchange.errors import ConfigurationError, ConflictError, StoreError
@@ -50,6 +52,7 @@ from picexchange.store import (
     digest_of,
     open_store,
 )
+from picexchange.store import sqlite as sqlite_store
 from picexchange.store.base import transition
 from picexchange.store.postgres import MIGRATIONS as PG_MIGRATIONS
 from picexchange.store.postgres import PostgresStore
@@ -241,6 +244,8 @@ def test_a_closed_store_refuses_work(store_url: str) -> None:
         closing.migrate()
     with pytest.raises(StoreError):
         closing.record_inbound(inbound(), b"receipt")
+    with pytest.raises(StoreError):
+        closing.case_summary("DE-2026-0001")
     closing.close()
 
 
@@ -750,6 +755,36 @@ def test_times_without_a_zone_and_empty_limits_are_refused(store: Store) -> None
         store.claim_due(now=T0, lease=dt.timedelta(0), limit=1, worker="w")
     with pytest.raises(StoreError, match="since"):
         store.inbox(since=-1, limit=1, at=T0)
+
+
+_ZONES = st.sampled_from(
+    [dt.UTC, dt.timezone(dt.timedelta(hours=10)), dt.timezone(-dt.timedelta(hours=5, minutes=30))]
+)
+
+
+@given(
+    st.lists(
+        st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30), timezones=_ZONES),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_sqlite_writes_a_time_as_fixed_width_utc_text(values: list[dt.datetime]) -> None:
+    """Each time is the text strftime writes for its UTC instant, whichever time was written before it."""
+    for value in [*values, *reversed(values), values[0]]:
+        assert sqlite_store._text(value) == value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_sqlite_stores_the_times_of_a_message_in_utc_text(tmp_path: Path) -> None:
+    """A time with another offset, and one without microseconds, are stored as their UTC text in every column."""
+    path = tmp_path / "gateway.db"
+    arrived = dt.datetime(2026, 3, 1, 22, 0, tzinfo=dt.timezone(dt.timedelta(hours=10)))
+    with open_store(f"sqlite://{path}") as store:
+        store.migrate()
+        store.record_inbound(inbound(1, created=T0 - dt.timedelta(microseconds=1), received_at=arrived), b"r")
+    assert _query(f"sqlite://{path}", "SELECT created, received_at FROM inbound") == [
+        ("2026-03-01T11:59:59.999999Z", "2026-03-01T12:00:00.000000Z")
+    ]
 
 
 # -------------------------------------------------------------------------------------------- audit, counts

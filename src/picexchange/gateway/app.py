@@ -118,10 +118,17 @@ class Metrics:
             "picexchange_receive_seconds", "Time spent on partner messages.", registry=registry
         )
         registry.register(_StoreStates(store))
+        # The counter of each (message type, outcome), looked up once: labels() takes a lock and checks the names.
+        self._received_by: dict[tuple[str, str], prometheus_client.Counter] = {}
 
     def accepted(self, message_type: str, outcome: str, seconds: float) -> None:
         """Count an accepted message (``new`` or ``duplicate``)."""
-        self._received.labels(message_type=message_type, outcome=outcome).inc()
+        counter = self._received_by.get((message_type, outcome))
+        if counter is None:
+            counter = self._received_by[(message_type, outcome)] = self._received.labels(
+                message_type=message_type, outcome=outcome
+            )
+        counter.inc()
         self._seconds.observe(seconds)
 
     def queued(self, message_type: str) -> None:

@@ -524,7 +524,7 @@ class SqlStore(Store):
 
     def _stored(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         """Return row values with every (already checked) time as the database stores it."""
-        return tuple(self._db_time(v) if isinstance(v, dt.datetime) else v for v in values)
+        return tuple([self._db_time(v) if isinstance(v, dt.datetime) else v for v in values])
 
     def _version(self, session: Session) -> int:
         current = int(session.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
@@ -533,7 +533,7 @@ class SqlStore(Store):
         return current
 
     def _marks(self, count: int) -> str:
-        return ", ".join(self._P for _ in range(count))
+        return ", ".join((self._P,) * count)
 
     # ------------------------------------------------------------------------------------------ migration
 
