@@ -757,9 +757,7 @@ def test_times_without_a_zone_and_empty_limits_are_refused(store: Store) -> None
         store.inbox(since=-1, limit=1, at=T0)
 
 
-_ZONES = st.sampled_from(
-    [dt.UTC, dt.timezone(dt.timedelta(hours=10)), dt.timezone(-dt.timedelta(hours=5, minutes=30))]
-)
+_ZONES = st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=10)), dt.timezone(-dt.timedelta(hours=5, minutes=30))])
 
 
 @given(
