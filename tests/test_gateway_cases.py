@@ -372,6 +372,25 @@ def test_case_list_and_show_read_the_gateways_store(windows: SingleWindows, tmp_
     assert _cli("case", "show", CASE, "--config", tmp_path / "absent.toml").returncode == 2
 
 
+def test_case_list_and_show_never_create_a_store_the_gateway_has_not_made(
+    windows: SingleWindows, tmp_path: Path
+) -> None:
+    """Before the gateway first started there is no store: reading says so (exit 1) and writes no empty file."""
+    config = _gateway_toml(windows, tmp_path, RMCD)
+    config.write_text(
+        '[gateway]\npartners = "partners.toml"\nstore = "sqlite:data/not-yet.db"\n[backoffice]\ntokens = "tokens.toml"\n'
+    )
+    missing = tmp_path / "data" / "not-yet.db"
+    for command in (("case", "list"), ("case", "show", CASE)):
+        done = _cli(*command, "--config", config)
+        assert done.returncode == 1, done.stderr
+        assert done.stdout == ""
+        assert done.stderr.strip() == (
+            f"error: no store at {missing} (gateway.store of {config}): the gateway creates it when it first starts"
+        )
+        assert not missing.exists() and not missing.parent.exists()
+
+
 # -------------------------------------------------------------------------- two gateways, one PostgreSQL
 
 
