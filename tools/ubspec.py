@@ -415,6 +415,7 @@ UTILITY_BLOCKS: Mapping[UtilityBlock, UtilityBlockInfo] = {
 
 _ICS2 = "domain-notes §3.3: EU ICS2 HTI message tables (S-ICS2)"
 _DS3 = "domain-notes §3.3: WCO Data Set version 3 (S-WCODS3)"
+_REVIEW = "domain review of issue 10; not among the ICS2 ids collected in domain-notes §3.3"
 
 #: WCO Data Model ids used by the specs (domain-notes §3.3, MESSAGES.md).
 WCO_IDS: Mapping[str, WcoId] = {
@@ -450,8 +451,8 @@ WCO_IDS: Mapping[str, WcoId] = {
         ),
         WcoId(id="D029", name="Response issuing date", source=_ICS2),
         WcoId(id="G004", name="Office of entry, coded", source=_ICS2),
-        WcoId(id="L009", name="Place of loading", source=_ICS2),
-        WcoId(id="L010", name="Place of loading, coded (UN/LOCODE, CL244)", source=_ICS2),
+        WcoId(id="L009", name="Place of loading", source=_REVIEW, verify=True),
+        WcoId(id="L010", name="Place of loading, coded (UN/LOCODE, CL244)", source=_REVIEW, verify=True),
         WcoId(id="R012", name="Carrier identification", source=_ICS2),
         WcoId(id="R014", name="Consignee name", source=_ICS2),
         WcoId(id="R015", name="Consignee, coded", source=_ICS2),
@@ -464,11 +465,17 @@ WCO_IDS: Mapping[str, WcoId] = {
             source="domain-notes §3.3 [VERIFY]: not found in the corpora",
             verify=True,
         ),
-        WcoId(id="T006", name="Identification of means of transport crossing the border, coded", source=_ICS2),
+        WcoId(
+            id="T006",
+            name="Identification of means of transport crossing the border, coded",
+            source=_REVIEW,
+            verify=True,
+        ),
         WcoId(
             id="T018",
             name="Type of identification of means of transport crossing the border, coded (EU CL750)",
-            source=_ICS2,
+            source=_REVIEW,
+            verify=True,
         ),
         WcoId(id="T022", name="Mode of transport crossing the border, coded", source=_ICS2),
     )
