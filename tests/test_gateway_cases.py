@@ -378,7 +378,8 @@ def test_case_list_and_show_never_create_a_store_the_gateway_has_not_made(
     """Before the gateway first started there is no store: reading says so (exit 1) and writes no empty file."""
     config = _gateway_toml(windows, tmp_path, RMCD)
     config.write_text(
-        '[gateway]\npartners = "partners.toml"\nstore = "sqlite:data/not-yet.db"\n[backoffice]\ntokens = "tokens.toml"\n'
+        '[gateway]\npartners = "partners.toml"\nstore = "sqlite:data/not-yet.db"\n'
+        '[backoffice]\ntokens = "tokens.toml"\n'
     )
     missing = tmp_path / "data" / "not-yet.db"
     for command in (("case", "list"), ("case", "show", CASE)):

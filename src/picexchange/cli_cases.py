@@ -358,9 +358,9 @@ def case_check_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the case views and findings as JSON.")] = False,
 ) -> None:
-    """Fold message files, in any order, into their PIC cases; print each case's state and findings.
+    r"""Fold message files, in any order, into their PIC cases; print each case's state and findings.
 
-    Findings print as file:line: path: \\[rule-id] message. Exit codes: 0 nothing blocks a shipment, 1 a
+    Findings print as file:line: path: \[rule-id] message. Exit codes: 0 nothing blocks a shipment, 1 a
     violation does, 2 a file is unreadable or not a valid (or, with --registry, genuine) message.
     """
     now = _at(at)
