@@ -558,3 +558,20 @@ def test_a_failed_case_write_keeps_nothing_on_either_store_and_the_same_bytes_go
         ]
         shown = gateway.case_detail(CASE, _now())
         assert shown is not None and [s.serial for s in shown[1].shipments] == [1, 2]
+
+
+def test_a_case_awaiting_its_notification_is_listed_as_blocked(tmp_path: Path) -> None:
+    """An ExportData before its Notification: no shipment may start, so the row says blocked, as the view does."""
+    now = _now()
+    pki = make_test_pki([ABF, RMCD], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=30))
+    trust = TrustStore.of([item.partner for item in pki.participants], me=pki[RMCD].identity)
+    with open_store(f"sqlite:///{tmp_path / 'MY.db'}") as store:
+        store.migrate()
+        gateway = Gateway(me=pki[RMCD].identity, trust=trust, store=store)
+        raw = exchange.seal(EXPORT, me=pki[ABF].identity, to=RMCD, now=now).raw
+        assert gateway.handle(raw, now)[0] == 200
+        (row,) = store.cases(since=0, limit=10, blocked=True).cases
+        assert (row.notification_number, row.state, row.blocked) == (CASE, "awaited", True)
+        assert store.cases(since=0, limit=10, blocked=False).cases == ()
+        shown = gateway.case_detail(CASE, now)
+        assert shown is not None and shown[1].blocked
