@@ -28,6 +28,7 @@ from picexchange.cases import (
     fold_case,
     transition,
 )
+from picexchange.errors import SenderNotAllowed
 from picexchange.models.envelope import Envelope, MessageType
 from picexchange.models.export import ClearanceResult, ClearanceStatus
 from tools.ubspec import UTILITY_BLOCKS
@@ -167,7 +168,8 @@ def test_who_may_send_what_is_the_utility_block_spec() -> None:
 
 
 def test_an_exporting_authority_may_not_acknowledge_its_own_notification() -> None:
-    """The issue's example: an Acknowledgement from the State of export is refused with Error code trust."""
+    """The issue's example: an Acknowledgement from the State of export is refused with its own Error code, the
+    one the gateway's signed Error carries (``SenderNotAllowed``), not ``trust`` (the signature was genuine)."""
     notification = PLASTIC[0].document
     acknowledgement = PLASTIC[1]
     forged = CaseEvent(
@@ -184,7 +186,7 @@ def test_an_exporting_authority_may_not_acknowledge_its_own_notification() -> No
     assert found is not None
     assert (found.rule_id, found.error_code.value, found.expected, found.found) == (
         "case.sender.role",
-        "trust",
+        SenderNotAllowed.code,
         "ca-import or ca-transit",
         "AU:DCCEEW (ca-export)",
     )
