@@ -248,7 +248,8 @@ def test_an_exporting_authority_may_not_send_an_acknowledgement(windows: SingleW
     response = windows.post(sealed.raw, DOE)
     assert response.status_code == 403
     # A signed Error, from the participant the message was for, verified as AU:DCCEEW's gateway verifies it.
-    verified = signing.verify(response.content, trust=windows[DCCEEW].running.gateway.trust, now=_now(), hosted={DCCEEW})
+    au_trust = windows[DCCEEW].running.gateway.trust
+    verified = signing.verify(response.content, trust=au_trust, now=_now(), hosted={DCCEEW})
     assert verified.signer.id == DOE
     error = verified.envelope.document
     assert isinstance(error, Error)
