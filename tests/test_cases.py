@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,18 @@ def test_who_may_send_what_is_the_utility_block_spec() -> None:
         for step in info.steps
     }
     assert dict(ALLOWED_SENDERS) == spec
+
+
+def test_who_may_send_what_is_the_committed_utility_block_files() -> None:
+    """The ``from`` roles of every step of the committed ``utility_blocks/*.json``, read as a vendor reads them."""
+    steps = [
+        step
+        for path in sorted((Path(__file__).resolve().parent.parent / "utility_blocks").glob("*.json"))
+        for step in json.loads(path.read_text(encoding="utf-8"))["process"]
+    ]
+    committed = {MessageType(step["message"]): frozenset(SenderRole(role) for role in step["from"]) for step in steps}
+    assert len(committed) == len(steps) == len(ALLOWED_SENDERS)
+    assert dict(ALLOWED_SENDERS) == committed
 
 
 def test_an_exporting_authority_may_not_acknowledge_its_own_notification() -> None:
