@@ -555,6 +555,38 @@ def test_the_hosted_authority_and_customs_share_one_case_and_the_hold_is_signed_
     assert "pic.consent.missing" in [item.rule_id for item in result.finding]
 
 
+def test_a_message_that_overtakes_its_notification_is_kept_and_applied_when_the_notification_arrives(
+    windows: dict[str, SingleWindow], identities: dict[str, Identity]
+) -> None:
+    """A MovementAnnouncement delivered before its Notification is receipted and waits in the case; the
+    Notification, delivered later, takes its place before it and nothing waits any more."""
+    number = "AU2026-0912"
+    announcement = _document("plastic-au-my-07-movement-announcement.xml").model_copy(
+        update={"notification_number": number}
+    )
+    notification = _document("plastic-au-my-01-notification.xml").model_copy(update={"notification_number": number})
+    sealed = [
+        exchange.seal(doc, me=identities["AU:DCCEEW"], to="MY:DOE", now=_now()) for doc in (announcement, notification)
+    ]
+
+    def case() -> dict[str, Any]:
+        with windows["MY"].backoffice("MY:DOE") as http:
+            response = http.get(f"/api/v1/cases/{number}")
+            assert response.status_code == 200, response.text
+            shown: dict[str, Any] = response.json()
+            return shown
+
+    assert _post(windows["MY"], sealed[0].raw).status_code == 200
+    early = case()
+    assert [(item["message_type"], item["waiting_for"]) for item in early["case"]["pending"]] == [
+        ("MovementAnnouncement", "the Notification")
+    ]
+    assert _post(windows["MY"], sealed[1].raw).status_code == 200
+    later = case()
+    assert later["case"]["pending"] == [] and later["case"]["state"] == "notified"
+    assert later["case"]["message_ids"] == [str(item.message_id) for item in reversed(sealed)]
+
+
 def test_a_client_bound_to_one_participant_sends_as_it_by_default(windows: dict[str, SingleWindow]) -> None:
     australia, malaysia = windows["AU"], windows["MY"]
     document = json.loads(codec.to_json(_document("plastic-au-my-01-notification.xml")))
