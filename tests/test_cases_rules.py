@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from picexchange.cases import Agency, CaseEvent, CaseFinding, CaseFold, CasePolicy, clearance, fold_case
-from picexchange.cases.checks import add_months
-from picexchange.cases.rules import RULES
+from picexchange.cases.checks import add_months, check_sender, sender_role
+from picexchange.cases.rules import ALLOWED_SENDERS, RULES, SenderRole
 from picexchange.models.common import FormQuantity, NotifiedQuantity, Role, StateConcerned
 from picexchange.models.export import CustomsPassage, TransitCustoms
 from picexchange.models.pic import ConsentingRole, Decision
@@ -1024,3 +1024,35 @@ def test_disposal_certified_later_than_a_year_after_receipt_is_overdue(
     case = _fold(*events).case(now=now)
     hits = [(f.expected, f.found, f.message_id) for f in case.findings if f.rule_id == "export.disposal.overdue"]
     assert hits == ([(*expected, RECEIPT.message_id)] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("sender", "agency", "role"),
+    [
+        ("AU:DCCEEW", Agency.COMPETENT_AUTHORITY, "ca-export"),
+        ("SG:NEA", Agency.COMPETENT_AUTHORITY, "ca-transit"),
+        ("MY:DOE", Agency.COMPETENT_AUTHORITY, "ca-import"),
+        ("AU:ABF", Agency.CUSTOMS, "customs-export"),
+        ("MY:RMCD", Agency.CUSTOMS, "customs-import"),
+        ("SG:CUSTOMS", Agency.CUSTOMS, None),  # Customs of a transit State sends nothing
+        ("AU:EPA", Agency.COMPETENT_AUTHORITY, None),  # an authority not on the notified route
+        ("JP:MOE", Agency.COMPETENT_AUTHORITY, None),  # another State's
+    ],
+)
+def test_every_sender_may_send_exactly_what_its_role_may(sender: str, agency: Agency, role: str | None) -> None:
+    """Each sender's role in a case via Singapore, and for every message type whether check_sender lets it send."""
+    notification = edit(NOTIFICATION, state_concerned=VIA_SG).document
+    templates = {event.message_type: event for event in PLASTIC}
+    assert set(templates) == set(ALLOWED_SENDERS)  # every business document of both Utility Blocks
+    for template in templates.values():
+        event = replace(template, sender=sender, sender_agency=agency)
+        assert sender_role(event, notification) == (SenderRole(role) if role else None)  # type: ignore[arg-type]
+        refused = check_sender(event, notification)  # type: ignore[arg-type]
+        allowed = role is not None and SenderRole(role) in ALLOWED_SENDERS[event.message_type]
+        assert (refused is None) == allowed, (event.message_type, refused)
+        if refused is not None:
+            assert (refused.rule_id, refused.error_code.value, refused.blocks) == (
+                "case.sender.role",
+                "sender-not-allowed",
+                True,
+            )
