@@ -1,9 +1,9 @@
 """PIC cases in real gateways: the plastic AU -> MY flow between two Single Windows over HTTP on loopback.
 
-Each country runs two gateways on one store, as one Single Window: AU:DCCEEW and AU:ABF on the Australian
-store, MY:DOE and MY:RMCD on the Malaysian one (hosting several participants in one gateway is another change;
-two processes on one store is what a Single Window already does). Every message goes through the real partner
-listener, outbox worker and back office; the replies are checked as the partner checks them.
+Each country runs two gateway processes on one store, as one Single Window: AU:DCCEEW and AU:ABF on the
+Australian store, MY:DOE and MY:RMCD on the Malaysian one (one gateway hosting both participants of a country,
+``[[me]]``, is tested in test_single_window.py and by every flow of test_flows.py). Every message goes through the
+real partner listener, outbox worker and back office; the replies are checked as the partner checks them.
 """
 
 from __future__ import annotations
@@ -248,7 +248,11 @@ def test_an_exporting_authority_may_not_send_an_acknowledgement(windows: SingleW
     sealed = exchange.seal(wrong, me=windows.pki[DCCEEW].identity, to=DOE, now=_now())
     response = windows.post(sealed.raw, DOE)
     assert response.status_code == 403
-    error = codec.from_xml(response.content, Envelope).document
+    # A signed Error, from the participant the message was for, verified as AU:DCCEEW's gateway verifies it.
+    au_trust = windows[DCCEEW].running.gateway.trust
+    verified = signing.verify(response.content, trust=au_trust, now=_now(), hosted={DCCEEW})
+    assert verified.signer.id == DOE
+    error = verified.envelope.document
     assert isinstance(error, Error)
     assert error.code.value == "sender-not-allowed"
     assert [issue.rule_id for issue in error.issue] == ["case.sender.role"]
