@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from picexchange.cases import (
     fold_case,
     transition,
 )
+from picexchange.errors import SenderNotAllowed
 from picexchange.models.envelope import Envelope, MessageType
 from picexchange.models.export import ClearanceResult, ClearanceStatus
 from tools.ubspec import UTILITY_BLOCKS
@@ -166,8 +168,21 @@ def test_who_may_send_what_is_the_utility_block_spec() -> None:
     assert dict(ALLOWED_SENDERS) == spec
 
 
+def test_who_may_send_what_is_the_committed_utility_block_files() -> None:
+    """The ``from`` roles of every step of the committed ``utility_blocks/*.json``, read as a vendor reads them."""
+    steps = [
+        step
+        for path in sorted((Path(__file__).resolve().parent.parent / "utility_blocks").glob("*.json"))
+        for step in json.loads(path.read_text(encoding="utf-8"))["process"]
+    ]
+    committed = {MessageType(step["message"]): frozenset(SenderRole(role) for role in step["from"]) for step in steps}
+    assert len(committed) == len(steps) == len(ALLOWED_SENDERS)
+    assert dict(ALLOWED_SENDERS) == committed
+
+
 def test_an_exporting_authority_may_not_acknowledge_its_own_notification() -> None:
-    """The issue's example: an Acknowledgement from the State of export is refused with Error code trust."""
+    """The issue's example: an Acknowledgement from the State of export is refused with its own Error code, the
+    one the gateway's signed Error carries (``SenderNotAllowed``), not ``trust`` (the signature was genuine)."""
     notification = PLASTIC[0].document
     acknowledgement = PLASTIC[1]
     forged = CaseEvent(
@@ -184,7 +199,7 @@ def test_an_exporting_authority_may_not_acknowledge_its_own_notification() -> No
     assert found is not None
     assert (found.rule_id, found.error_code.value, found.expected, found.found) == (
         "case.sender.role",
-        "trust",
+        SenderNotAllowed.code,
         "ca-import or ca-transit",
         "AU:DCCEEW (ca-export)",
     )

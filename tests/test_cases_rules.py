@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from picexchange.cases import Agency, CaseEvent, CaseFinding, CaseFold, CasePolicy, clearance, fold_case
-from picexchange.cases.rules import RULES
+from picexchange.cases.checks import add_months, check_sender, sender_role
+from picexchange.cases.rules import ALLOWED_SENDERS, RULES, SenderRole
 from picexchange.models.common import FormQuantity, NotifiedQuantity, Role, StateConcerned
 from picexchange.models.export import CustomsPassage, TransitCustoms
 from picexchange.models.pic import ConsentingRole, Decision
@@ -798,3 +799,260 @@ def test_a_deemed_transit_consent_can_be_withdrawn() -> None:
         fold.apply(event)
     findings = clearance(fold, edit(EXPORT, state_concerned=VIA_SG), now=SHIPPED).findings
     assert [(f.rule_id, f.expected) for f in findings] == [("pic.consent.withdrawn", "before 2026-03-02")]
+
+
+# ------------------------------------------------------------------------------ the edges of each rule (issue 10)
+
+SG_ACK = edit(ACK, country="SG", competent_authority="SG:NEA")
+
+
+def _sg_acknowledged(on: dt.date, *, complete: bool = True) -> CaseEvent:
+    return edit(SG_ACK, acknowledged_on=on, complete=complete)
+
+
+SG_OBJECTION = edit(
+    CONSENT,
+    role=ConsentingRole.TRANSIT,
+    country="SG",
+    competent_authority="SG:NEA",
+    decision=Decision.OBJECTION,
+    decided_on=dt.date(2026, 3, 1),
+    valid_from=None,
+    valid_until=None,
+    reason=("route through Singapore refused",),
+)
+
+
+@pytest.mark.parametrize(
+    ("waiver", "sg_messages", "expected"),
+    [
+        # Basel Art. 6(4): 60 days after the complete acknowledgement; the shipment leaves on 2026-03-04.
+        (
+            {"SG:NEA": 60},
+            (_sg_acknowledged(dt.date(2026, 1, 3)),),
+            ("pic.transit.deemed", "deemed consent from 2026-03-04"),
+        ),
+        ({"SG:NEA": 60}, (_sg_acknowledged(dt.date(2026, 1, 4)),), ("pic.transit.missing", "no decision")),
+        # The OECD's 30 days, set per participant in the registry (deemed_consent_days = 30).
+        (
+            {"SG:NEA": 30},
+            (_sg_acknowledged(dt.date(2026, 2, 2)),),
+            ("pic.transit.deemed", "deemed consent from 2026-03-04"),
+        ),
+        ({"SG:NEA": 30}, (_sg_acknowledged(dt.date(2026, 2, 3)),), ("pic.transit.missing", "no decision")),
+        # An objection within the period: never deemed.
+        (
+            {"SG:NEA": 60},
+            (_sg_acknowledged(dt.date(2026, 1, 3)), SG_OBJECTION),
+            ("pic.consent.objected", "objection of 2026-03-01"),
+        ),
+        # The period runs from a complete acknowledgement only.
+        (
+            {"SG:NEA": 60},
+            (_sg_acknowledged(dt.date(2026, 1, 3), complete=False),),
+            ("pic.transit.missing", "no decision"),
+        ),
+        # The waiver is another participant's: SG:NEA did not waive written consent.
+        ({"SG:OTHER": 60}, (_sg_acknowledged(dt.date(2026, 1, 3)),), ("pic.transit.missing", "no decision")),
+    ],
+    ids=[
+        "basel-60-on-the-day",
+        "basel-60-a-day-early",
+        "oecd-30-on-the-day",
+        "oecd-30-a-day-early",
+        "objected",
+        "incomplete",
+        "no-waiver",
+    ],
+)
+def test_a_transit_state_is_deemed_to_consent_exactly_when_its_waiver_and_period_say(
+    waiver: dict[str, int], sg_messages: tuple[CaseEvent, ...], expected: tuple[str, str]
+) -> None:
+    """Art. 6(4): deemed consent from the period's last day after a complete acknowledgement, without objection,
+    only for a competent authority the policy (the registry's ``deemed_consent_days``) lists."""
+    fold = CaseFold("AU2026-0042", policy=CasePolicy(waived_written_consent=waiver))
+    for event in [edit(NOTIFICATION, state_concerned=VIA_SG), ACK, CONSENT, *sg_messages]:
+        fold.apply(event)
+    findings = clearance(fold, edit(EXPORT, state_concerned=VIA_SG), now=SHIPPED).findings
+    assert [(f.rule_id, f.found) for f in findings] == [expected]
+
+
+def _preconsented(months: int) -> list[CaseEvent]:
+    """A notification to a pre-consented recovery facility and a consent of ``months`` months from 2026-02-20."""
+    until = add_months(dt.date(2026, 2, 20), months) - dt.timedelta(days=1)
+    return [edit(NOTIFICATION, preconsented_facility=True), ACK, edit(CONSENT, valid_until=until)]
+
+
+@pytest.mark.parametrize(
+    ("events", "policy", "expected"),
+    [
+        # Art. 6(8): a general notification's consent lasts 12 months at most (2026-02-20 to 2027-02-19 is 12).
+        (BASE, CasePolicy(), None),
+        (
+            [NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2027, 2, 20))],
+            CasePolicy(),
+            "before 2027-02-20 (12 months)",
+        ),
+        # The OECD's 3 years for a pre-consented recovery facility, when the registry allows it ([cases]).
+        (_preconsented(36), CasePolicy(max_preconsented_consent_months=36), None),
+        (_preconsented(37), CasePolicy(max_preconsented_consent_months=36), "before 2029-02-20 (36 months)"),
+        # Without it, a pre-consented facility gets the Convention's 12 months too.
+        (_preconsented(24), CasePolicy(), "before 2027-02-20 (12 months)"),
+        # The longer allowance is for pre-consented facilities only.
+        (
+            [NOTIFICATION, ACK, edit(CONSENT, valid_until=dt.date(2028, 2, 19))],
+            CasePolicy(max_preconsented_consent_months=36),
+            "before 2027-02-20 (12 months)",
+        ),
+    ],
+    ids=["12-months", "a-day-too-long", "preconsented-36", "preconsented-37", "preconsented-default", "general-36"],
+)
+def test_a_consent_valid_longer_than_the_policy_allows_is_a_warning(
+    events: list[CaseEvent], policy: CasePolicy, expected: str | None
+) -> None:
+    """Art. 6(8) and the registry's [cases] allowances: a warning, never a block."""
+    fold = CaseFold("AU2026-0042", policy=policy)
+    for event in events:
+        fold.apply(event)
+    hits = [f for f in fold.case(now=SHIPPED).findings if f.rule_id == "pic.consent.validity-too-long"]
+    assert [(f.severity.value, f.blocks, f.field, f.expected) for f in hits] == (
+        [("warning", False, "/ConsentDecision/ValidUntil", expected)] if expected else []
+    )
+
+
+def _goods(**codes: Any) -> tuple[Any, ...]:
+    item = EXPORT.document.goods_item[0]  # type: ignore[union-attr]
+    return (item.model_copy(update={"waste_identification": item.waste_identification.model_copy(update=codes)}),)
+
+
+SG_CONSENT = edit(CONSENT, role=ConsentingRole.TRANSIT, country="SG", competent_authority="SG:NEA")
+
+
+@pytest.mark.parametrize(
+    ("events", "export", "expected"),
+    [
+        # Waste codes: the OECD code and the Y-codes are held to the notification like the Basel code.
+        (
+            BASE,
+            edit(EXPORT, goods_item=_goods(oecd_code="GH013")),
+            [("export.waste-code.mismatch", "/ExportData/GoodsItem[1]/WasteIdentification/OecdCode", "none", "GH013")],
+        ),
+        (
+            BASE,
+            edit(EXPORT, goods_item=_goods(y_code=("Y48", "Y46"))),
+            [("export.waste-code.mismatch", "/ExportData/GoodsItem[1]/WasteIdentification/YCode", "Y48", "Y46")],
+        ),
+        # The departure window closes on the last departure, as it opens on the first.
+        (
+            BASE,
+            edit(EXPORT, actual_shipment_date=dt.date(2027, 2, 13)),
+            [("export.departure.window", "/ExportData/ActualShipmentDate", "2026-03-02 to 2027-02-12", "2027-02-13")],
+        ),
+        (BASE, edit(EXPORT, actual_shipment_date=dt.date(2027, 2, 12)), []),
+        # Every consent counts, the transit State's too: its validity and its number of shipments.
+        (
+            [
+                edit(NOTIFICATION, state_concerned=VIA_SG),
+                ACK,
+                CONSENT,
+                edit(SG_CONSENT, valid_until=dt.date(2026, 3, 3)),
+            ],
+            edit(EXPORT, state_concerned=VIA_SG),
+            [
+                (
+                    "export.consent.validity",
+                    "/ExportData/ActualShipmentDate",
+                    "2026-02-20 to 2026-03-03 (SG (transit))",
+                    "2026-03-04",
+                )
+            ],
+        ),
+        (
+            [edit(NOTIFICATION, state_concerned=VIA_SG), ACK, CONSENT, edit(SG_CONSENT, max_shipments=1)],
+            edit(EXPORT, state_concerned=VIA_SG, shipment_serial=2),
+            [("export.serial.beyond-consent", "/ExportData/ShipmentSerial", "at most 1", "2")],
+        ),
+        # A cancellation stops shipments from its date, not before.
+        (
+            [*BASE, edit(CANCELLATION, cancelled_on=dt.date(2026, 3, 4))],
+            EXPORT,
+            [("pic.notification.cancelled", "/ExportData/ActualShipmentDate", "before 2026-03-04", "2026-03-04")],
+        ),
+        ([*BASE, edit(CANCELLATION, cancelled_on=dt.date(2026, 3, 5))], EXPORT, []),
+        # A quantity given in both units is counted in the notified one (tonnes) only.
+        (BASE, edit(EXPORT, actual_quantity=FormQuantity(tonnes=Decimal(20), cubic_metres=Decimal(500))), []),
+    ],
+    ids=[
+        "oecd-code",
+        "y-code",
+        "after-last-departure",
+        "on-last-departure",
+        "transit-validity",
+        "transit-max-shipments",
+        "cancelled-that-day",
+        "cancelled-the-day-after",
+        "second-unit-not-notified",
+    ],
+)
+def test_export_data_edges(
+    events: list[CaseEvent], export: CaseEvent, expected: list[tuple[str, str, str, str]]
+) -> None:
+    """Each ExportData check at its edges: every waste code, both ends of the window, every State's consent."""
+    fold = _fold(*events)
+    found = [(f.rule_id, f.field, f.expected, f.found) for f in clearance(fold, export, now=SHIPPED).findings]
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("completed_on", "now", "expected"),
+    [
+        # Received 2026-03-19: disposal is due by 2027-03-19 (Art. 6(9)), certified or not.
+        (dt.date(2027, 3, 20), dt.datetime(2027, 4, 1, tzinfo=dt.UTC), ("by 2027-03-19", "2027-03-20")),
+        (dt.date(2027, 3, 19), dt.datetime(2027, 4, 1, tzinfo=dt.UTC), None),
+        (None, dt.datetime(2027, 3, 20, tzinfo=dt.UTC), ("by 2027-03-19", "none")),
+        (None, dt.datetime(2027, 3, 19, tzinfo=dt.UTC), None),
+    ],
+    ids=["certified-a-day-late", "certified-on-the-last-day", "not-certified-a-day-after", "not-yet-due"],
+)
+def test_disposal_certified_later_than_a_year_after_receipt_is_overdue(
+    completed_on: dt.date | None, now: dt.datetime, expected: tuple[str, str] | None
+) -> None:
+    """Art. 6(9): a certificate that comes late is reported as a missing one is, about the ShipmentReceipt."""
+    events = [*BASE, EXPORT, RECEIPT]
+    if completed_on is not None:
+        events.append(edit(DISPOSAL, completed_on=completed_on))
+    case = _fold(*events).case(now=now)
+    hits = [(f.expected, f.found, f.message_id) for f in case.findings if f.rule_id == "export.disposal.overdue"]
+    assert hits == ([(*expected, RECEIPT.message_id)] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("sender", "agency", "role"),
+    [
+        ("AU:DCCEEW", Agency.COMPETENT_AUTHORITY, "ca-export"),
+        ("SG:NEA", Agency.COMPETENT_AUTHORITY, "ca-transit"),
+        ("MY:DOE", Agency.COMPETENT_AUTHORITY, "ca-import"),
+        ("AU:ABF", Agency.CUSTOMS, "customs-export"),
+        ("MY:RMCD", Agency.CUSTOMS, "customs-import"),
+        ("SG:CUSTOMS", Agency.CUSTOMS, None),  # Customs of a transit State sends nothing
+        ("AU:EPA", Agency.COMPETENT_AUTHORITY, None),  # an authority not on the notified route
+        ("JP:MOE", Agency.COMPETENT_AUTHORITY, None),  # another State's
+    ],
+)
+def test_every_sender_may_send_exactly_what_its_role_may(sender: str, agency: Agency, role: str | None) -> None:
+    """Each sender's role in a case via Singapore, and for every message type whether check_sender lets it send."""
+    notification = edit(NOTIFICATION, state_concerned=VIA_SG).document
+    templates = {event.message_type: event for event in PLASTIC}
+    assert set(templates) == set(ALLOWED_SENDERS)  # every business document of both Utility Blocks
+    for template in templates.values():
+        event = replace(template, sender=sender, sender_agency=agency)
+        assert sender_role(event, notification) == (SenderRole(role) if role else None)  # type: ignore[arg-type]
+        refused = check_sender(event, notification)  # type: ignore[arg-type]
+        allowed = role is not None and SenderRole(role) in ALLOWED_SENDERS[event.message_type]
+        assert (refused is None) == allowed, (event.message_type, refused)
+        if refused is not None:
+            assert (refused.rule_id, refused.error_code.value, refused.blocks) == (
+                "case.sender.role",
+                "sender-not-allowed",
+                True,
+            )

@@ -193,7 +193,7 @@ def test_findings_and_overdue_items() -> None:
 
 
 def test_a_finding_about_one_message_names_it() -> None:
-    """``finding_view`` is the JSON of one finding; a sender finding carries the Error code ``trust``."""
+    """``finding_view`` is the JSON of one finding; a sender finding carries the Error code ``sender-not-allowed``."""
     fold = CaseFold("AU2026-0042")
     for event in BASE:
         fold.apply(event)
@@ -209,7 +209,7 @@ def test_a_finding_about_one_message_names_it() -> None:
         "found": "AU:DCCEEW (ca-export)",
         "text": "ExportData may be sent only by customs-export; AU:DCCEEW is ca-export",
         "message_id": EXPORT.message_id,
-        "error_code": "trust",
+        "error_code": "sender-not-allowed",
     }
 
 

@@ -35,6 +35,7 @@ from picexchange.gateway.auth import Credentials
 from picexchange.gateway.config import BackofficeConfig, GatewayConfig, OutboxConfig, PartnerConfig
 from picexchange.gateway.server import GatewayServer, Running
 from picexchange.models.envelope import Envelope, Error, Receipt
+from picexchange.models.export import ClearanceResult, ClearanceStatus
 from picexchange.testing import backoffice_credentials, free_port, gateway_pair, serve_in_thread
 from picexchange.testpki import make_test_pki
 from picexchange.trust import Hosted, Identity, TrustStore
@@ -520,6 +521,70 @@ def test_customs_sends_as_itself_and_its_receipt_comes_from_the_customs_it_wrote
     assert receipt.signer.id == "MY:RMCD" and receipt.certificate == _certificate("MY:RMCD")
     assert isinstance(receipt.envelope.document, Receipt)
     assert receipt.envelope.document.received_digest.value == queued.json()["digest"]
+
+
+def test_the_hosted_authority_and_customs_share_one_case_and_the_hold_is_signed_by_customs(
+    windows: dict[str, SingleWindow], identities: dict[str, Identity]
+) -> None:
+    """One gateway hosting MY:DOE and MY:RMCD keeps one case: the Notification to MY:DOE and the ExportData to
+    MY:RMCD meet in it, so Customs holds a shipment no consent covers, signed as MY:RMCD, listed in that case."""
+    number = "AU2026-0911"  # a case of its own: the module's windows are shared by its tests
+    notification = _document("plastic-au-my-01-notification.xml").model_copy(update={"notification_number": number})
+    with windows["AU"].backoffice("AU:DCCEEW") as http:
+        queued = http.post(
+            "/api/v1/outbox", json={"receiver": "MY:DOE", "document": json.loads(codec.to_json(notification))}
+        )
+        assert queued.status_code == 202, queued.text
+        _wait_receipted(http, queued.json()["message_id"])
+    export = _document("plastic-au-my-08-export-data.xml").model_copy(update={"notification_number": number})
+    sealed = exchange.seal(export, me=identities["AU:ABF"], to="MY:RMCD", now=_now())
+    response = _post(windows["MY"], sealed.raw)
+    assert response.status_code == 200, response.text  # receipted: the transport worked
+    with windows["MY"].backoffice() as http:
+        shown = http.get(f"/api/v1/cases/{number}").json()
+    assert [(m["message_type"], m["direction"], m["sender"], m["receiver"]) for m in shown["messages"]] == [
+        ("Notification", "in", "AU:DCCEEW", "MY:DOE"),
+        ("ExportData", "in", "AU:ABF", "MY:RMCD"),
+        ("ClearanceResult", "out", "MY:RMCD", "AU:ABF"),
+    ]
+    held = shown["messages"][2]["message_id"]
+    verified = signing.verify(_inbox_xml(windows["AU"], held), trust=windows["AU"].trust, now=_now(), receiver="AU:ABF")
+    assert verified.signer.id == "MY:RMCD" and verified.certificate == _certificate("MY:RMCD")
+    result = verified.envelope.document
+    assert isinstance(result, ClearanceResult) and result.status is ClearanceStatus.HELD
+    assert "pic.consent.missing" in [item.rule_id for item in result.finding]
+
+
+def test_a_message_that_overtakes_its_notification_is_kept_and_applied_when_the_notification_arrives(
+    windows: dict[str, SingleWindow], identities: dict[str, Identity]
+) -> None:
+    """A MovementAnnouncement delivered before its Notification is receipted and waits in the case; the
+    Notification, delivered later, takes its place before it and nothing waits any more."""
+    number = "AU2026-0912"
+    announcement = _document("plastic-au-my-07-movement-announcement.xml").model_copy(
+        update={"notification_number": number}
+    )
+    notification = _document("plastic-au-my-01-notification.xml").model_copy(update={"notification_number": number})
+    sealed = [
+        exchange.seal(doc, me=identities["AU:DCCEEW"], to="MY:DOE", now=_now()) for doc in (announcement, notification)
+    ]
+
+    def case() -> dict[str, Any]:
+        with windows["MY"].backoffice("MY:DOE") as http:
+            response = http.get(f"/api/v1/cases/{number}")
+            assert response.status_code == 200, response.text
+            shown: dict[str, Any] = response.json()
+            return shown
+
+    assert _post(windows["MY"], sealed[0].raw).status_code == 200
+    early = case()
+    assert [(item["message_type"], item["waiting_for"]) for item in early["case"]["pending"]] == [
+        ("MovementAnnouncement", "the Notification")
+    ]
+    assert _post(windows["MY"], sealed[1].raw).status_code == 200
+    later = case()
+    assert later["case"]["pending"] == [] and later["case"]["state"] == "notified"
+    assert later["case"]["message_ids"] == [str(item.message_id) for item in reversed(sealed)]
 
 
 def test_a_client_bound_to_one_participant_sends_as_it_by_default(windows: dict[str, SingleWindow]) -> None:

@@ -334,7 +334,7 @@ def sender_role(event: CaseEvent, notification: Notification) -> SenderRole | No
 
 
 def check_sender(event: CaseEvent, notification: Notification) -> CaseFinding | None:
-    """Return a ``case.sender.role`` finding (Error code ``trust``) if the sender may not send this message.
+    """Return a ``case.sender.role`` finding (Error code ``sender-not-allowed``) if the sender may not send it.
 
     The gateway calls it before it accepts an inbound message or queues an outbound one; for a Notification,
     pass the Notification itself.

@@ -330,8 +330,9 @@ class CaseFinding:
         found: what the message or the case shows.
         text: the finding in words.
         message_id: the message the finding is about, where it is about one.
-        error_code: the ``Error`` code a refusal carries: ``trust`` for a sender whose role may not send the
-            message, ``business-rule`` otherwise.
+        error_code: the ``Error`` code a refusal carries: ``sender-not-allowed`` for a sender whose role may not
+            send the message (the gateway's :class:`~picexchange.errors.SenderNotAllowed`), ``business-rule``
+            otherwise.
 
     """
 
@@ -355,7 +356,7 @@ def finding(
 ) -> CaseFinding:
     """Return a finding of ``rule_id`` with the catalogue's severity."""
     spec = RULES[rule_id]
-    code = ErrorCode.TRUST if rule_id == "case.sender.role" else ErrorCode.BUSINESS_RULE
+    code = ErrorCode.SENDER_NOT_ALLOWED if rule_id == "case.sender.role" else ErrorCode.BUSINESS_RULE
     return CaseFinding(
         rule_id=rule_id,
         severity=spec.severity,

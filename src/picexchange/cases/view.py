@@ -52,8 +52,8 @@ def finding_view(item: CaseFinding) -> dict[str, Any]:
 
     Keys: ``rule_id``, ``severity`` (violation or warning), ``blocks`` (whether it stops a shipment),
     ``field`` (element path), ``expected``, ``found``, ``text``, ``message_id`` (None when the finding is about
-    the case, not one message) and ``error_code`` (the Error code a refusal carries: ``trust`` or
-    ``business-rule``).
+    the case, not one message) and ``error_code`` (the Error code a refusal carries: ``sender-not-allowed``
+    or ``business-rule``).
     """
     return {
         "rule_id": item.rule_id,

@@ -161,7 +161,10 @@ class CaseSummaryView(_Api):
     state: str = Field(description="awaited, notified or cancelled.")
     export_country: str | None
     import_country: str | None
-    blocked: bool = Field(description="True when a State's decision or a cancellation stops a new shipment today.")
+    blocked: bool = Field(
+        description="True when the missing Notification, a State's decision or a cancellation stops a new shipment "
+        "on the day of the case's last message (updated_at); the case view is computed for today."
+    )
     violations: int = Field(description="Findings that block, raised by the case's messages as they were applied.")
     warnings: int = Field(description="Findings that inform, raised by the case's messages as they were applied.")
     shipments_used: int

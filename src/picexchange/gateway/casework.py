@@ -15,8 +15,9 @@ message of a case the gateway
    starts again from 2, a few times.
 
 The case row's summary is computed without a pass over the case, so a message costs the same whatever the
-case's history: ``blocked`` says whether a new shipment would be stopped today (a State's decision, a
-cancellation); ``violations`` and ``warnings`` count what each message broke when it was applied. The full,
+case's history: ``blocked`` says whether a new shipment would be stopped on the day of the case's last message
+(no Notification yet, a State's decision, a cancellation), and is not computed again as days pass;
+``violations`` and ``warnings`` count what each message broke when it was applied. The full,
 current findings come from :meth:`~picexchange.cases.CaseFold.case` (the case view of the back office).
 """
 
@@ -235,14 +236,14 @@ class CaseKeeper:
             loaded: the case, its fold already holding the messages.
             messages: what to list under the case, in order.
             raised: the findings the messages raised when they were applied (counted into the row).
-            now: the day a new shipment is judged on (``blocked``).
+            now: the day a new shipment is judged on (``blocked``): the day of this write.
 
         """
         fold = loaded.fold
         notification = fold.notification
         before = loaded.summary
         export_country = import_country = None
-        blocked = False
+        blocked = notification is None  # awaited: no shipment may start before the Notification is known
         if notification is not None:
             for index, concerned in enumerate(notification.state_concerned, start=1):
                 if concerned.role is Role.EXPORT:

@@ -161,7 +161,7 @@ class Error(XmlModel):
     ref_to_message_id: Uuid | None = None
     """The message rejected, when its id could be read."""
     code: ErrorCode
-    """Why: parse, too-large, schema, signature, trust, conflict, business-rule, internal."""
+    """Why the message was refused, one code per reason (sender-not-allowed: its role in the case may not)."""
     text: TextLine
     """The reason in words."""
     issue: tuple[ErrorIssue, ...] = ()

@@ -543,7 +543,7 @@ class CaseSummary:
     import_country: str | None
     """The State of import, once the Notification is known."""
     blocked: bool
-    """True when a violation stops a new shipment."""
+    """True when a new shipment would be stopped, as of the case's last message (``updated_at``)."""
     violations: int
     """Findings that block."""
     warnings: int
