@@ -48,7 +48,7 @@ class Row:
 
 
 ROWS = [
-    Row(name="no notification", events=[ACK, CONSENT], day=D(2026, 3, 10), next=None, blocked=(False, None)),
+    Row(name="no notification yet", events=[ACK, CONSENT], day=D(2026, 3, 10), next=None, blocked=(True, None)),
     Row(
         name="awaiting the decision",
         events=BASE,
@@ -127,6 +127,7 @@ ROWS = [
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
 def test_next_change_is_the_first_dated_step_after_the_day(row: Row) -> None:
+    """Each dated step of the table is found, and ``blocked_on`` is the same the day before it and differs on it."""
     fold = _fold(row.events, row.policy)
     assert fold.next_change(row.day) == row.next
     on_day, on_next = row.blocked
@@ -180,6 +181,11 @@ def cases(draw: st.DrawFn) -> tuple[list[CaseEvent], CasePolicy]:
             events.append(edit(SG_CONSENT, decided_on=draw(days), valid_from=draw(days), valid_until=draw(days)))
     policy = SG_WAIVES if draw(st.booleans()) else CasePolicy()
     return draw(st.permutations(events)), policy
+
+
+def test_an_empty_fold_is_not_blocked_and_never_changes() -> None:
+    fold = CaseFold("AU2026-0042")
+    assert (fold.blocked_on(D(2026, 3, 10)), fold.next_change(D(2026, 3, 10))) == (False, None)
 
 
 @given(case=cases(), day=days)

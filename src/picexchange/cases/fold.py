@@ -505,16 +505,17 @@ class CaseFold:
     def blocked_on(self, day: dt.date) -> bool:
         """Return whether a new shipment under this case would be stopped on ``day``, whatever its documents.
 
-        True when the notification was cancelled by ``day``; ``day`` is outside the notified departures; or a
-        State of import or transit has not consented (nor is deemed to), objected, withdrew its consent with
-        effect by ``day``, or has a written consent that is not valid on ``day`` (expired, or not yet valid).
-        These are the blocking findings of :meth:`case` that depend on the case's date, not on one message; a
-        case that waits for its Notification is not blocked. The case row of the gateway (``blocked``) is this.
-        It reads each State's decisions, never the shipments, so it costs the same whatever the case's history.
+        True when the case has messages but no Notification yet (nothing may start before it is known); the
+        notification was cancelled by ``day``; ``day`` is outside the notified departures; or a State of import
+        or transit has not consented (nor is deemed to), objected, withdrew its consent with effect by ``day``,
+        or has a written consent that is not valid on ``day`` (expired, or not yet valid). These are the
+        blocking findings of :meth:`case` about the case as a whole, read on ``day``; the gateway's case row
+        (``blocked``) is this. It reads each State's decisions, never the shipments, so it costs the same
+        whatever the case's history.
         """
         notification = self.notification
         if notification is None:
-            return False
+            return self.has_messages
         cancelled = self.cancelled_on
         if cancelled is not None and cancelled <= day:
             return True
