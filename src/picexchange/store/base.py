@@ -543,7 +543,7 @@ class CaseSummary:
     import_country: str | None
     """The State of import, once the Notification is known."""
     blocked: bool
-    """True when a violation stops a new shipment."""
+    """True when a new shipment would be stopped on the day of ``updated_at`` (it holds until ``review_on``)."""
     violations: int
     """Findings that block."""
     warnings: int
