@@ -21,13 +21,17 @@ from typing import Any
 import httpx
 import pytest
 
-from picexchange import codec
+from picexchange import codec, exchange
 from picexchange.cases import CasePolicy
+from picexchange.gateway import Gateway
+from picexchange.gateway.casework import CaseKeeper
 from picexchange.models.common import Role, StateConcerned
 from picexchange.models.envelope import Envelope
 from picexchange.models.pic import Acknowledgement, ConsentDecision, ConsentWithdrawal, NotificationCancellation
+from picexchange.store import open_store
 from picexchange.testing import GatewayNetwork, GatewayNode, gateway_network
-from picexchange.testpki import certificate_pem, file_stem, partners_toml, private_key_pem
+from picexchange.testpki import certificate_pem, file_stem, make_test_pki, partners_toml, private_key_pem
+from picexchange.trust import TrustStore
 from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "messages"
@@ -294,3 +298,38 @@ def test_a_cancellation_effective_later_blocks_the_case_from_its_day(tmp_path: P
         clock.days_later(1)
         assert _blocked_lists(malaysia) == ([CASE], [])
         assert _row(malaysia)["state"] == "cancelled"
+
+
+# ------------------------------------------------------------------------------------------ the keeper
+
+
+def test_a_review_that_another_process_made_first_is_skipped_and_each_list_reviews_a_bounded_batch(
+    tmp_path: Path,
+) -> None:
+    """Two keepers on one store (two gateway processes): the second review of one due row conflicts and is skipped
+    (the row another process wrote is returned); review_due takes at most its limit, longest overdue first."""
+    pki = make_test_pki(
+        [DCCEEW, DOE], not_before=START - dt.timedelta(days=1), not_after=START + dt.timedelta(days=400)
+    )
+    trust = TrustStore.of([item.partner for item in pki.participants], me=pki[DOE].identity)
+    numbers = [CASE, "AU2026-0043", "AU2026-0044"]
+    with open_store(f"sqlite:///{tmp_path / 'MY.db'}") as store:
+        store.migrate()
+        gateway = Gateway(me=pki[DOE].identity, trust=trust, store=store, clock=lambda: START)
+        for number in numbers:
+            notified = NOTIFICATION.model_copy(update={"notification_number": number})
+            raw = exchange.seal(notified, me=pki[DCCEEW].identity, to=DOE, now=START).raw
+            assert gateway.handle(raw, START)[0] == 200
+        row = store.case_summary(CASE)
+        assert row is not None and (row.blocked, row.review_on) == (True, dt.date(2027, 2, 13))  # no consent yet
+        later = dt.datetime(2027, 2, 13, 9, 0, tzinfo=dt.UTC)  # the day after the last departure
+        first, second = CaseKeeper(store=store, trust=trust), CaseKeeper(store=store, trust=trust)
+        loaded = first.load(CASE)
+        written = second.review(CASE, now=later)
+        assert written is not None and (written.version, written.blocked, written.review_on) == (2, True, None)
+        assert first.review_loaded(loaded, now=later) == written  # conflict: skipped, the stored row returned
+        assert store.case_summary(CASE) == written
+        assert first.review_due(now=later, limit=1) == 1
+        assert store.cases_due(later.date(), limit=10) == (numbers[2],)
+        assert first.review_due(now=later) == 1
+        assert first.review_due(now=later) == 0

@@ -240,14 +240,18 @@ class Gateway:
         """Return a case's row, the case as of ``now`` and its messages in order; None for an unknown case.
 
         A row due for review is rewritten as of ``now`` first (:meth:`CaseKeeper.review_loaded`), so the row
-        and the case agree on ``blocked``.
+        and the case agree on ``blocked``; if that write fails the stored row is returned (and logged).
         """
         with self.cases.locked(notification_number):
             loaded = self.cases.load(notification_number)
             if loaded.summary is None:
                 return None
             self.cases.remember(notification_number, loaded.fold, loaded.version, loaded.held)
-            summary = self.cases.review_loaded(loaded, now=now) or loaded.summary
+            summary = loaded.summary
+            try:
+                summary = self.cases.review_loaded(loaded, now=now) or summary
+            except StoreError as exc:
+                log.warning("case %s was not reviewed: %s", notification_number, exc)
             folded = loaded.fold.case(now=now)
         return summary, folded, self.store.case_messages(notification_number)
 

@@ -359,6 +359,8 @@ class CaseKeeper:
         """
         with self.locked(notification_number):
             loaded = self.load(notification_number)
+            if loaded.summary is not None:  # kept cached whether or not the row is rewritten
+                self.remember(notification_number, loaded.fold, loaded.version, loaded.held)
             return self.review_loaded(loaded, now=now)
 
     def review_due(self, *, now: dt.datetime, limit: int = REVIEW_BATCH) -> int:
