@@ -256,3 +256,10 @@ def test_the_registry_sets_the_case_policy(tmp_path: Path) -> None:
     assert {item["rule"] for item in _findings(out)} == {"pic.consent.validity-too-long"}
     code, out, _ = run("--at", "2026-09-01", "--registry", REGISTRY, *files)
     assert _findings(out) == []
+
+
+def test_the_help_shows_the_finding_format_as_printed() -> None:
+    """The help's ``[rule-id]`` is text, not a markup tag that would vanish from what a user reads."""
+    result = CliRunner().invoke(app, ["case", "check", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "file:line: path: [rule-id] message" in " ".join(result.stdout.split())

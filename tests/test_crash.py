@@ -148,7 +148,8 @@ def test_a_killed_receiver_keeps_every_receipted_message_once(cluster: Cluster) 
     """
     port = free_port()
     pki = _pki({IMPORTER: port})
-    receiver = cluster.gateway("receiver", pki, me=IMPORTER, store=cluster.store("receiver"), port=port)
+    receiver_store = cluster.store("receiver")
+    receiver = cluster.gateway("receiver", pki, me=IMPORTER, store=receiver_store, port=port)
     receiver.start()
 
     document = _notification()
@@ -220,6 +221,20 @@ def test_a_killed_receiver_keeps_every_receipted_message_once(cluster: Cluster) 
         receipt = receipts[entry["message_id"]].receipt
         assert entry["digest"] == receipt.received_digest.value == by_id[entry["message_id"]].digest
         assert entry["xml"].encode("utf-8") == by_id[entry["message_id"]].raw
+    # Each message was stored with its case update in one transaction: after the SIGKILL every stored message
+    # is in its case once, at contiguous positions, and the case lists nothing that was not stored.
+    number = document.notification_number
+    stored_ids = {row[0] for row in cluster.rows(receiver_store, "SELECT message_id FROM inbound")}
+    listed = cluster.rows(
+        receiver_store,
+        f"SELECT message_id, position FROM case_message WHERE notification_number = '{number}'",  # noqa: S608
+    )
+    assert Counter(row[0] for row in listed) == Counter(stored_ids) and stored_ids == set(by_id)
+    assert sorted(row[1] for row in listed) == list(range(1, MESSAGES + 1))
+    assert cluster.rows(
+        receiver_store,
+        f"SELECT message_count, version FROM pic_case WHERE notification_number = '{number}'",  # noqa: S608
+    ) == [(MESSAGES, MESSAGES)]
     print(
         f"inbound: {receipted_before_kill} receipted before SIGKILL, {len(unanswered)} sent again after restart, "
         f"of which {stored_unanswered} had been stored before the kill without an answer"

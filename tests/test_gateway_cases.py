@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from picexchange import codec, exchange, signing
@@ -382,6 +383,26 @@ def test_case_list_and_show_read_the_gateways_store(windows: SingleWindows, tmp_
     assert _cli("case", "show", CASE, "--config", tmp_path / "absent.toml").returncode == 2
 
 
+def test_case_list_and_show_never_create_a_store_the_gateway_has_not_made(
+    windows: SingleWindows, tmp_path: Path
+) -> None:
+    """Before the gateway first started there is no store: reading says so (exit 1) and writes no empty file."""
+    config = _gateway_toml(windows, tmp_path, RMCD)
+    config.write_text(
+        '[gateway]\npartners = "partners.toml"\nstore = "sqlite:data/not-yet.db"\n'
+        '[backoffice]\ntokens = "tokens.toml"\n'
+    )
+    missing = tmp_path / "data" / "not-yet.db"
+    for command in (("case", "list"), ("case", "show", CASE)):
+        done = _cli(*command, "--config", config)
+        assert done.returncode == 1, done.stderr
+        assert done.stdout == ""
+        assert done.stderr.strip() == (
+            f"error: no store at {missing} (gateway.store of {config}): the gateway creates it when it first starts"
+        )
+        assert not missing.exists() and not missing.parent.exists()
+
+
 # -------------------------------------------------------------------------- two gateways, one PostgreSQL
 
 
@@ -477,3 +498,90 @@ def test_a_cached_case_catches_up_with_what_another_gateway_stored(tmp_path: Pat
     assert shown is not None and [s.serial for s in shown[1].shipments] == [1, 2, 3]
     for store in (first, second):
         store.close()
+
+
+# ------------------------------------------------------------------- a failed case write, on both stores
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_failed_case_write_keeps_nothing_on_either_store_and_the_same_bytes_go_through_after(
+    backend: str, tmp_path: Path
+) -> None:
+    """A failure injected in the case write (a trigger on case_message) makes the gateway answer 503 and keep
+    neither the message, nor its automatic hold, nor the case row; once the failure is gone the same bytes are
+    accepted, held and listed once (the gateway dropped the fold that held the failed message)."""
+    now = _now()
+    pki = make_test_pki([ABF, RMCD], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=30))
+    trust = TrustStore.of([item.partner for item in pki.participants], me=pki[RMCD].identity)
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'MY.db'}"
+            inject = ("CREATE TRIGGER injected BEFORE INSERT ON case_message BEGIN SELECT RAISE(ABORT, 'x'); END",)
+        else:
+            require_postgres()
+            url = stack.enter_context(postgres_schema(PG_SERVER))
+            inject = (
+                "CREATE FUNCTION injected() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'x'; END $$",
+                "CREATE TRIGGER injected BEFORE INSERT ON case_message FOR EACH ROW EXECUTE FUNCTION injected()",
+            )
+        store = stack.enter_context(open_store(url))
+        store.migrate()
+        gateway = Gateway(me=pki[RMCD].identity, trust=trust, store=store)
+
+        def execute(*statements: str) -> list[tuple[Any, ...]]:
+            if backend == "sqlite":
+                with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite://"))) as db, db:
+                    return [row for sql in statements for row in db.execute(sql).fetchall()]
+            with psycopg.connect(url, autocommit=True) as conn:
+                found: list[tuple[Any, ...]] = []
+                for sql in statements:
+                    cursor = conn.execute(sql.encode())
+                    found += cursor.fetchall() if cursor.description else []
+                return found
+
+        def export(serial: int) -> bytes:
+            document = EXPORT.model_copy(update={"shipment_serial": serial})
+            return exchange.seal(document, me=pki[ABF].identity, to=RMCD, now=_now()).raw
+
+        assert gateway.handle(export(1), _now())[0] == 200  # the case exists and its fold is cached
+        execute(*inject)
+        failing = export(2)
+        status, body, headers = gateway.handle(failing, _now())
+        assert status == 503 and "Retry-After" in headers
+        refused = codec.from_xml(body, Envelope).document
+        assert isinstance(refused, Error) and refused.code.value == "unavailable"
+        tables = ("inbound", "outbound", "case_message")
+        counts = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in tables)  # noqa: S608
+        assert execute(counts) == [(1, 1, 2)]  # ExportData 1 and its hold only
+        case = store.case_summary(CASE)
+        assert case is not None and (case.version, case.message_count) == (1, 2)
+
+        execute("DROP TRIGGER injected" if backend == "sqlite" else "DROP TRIGGER injected ON case_message")
+        assert gateway.handle(failing, _now())[0] == 200
+        assert execute(counts) == [(2, 2, 4)]
+        listed = store.case_messages(CASE)
+        assert [(m.position, m.message.message_type) for m in listed] == [
+            (1, "ExportData"),
+            (2, "ClearanceResult"),
+            (3, "ExportData"),
+            (4, "ClearanceResult"),
+        ]
+        shown = gateway.case_detail(CASE, _now())
+        assert shown is not None and [s.serial for s in shown[1].shipments] == [1, 2]
+
+
+def test_a_case_awaiting_its_notification_is_listed_as_blocked(tmp_path: Path) -> None:
+    """An ExportData before its Notification: no shipment may start, so the row says blocked, as the view does."""
+    now = _now()
+    pki = make_test_pki([ABF, RMCD], not_before=now - dt.timedelta(days=1), not_after=now + dt.timedelta(days=30))
+    trust = TrustStore.of([item.partner for item in pki.participants], me=pki[RMCD].identity)
+    with open_store(f"sqlite:///{tmp_path / 'MY.db'}") as store:
+        store.migrate()
+        gateway = Gateway(me=pki[RMCD].identity, trust=trust, store=store)
+        raw = exchange.seal(EXPORT, me=pki[ABF].identity, to=RMCD, now=now).raw
+        assert gateway.handle(raw, now)[0] == 200
+        (row,) = store.cases(since=0, limit=10, blocked=True).cases
+        assert (row.notification_number, row.state, row.blocked) == (CASE, "awaited", True)
+        assert store.cases(since=0, limit=10, blocked=False).cases == ()
+        shown = gateway.case_detail(CASE, now)
+        assert shown is not None and shown[1].blocked

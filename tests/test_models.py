@@ -417,3 +417,42 @@ def test_the_announcement_is_planned_data() -> None:
     assert "planned" in (MovementAnnouncement.__doc__ or "")
     xsd = (resources.schema_dir() / "ub-pic.xsd").read_text()
     assert "Planned quantity of this shipment" in xsd
+
+
+def test_the_means_crossing_the_border_and_the_place_of_loading_are_coded() -> None:
+    """WCO T006 is given with its type T018; L010 is a UN/LOCODE and L009 the place's name in words."""
+    export = _sample("ewaste-th-kr-jp-08-export-data.xml").model_dump()
+    transport = export["transport"]
+    assert (transport["means_id"], transport["means_id_type"]) == ("9312456", "10")  # an IMO number
+    assert _rules(ExportData, {**export, "transport": {**transport, "means_id": None}}) == [
+        "WCO T006: MeansIdType is given but MeansId is not"
+    ]
+    named = {**transport, "place_of_loading_name": "Laem Chabang, berth B5"}
+    loaded = ExportData.model_validate({**export, "transport": named}).transport
+    assert loaded is not None and (loaded.place_of_loading, loaded.place_of_loading_name) == (
+        "THLCH",
+        "Laem Chabang, berth B5",
+    )
+    with pytest.raises(SchemaError) as caught:
+        ExportData.model_validate({**export, "transport": {**transport, "place_of_loading": "Laem Chabang"}})
+    assert [issue.path for issue in caught.value.issues] == ["/ExportData/Transport/PlaceOfLoading"]
+
+
+def test_a_goods_item_keeps_the_basel_packaging_code_and_may_add_the_rec21_code() -> None:
+    """WCO 141 takes UN/ECE Rec 21 codes: the Basel code (1-9) stays, the Rec 21 code is given beside it."""
+    export = _sample("ewaste-th-kr-jp-08-export-data.xml").model_dump()
+    item = export["goods_item"][0]
+    bags = ExportData.model_validate({**export, "goods_item": ({**item, "rec21_package_type": "43"},)})
+    assert (bags.goods_item[0].packaging_type, bags.goods_item[0].rec21_package_type) == ("5", "43")
+    for wrong in ("bag", "5", "d1"):
+        with pytest.raises(SchemaError) as caught:
+            ExportData.model_validate({**export, "goods_item": ({**item, "rec21_package_type": wrong},)})
+        assert caught.value.issues[0].path == "/ExportData/GoodsItem/Rec21PackageType"
+        assert "UN/ECE Rec 21 package type code" in caught.value.issues[0].text
+
+
+def test_the_announcement_may_leave_its_planned_carriers_out() -> None:
+    """V-B 8 in a MovementAnnouncement is planned and "if known", as in the notification (Annex V A item 5)."""
+    announcement = _sample("ewaste-th-kr-jp-07-movement-announcement.xml").model_dump()
+    assert announcement["carrier"]
+    assert MovementAnnouncement.model_validate({**announcement, "carrier": ()}).carrier == ()

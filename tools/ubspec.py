@@ -105,7 +105,7 @@ class Step:
         copies: roles that receive a copy.
         basel: the Basel article or form blocks that govern the step, or ``—`` and why there are none.
         trigger: when the message is sent.
-        deadline: the time limit the rules apply (DESIGN / MESSAGES "Deadlines"), or None.
+        deadline: the time limit the rules apply (the Convention's deadlines for this document), or None.
 
     """
 
@@ -139,7 +139,7 @@ class WcoId:
     Attributes:
         id: the id (``145``, ``D005``, ``68A`` for a class).
         name: the WCO name of the data element or class.
-        source: where the id was found (domain-notes §3.3 source tags).
+        source: the public source the id was read in.
         verify: True if the id itself could not be confirmed from a source.
 
     """
@@ -257,7 +257,7 @@ ROLES: Mapping[str, Role] = {
     )
 }
 
-#: What people know of each message: its UN/CEFACT e-Basel (TMW) counterpart (domain-notes §2.1).
+#: What people know of each message: its UN/CEFACT e-Basel (TMW) counterpart.
 MESSAGES: Mapping[str, Message] = {
     message.name: message
     for message in (
@@ -413,10 +413,11 @@ UTILITY_BLOCKS: Mapping[UtilityBlock, UtilityBlockInfo] = {
     ),
 }
 
-_ICS2 = "domain-notes §3.3: EU ICS2 HTI message tables (S-ICS2)"
-_DS3 = "domain-notes §3.3: WCO Data Set version 3 (S-WCODS3)"
+_ICS2 = "EU ICS2 HTI message tables v2.02 (IE3F14, IE3F15, IE3N02, IE3N09: WCO Name / WCO Id columns)"
+_DS3 = "WCO Data Set version 3"
+_REVIEW = "a domain review of the Basel forms against the WCO Data Model; not in the ICS2 tables read"
 
-#: WCO Data Model ids used by the specs (domain-notes §3.3, MESSAGES.md).
+#: WCO Data Model ids used by the specs, each with the public source it was read in.
 WCO_IDS: Mapping[str, WcoId] = {
     wco.id: wco
     for wco in (
@@ -429,7 +430,7 @@ WCO_IDS: Mapping[str, WcoId] = {
         WcoId(id="137", name="Description of goods", source=_ICS2),
         WcoId(id="141", name="Type of packages identification, coded", source=_ICS2),
         WcoId(id="144", name="Number of packages", source=_ICS2),
-        WcoId(id="145", name="Tariff code number", source="domain-notes §3.3: UBL annotation 'WCO ID 145'"),
+        WcoId(id="145", name="Tariff code number", source="UBL 2 annotation 'WCO ID 145' (tariff code)"),
         WcoId(id="159", name="Equipment identification number", source=_ICS2),
         WcoId(id="165", name="Seal number", source=_ICS2),
         WcoId(id="239", name="Street and number/PO box", source=_ICS2),
@@ -439,36 +440,44 @@ WCO_IDS: Mapping[str, WcoId] = {
         WcoId(id="245", name="Postcode", source=_ICS2),
         WcoId(id="506", name="UN Dangerous Goods identifier (UNDG)", source=_ICS2),
         WcoId(
-            id="68A", name="GovernmentAgencyGoodsItem (class)", source="domain-notes §3.3: WCO DM 3.6 pointers (S-HMRC)"
+            id="68A",
+            name="GovernmentAgencyGoodsItem (class)",
+            source="WCO DM 3.6 export declaration samples (HMRC customs-declarations-stub)",
         ),
         WcoId(id="D005", name="Additional document reference number", source=_ICS2),
         WcoId(
             id="D014",
             name="Document reference number (of a declaration: its reference, the MRN)",
-            source="domain review of issue 10; the CITES mapping (S-CITES) uses D014 for an LPCO's id",
+            source="a domain review; the CITES ePermit toolkit's WCO DM mapping uses D014 for an LPCO's id",
             verify=True,
         ),
         WcoId(id="D029", name="Response issuing date", source=_ICS2),
         WcoId(id="G004", name="Office of entry, coded", source=_ICS2),
-        WcoId(id="L009", name="Place of loading", source=_ICS2),
-        WcoId(id="L010", name="Place of loading, coded (UN/LOCODE, CL244)", source=_ICS2),
+        WcoId(id="L009", name="Place of loading", source=_REVIEW, verify=True),
+        WcoId(id="L010", name="Place of loading, coded (UN/LOCODE, CL244)", source=_REVIEW, verify=True),
         WcoId(id="R012", name="Carrier identification", source=_ICS2),
         WcoId(id="R014", name="Consignee name", source=_ICS2),
         WcoId(id="R015", name="Consignee, coded", source=_ICS2),
         WcoId(
-            id="R031", name="Exporter name", source="domain-notes §3.3 [VERIFY]: not found in the corpora", verify=True
+            id="R031", name="Exporter name", source="not found in the ICS2 tables or WCO Data Set v3 read", verify=True
         ),
         WcoId(
             id="R032",
             name="Exporter, coded",
-            source="domain-notes §3.3 [VERIFY]: not found in the corpora",
+            source="not found in the ICS2 tables or WCO Data Set v3 read",
             verify=True,
         ),
-        WcoId(id="T006", name="Identification of means of transport crossing the border, coded", source=_ICS2),
+        WcoId(
+            id="T006",
+            name="Identification of means of transport crossing the border, coded",
+            source=_REVIEW,
+            verify=True,
+        ),
         WcoId(
             id="T018",
             name="Type of identification of means of transport crossing the border, coded (EU CL750)",
-            source=_ICS2,
+            source=_REVIEW,
+            verify=True,
         ),
         WcoId(id="T022", name="Mode of transport crossing the border, coded", source=_ICS2),
     )

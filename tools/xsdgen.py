@@ -179,7 +179,7 @@ def _complex_type(schema: etree._Element, cls: type[XmlModel]) -> None:
     if elements and all(item.model is not None and item.model.xml_root for item in elements):
         # The Body: exactly one document. Receipt and Error are declared here; the business documents
         # are validated lax, so the envelope schema checks routing before anyone reads the document
-        # (DESIGN §4: envelope schema -> ... -> signature -> business-document schema).
+        # (docs/architecture.md: envelope schema -> ... -> signature -> business-document schema).
         choice = etree.SubElement(holder, _x("choice"))
         namespaces = []
         for item in elements:

@@ -358,9 +358,9 @@ def case_check_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the case views and findings as JSON.")] = False,
 ) -> None:
-    """Fold message files, in any order, into their PIC cases; print each case's state and findings.
+    r"""Fold message files, in any order, into their PIC cases; print each case's state and findings.
 
-    Findings print as file:line: path: [rule-id] message. Exit codes: 0 nothing blocks a shipment, 1 a
+    Findings print as file:line: path: \[rule-id] message. Exit codes: 0 nothing blocks a shipment, 1 a
     violation does, 2 a file is unreadable or not a valid (or, with --registry, genuine) message.
     """
     now = _at(at)
@@ -431,6 +431,15 @@ def _open(config: Path) -> tuple[Any, TrustStore]:
         trust = load_trust(settings.partners)
     except ConfigurationError as exc:
         raise _usage(str(exc)) from exc
+    sqlite_path = settings.store.removeprefix("sqlite://") if settings.store.startswith("sqlite://") else None
+    if sqlite_path is not None and sqlite_path != ":memory:" and not Path(sqlite_path).is_file():
+        # Opening a missing SQLite file would create it: reading must not write, so say what is missing instead.
+        _err.print(
+            f"error: no store at {sqlite_path} (gateway.store of {display_name(config)}): the gateway creates it "
+            "when it first starts",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BLOCKED)
     try:
         return open_store(settings.store), trust
     except ConfigurationError as exc:
@@ -477,7 +486,10 @@ def _current_cases(
 
 
 def _store_failed(exc: StoreError) -> typer.Exit:
-    _err.print(f"error: the store cannot be read: {exc} (a store older than schema 3 is upgraded by the gateway)")
+    _err.print(
+        f"error: the store cannot be read: {exc} (a store older than schema 4 is upgraded by the gateway)",
+        markup=False,
+    )
     return typer.Exit(EXIT_BLOCKED)
 
 

@@ -162,9 +162,9 @@ class CaseSummaryView(_Api):
     export_country: str | None
     import_country: str | None
     blocked: bool = Field(
-        description="True when a new shipment would be stopped today: a State of import or transit has not consented "
-        "(nor is deemed to), objected or withdrew, or its written consent is not valid today; today is outside the "
-        "notified departures; or the notification was cancelled."
+        description="True when a new shipment would be stopped today: the Notification is not known yet; a State of "
+        "import or transit has not consented (nor is deemed to), objected or withdrew, or its written consent is not "
+        "valid today; today is outside the notified departures; or the notification was cancelled."
     )
     violations: int = Field(description="Findings that block, raised by the case's messages as they were applied.")
     warnings: int = Field(description="Findings that inform, raised by the case's messages as they were applied.")

@@ -16,10 +16,10 @@ message of a case the gateway
 
 The case row's summary is computed without a pass over the case, so a message costs the same whatever the
 case's history: ``blocked`` says whether a new shipment would be stopped on the day of the write
-(:meth:`~picexchange.cases.CaseFold.blocked_on`: a State's decision, a consent not valid that day, a day outside
-the departures, a cancellation); ``violations`` and ``warnings`` count what each message broke when it was
-applied. The full, current findings come from :meth:`~picexchange.cases.CaseFold.case` (the case view of the
-back office).
+(:meth:`~picexchange.cases.CaseFold.blocked_on`: no Notification yet, a State's decision, a consent not valid
+that day, a day outside the departures, a cancellation); ``violations`` and ``warnings`` count what each
+message broke when it was applied. The full, current findings come from
+:meth:`~picexchange.cases.CaseFold.case` (the case view of the back office).
 
 ``blocked`` can change with no new message (a withdrawal or a cancellation taking effect, a transit State deemed
 to consent, a consent's validity beginning or ending), so each row carries the first day it may differ,
