@@ -419,12 +419,12 @@ def consented(flow: Flow, *, shipments: int, quantity: str, valid_until: dt.date
             valid_from=valid_from,
             valid_until=valid_until or valid_from + dt.timedelta(days=364),
         ),
-        name="MY:DOE consents to the import",
+        name="MY:DOE consents to the import from day 18; no shipment may leave before the first departure, day 28",
         day=16,
         sender=DOE,
         receiver=DCCEEW,
         answers=notified,
-        **{"case.decisions": {"MY": "consented"}, "case.blocked": False},
+        **{"case.decisions": {"MY": "consented"}, "case.blocked": True},
     )
     return notified
 
@@ -1042,14 +1042,22 @@ def information_flow() -> Flow:
             ),
             max_shipments=2,
         ),
-        name="MY:DOE consents with conditions, for two shipments",
+        name="MY:DOE consents with conditions, for two shipments, from day 32; the first departure is day 40",
         day=30,
         sender=DOE,
         receiver=DCCEEW,
         answers=notified,
-        **{"case.blocked": False, "case.decisions": {"MY": "consented-with-conditions"}},
+        **{"case.blocked": True, "case.decisions": {"MY": "consented-with-conditions"}},
     )
-    shipment(flow, 1, day=45, total=4, net_kg="19870", containers=("CMAU440319",), **{"case.shipments_used": 1})
+    shipment(
+        flow,
+        1,
+        day=45,
+        total=4,
+        net_kg="19870",
+        containers=("CMAU440319",),
+        **{"case.shipments_used": 1, "case.blocked": False},
+    )
     return flow
 
 

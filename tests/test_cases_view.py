@@ -27,6 +27,8 @@ CASE_KEYS = [
     "as_of",
     "blocked",
     "notified",
+    "waste",
+    "parties",
     "states",
     "shipments_used",
     "shipments_left",
@@ -247,3 +249,49 @@ def test_the_guide_lists_every_key_in_order() -> None:
     assert _documented("state") == list(view["states"][1])
     assert _documented("shipment") == list(view["shipments"][0])
     assert _documented("finding") == list(view["findings"][0])
+    assert _documented("waste") == list(view["waste"])
+    assert _documented("party") == list(view["parties"]["exporter"])
+    parties = view["parties"]
+    extras = {"generators": ["site_of_generation"], "facility": ["actual_site", "operations"]}
+    extras["carriers"] = ["transport_modes"]
+    for role, keys in extras.items():
+        first = parties[role][0] if isinstance(parties[role], list) else parties[role]
+        assert list(first) == _documented("party") + keys, role
+
+
+def test_the_waste_and_the_parties_are_the_notifications() -> None:
+    """An officer sees what is shipped and between whom: the notified codes and the named parties, by country."""
+    view = _plastic()
+    assert view["waste"] == {
+        "designation": "Washed PET flakes, single polymer, with residual cap and label fragments",
+        "basel_code": None,
+        "oecd_code": None,
+        "y_codes": ["Y48"],
+        "h_codes": [],
+        "hs_codes": ["391590"],
+        "un_number": None,
+    }
+    parties = view["parties"]
+    assert parties["exporter"] == {
+        "name": "Southern Cross Polymers Pty Ltd",
+        "registration_number": "51824753556",
+        "country": "AU",
+    }
+    assert parties["importer"]["country"] == "MY"
+    assert parties["facility"]["operations"] == ["R3"]
+    assert parties["facility"]["actual_site"].startswith("Lot 12, Jalan Sungai Puloh")
+    assert [g["country"] for g in parties["generators"]] == ["AU"]
+    assert [(c["country"], c["transport_modes"]) for c in parties["carriers"]] == [
+        ("AU", ["R"]),
+        ("SG", ["S"]),
+        ("MY", ["R"]),
+    ]
+
+
+def test_without_its_notification_a_case_names_no_waste_and_no_parties() -> None:
+    """Messages that overtook their Notification make a case that cannot say yet what or who it is about."""
+    later = [event for event in PLASTIC if event.message_type.value != "Notification"]
+    view = case_view(fold_case(later, now=AT)["AU2026-0042"])
+    assert view["notified"] is None
+    assert view["waste"] is None
+    assert view["parties"] is None

@@ -182,6 +182,11 @@ def test_sign_in_find_the_held_shipment_and_see_the_finding_of_its_case(page: An
     timeline = page.get_by_role("img", name=f"Timeline of case {CASE}")
     assert timeline.count() == 1
     assert page.locator("table").filter(has_text="held").count() >= 1
+    parties = page.get_by_role("region", name="Waste and parties")
+    roles = parties.get_by_role("rowheader").all_inner_texts()
+    assert roles[:2] == ["Exporter", "Importer"] and roles.count("Facility") == 1
+    exporter = parties.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Exporter", exact=True))
+    assert exporter.get_by_role("cell").first.inner_text().endswith("Pty Ltd")
     _shoot(page, "case")
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Cases").click()
     page.get_by_label("Waste code").fill("Y48")

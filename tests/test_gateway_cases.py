@@ -43,8 +43,14 @@ DCCEEW, ABF, DOE, RMCD = "AU:DCCEEW", "AU:ABF", "MY:DOE", "MY:RMCD"
 CASE = "AU2026-0042"
 
 
+# The gateways' clock and the tests' run on a simulated day inside the sample's consent and departures (the case
+# rows' blocked is read on the day), moving on with the wall clock.
+_SHIFT = dt.datetime(2026, 3, 20, 9, 0, tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)
+TODAY = "2026-03-20"
+
+
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.now(dt.UTC) + _SHIFT
 
 
 def _document(name: str) -> Any:
@@ -102,7 +108,7 @@ def single_windows(directory: Path) -> Iterator[SingleWindows]:
             )
             token, credentials = backoffice_credentials([participant])
             trust = TrustStore.of(partners, me=pki[participant].identity)
-            running = build(config, trust=trust, credentials=credentials)
+            running = build(config, trust=trust, credentials=credentials, clock=_now)
             server = stack.enter_context(serve_in_thread(running))
             http = stack.enter_context(
                 httpx.Client(base_url=server.backoffice_url, timeout=30, headers={"Authorization": f"Bearer {token}"})
@@ -352,11 +358,11 @@ def test_case_list_and_show_read_the_gateways_store(windows: SingleWindows, tmp_
     _queued(windows[DOE], CONSENT, to=DCCEEW)
     _queued(windows[ABF], EXPORT, to=RMCD)
     config = _gateway_toml(windows, tmp_path, RMCD)
-    listed = _cli("case", "list", "--config", config)
+    listed = _cli("case", "list", "--config", config, "--at", TODAY)
     assert listed.returncode == 0, listed.stderr
     (line,) = listed.stdout.splitlines()
     assert line.startswith(f"{CASE}  notified  AU->MY open") and "shipments 1/8" in line and "messages 3" in line
-    assert _cli("case", "list", "--config", config, "--blocked").stdout == ""
+    assert _cli("case", "list", "--config", config, "--at", TODAY, "--blocked").stdout == ""
     assert _cli("case", "list", "--config", config, "--country", "JP").stdout == ""
     rows = json.loads(_cli("case", "list", "--config", config, "--state", "notified", "--json").stdout)
     assert [row["notification_number"] for row in rows] == [CASE] and rows[0]["version"] == 3

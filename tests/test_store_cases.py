@@ -1,4 +1,4 @@
-"""PIC cases in the store (schema 3), on SQLite and on a real PostgreSQL: one transaction, optimistic versions.
+"""PIC cases in the store (schemas 3 and 4), on SQLite and on a real PostgreSQL: one transaction, optimistic versions.
 
 A message, its case row, its case-message rows and any automatic reply are written together or not at all; a
 case update computed from a stale version is refused with a retryable CaseConflict and writes nothing.
@@ -359,9 +359,110 @@ def test_a_database_of_schema_version_2_upgrades_to_cases(store_url: str, monkey
         old.record_inbound(old_message, b"r")
     monkeypatch.undo()
     with open_store(store_url) as upgraded:
-        assert upgraded.migrate() == 3
+        assert upgraded.migrate() == len(module.MIGRATIONS)
         assert upgraded.inbound_status(THEM, old_message.message_id) is not None
         assert upgraded.case_summary(CASE) is None  # messages stored before cases existed belong to no case row
         message = inbound(2)
         upgraded.record_inbound(message, b"r", case=update(0, listed_in(message)))
         assert [m.message.message_id for m in upgraded.case_messages(CASE)] == [message.message_id]
+
+
+# ------------------------------------------------------------------------------------------ review (schema 4)
+
+
+def test_each_case_row_carries_its_review_day_and_the_due_rows_are_listed(store: Store) -> None:
+    """``review_on`` is written with the row; a row is due on its day and after, the longest overdue first."""
+    days = {
+        "AU2026-0001": dt.date(2026, 3, 12),
+        "AU2026-0002": None,  # nothing dated: never due
+        "AU2026-0003": dt.date(2026, 3, 10),
+        "AU2026-0004": dt.date(2026, 3, 12),
+        "AU2026-0005": dt.date(2027, 2, 13),
+    }
+    for n, (number, day) in enumerate(days.items(), start=1):
+        message = inbound(n, case=number)
+        store.record_inbound(message, b"r", case=update(0, listed_in(message), case=number, review_on=day))
+    first = store.case_summary("AU2026-0001")
+    assert first is not None and first.review_on == dt.date(2026, 3, 12)
+    never = store.case_summary("AU2026-0002")
+    assert never is not None and never.review_on is None
+    assert store.cases_due(dt.date(2026, 3, 9), limit=10) == ()
+    assert store.cases_due(dt.date(2026, 3, 10), limit=10) == ("AU2026-0003",)
+    assert store.cases_due(dt.date(2026, 3, 12), limit=10) == ("AU2026-0003", "AU2026-0001", "AU2026-0004")
+    assert store.cases_due(dt.date(2026, 3, 12), limit=2) == ("AU2026-0003", "AU2026-0001")
+    assert store.cases_due(dt.date(2099, 1, 1), limit=10) == (
+        "AU2026-0003",
+        "AU2026-0001",
+        "AU2026-0004",
+        "AU2026-0005",
+    )
+    # A later message moves the day (or clears it).
+    later = inbound(9, case="AU2026-0003")
+    store.record_inbound(later, b"r", case=update(1, listed_in(later), case="AU2026-0003", review_on=None))
+    assert store.cases_due(dt.date(2026, 3, 10), limit=10) == ()
+    with pytest.raises(StoreError):
+        store.cases_due(dt.date(2026, 3, 10), limit=0)
+    with pytest.raises(StoreError, match="review_on"):
+        bad = inbound(10, case="AU2026-0010")
+        store.record_inbound(bad, b"r", case=update(0, listed_in(bad), case="AU2026-0010", review_on=T0))
+
+
+def test_a_refresh_rewrites_only_the_summary_and_is_guarded_by_the_version(store: Store) -> None:
+    """No new message: the summary, review day, version and time change; the messages and their count do not."""
+    first, second = inbound(1), inbound(2)
+    store.record_inbound(first, b"r1", case=update(0, listed_in(first), review_on=dt.date(2026, 3, 11)))
+    store.record_inbound(second, b"r2", case=update(1, listed_in(second), used=1, review_on=dt.date(2026, 3, 11)))
+    at = T0 + dt.timedelta(days=10)
+    fresh = summary(used=1, blocked=True, violations=0, review_on=dt.date(2027, 2, 13))
+    written = store.refresh_case(fresh, expected_version=2, at=at)
+    assert (written.blocked, written.review_on, written.version, written.message_count) == (
+        True,
+        dt.date(2027, 2, 13),
+        3,
+        2,
+    )
+    assert written.updated_at == at and written.violations == 0 and written.shipments_used == 1
+    assert store.case_summary(CASE) == written
+    assert [m.position for m in store.case_messages(CASE)] == [1, 2]
+    assert store.cases_due(dt.date(2026, 3, 11), limit=10) == ()
+    # A refresh computed from a version that moved is a conflict and writes nothing.
+    with pytest.raises(CaseConflict) as raised:
+        store.refresh_case(summary(blocked=False), expected_version=2, at=at)
+    assert (raised.value.expected, raised.value.found) == (2, 3)
+    assert store.case_summary(CASE) == written
+    with pytest.raises(CaseConflict) as unknown:
+        store.refresh_case(summary(case="AU2026-9999"), expected_version=1, at=at)
+    assert unknown.value.found == 0
+    with pytest.raises(StoreError):
+        store.refresh_case(fresh, expected_version=0, at=at)
+    # And a message computed before the refresh conflicts with it: it must see the refreshed row.
+    late = inbound(3)
+    with pytest.raises(CaseConflict):
+        store.record_inbound(late, b"r3", case=update(2, listed_in(late)))
+    store.record_inbound(late, b"r3", case=update(3, listed_in(late)))
+    assert [m.position for m in store.case_messages(CASE)] == [1, 2, 3]
+
+
+def test_case_rows_of_schema_3_are_due_for_review_at_once_after_the_upgrade(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows written before review days existed were never reviewed: schema 4 makes each due today."""
+    from picexchange.store import postgres, sqlite
+
+    module: Any = sqlite if store_url.startswith("sqlite") else postgres
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:3])
+    with open_store(store_url) as old:
+        assert old.migrate() == 3
+    flag = "1" if store_url.startswith("sqlite") else "true"
+    _execute(
+        store_url,
+        "INSERT INTO pic_case (notification_number, state, export_country, import_country, blocked, violations,"
+        " warnings, shipments_used, shipments_notified, message_count, updated_at, version)"
+        f" VALUES ('{CASE}', 'notified', 'AU', 'MY', {flag}, 0, 0, 0, 8, 0, '2026-03-01T12:00:00.000000Z', 1)",
+    )
+    monkeypatch.undo()
+    with open_store(store_url) as upgraded:
+        assert upgraded.migrate() == len(module.MIGRATIONS)
+        row = upgraded.case_summary(CASE)
+        assert row is not None and row.review_on is not None and row.review_on <= dt.date(2026, 3, 1)
+        assert upgraded.cases_due(dt.date(2026, 3, 1), limit=10) == (CASE,)

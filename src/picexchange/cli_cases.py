@@ -448,9 +448,46 @@ def _open(config: Path) -> tuple[Any, TrustStore]:
         raise _store_failed(exc) from exc
 
 
+def _keeper(config: Path, store: Any, trust: TrustStore) -> Any:
+    """Return the case keeper the gateway of ``config`` runs: its registry's case policy (deemed consent days)."""
+    from picexchange.gateway import load_gateway_config
+    from picexchange.gateway.casework import CaseKeeper
+
+    try:
+        policy = load_case_policy(load_gateway_config(config).partners)
+    except ConfigurationError as exc:  # pragma: no cover - _open read the same files a moment ago
+        raise _usage(str(exc)) from exc
+    return CaseKeeper(store=store, trust=trust, policy=policy)
+
+
+def _current_cases(
+    store: Any, keeper: Any, *, now: dt.datetime, limit: int, blocked: bool | None, **filters: Any
+) -> tuple[list[Any], bool]:
+    """Return up to ``limit`` case rows as of ``now`` that pass the filters, and whether more follow.
+
+    A row whose ``blocked`` may have changed since it was written (its review day has come, or ``now`` is
+    before the day it was written) is computed again from the case's messages, and the ``blocked`` filter is
+    applied to that; nothing is written.
+    """
+    found: list[Any] = []
+    cursor = 0
+    while True:
+        page = store.cases(since=cursor, limit=limit + 1, **filters)
+        for row in page.cases:
+            current = keeper.current(row, now=now)
+            if blocked is not None and current.blocked is not blocked:
+                continue
+            if len(found) == limit:
+                return found, True
+            found.append(current)
+        if not page.has_more:
+            return found, False
+        cursor = page.next
+
+
 def _store_failed(exc: StoreError) -> typer.Exit:
     _err.print(
-        f"error: the store cannot be read: {exc} (a store older than schema 3 is upgraded by the gateway)",
+        f"error: the store cannot be read: {exc} (a store older than schema 4 is upgraded by the gateway)",
         markup=False,
     )
     return typer.Exit(EXIT_BLOCKED)
@@ -496,11 +533,17 @@ def case_list_command(
         str | None, typer.Option("--updated-since", help="Only cases changed since (2026-03-01 or a time).")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="The most cases printed.")] = 100,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Whether blocked on this date (YYYY-MM-DD); today, UTC.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the case rows as JSON.")] = False,
 ) -> None:
     """List the PIC cases in a gateway's store, in order of creation, with the filters given.
 
-    Exit codes: 0 listed (even none), 1 the store cannot be read, 2 a usage or configuration error.
+    Blocked is each case's on --at (today by default): a row whose decisions, consents, departures or
+    cancellation may have changed it since it was written is computed again from the case's messages; the store
+    is not written. Exit codes: 0 listed (even none), 1 the store cannot be read, 2 a usage or configuration
+    error.
     """
     if state is not None and state not in ("awaited", "notified", "cancelled"):
         raise _usage(f"--state must be awaited, notified or cancelled, not {state!r}")
@@ -513,19 +556,29 @@ def case_list_command(
         except ValueError:
             raise _usage(f"--updated-since must be a date or a time (2026-03-01), not {updated_since!r}") from None
         since = since if since.tzinfo is not None else since.replace(tzinfo=dt.UTC)
-    store, _ = _open(config)
+    now = _at(at)
+    store, trust = _open(config)
     try:
         with store:
-            page = store.cases(since=0, limit=limit, state=state, country=country, blocked=blocked, updated_since=since)
+            rows, has_more = _current_cases(
+                store,
+                _keeper(config, store, trust),
+                now=now,
+                limit=limit,
+                blocked=blocked,
+                state=state,
+                country=country,
+                updated_since=since,
+            )
     except StoreError as exc:
         raise _store_failed(exc) from exc
     if as_json:
-        sys.stdout.write(json.dumps([_summary_json(item) for item in page.cases], indent=2) + "\n")
+        sys.stdout.write(json.dumps([_summary_json(item) for item in rows], indent=2) + "\n")
         sys.stdout.flush()
     else:
-        for item in page.cases:
+        for item in rows:
             _out.print(_summary_line(item), markup=False)
-        if page.has_more:
+        if has_more:
             _out.print(f"... more cases follow (raise --limit above {limit})", markup=False)
     raise typer.Exit(EXIT_OK)
 
@@ -541,17 +594,17 @@ def case_show_command(
 
     Exit codes: 0 shown, 1 no such case or the store cannot be read, 2 a usage or configuration error.
     """
-    from picexchange.gateway.casework import CaseKeeper
-
     now = _at(at)
     store, trust = _open(config)
     try:
         with store:
-            loaded = CaseKeeper(store=store, trust=trust).load(notification_number)
+            keeper = _keeper(config, store, trust)
+            loaded = keeper.load(notification_number)
             messages = store.case_messages(notification_number)
+            summary = keeper.current(loaded.summary, now=now) if loaded.summary is not None else None
     except StoreError as exc:
         raise _store_failed(exc) from exc
-    if loaded.summary is None:
+    if summary is None:
         _err.print(f"error: no case {notification_number} in the store", markup=False)
         raise typer.Exit(EXIT_BLOCKED)
     case = loaded.fold.case(now=now)
@@ -569,7 +622,7 @@ def case_show_command(
         for item in messages
     ]
     if as_json:
-        report = {"summary": _summary_json(loaded.summary), "case": view, "messages": listed}
+        report = {"summary": _summary_json(summary), "case": view, "messages": listed}
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
         raise typer.Exit(EXIT_OK)

@@ -502,6 +502,84 @@ class CaseFold:
                 return self._standing(state.role, state.country, state.competent_authority, day)
         return None
 
+    def blocked_on(self, day: dt.date) -> bool:
+        """Return whether a new shipment under this case would be stopped on ``day``, whatever its documents.
+
+        True when the case has messages but no Notification yet (nothing may start before it is known); the
+        notification was cancelled by ``day``; ``day`` is outside the notified departures; or a State of import
+        or transit has not consented (nor is deemed to), objected, withdrew its consent with effect by ``day``,
+        or has a written consent that is not valid on ``day`` (expired, or not yet valid). These are the
+        blocking findings of :meth:`case` about the case as a whole, read on ``day``; the gateway's case row
+        (``blocked``) is this. It reads each State's decisions, never the shipments, so it costs the same
+        whatever the case's history.
+        """
+        notification = self.notification
+        if notification is None:
+            return self.has_messages
+        cancelled = self.cancelled_on
+        if cancelled is not None and cancelled <= day:
+            return True
+        if not notification.first_departure <= day <= notification.last_departure:
+            return True
+        for index, state in enumerate(notification.state_concerned, start=1):
+            standing = self._standing(state.role, state.country, state.competent_authority, day)
+            if any(item.blocks for item in standing_findings(standing, index, self.policy)):
+                return True
+            if any(item.blocks for item in self._validity_today(standing, day)):
+                return True
+        return False
+
+    def next_change(self, day: dt.date) -> dt.date | None:
+        """Return the first date after ``day`` on which :meth:`blocked_on` may differ without a new message.
+
+        Every dated step the fold holds counts: each decision's DecidedOn, each withdrawal's EffectiveFrom, the
+        day a transit State is deemed to consent (Art. 6(4)), the cancellation's CancelledOn, each consent's
+        ValidFrom and the day after its ValidUntil, the first departure and the day after the last. None when
+        nothing is dated after ``day``: the case stays as it is until its next message. Overdue receipts and
+        disposals (warnings, not blocking) are not steps here; the case view reads them on its own date.
+        """
+        found: set[dt.date] = set()
+
+        def after(date: dt.date | None, days: int = 0) -> None:
+            if date is not None and date <= dt.date.max - dt.timedelta(days=days):
+                found.add(date + dt.timedelta(days=days))
+
+        notification = self.notification
+        if notification is None:
+            return None  # nothing of the case counts before its Notification
+        after(notification.first_departure)
+        after(notification.last_departure, 1)
+        after(self.cancelled_on)
+        for track in self._decisions.values():
+            for entry in track.entries:
+                doc = entry.event.document
+                if isinstance(doc, ConsentDecision):
+                    after(doc.decided_on)
+                    after(doc.valid_from)
+                    after(doc.valid_until, 1)
+                elif isinstance(doc, ConsentWithdrawal):
+                    after(doc.effective_from)
+        for state in notification.state_concerned:
+            after(self._deemed_on(state.role, state.country, state.competent_authority))
+        later = [date for date in found if date > day]
+        return min(later) if later else None
+
+    def _deemed_on(self, role: Role, country: str, authority: str) -> dt.date | None:
+        """Return the day a transit State that waived written consent is deemed to consent, if it may be (Art. 6(4)).
+
+        The period of ``CasePolicy.waived_written_consent`` after its first complete acknowledgement; None for a
+        State that did not waive, is not of transit, or has not acknowledged the notification as complete.
+        """
+        period = self.policy.waived_written_consent.get(authority)
+        track = self._acknowledgements.get(country)
+        if role is not Role.TRANSIT or period is None or track is None:
+            return None
+        for entry in track.applied():
+            doc = entry.event.document
+            if isinstance(doc, Acknowledgement) and doc.complete:
+                return doc.acknowledged_on + dt.timedelta(days=period)
+        return None
+
     def _standing(self, role: Role, country: str, authority: str, day: dt.date) -> StateStanding:
         key = (role, country, authority, day)
         standing = self._standings.get(key)
@@ -513,15 +591,12 @@ class CaseFold:
         ack_track = self._acknowledgements.get(country)
         ack_state = AcknowledgementState.AWAITED
         acknowledged_on: dt.date | None = None
-        complete_on: dt.date | None = None
         if ack_track is not None:
             ack_state = ack_track.current()
             for entry in ack_track.applied():
                 doc = entry.event.document
                 assert isinstance(doc, Acknowledgement)  # noqa: S101 - the track holds only acknowledgements
                 acknowledged_on = doc.acknowledged_on
-                if doc.complete and complete_on is None:
-                    complete_on = doc.acknowledged_on
         requested, answered = [], []
         for request_id, track in self._requests.items():
             first = track.entries[0].event.document
@@ -536,10 +611,7 @@ class CaseFold:
         withdrawn_from: dt.date | None = None
         # Art. 6(4): a transit Party that waived written consent and did not decide within the period after
         # its (complete) acknowledgement is deemed to consent from the end of the period.
-        deem_on: dt.date | None = None
-        period = self.policy.waived_written_consent.get(authority)
-        if role is Role.TRANSIT and period is not None and complete_on is not None:
-            deem_on = complete_on + dt.timedelta(days=period)
+        deem_on = self._deemed_on(role, country, authority)
         decisions = self._decisions.get(country)
         steps: list[tuple[dt.date, DecisionEvent, ConsentDecision | ConsentWithdrawal | None]] = []
         for step in decisions.entries if decisions is not None else ():

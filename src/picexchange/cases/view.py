@@ -16,6 +16,7 @@ from picexchange.cases.checks import StateStanding
 from picexchange.cases.fold import Case, Pending, Shipment
 from picexchange.cases.rules import CaseFinding
 from picexchange.cases.state import DecisionState
+from picexchange.models.common import Party
 from picexchange.models.pic import Notification
 
 __all__ = ["OVERDUE_RULES", "case_view", "finding_view"]
@@ -112,10 +113,53 @@ def _unit_left(notification: Notification | None) -> str | None:
     return next(iter(notification.intended_quantity.by_unit()), None) if notification is not None else None
 
 
+def _party(party: Party) -> dict[str, Any]:
+    return {
+        "name": party.name,
+        "registration_number": party.registration_number,
+        "country": party.address.country,
+    }
+
+
+def _parties(notification: Notification) -> dict[str, Any]:
+    """Return who the notification names: exporter, importer, generators, the facility and any carriers."""
+    return {
+        "exporter": _party(notification.exporter),
+        "importer": _party(notification.importer),
+        "generators": [
+            {**_party(generator), "site_of_generation": generator.site_of_generation}
+            for generator in notification.generator
+        ],
+        "facility": {
+            **_party(notification.facility),
+            "actual_site": notification.facility.actual_site,
+            "operations": list(notification.operation),
+        },
+        "carriers": [
+            {**_party(carrier), "transport_modes": list(carrier.transport_mode)} for carrier in notification.carrier
+        ],
+    }
+
+
+def _waste(notification: Notification) -> dict[str, Any]:
+    """Return what the waste is, with the codes the Customs checks compare export data to."""
+    codes = notification.waste_identification
+    return {
+        "designation": notification.waste_designation,
+        "basel_code": codes.basel_code,
+        "oecd_code": codes.oecd_code,
+        "y_codes": list(codes.y_code),
+        "h_codes": list(codes.h_code),
+        "hs_codes": list(codes.hs_code),
+        "un_number": codes.un_number,
+    }
+
+
 def case_view(case: Case) -> dict[str, Any]:
     """Return the JSON form of a case as of its date (``docs/cases.md``, "The case view", lists every key).
 
-    ``notified`` is None until the Notification arrived; so are the notified limits and what is left of them.
+    ``notified``, ``waste`` and ``parties`` are None until the Notification arrived; so are the notified limits
+    and what is left of them.
     Quantities are in the notified unit, except ``quantity_used``, which counts every unit export data used.
     ``overdue`` repeats the findings of :data:`OVERDUE_RULES`, which are also in ``findings``.
     """
@@ -137,6 +181,8 @@ def case_view(case: Case) -> dict[str, Any]:
         "as_of": _date(case.as_of),
         "blocked": case.blocked,
         "notified": notified,
+        "waste": _waste(notification) if notification is not None else None,
+        "parties": _parties(notification) if notification is not None else None,
         "states": [_state_view(standing) for standing in case.states],
         "shipments_used": case.shipments_used,
         "shipments_left": case.shipments_left,

@@ -244,14 +244,31 @@ class Gateway:
     def case_detail(
         self, notification_number: str, now: dt.datetime
     ) -> tuple[CaseSummary, Case, tuple[StoredCaseMessage, ...]] | None:
-        """Return a case's row, the case as of ``now`` and its messages in order; None for an unknown case."""
+        """Return a case's row, the case as of ``now`` and its messages in order; None for an unknown case.
+
+        A row due for review is rewritten as of ``now`` first (:meth:`CaseKeeper.review_loaded`), so the row
+        and the case agree on ``blocked``; if that write fails the stored row is returned (and logged).
+        """
         with self.cases.locked(notification_number):
             loaded = self.cases.load(notification_number)
             if loaded.summary is None:
                 return None
             self.cases.remember(notification_number, loaded.fold, loaded.version, loaded.held)
+            summary = loaded.summary
+            try:
+                summary = self.cases.review_loaded(loaded, now=now) or summary
+            except StoreError as exc:
+                log.warning("case %s was not reviewed: %s", notification_number, exc)
             folded = loaded.fold.case(now=now)
-        return loaded.summary, folded, self.store.case_messages(notification_number)
+        return summary, folded, self.store.case_messages(notification_number)
+
+    def review_cases(self, now: dt.datetime) -> int:
+        """Rewrite the case rows whose ``blocked`` may have changed by ``now`` (a bounded batch); see CaseKeeper.
+
+        The back office and the console call it before they list cases, so that the ``blocked`` filter and column
+        are the cases' on the day of ``now``, not on the day of their last message.
+        """
+        return self.cases.review_due(now=now)
 
     def identity_for(self, participant: str | None) -> Identity:
         """Return the identity that signs for ``participant``: its own when hosted, else the first hosted one."""

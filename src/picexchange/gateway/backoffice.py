@@ -162,8 +162,9 @@ class CaseSummaryView(_Api):
     export_country: str | None
     import_country: str | None
     blocked: bool = Field(
-        description="True when the missing Notification, a State's decision or a cancellation stops a new shipment "
-        "on the day of the case's last message (updated_at); the case view is computed for today."
+        description="True when a new shipment would be stopped today: the Notification is not known yet; a State of "
+        "import or transit has not consented (nor is deemed to), objected or withdrew, or its written consent is not "
+        "valid today; today is outside the notified departures; or the notification was cancelled."
     )
     violations: int = Field(description="Findings that block, raised by the case's messages as they were applied.")
     warnings: int = Field(description="Findings that inform, raised by the case's messages as they were applied.")
@@ -578,6 +579,7 @@ def create_backoffice_app(
         readable(client)
         if updated_since is not None and updated_since.tzinfo is None:
             raise InvalidRequest("updated_since needs a time zone (2026-03-01T00:00:00Z)", path="query.updated_since")
+        gateway.review_cases(gateway.clock())
         page = gateway.store.cases(
             since=since, limit=limit, state=state, country=country, blocked=blocked, updated_since=updated_since
         )

@@ -15,16 +15,27 @@ message of a case the gateway
    starts again from 2, a few times.
 
 The case row's summary is computed without a pass over the case, so a message costs the same whatever the
-case's history: ``blocked`` says whether a new shipment would be stopped on the day of the case's last message
-(no Notification yet, a State's decision, a cancellation), and is not computed again as days pass;
-``violations`` and ``warnings`` count what each message broke when it was applied. The full,
-current findings come from :meth:`~picexchange.cases.CaseFold.case` (the case view of the back office).
+case's history: ``blocked`` says whether a new shipment would be stopped on the day of the write
+(:meth:`~picexchange.cases.CaseFold.blocked_on`: no Notification yet, a State's decision, a consent not valid
+that day, a day outside the departures, a cancellation); ``violations`` and ``warnings`` count what each
+message broke when it was applied. The full, current findings come from
+:meth:`~picexchange.cases.CaseFold.case` (the case view of the back office).
+
+``blocked`` can change with no new message (a withdrawal or a cancellation taking effect, a transit State deemed
+to consent, a consent's validity beginning or ending), so each row carries the first day it may differ,
+``review_on`` (:meth:`~picexchange.cases.CaseFold.next_change`). Before a case list is answered the keeper
+reviews the rows due that day (:meth:`CaseKeeper.review_due`): for each, under the case's lock, the case is
+loaded, its summary computed again as of now and written guarded by its version
+(:meth:`~picexchange.store.Store.refresh_case`); a conflict means a message wrote it fresh meanwhile, and it is
+skipped. At most :data:`REVIEW_BATCH` rows are reviewed per list, the longest overdue first.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
+import logging
 import threading
 import zlib
 from collections.abc import Iterator
@@ -33,19 +44,26 @@ from dataclasses import dataclass
 
 from picexchange import codec
 from picexchange.cases import Agency, CaseEvent, CaseFinding, CaseFold, CasePolicy, Direction, check_sender
-from picexchange.cases.checks import standing_findings
 from picexchange.cases.rules import ALLOWED_SENDERS, SenderRole, finding
-from picexchange.errors import ParseError, SchemaError, StoreError
+from picexchange.errors import CaseConflict, ParseError, SchemaError, StoreError
 from picexchange.models.common import Role
 from picexchange.models.envelope import Envelope
 from picexchange.store import CaseDirection, CaseMessage, CaseSummary, CaseUpdate, Store, StoredCaseMessage
 from picexchange.trust import ParticipantRole, TrustStore
 
-__all__ = ["CaseKeeper", "LoadedCase", "ATTEMPTS"]
+__all__ = ["ATTEMPTS", "REVIEW_BATCH", "CaseKeeper", "LoadedCase"]
+
+log = logging.getLogger("picexchange.gateway")
 
 ATTEMPTS = 5
 """How often one message is tried against a case that other processes keep changing before the gateway gives
 up with a retryable error (the sender retries the same bytes; a back office its submission)."""
+
+REVIEW_BATCH = 50
+"""The most case rows one case list (back office, console) reviews before it answers, the longest overdue first:
+a day's due rows are few (the cases with a dated step that day), and a larger backlog (after the upgrade that
+added review days, every older row is due once) is worked off by the lists that follow. A review costs one
+row read and write, and folding the case's stored messages again when its fold is not cached."""
 
 _STRIPES = 64
 """Per-case locks are this many stripes, chosen by the notification number's CRC: bounded memory, and two
@@ -236,41 +254,129 @@ class CaseKeeper:
             loaded: the case, its fold already holding the messages.
             messages: what to list under the case, in order.
             raised: the findings the messages raised when they were applied (counted into the row).
-            now: the day a new shipment is judged on (``blocked``): the day of this write.
+            now: the day a new shipment is judged on (``blocked``), and after which ``review_on`` is read.
 
         """
-        fold = loaded.fold
-        notification = fold.notification
-        before = loaded.summary
-        export_country = import_country = None
-        blocked = notification is None  # awaited: no shipment may start before the Notification is known
-        if notification is not None:
-            for index, concerned in enumerate(notification.state_concerned, start=1):
-                if concerned.role is Role.EXPORT:
-                    export_country = concerned.country
-                elif concerned.role is Role.IMPORT:
-                    import_country = concerned.country
-                standing = fold.standing(concerned.country, now.date())
-                if standing is not None and any(
-                    item.blocks for item in standing_findings(standing, index, self.policy)
-                ):
-                    blocked = True
-        cancelled = fold.cancelled_on
-        if cancelled is not None and cancelled <= now.date():
-            blocked = True
-        state = "cancelled" if cancelled is not None else "notified" if notification is not None else "awaited"
         return CaseUpdate(
-            summary=CaseSummary(
-                notification_number=fold.notification_number,
-                state=state,
-                export_country=export_country,
-                import_country=import_country,
-                blocked=blocked,
-                violations=(before.violations if before else 0) + sum(1 for item in raised if item.blocks),
-                warnings=(before.warnings if before else 0) + sum(1 for item in raised if not item.blocks),
-                shipments_used=fold.shipments_used,
-                shipments_notified=notification.intended_shipments if notification is not None else None,
-            ),
+            summary=self.summary_of(loaded.fold, loaded.summary, raised, now=now),
             messages=messages,
             expected_version=loaded.version,
         )
+
+    def summary_of(
+        self, fold: CaseFold, before: CaseSummary | None, raised: list[CaseFinding], *, now: dt.datetime
+    ) -> CaseSummary:
+        """Return the case row of ``fold`` as of ``now``: ``before``'s counts plus what ``raised`` adds.
+
+        ``blocked`` is :meth:`~picexchange.cases.CaseFold.blocked_on` the day of ``now`` and ``review_on`` the
+        :meth:`~picexchange.cases.CaseFold.next_change` after it; neither passes over the shipments.
+        """
+        notification = fold.notification
+        export_country = import_country = None
+        for concerned in notification.state_concerned if notification is not None else ():
+            if concerned.role is Role.EXPORT:
+                export_country = concerned.country
+            elif concerned.role is Role.IMPORT:
+                import_country = concerned.country
+        day = now.date()
+        cancelled = fold.cancelled_on
+        state = "cancelled" if cancelled is not None else "notified" if notification is not None else "awaited"
+        return CaseSummary(
+            notification_number=fold.notification_number,
+            state=state,
+            export_country=export_country,
+            import_country=import_country,
+            blocked=fold.blocked_on(day),
+            violations=(before.violations if before else 0) + sum(1 for item in raised if item.blocks),
+            warnings=(before.warnings if before else 0) + sum(1 for item in raised if not item.blocks),
+            shipments_used=fold.shipments_used,
+            shipments_notified=notification.intended_shipments if notification is not None else None,
+            review_on=fold.next_change(day),
+        )
+
+    # -------------------------------------------------------------------------------------------- review
+
+    @staticmethod
+    def holds_on(summary: CaseSummary, day: dt.date) -> bool:
+        """Return whether a stored row's ``blocked`` is still the case's on ``day``.
+
+        It was computed on the day of its ``updated_at`` and holds until its ``review_on`` (always, without one).
+        """
+        if summary.updated_at is not None and summary.updated_at.astimezone(dt.UTC).date() > day:
+            return False
+        return summary.review_on is None or day < summary.review_on
+
+    def current(self, summary: CaseSummary, *, now: dt.datetime) -> CaseSummary:
+        """Return the row as of ``now`` without writing: ``summary`` while it holds, else computed again.
+
+        For a reader of the store that does not write (``picexchange case list``): the counts are the stored
+        row's, ``blocked`` and ``review_on`` the case's on the day of ``now``.
+
+        Raises:
+            StoreError: the case's messages cannot be read or decoded.
+
+        """
+        if self.holds_on(summary, now.date()):
+            return summary
+        number = summary.notification_number
+        with self.locked(number):
+            loaded = self.load(number)
+            self.remember(number, loaded.fold, loaded.version, loaded.held)
+        stored = loaded.summary or summary
+        fresh = self.summary_of(loaded.fold, stored, [], now=now)
+        return dataclasses.replace(stored, blocked=fresh.blocked, review_on=fresh.review_on)
+
+    def review_loaded(self, loaded: LoadedCase, *, now: dt.datetime) -> CaseSummary | None:
+        """Rewrite a loaded case's row as of ``now`` if it is due (call with the case's lock held); return the row.
+
+        Returns the row as it is after the call: the loaded one when it still holds, the refreshed one, or
+        None when it was not stored yet. A refresh that conflicts (a message wrote the row meanwhile, from a
+        fold that saw the same day) is skipped and the row read again.
+
+        Raises:
+            StoreError: the store cannot be written or read.
+
+        """
+        summary = loaded.summary
+        if summary is None or self.holds_on(summary, now.date()):
+            return summary
+        number = summary.notification_number
+        fresh = self.summary_of(loaded.fold, summary, [], now=now)
+        try:
+            written = self.store.refresh_case(fresh, expected_version=loaded.version, at=now)
+        except CaseConflict:
+            self.forget(number)
+            return self.store.case_summary(number)
+        self.remember(number, loaded.fold, written.version, loaded.held)
+        return written
+
+    def review(self, notification_number: str, *, now: dt.datetime) -> CaseSummary | None:
+        """Take the case's lock, load it and rewrite its row as of ``now`` if it is due; return the row.
+
+        Raises:
+            StoreError: the store cannot be read or written, or a stored message cannot be decoded.
+
+        """
+        with self.locked(notification_number):
+            loaded = self.load(notification_number)
+            if loaded.summary is not None:  # kept cached whether or not the row is rewritten
+                self.remember(notification_number, loaded.fold, loaded.version, loaded.held)
+            return self.review_loaded(loaded, now=now)
+
+    def review_due(self, *, now: dt.datetime, limit: int = REVIEW_BATCH) -> int:
+        """Rewrite the rows due for review on the day of ``now``, at most ``limit``; return how many were looked at.
+
+        A case that cannot be reviewed (its messages cannot be read now) is logged and left due: the list is
+        still answered, with that row as it was stored.
+
+        Raises:
+            StoreError: the due rows cannot be listed.
+
+        """
+        due = self.store.cases_due(now.date(), limit=limit)
+        for number in due:
+            try:
+                self.review(number, now=now)
+            except StoreError as exc:
+                log.warning("case %s was not reviewed: %s", number, exc)
+        return len(due)

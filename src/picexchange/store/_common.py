@@ -180,7 +180,8 @@ OUTBOUND_STATUS_COLUMNS = "state, attempts, last_error, enqueued_at, updated_at,
 ACTION_COLUMNS = "sequence, at, client, action, target, outcome, participant"
 
 CASE_VALUE_COLUMNS = (
-    "state, export_country, import_country, blocked, violations, warnings, shipments_used, shipments_notified"
+    "state, export_country, import_country, blocked, violations, warnings, shipments_used, shipments_notified,"
+    " review_on"
 )
 """The summary columns a write sets; ``message_count``, ``updated_at``, ``version`` are the store's."""
 CASE_COLUMNS = "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence"
@@ -188,7 +189,10 @@ CASE_MESSAGE_COLUMNS = "direction, sender, receiver, message_id, message_type, a
 
 
 def case_values(summary: CaseSummary) -> tuple[Any, ...]:
-    """Return the values of :data:`CASE_VALUE_COLUMNS`, checked (texts bounded, counts not negative)."""
+    """Return the values of :data:`CASE_VALUE_COLUMNS`, checked (texts bounded, counts not negative).
+
+    ``review_on`` is a :class:`datetime.date` (or None); the store writes it as its dialect stores a day.
+    """
     for name, count in (
         ("violations", summary.violations),
         ("warnings", summary.warnings),
@@ -197,6 +201,9 @@ def case_values(summary: CaseSummary) -> tuple[Any, ...]:
     ):
         if not 0 <= count <= INT64_MAX:
             raise refused(f"case {name} must be 0 or more, got {count}")
+    review_on = summary.review_on
+    if review_on is not None and (isinstance(review_on, dt.datetime) or not isinstance(review_on, dt.date)):
+        raise refused(f"case review_on must be a date, got {review_on!r}")
     return (
         bounded(summary.state, "case state", most=64),
         bounded(summary.export_country, "export country", most=2, required=False),
@@ -206,6 +213,7 @@ def case_values(summary: CaseSummary) -> tuple[Any, ...]:
         summary.warnings,
         summary.shipments_used,
         summary.shipments_notified,
+        review_on,
     )
 
 
@@ -229,7 +237,22 @@ def case_message_values(message: CaseMessage) -> tuple[Any, ...]:
 
 def case_from(row: Sequence[Any], to_datetime: ToDatetime) -> CaseSummary:
     """Return the summary in a row selected with :data:`CASE_COLUMNS`."""
-    (number, state, export, import_, blocked, violations, warnings, used, notified, count, updated, version, seq) = row
+    (
+        number,
+        state,
+        export,
+        import_,
+        blocked,
+        violations,
+        warnings,
+        used,
+        notified,
+        review,
+        count,
+        updated,
+        version,
+        seq,
+    ) = row
     return CaseSummary(
         notification_number=number,
         state=state,
@@ -240,6 +263,7 @@ def case_from(row: Sequence[Any], to_datetime: ToDatetime) -> CaseSummary:
         warnings=warnings,
         shipments_used=used,
         shipments_notified=notified,
+        review_on=None if review is None else review if isinstance(review, dt.date) else dt.date.fromisoformat(review),
         message_count=count,
         updated_at=to_datetime(updated),
         version=version,
@@ -532,6 +556,15 @@ class SqlStore(Store):
             raise refused(f"the database schema is version {current}, newer than this picexchange knows")
         return current
 
+    def _db_day(self, value: dt.date) -> object:
+        """Return a day as the database stores it (ISO 8601 text, whose order is the days' order)."""
+        return value.isoformat()
+
+    def _summary_values(self, summary: CaseSummary) -> tuple[Any, ...]:
+        """Return the checked values of :data:`CASE_VALUE_COLUMNS` as the database stores them."""
+        *values, review_on = case_values(summary)
+        return (*values, None if review_on is None else self._db_day(review_on))
+
     def _marks(self, count: int) -> str:
         return ", ".join((self._P,) * count)
 
@@ -614,7 +647,7 @@ class SqlStore(Store):
             raise refused(f"expected_version must be 0 or a stored version, got {case.expected_version}")
         if not case.messages:
             raise refused("a case update lists at least one message")
-        summary = case_values(case.summary)
+        summary = self._summary_values(case.summary)
         messages = [self._stored(case_message_values(item)) for item in case.messages]
         return number, case.expected_version, summary, messages
 
@@ -637,7 +670,7 @@ class SqlStore(Store):
         if expected == 0:
             written = session.execute(
                 f"INSERT INTO pic_case (notification_number, {CASE_VALUE_COLUMNS}, message_count, updated_at, version)"  # noqa: S608
-                f" VALUES ({self._marks(12)}) ON CONFLICT (notification_number) DO NOTHING RETURNING 0",
+                f" VALUES ({self._marks(13)}) ON CONFLICT (notification_number) DO NOTHING RETURNING 0",
                 (number, *summary, count, when, 1),
             ).fetchall()
         else:
@@ -732,6 +765,38 @@ class SqlStore(Store):
             ).fetchall()
         found = tuple(case_from(row, self._time) for row in rows[:limit])
         return CasePage(cases=found, next=found[-1].sequence if found else since, has_more=len(rows) > limit)
+
+    def cases_due(self, on: dt.date, *, limit: int) -> tuple[str, ...]:
+        """Return the cases whose row is due for review on ``on``; see the protocol."""
+        limit, p = positive(limit, "limit"), self._P
+        with self._transaction(write=False) as session:
+            rows = session.execute(
+                f"SELECT notification_number FROM pic_case WHERE review_on <= {p}"  # noqa: S608 -- placeholders
+                f" ORDER BY review_on, sequence LIMIT {p}",
+                (self._db_day(on), limit),
+            ).fetchall()
+        return tuple(row[0] for row in rows)
+
+    def refresh_case(self, summary: CaseSummary, *, expected_version: int, at: dt.datetime) -> CaseSummary:
+        """Rewrite a case's summary columns guarded by its version; see the protocol."""
+        number = str(bounded(summary.notification_number, "notification number", most=200))
+        if not 0 < expected_version < INT64_MAX:
+            raise refused(f"expected_version must be a stored version, got {expected_version}")
+        values, when, p = self._summary_values(summary), self._stamp(at, "at"), self._P
+        assignments = ", ".join(f"{column} = {p}" for column in CASE_VALUE_COLUMNS.split(", "))
+        with self._transaction(write=True) as session:
+            row = session.execute(
+                f"UPDATE pic_case SET {assignments}, updated_at = {p}, version = version + 1"  # noqa: S608 -- constants
+                f" WHERE notification_number = {p} AND version = {p} RETURNING {CASE_COLUMNS}",
+                (*values, when, number, expected_version),
+            ).fetchone()
+            if row is None:
+                found = session.execute(
+                    f"SELECT version FROM pic_case WHERE notification_number = {p}",  # noqa: S608 -- placeholder
+                    (number,),
+                ).fetchone()
+                raise CaseConflict(number, expected=expected_version, found=0 if found is None else int(found[0]))
+        return case_from(row, self._time)
 
     def case_messages(self, notification_number: str, *, after: int = 0) -> tuple[StoredCaseMessage, ...]:
         """Return a case's messages in order with their stored bytes; see the protocol."""

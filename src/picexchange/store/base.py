@@ -543,7 +543,7 @@ class CaseSummary:
     import_country: str | None
     """The State of import, once the Notification is known."""
     blocked: bool
-    """True when a new shipment would be stopped, as of the case's last message (``updated_at``)."""
+    """True when a new shipment would be stopped on the day of ``updated_at`` (it holds until ``review_on``)."""
     violations: int
     """Findings that block."""
     warnings: int
@@ -552,6 +552,9 @@ class CaseSummary:
     """Shipments exported."""
     shipments_notified: int | None
     """Shipments notified (V-A 4), once the Notification is known."""
+    review_on: dt.date | None = None
+    """The first day ``blocked`` may change without a new message (a withdrawal, a cancellation or a deemed
+    consent taking effect, a consent's validity or the departures beginning or ending); None: never."""
     message_count: int = 0
     """Messages listed under the case (set by the store)."""
     updated_at: dt.datetime | None = None
@@ -725,6 +728,27 @@ class Store(Protocol):
             country: only cases whose State of export or import is this country.
             blocked: only blocked (True) or unblocked (False) cases.
             updated_since: only cases changed at or after this time.
+
+        """
+        ...
+
+    def cases_due(self, on: dt.date, *, limit: int) -> tuple[str, ...]:
+        """Return the notification numbers of up to ``limit`` cases whose row is due for review on ``on``.
+
+        A row is due when its ``review_on`` is ``on`` or earlier; the longest overdue come first. Rows with no
+        ``review_on`` are never due.
+        """
+        ...
+
+    def refresh_case(self, summary: CaseSummary, *, expected_version: int, at: dt.datetime) -> CaseSummary:
+        """Rewrite a case's summary columns (and ``review_on``) with no new message; return the row written.
+
+        The row's ``version`` increases by one and ``updated_at`` becomes ``at``; ``message_count`` and the
+        case's messages stay as they are.
+
+        Raises:
+            CaseConflict: the case's stored version is not ``expected_version``, or there is no such case
+                (nothing is written).
 
         """
         ...

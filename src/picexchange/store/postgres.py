@@ -202,6 +202,17 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             """,
         ),
     ),
+    c.Migration(
+        4,
+        "PIC cases: the day each case row must be reviewed on (its blocked may change with no new message)",
+        (
+            "ALTER TABLE pic_case ADD COLUMN review_on date",
+            # Rows written before this step were never reviewed: each is due at once, and the gateway reviews
+            # them a bounded number per case list.
+            "UPDATE pic_case SET review_on = DATE '0001-01-01'",
+            "CREATE INDEX pic_case_review ON pic_case (review_on) WHERE review_on IS NOT NULL",
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
 
@@ -385,6 +396,9 @@ class PostgresStore(c.SqlStore):
 
     def _time(self, value: Any) -> dt.datetime:
         return _time(value)
+
+    def _db_day(self, value: dt.date) -> object:
+        return value  # date
 
     def _in(self, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
         return f"{column} = ANY(%s)", (list(values),)  # one array parameter, however many values

@@ -179,6 +179,17 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             """,
         ),
     ),
+    c.Migration(
+        4,
+        "PIC cases: the day each case row must be reviewed on (its blocked may change with no new message)",
+        (
+            "ALTER TABLE pic_case ADD COLUMN review_on TEXT",
+            # Rows written before this step were never reviewed: each is due at once, and the gateway reviews
+            # them a bounded number per case list.
+            "UPDATE pic_case SET review_on = '0001-01-01'",
+            "CREATE INDEX pic_case_review ON pic_case (review_on) WHERE review_on IS NOT NULL",
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
 

@@ -673,6 +673,7 @@ class _Console:
         if len(waste) > 64:
             raise InvalidRequest("waste code: at most 64 characters", path="query.waste")
         now = self.gateway.clock()
+        self.gateway.review_cases(now)  # the blocked filter and column as of today
         rows: list[dict[str, Any]] = []
         # One store page without a waste code; with one, pages are read until a page of matches (or
         # SCAN_CASES cases were looked at), each case folded for its notification's codes.
