@@ -151,6 +151,13 @@ def _doctype() -> Made:
     return _sample(head + b'?>\n<!DOCTYPE env:Envelope [<!ENTITY x "AU:ABF">]>' + rest)
 
 
+def _signature_value_with(junk: bytes) -> bytes:
+    """A genuine xmlsec1 signature with ``junk`` put into its SignatureValue (a lax base64 decoder skips it)."""
+    raw = xmlsec1_signed()
+    start = raw.index(b"<ds:SignatureValue>") + len(b"<ds:SignatureValue>")
+    return raw[: start + 8] + junk + raw[start + 8 :]
+
+
 def _unregistered() -> Made:
     # A key and certificate made by someone else's CA, naming the Sender: not what the Sender registered.
     impostor = testpki.make_test_pki(
@@ -213,6 +220,14 @@ CASES: dict[str, Callable[[], Made]] = {
     "two-signatures": _second_signature,
     "unsigned": lambda: _sample(NOTIFICATION.read_bytes()),
     "doctype": _doctype,
+    "stylesheet-pi": lambda: _sample(
+        xmlsec1_signed(
+            envelope=lambda text: _replace(
+                text, "<env:Envelope", '<?xml-stylesheet type="text/xsl" href="notification.xsl"?>\n<env:Envelope'
+            )
+        )
+    ),
+    "signature-value-not-base64": lambda: _sample(_signature_value_with(b"!")),
     "changed-after-signing": lambda: _sample(
         xmlsec1_signed().replace(b"<cmn:City>Dandenong South<", b"<cmn:City>Dandenong North<")
     ),
@@ -328,3 +343,19 @@ def test_the_page_is_linked_from_the_readme_and_the_vendor_guide() -> None:
     root = Path(__file__).resolve().parent.parent
     for page in ("README.md", "docs/vendor-guide.md"):
         assert "signature-profile.md" in (root / page).read_text(encoding="utf-8"), page
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_processing_instruction_added_around_our_own_signature_is_refused_by_name(where: str) -> None:
+    """A stylesheet PI put before or after a picexchange-signed envelope (which signed the root only) is refused as
+    outside-root, at its line, not accepted by one library and refused as a digest mismatch by another."""
+    signed = signing.sign(NOTIFICATION.read_bytes(), _identity(SENDER))
+    declaration, _, rest = signed.partition(b"?>")
+    pi = b'<?xml-stylesheet type="text/xsl" href="view.xsl"?>'
+    raw = declaration + b"?>\n" + pi + rest if where == "before" else signed + b"\n" + pi
+    trust, now = _sample_trust(), RECEIVED
+    with pytest.raises(errors.SignatureError) as caught:
+        signing.verify(raw, trust=trust, now=now)
+    assert caught.value.rule_id == signing.SignatureRule.OUTSIDE_ROOT.value
+    assert caught.value.line == (2 if where == "before" else raw.count(b"\n") + 1)
+    assert signing.verify(signed, trust=trust, now=now).signer.id == SENDER

@@ -11,8 +11,9 @@ rule closes this, in two parts that hold each other up:
 
 - :func:`parse` refuses a comment or a processing instruction anywhere inside the root element
   (:class:`~picexchange.errors.ParseError` with the line and the path of the element that holds it). Before
-  the root (the prolog, e.g. ``<?xml-stylesheet?>``) and after it they stay allowed: they are no part of
-  any element's content, of the signed envelope or of any value.
+  the root (the prolog, e.g. ``<?xml-stylesheet?>``) and after it they stay allowed here: they are no part of
+  any element's content or of any value. (A signed message may not carry a processing instruction there:
+  :mod:`picexchange.signing` refuses it, because XMLDSig libraries disagree on whether ``URI=""`` signs it.)
 - every text read (:func:`decode` of every simple field, :func:`header_text` for the header readers of
   :mod:`picexchange.exchange` and :mod:`picexchange.signing`) takes the element's whole text, every text
   node in it (:func:`text_of`), which is the text C14N signs; so even if the first rule were relaxed, what

@@ -150,6 +150,8 @@ class SignatureRule(enum.StrEnum):
     """The root element is not an Envelope (an envelope wrapped in another element, or a bare document)."""
     NOT_SIGNED = "not-signed"
     """The envelope holds no ds:Signature."""
+    OUTSIDE_ROOT = "outside-root"
+    """A processing instruction before or after the Envelope: XMLDSig's ``URI=""`` covers it, some signers do not."""
     SEVERAL_SIGNATURES = "several-signatures"
     """The envelope holds more than one ds:Signature, anywhere."""
     HIDDEN_CONTENT = "hidden-content"
@@ -688,6 +690,17 @@ def _check_placement(root: etree._Element) -> etree._Element:
     signatures = list(root.iter(_ds("Signature")))
     if not signatures:
         raise _error(SignatureRule.NOT_SIGNED, "the envelope is not signed (no ds:Signature)", root)
+    # XMLDSig's URI="" is the whole document, so a conforming signer (xmlsec1, Santuario) digests a processing
+    # instruction before or after the root too, while signxml digests the root element only: such a document
+    # verifies in one library and not in the other. Refused by name rather than as a digest mismatch.
+    for node in (*root.itersiblings(preceding=True), *root.itersiblings()):
+        if isinstance(node, etree._ProcessingInstruction):
+            raise SignatureError(
+                f"a processing instruction (<?{node.target} ...?>) before or after the Envelope is not allowed in a "
+                'signed message: whether Reference URI="" covers it differs between XMLDSig libraries',
+                line=node.sourceline,
+                rule_id=SignatureRule.OUTSIDE_ROOT.value,
+            )
     if len(signatures) > 1:
         raise _error(
             SignatureRule.SEVERAL_SIGNATURES,
@@ -790,6 +803,8 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
     for step in steps:
         _algorithm(step)  # no parameters (an InclusiveNamespaces list, an XPath)
     digest = _algorithm(_only_child(reference, "DigestMethod", "ds:Reference"))
+    _check_base64(_only_child(reference, "DigestValue", "ds:Reference"))
+    _check_base64(_only_child(signature, "SignatureValue", "ds:Signature"))
     if "sha1" in digest.lower():
         raise SignatureError(f"SHA-1 digests are not accepted ({digest})", rule_id=SignatureRule.SHA1.value)
     if digest not in {item.value for item in policy.digest_algorithms}:
@@ -808,6 +823,15 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
             SignatureRule.KEY_INFO, "X509Data must hold exactly one X509Certificate and nothing else", x509_data
         )
     return algorithm
+
+
+def _check_base64(element: etree._Element) -> None:
+    """Refuse a DigestValue or SignatureValue that is not base64 (signxml's decoder would skip stray characters)."""
+    try:
+        b64decode("".join(codec.text_of(element).split()), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        name = etree.QName(element).localname
+        raise _error(SignatureRule.UNVERIFIABLE, f"ds:{name} is not base64: {exc}", element) from exc
 
 
 def _certificate_element(signature: etree._Element) -> etree._Element:
