@@ -158,6 +158,19 @@ def test_building_a_model_with_a_bad_value_raises_a_schema_error_with_its_path()
     assert "/Receipt/RefToMessageId" in paths
 
 
+def test_a_bad_item_of_a_required_list_is_one_issue_and_an_empty_list_another() -> None:
+    """A list holding one bad code is blamed on that code only (not also "at least 1 required, found 0", which is
+    how pydantic counts it); a list left empty is the list's own issue."""
+    values = _notification().model_dump()
+    with pytest.raises(px.SchemaError) as caught:
+        px.Notification.model_validate({**values, "operation": ["R99"], "packaging_type": []})
+    found = [(issue.path, issue.text) for issue in caught.value.issues]
+    assert found == [
+        ("/Notification/PackagingType", "at least 1 required, found 0"),
+        ("/Notification/Operation", "'R99' is not a Basel Annex IV disposal or recovery operation (D/R code)"),
+    ]
+
+
 def test_model_validate_with_a_broken_rule_raises_a_business_rule_error() -> None:
     """model_validate of a dict: a cross-field rule broken is a BusinessRuleError with the rule id and path."""
     values = _notification().model_dump()

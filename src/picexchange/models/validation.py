@@ -83,9 +83,20 @@ def issues_of(
     """Translate pydantic's errors; the flag is True if every one is a cross-field rule."""
     issues: list[Issue] = []
     only_rules = True
-    for detail in error.errors(include_url=False):
+    details = error.errors(include_url=False)
+    # pydantic counts only the items that validated, so a list whose one item is bad is also "too short": that
+    # second sentence ("at least 1 required, found 0") would blame the list for what its item's issue says.
+    failed_items = {
+        loc[:index]
+        for loc in (tuple(detail["loc"]) for detail in details)
+        for index, key in enumerate(loc)
+        if isinstance(key, int)
+    }
+    for detail in details:
         loc: Loc = tuple(detail["loc"])
         kind = detail["type"]
+        if kind == "too_short" and loc in failed_items:
+            continue
         context = detail.get("ctx") or {}
         if kind == "business_rule":
             for rule in context.get("violations", ()):
