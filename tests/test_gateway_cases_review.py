@@ -327,6 +327,7 @@ def test_a_review_that_another_process_made_first_is_skipped_and_each_list_revie
         loaded = first.load(CASE)
         written = second.review(CASE, now=later)
         assert written is not None and (written.version, written.blocked, written.review_on) == (2, True, None)
+        assert written.updated_at == row.updated_at  # only the review day moved: ?updated_since= does not list it
         assert first.review_loaded(loaded, now=later) == written  # conflict: skipped, the stored row returned
         assert store.case_summary(CASE) == written
         assert first.review_due(now=later, limit=1) == 1

@@ -443,6 +443,21 @@ def test_a_refresh_rewrites_only_the_summary_and_is_guarded_by_the_version(store
     assert [m.position for m in store.case_messages(CASE)] == [1, 2, 3]
 
 
+def test_a_refresh_that_only_moves_the_review_day_keeps_the_rows_time(store: Store) -> None:
+    """at=None: the review day and the version move, updated_at stays, so ?updated_since= does not list the case."""
+    first = inbound(1)
+    store.record_inbound(first, b"r1", case=update(0, listed_in(first), review_on=dt.date(2026, 3, 11)))
+    before = store.case_summary(CASE)
+    assert before is not None
+    moved = store.refresh_case(summary(review_on=dt.date(2026, 9, 1)), expected_version=before.version, at=None)
+    assert (moved.review_on, moved.version, moved.updated_at) == (
+        dt.date(2026, 9, 1),
+        before.version + 1,
+        before.updated_at,
+    )
+    assert store.cases(since=0, limit=10, updated_since=before.updated_at + dt.timedelta(seconds=1)).cases == ()
+
+
 def test_case_rows_of_schema_3_are_due_for_review_at_once_after_the_upgrade(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

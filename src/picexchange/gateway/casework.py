@@ -88,6 +88,13 @@ class LoadedCase:
     held: int = 0
 
 
+def _seen(summary: CaseSummary) -> tuple[object, ...]:
+    """Return what a reader of a case row sees of it: every summary column but the review day."""
+    return dataclasses.astuple(
+        dataclasses.replace(summary, review_on=None, message_count=0, updated_at=None, version=0, sequence=0)
+    )
+
+
 class CaseKeeper:
     """The cases of one gateway: folds cached by notification number, locks, rows, and who is what.
 
@@ -342,8 +349,11 @@ class CaseKeeper:
             return summary
         number = summary.notification_number
         fresh = self.summary_of(loaded.fold, summary, [], now=now)
+        # Only the review day moved (nothing a reader of the row sees): the row's updated_at stays, so a client
+        # polling ?updated_since= is not sent a case that did not change.
+        seen_changed = _seen(fresh) != _seen(summary)
         try:
-            written = self.store.refresh_case(fresh, expected_version=loaded.version, at=now)
+            written = self.store.refresh_case(fresh, expected_version=loaded.version, at=now if seen_changed else None)
         except CaseConflict:
             self.forget(number)
             return self.store.case_summary(number)

@@ -777,18 +777,22 @@ class SqlStore(Store):
             ).fetchall()
         return tuple(row[0] for row in rows)
 
-    def refresh_case(self, summary: CaseSummary, *, expected_version: int, at: dt.datetime) -> CaseSummary:
+    def refresh_case(self, summary: CaseSummary, *, expected_version: int, at: dt.datetime | None) -> CaseSummary:
         """Rewrite a case's summary columns guarded by its version; see the protocol."""
         number = str(bounded(summary.notification_number, "notification number", most=200))
         if not 0 < expected_version < INT64_MAX:
             raise refused(f"expected_version must be a stored version, got {expected_version}")
-        values, when, p = self._summary_values(summary), self._stamp(at, "at"), self._P
+        values, p = self._summary_values(summary), self._P
         assignments = ", ".join(f"{column} = {p}" for column in CASE_VALUE_COLUMNS.split(", "))
+        stamp: tuple[object, ...] = ()
+        if at is not None:
+            assignments += f", updated_at = {p}"
+            stamp = (self._stamp(at, "at"),)
         with self._transaction(write=True) as session:
             row = session.execute(
-                f"UPDATE pic_case SET {assignments}, updated_at = {p}, version = version + 1"  # noqa: S608 -- constants
+                f"UPDATE pic_case SET {assignments}, version = version + 1"  # noqa: S608 -- constants
                 f" WHERE notification_number = {p} AND version = {p} RETURNING {CASE_COLUMNS}",
-                (*values, when, number, expected_version),
+                (*values, *stamp, number, expected_version),
             ).fetchone()
             if row is None:
                 found = session.execute(

@@ -740,11 +740,12 @@ class Store(Protocol):
         """
         ...
 
-    def refresh_case(self, summary: CaseSummary, *, expected_version: int, at: dt.datetime) -> CaseSummary:
+    def refresh_case(self, summary: CaseSummary, *, expected_version: int, at: dt.datetime | None) -> CaseSummary:
         """Rewrite a case's summary columns (and ``review_on``) with no new message; return the row written.
 
-        The row's ``version`` increases by one and ``updated_at`` becomes ``at``; ``message_count`` and the
-        case's messages stay as they are.
+        The row's ``version`` increases by one and ``updated_at`` becomes ``at`` (None keeps it: only the review
+        day moved, nothing a reader of the row sees changed, so ``updated_since`` does not report it);
+        ``message_count`` and the case's messages stay as they are.
 
         Raises:
             CaseConflict: the case's stored version is not ``expected_version``, or there is no such case
