@@ -87,6 +87,21 @@ def test_every_command_has_help() -> None:
         assert code == 0 and "Usage" in out, command
 
 
+def test_help_paragraphs_flow_to_the_terminal_width_not_the_source_lines() -> None:
+    """A command's later help paragraphs are wrapped by the terminal, not broken where the docstring's lines end
+    (typer kept those breaks, so a wider or narrower terminal broke each line twice)."""
+    result = CliRunner().invoke(app, ["send", "--help"], env={"COLUMNS": "300"}, terminal_width=300)
+    assert result.exit_code == 0
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    # Where the docstring's lines end ("sealed copy" / "beside the input", "which" / "the partner answers"), a wide
+    # terminal's line goes on.
+    assert any("kept in a sealed copy beside the input" in line for line in lines)
+    assert any("unchanged, which the partner answers" in line for line in lines)
+    assert any(
+        line.startswith("Exit codes: 0 receipted") and line.endswith("refused by the partner.") for line in lines
+    )
+
+
 def test_send_signs_delivers_and_prints_the_receipt(tmp_path: Path) -> None:
     """`picexchange send` against a real gateway on loopback, configured from files as an operator does."""
     import datetime as dt

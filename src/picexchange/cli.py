@@ -9,6 +9,7 @@ standard output wherever a command takes a file.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import logging
 import sys
@@ -610,6 +611,25 @@ def demo_command(
     raise typer.Exit(EXIT_OK if good == len(steps) == len(DEMO_FLOW) and not held else EXIT_INVALID)
 
 
+def _unwrapped(text: str) -> str:
+    """Return a docstring as help: paragraphs kept, the line breaks inside each joined (the terminal wraps them)."""
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in inspect.cleandoc(text).split("\n\n"))
+
+
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    """Give every command without an explicit help its docstring unwrapped, in this app and the apps it holds.
+
+    Typer shows a docstring's later paragraphs with the source's line breaks, which breaks each line twice in
+    a terminal of another width.
+    """
+    for command in typer_app.registered_commands:
+        if command.help is None and command.callback is not None and command.callback.__doc__:
+            command.help = _unwrapped(command.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _unwrap_help(group.typer_instance)
+
+
 def main() -> None:
     """Run the CLI; a usage error exits 2, like every typer/click usage error, and so does a missing extra."""
     try:
@@ -617,3 +637,6 @@ def main() -> None:
     except MissingExtraError as exc:  # `serve` or `demo` on an install without the [gateway] extra
         _err.print(f"error: {exc}", markup=False)
         raise SystemExit(EXIT_USAGE) from exc
+
+
+_unwrap_help(app)  # after every command above is registered
