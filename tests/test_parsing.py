@@ -313,6 +313,14 @@ def test_binary_input_is_not_well_formed(name: str) -> None:
     assert "not well-formed" in refused(hostile(name)).text
 
 
+@pytest.mark.parametrize("data", [b"<a>\x00</a>", b"<a><b></a>", b"<a>&bogus;</a>", b"<a", b"\xff\xfe<a/>"])
+def test_a_parse_error_is_one_line_of_text(data: bytes) -> None:
+    """libxml2 ends some of its texts in a line break ("Char 0x0 out of allowed range\\n"): the error is one line,
+    so a report printed as file:line: message stays one line per problem."""
+    error = refused(data)
+    assert "\n" not in error.text and error.text == error.text.strip()
+
+
 @pytest.mark.parametrize("name", ["empty.xml", "whitespace-only.xml"])
 def test_empty_input_is_refused_as_empty(name: str) -> None:
     """No bytes, or only white space, is an empty document."""

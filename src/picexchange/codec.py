@@ -421,7 +421,8 @@ def parse(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
             depth = min(limits.max_depth, _LIBXML2_MAX_DEPTH)
             raise ParseError(f"document is nested deeper than {depth} elements", line=line) from exc
         # lxml appends ", line N, column M" to libxml2's text; the line travels in the error's own field.
-        text = _POSITION.sub("", str(exc.msg))
+        # Some of libxml2's texts end in a line break ("Char 0x0 out of allowed range\n"): one line, no break.
+        text = " ".join(_POSITION.sub("", str(exc.msg)).split())
         raise ParseError(f"not well-formed XML: {text}", line=line) from exc
     except (ValueError, etree.LxmlError) as exc:
         raise ParseError(f"not a parsable XML document: {exc}") from exc
