@@ -26,14 +26,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from typer.testing import CliRunner
 
 from picexchange import codec, exchange, signing
-from picexchange.cases import CasePolicy
+from picexchange.cases import CasePolicy, case_view
 from picexchange.cli import app
 from picexchange.errors import ConfigurationError, RemoteError, TrustError
 from picexchange.files.registry import load_case_policy, load_identity, load_registry, load_trust
-from picexchange.gateway import build
+from picexchange.gateway import Submission, build
 from picexchange.gateway.auth import Credentials
 from picexchange.gateway.config import BackofficeConfig, GatewayConfig, OutboxConfig, PartnerConfig
 from picexchange.gateway.server import GatewayServer, Running
+from picexchange.models.common import Role, StateConcerned
 from picexchange.models.envelope import Envelope, Error, Receipt
 from picexchange.models.export import ClearanceResult, ClearanceStatus
 from picexchange.testing import backoffice_credentials, free_port, gateway_pair, serve_in_thread
@@ -669,3 +670,58 @@ def test_send_signs_as_the_hosted_participant_named_with_as(windows: dict[str, S
     message_id = sent.stdout.split("message ", 1)[1].split()[0]
     received = signing.verify(_inbox_xml(windows["MY"], message_id), trust=windows["MY"].trust, now=_now())
     assert received.signer.id == "AU:ABF"
+
+
+def test_a_transit_authority_s_deemed_consent_days_in_the_registry_make_it_deemed_to_consent_at_the_gateway(
+    tmp_path: Path, identities: dict[str, Identity]
+) -> None:
+    """End to end from the partner registry: `deemed_consent_days = 60` on SG:NEA's entry, a gateway built from
+    that file alone, SG's complete acknowledgement received on day 0, and the case at MY shows SG undecided (and
+    the shipment blocked) on day 59, deemed to consent on day 60."""
+    registry = _write(
+        tmp_path,
+        _me(tmp_path, "MY:DOE") + _me(tmp_path, "MY:RMCD") + _all_partners(SG_NEA="deemed_consent_days = 60"),
+    )
+    config = GatewayConfig(
+        partners=registry,
+        store=f"sqlite:///{tmp_path / 'store.db'}",
+        partner=PartnerConfig(port=0),
+        backoffice=BackofficeConfig(port=0),
+    )
+    gateway = build(config, credentials=Credentials(tokens=())).gateway
+    assert gateway.case_policy.waived_written_consent == {"SG:NEA": 60}
+    now = _now()
+    number = "AU2026-0913"
+    notified = _document("plastic-au-my-01-notification.xml")
+    route = (
+        notified.state_concerned[0],
+        StateConcerned(role=Role.TRANSIT, country="SG", competent_authority="SG:NEA"),
+        notified.state_concerned[1],
+    )
+    notification = notified.model_copy(update={"notification_number": number, "state_concerned": route})
+    acknowledgement = _document("plastic-au-my-03-acknowledgement.xml").model_copy(
+        update={
+            "notification_number": number,
+            "country": "SG",
+            "competent_authority": "SG:NEA",
+            "acknowledged_on": now.date(),
+            "complete": True,
+        }
+    )
+    consent = _document("plastic-au-my-06-consent-decision.xml").model_copy(update={"notification_number": number})
+    for document, sender in ((notification, "AU:DCCEEW"), (acknowledgement, "SG:NEA")):
+        raw = exchange.seal(document, me=identities[sender], to="MY:DOE", now=now).raw
+        status, reply = gateway.receive(raw, now)
+        assert status == 200, reply
+    decision = json.loads(codec.to_json(consent))
+    gateway.submit(Submission(receiver="AU:DCCEEW", sender="MY:DOE", document=decision), now)
+
+    def sg_on(days: int) -> tuple[str, bool]:
+        shown = gateway.case_detail(number, now + dt.timedelta(days=days))
+        assert shown is not None
+        view = case_view(shown[1])
+        decision = next(state["decision"] for state in view["states"] if state["country"] == "SG")
+        return decision, any(item["rule_id"] == "pic.transit.missing" for item in view["findings"])
+
+    assert sg_on(59) == ("undecided", True)
+    assert sg_on(60) == ("deemed-consented", False)
