@@ -182,7 +182,18 @@ def signed_files() -> dict[str, bytes]:
         "pi-in-business-content.xml": text_split(
             ".//pic:Exporter/cmn:Name", "Southern Cross Polymers Pty Ltd", _pi_inside(len("Southern Cross "))
         ),
+        # A genuine signature (of the root element, as signxml signs), then a stylesheet PI put before the root:
+        # URI="" covers it for xmlsec1 and Santuario, not for signxml, so the profile refuses it by name.
+        "stylesheet-pi-signed.xml": _before_root(
+            sign(base_tree()), b'<?xml-stylesheet type="text/xsl" href="view.xsl"?>'
+        ),
     }
+
+
+def _before_root(signed: bytes, item: bytes) -> bytes:
+    """Return ``signed`` with ``item`` (a prolog processing instruction) between the XML declaration and the root."""
+    declaration, _, rest = signed.partition(b"?>")
+    return declaration + b"?>\n" + item + rest
 
 
 _PARSE = {"code": "parse", "http_status": 400}
@@ -252,6 +263,11 @@ EXPECTED: Mapping[str, Mapping[str, Any]] = {
         "text": "a comment inside the document is not allowed (in Receiver)",
         "path": "/Envelope/Header/Receiver",
         "line": 7,
+    },
+    "stylesheet-pi-signed.xml": {
+        **_SIGNATURE,
+        "text": "a processing instruction (<?xml-stylesheet ...?>) before or after the Envelope is not allowed",
+        "line": 2,
     },
     "pi-in-business-content.xml": {
         **_PARSE,
