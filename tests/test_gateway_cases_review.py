@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -334,3 +335,41 @@ def test_a_review_that_another_process_made_first_is_skipped_and_each_list_revie
         assert store.cases_due(later.date(), limit=10) == (numbers[2],)
         assert first.review_due(now=later) == 1
         assert first.review_due(now=later) == 0
+
+
+def test_a_case_that_cannot_be_reviewed_is_put_off_a_day_and_does_not_starve_the_others(tmp_path: Path) -> None:
+    """A due case whose stored message no longer decodes is logged and its review moved to tomorrow (row otherwise
+    as stored, updated_at kept): the next batch of one reviews the next due case instead of failing on it again."""
+    pki = make_test_pki(
+        [DCCEEW, DOE], not_before=START - dt.timedelta(days=1), not_after=START + dt.timedelta(days=400)
+    )
+    trust = TrustStore.of([item.partner for item in pki.participants], me=pki[DOE].identity)
+    numbers = [CASE, "AU2026-0043"]
+    path = tmp_path / "MY.db"
+    with open_store(f"sqlite:///{path}") as store:
+        store.migrate()
+        gateway = Gateway(me=pki[DOE].identity, trust=trust, store=store, clock=lambda: START)
+        for number in numbers:
+            notified = NOTIFICATION.model_copy(update={"notification_number": number})
+            raw = exchange.seal(notified, me=pki[DCCEEW].identity, to=DOE, now=START).raw
+            assert gateway.handle(raw, START)[0] == 200
+    with contextlib.closing(sqlite3.connect(path)) as db, db:  # the first case's message, damaged on disk
+        db.execute("UPDATE inbound SET data = ? WHERE conversation_id = ?", (b"<not-xml", CASE))
+    later = dt.datetime(2027, 2, 13, 9, 0, tzinfo=dt.UTC)  # both rows are due (the day after the last departure)
+    with open_store(f"sqlite:///{path}") as store:
+        keeper = CaseKeeper(store=store, trust=trust)
+        broken = store.case_summary(CASE)
+        assert broken is not None and store.cases_due(later.date(), limit=10) == tuple(numbers)
+        assert keeper.review_due(now=later, limit=1) == 1
+        put_off = store.case_summary(CASE)
+        assert put_off is not None
+        assert (put_off.review_on, put_off.blocked, put_off.updated_at) == (
+            dt.date(2027, 2, 14),
+            broken.blocked,
+            broken.updated_at,
+        )
+        assert store.cases_due(later.date(), limit=10) == (numbers[1],)
+        assert keeper.review_due(now=later, limit=1) == 1  # the other case, not the broken one again
+        reviewed = store.case_summary(numbers[1])
+        assert reviewed is not None and reviewed.review_on is None
+        assert store.cases_due(later.date(), limit=10) == ()

@@ -376,8 +376,9 @@ class CaseKeeper:
     def review_due(self, *, now: dt.datetime, limit: int = REVIEW_BATCH) -> int:
         """Rewrite the rows due for review on the day of ``now``, at most ``limit``; return how many were looked at.
 
-        A case that cannot be reviewed (its messages cannot be read now) is logged and left due: the list is
-        still answered, with that row as it was stored.
+        A case that cannot be reviewed (its messages cannot be read now) is logged and its review put off to the
+        next day, so that rows which fail every time cannot hold the batch and starve the others; the list is still
+        answered, with that row as it was stored.
 
         Raises:
             StoreError: the due rows cannot be listed.
@@ -389,4 +390,20 @@ class CaseKeeper:
                 self.review(number, now=now)
             except StoreError as exc:
                 log.warning("case %s was not reviewed: %s", number, exc)
+                self._put_off(number, now=now)
         return len(due)
+
+    def _put_off(self, notification_number: str, *, now: dt.datetime) -> None:
+        """Move a case row's review to the day after ``now`` (row otherwise unchanged); best effort, logged."""
+        try:
+            with self.locked(notification_number):
+                summary = self.store.case_summary(notification_number)
+                if summary is None:
+                    return
+                tomorrow = now.date() + dt.timedelta(days=1)
+                self.store.refresh_case(
+                    dataclasses.replace(summary, review_on=tomorrow), expected_version=summary.version, at=None
+                )
+                self.forget(notification_number)
+        except StoreError as exc:  # a CaseConflict too: a message rewrote the row, with its own review day
+            log.warning("case %s: its review could not be put off: %s", notification_number, exc)
