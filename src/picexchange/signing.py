@@ -825,13 +825,17 @@ def _check_signature_shape(signature: etree._Element, policy: VerifyPolicy) -> S
     return algorithm
 
 
+def _base64_of(element: etree._Element, rule: SignatureRule, what: str) -> bytes:
+    """Return the bytes of a base64 value (whitespace allowed); refuse any other character by ``rule``."""
+    try:
+        return b64decode("".join(codec.text_of(element).split()), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise _error(rule, f"{what} is not base64: {exc}", element) from exc
+
+
 def _check_base64(element: etree._Element) -> None:
     """Refuse a DigestValue or SignatureValue that is not base64 (signxml's decoder would skip stray characters)."""
-    try:
-        b64decode("".join(codec.text_of(element).split()), validate=True)
-    except (ValueError, binascii.Error) as exc:
-        name = etree.QName(element).localname
-        raise _error(SignatureRule.UNVERIFIABLE, f"ds:{name} is not base64: {exc}", element) from exc
+    _base64_of(element, SignatureRule.UNVERIFIABLE, f"ds:{etree.QName(element).localname}")
 
 
 def _certificate_element(signature: etree._Element) -> etree._Element:
@@ -842,10 +846,7 @@ def _certificate_element(signature: etree._Element) -> etree._Element:
 
 def _certificate_in(element: etree._Element) -> bytes:
     """Return the DER bytes of the X509Certificate ``element``; they are compared, never parsed."""
-    try:
-        der = b64decode("".join(codec.text_of(element).split()), validate=True)
-    except (ValueError, binascii.Error) as exc:
-        raise _error(SignatureRule.KEY_INFO, f"the certificate in KeyInfo is not base64: {exc}", element) from exc
+    der = _base64_of(element, SignatureRule.KEY_INFO, "the certificate in KeyInfo")
     if not der:
         raise _error(SignatureRule.KEY_INFO, "the X509Certificate in KeyInfo is empty", element)
     return der
