@@ -304,23 +304,31 @@ def test_a_cancellation_effective_later_blocks_the_case_from_its_day(tmp_path: P
 # ------------------------------------------------------------------------------------------ the keeper
 
 
-def test_a_review_that_another_process_made_first_is_skipped_and_each_list_reviews_a_bounded_batch(
-    tmp_path: Path,
-) -> None:
-    """Two keepers on one store (two gateway processes): the second review of one due row conflicts and is skipped
-    (the row another process wrote is returned); review_due takes at most its limit, longest overdue first."""
+def _notified_at_my(path: Path, numbers: list[str]) -> TrustStore:
+    """Make MY:DOE's SQLite store at ``path`` with one case per number, notified by AU:DCCEEW on START and not
+    consented (so blocked, and due for review the day after the last departure); return MY:DOE's registry."""
     pki = make_test_pki(
         [DCCEEW, DOE], not_before=START - dt.timedelta(days=1), not_after=START + dt.timedelta(days=400)
     )
     trust = TrustStore.of([item.partner for item in pki.participants], me=pki[DOE].identity)
-    numbers = [CASE, "AU2026-0043", "AU2026-0044"]
-    with open_store(f"sqlite:///{tmp_path / 'MY.db'}") as store:
+    with open_store(f"sqlite:///{path}") as store:
         store.migrate()
         gateway = Gateway(me=pki[DOE].identity, trust=trust, store=store, clock=lambda: START)
         for number in numbers:
             notified = NOTIFICATION.model_copy(update={"notification_number": number})
             raw = exchange.seal(notified, me=pki[DCCEEW].identity, to=DOE, now=START).raw
             assert gateway.handle(raw, START)[0] == 200
+    return trust
+
+
+def test_a_review_that_another_process_made_first_is_skipped_and_each_list_reviews_a_bounded_batch(
+    tmp_path: Path,
+) -> None:
+    """Two keepers on one store (two gateway processes): the second review of one due row conflicts and is skipped
+    (the row another process wrote is returned); review_due takes at most its limit, longest overdue first."""
+    numbers = [CASE, "AU2026-0043", "AU2026-0044"]
+    trust = _notified_at_my(tmp_path / "MY.db", numbers)
+    with open_store(f"sqlite:///{tmp_path / 'MY.db'}") as store:
         row = store.case_summary(CASE)
         assert row is not None and (row.blocked, row.review_on) == (True, dt.date(2027, 2, 13))  # no consent yet
         later = dt.datetime(2027, 2, 13, 9, 0, tzinfo=dt.UTC)  # the day after the last departure
@@ -340,19 +348,9 @@ def test_a_review_that_another_process_made_first_is_skipped_and_each_list_revie
 def test_a_case_that_cannot_be_reviewed_is_put_off_a_day_and_does_not_starve_the_others(tmp_path: Path) -> None:
     """A due case whose stored message no longer decodes is logged and its review moved to tomorrow (row otherwise
     as stored, updated_at kept): the next batch of one reviews the next due case instead of failing on it again."""
-    pki = make_test_pki(
-        [DCCEEW, DOE], not_before=START - dt.timedelta(days=1), not_after=START + dt.timedelta(days=400)
-    )
-    trust = TrustStore.of([item.partner for item in pki.participants], me=pki[DOE].identity)
     numbers = [CASE, "AU2026-0043"]
     path = tmp_path / "MY.db"
-    with open_store(f"sqlite:///{path}") as store:
-        store.migrate()
-        gateway = Gateway(me=pki[DOE].identity, trust=trust, store=store, clock=lambda: START)
-        for number in numbers:
-            notified = NOTIFICATION.model_copy(update={"notification_number": number})
-            raw = exchange.seal(notified, me=pki[DCCEEW].identity, to=DOE, now=START).raw
-            assert gateway.handle(raw, START)[0] == 200
+    trust = _notified_at_my(path, numbers)
     with contextlib.closing(sqlite3.connect(path)) as db, db:  # the first case's message, damaged on disk
         db.execute("UPDATE inbound SET data = ? WHERE conversation_id = ?", (b"<not-xml", CASE))
     later = dt.datetime(2027, 2, 13, 9, 0, tzinfo=dt.UTC)  # both rows are due (the day after the last departure)
