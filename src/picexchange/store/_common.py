@@ -568,6 +568,10 @@ class SqlStore(Store):
     def _marks(self, count: int) -> str:
         return ", ".join((self._P,) * count)
 
+    def _case_assignments(self) -> str:
+        """Return ``column = placeholder`` for each summary column of a case row, for an UPDATE of it."""
+        return ", ".join(f"{column} = {self._P}" for column in CASE_VALUE_COLUMNS.split(", "))
+
     # ------------------------------------------------------------------------------------------ migration
 
     def migrate(self) -> int:
@@ -674,7 +678,7 @@ class SqlStore(Store):
                 (number, *summary, count, when, 1),
             ).fetchall()
         else:
-            assignments = ", ".join(f"{column} = {p}" for column in CASE_VALUE_COLUMNS.split(", "))
+            assignments = self._case_assignments()
             written = session.execute(
                 f"UPDATE pic_case SET {assignments}, message_count = message_count + {p},"  # noqa: S608 -- constants
                 f" updated_at = {p}, version = version + 1"
@@ -783,7 +787,7 @@ class SqlStore(Store):
         if not 0 < expected_version < INT64_MAX:
             raise refused(f"expected_version must be a stored version, got {expected_version}")
         values, p = self._summary_values(summary), self._P
-        assignments = ", ".join(f"{column} = {p}" for column in CASE_VALUE_COLUMNS.split(", "))
+        assignments = self._case_assignments()
         stamp: tuple[object, ...] = ()
         if at is not None:
             assignments += f", updated_at = {p}"
