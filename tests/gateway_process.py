@@ -157,6 +157,14 @@ class GatewayProcess:
         self._process.wait(30)
         self._reap()
 
+    def freeze(self) -> None:
+        """Stop the process with SIGSTOP: its sockets stay open, nothing it was doing moves on."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen process go on (SIGCONT)."""
+        os.kill(self.pid, signal.SIGCONT)
+
     def stop(self, *, timeout: float = 20.0) -> None:
         """Stop the process with SIGTERM (uvicorn shuts down cleanly), killing it if it hangs."""
         if self._process is None:
