@@ -305,6 +305,40 @@ def test_the_case_list_filters_and_an_unknown_case_is_404(windows: SingleWindows
     assert {"/api/v1/cases", "/api/v1/cases/{notification_number}"} <= listed
 
 
+def test_the_case_change_feed_pages_by_change_and_moves_a_case_written_again(windows: SingleWindows) -> None:
+    """?changed_after= lists each case once at its latest write, in commit order; it pages alone."""
+    other = NOTIFICATION.model_copy(update={"notification_number": "AU2026-0050"})
+    _queued(windows[DCCEEW], NOTIFICATION, to=DOE)
+    _queued(windows[DCCEEW], other, to=DOE)
+    http = windows[DOE].http
+
+    def feed(after: int, **params: Any) -> dict[str, Any]:
+        response = http.get("/api/v1/cases", params={"changed_after": after, **params})
+        assert response.status_code == 200, response.text
+        page: dict[str, Any] = response.json()
+        assert [case["change"] for case in page["cases"]] == sorted(case["change"] for case in page["cases"])
+        return page
+
+    def numbers(page: dict[str, Any]) -> list[str]:
+        return [case["notification_number"] for case in page["cases"]]
+
+    first = feed(0, limit=1)
+    assert numbers(first) == [CASE] and first["has_more"] and first["next"] == first["cases"][0]["change"]
+    rest = feed(first["next"])
+    assert numbers(rest) == ["AU2026-0050"] and not rest["has_more"]
+    assert feed(rest["next"]) == {"cases": [], "next": rest["next"], "has_more": False}
+    _queued(windows[DOE], CONSENT, to=DCCEEW)  # CASE is written again: it moves behind AU2026-0050
+    moved = feed(rest["next"])
+    assert numbers(moved) == [CASE] and moved["cases"][0]["change"] > rest["next"]
+    assert numbers(feed(0)) == ["AU2026-0050", CASE]
+    assert numbers(feed(0, blocked="false")) == [CASE]
+    for clash in ({"since": 1}, {"updated_since": "2026-03-01T00:00:00Z"}):
+        refused = http.get("/api/v1/cases", params={"changed_after": 0, **clash})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "invalid-request" and "leave out since and updated_since" in refused.text
+    assert http.get("/api/v1/cases", params={"changed_after": -1}).status_code == 422
+
+
 def test_a_store_failure_after_the_message_insert_leaves_neither_message_nor_case(windows: SingleWindows) -> None:
     """A database failure injected in the case write (a trigger): 503, nothing of the message is kept, and the
     same bytes are accepted once the failure is gone (the cached fold was dropped)."""

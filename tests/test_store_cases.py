@@ -458,16 +458,22 @@ def test_a_refresh_that_only_moves_the_review_day_keeps_the_rows_time(store: Sto
     assert store.cases(since=0, limit=10, updated_since=before.updated_at + dt.timedelta(seconds=1)).cases == ()
 
 
+def _migrate_to(store_url: str, version: int, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Migrate the test database to an earlier schema ``version``; return the store module (undo restores it)."""
+    from picexchange.store import postgres, sqlite
+
+    module: Any = sqlite if store_url.startswith("sqlite") else postgres
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:version])
+    with open_store(store_url) as old:
+        assert old.migrate() == version
+    return module
+
+
 def test_case_rows_of_schema_3_are_due_for_review_at_once_after_the_upgrade(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rows written before review days existed were never reviewed: schema 4 makes each due today."""
-    from picexchange.store import postgres, sqlite
-
-    module: Any = sqlite if store_url.startswith("sqlite") else postgres
-    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:3])
-    with open_store(store_url) as old:
-        assert old.migrate() == 3
+    module = _migrate_to(store_url, 3, monkeypatch)
     flag = "1" if store_url.startswith("sqlite") else "true"
     _execute(
         store_url,
@@ -481,3 +487,130 @@ def test_case_rows_of_schema_3_are_due_for_review_at_once_after_the_upgrade(
         row = upgraded.case_summary(CASE)
         assert row is not None and row.review_on is not None and row.review_on <= dt.date(2026, 3, 1)
         assert upgraded.cases_due(dt.date(2026, 3, 1), limit=10) == (CASE,)
+
+
+# ------------------------------------------------------------------------------------ change feed (schema 5)
+
+
+def _new_case(store: Store, n: int, number: str, **fields: Any) -> None:
+    message = inbound(n, case=number)
+    store.record_inbound(message, b"r", case=update(0, listed_in(message), case=number, **fields))
+
+
+def _changed(page: Any) -> list[str]:
+    return [row.notification_number for row in page.cases]
+
+
+def test_the_change_feed_lists_each_case_once_at_its_latest_change(store: Store) -> None:
+    """A case written again moves to the end of the feed; a review that changes nothing shown does not."""
+    for n, number in enumerate(("AU2026-0001", "AU2026-0002", "JP2026-0003"), start=1):
+        _new_case(store, n, number, blocked=number.startswith("JP"), export_country=number[:2])
+    first = store.case_changes(after=0, limit=2)
+    assert _changed(first) == ["AU2026-0001", "AU2026-0002"] and first.has_more
+    assert [row.change for row in first.cases] == [1, 2] and first.next == 2
+    rest = store.case_changes(after=first.next, limit=2)
+    assert _changed(rest) == ["JP2026-0003"] and not rest.has_more
+    assert store.case_changes(after=rest.next, limit=2) == replace(rest, cases=(), has_more=False)
+
+    again = inbound(4, case="AU2026-0001")
+    store.record_inbound(again, b"r", case=update(1, listed_in(again), case="AU2026-0001", used=1))
+    moved = store.case_changes(after=rest.next, limit=10)
+    assert _changed(moved) == ["AU2026-0001"] and moved.cases[0].shipments_used == 1
+    assert _changed(store.case_changes(after=0, limit=10)) == ["AU2026-0002", "JP2026-0003", "AU2026-0001"]
+
+    row = store.case_summary("AU2026-0002")
+    assert row is not None and row.change == 2
+    quiet = store.refresh_case(summary(case="AU2026-0002", review_on=dt.date(2026, 9, 1)), expected_version=1, at=None)
+    assert quiet.change == 2 and store.case_changes(after=moved.next, limit=10).cases == ()
+    store.refresh_case(summary(case="AU2026-0002", blocked=True), expected_version=2, at=T0 + dt.timedelta(days=1))
+    assert _changed(store.case_changes(after=moved.next, limit=10)) == ["AU2026-0002"]
+
+    assert _changed(store.case_changes(after=0, limit=10, blocked=True)) == ["JP2026-0003", "AU2026-0002"]
+    assert _changed(store.case_changes(after=0, limit=10, country="JP")) == ["JP2026-0003"]
+    with pytest.raises(StoreError):
+        store.case_changes(after=-1, limit=10)
+    with pytest.raises(StoreError):
+        store.case_changes(after=0, limit=0)
+
+
+def test_a_change_feed_read_numbers_a_bounded_batch_and_says_more_follow(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows beyond one read's batch are numbered by the next reads; has_more says so even on a short page."""
+    from picexchange.store import _common
+
+    monkeypatch.setattr(_common, "NUMBER_CHANGES", 2)
+    numbers = [f"AU2026-{n:04d}" for n in range(1, 6)]
+    for n, number in enumerate(numbers, start=1):
+        _new_case(store, n, number)
+    seen: list[str] = []
+    after, has_more = 0, True
+    while has_more:
+        page = store.case_changes(after=after, limit=10)
+        assert len(page.cases) <= 2
+        seen += _changed(page)
+        after, has_more = page.next, page.has_more
+    assert seen == numbers
+
+
+def test_a_case_row_committed_late_is_not_skipped_by_the_change_feed(store_url: str, store: Store) -> None:
+    """A case write whose transaction began first but committed after a feed read comes after that read's cursor.
+
+    Two gateway processes on one PostgreSQL: the row's identity value and its ``updated_at`` are given when the
+    slow transaction writes, so a cursor over either would pass it; its change number is given after it commits.
+    """
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one writer at a time: a transaction cannot stay open beside the store's")
+    _new_case(store, 1, "AU2026-0001")
+    start = store.case_changes(after=0, limit=10)
+    assert _changed(start) == ["AU2026-0001"]
+    written, release = threading.Event(), threading.Event()
+    with open_store(store_url) as slow:  # a second gateway process
+        write_case = slow._write_case  # type: ignore[attr-defined]
+
+        def write_and_wait(*args: Any) -> None:
+            write_case(*args)
+            written.set()
+            assert release.wait(30), "the test never released the slow transaction"
+
+        slow._write_case = write_and_wait  # type: ignore[attr-defined]
+        late = inbound(2, case="AU2026-0001")
+        worker = threading.Thread(
+            target=slow.record_inbound,
+            args=(late, b"r"),
+            kwargs={"case": update(1, listed_in(late), case="AU2026-0001", used=1)},
+        )
+        worker.start()
+        try:
+            assert written.wait(30), "the slow transaction did not write"
+            _new_case(store, 3, "JP2026-0002")
+            # The slow write is not committed: the read neither waits for it nor lists it; the new case is listed.
+            page = store.case_changes(after=start.next, limit=10)
+            assert _changed(page) == ["JP2026-0002"]
+            assert store.cases(since=0, limit=10, updated_since=page.cases[0].updated_at).cases == page.cases
+        finally:
+            release.set()
+            worker.join(30)
+    following = store.case_changes(after=page.next, limit=10)
+    assert _changed(following) == ["AU2026-0001"] and following.cases[0].shipments_used == 1
+    # Polling by time from the last row seen would have passed it: it was written before, committed after.
+    assert _changed(store.cases(since=0, limit=10, updated_since=page.cases[0].updated_at)) == ["JP2026-0002"]
+
+
+def test_case_rows_of_schema_4_enter_the_change_feed_in_order_of_creation(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the upgrade to schema 5 the rows written before are numbered by the first feed read."""
+    module = _migrate_to(store_url, 4, monkeypatch)
+    for number in ("AU2026-0001", "AU2026-0002"):
+        _execute(
+            store_url,
+            "INSERT INTO pic_case (notification_number, state, blocked, violations, warnings, shipments_used,"
+            f" message_count, updated_at, version) VALUES ('{number}', 'awaited',"
+            f" {'1' if store_url.startswith('sqlite') else 'true'}, 0, 0, 0, 0, '2026-03-01T12:00:00.000000Z', 1)",
+        )
+    monkeypatch.undo()
+    with open_store(store_url) as upgraded:
+        assert upgraded.migrate() == len(module.MIGRATIONS) == 5
+        page = upgraded.case_changes(after=0, limit=10)
+        assert _changed(page) == ["AU2026-0001", "AU2026-0002"] and [row.change for row in page.cases] == [1, 2]

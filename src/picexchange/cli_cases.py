@@ -487,7 +487,7 @@ def _current_cases(
 
 def _store_failed(exc: StoreError) -> typer.Exit:
     _err.print(
-        f"error: the store cannot be read: {exc} (a store older than schema 4 is upgraded by the gateway)",
+        f"error: the store cannot be read: {exc} (a store older than schema 5 is upgraded by the gateway)",
         markup=False,
     )
     return typer.Exit(EXIT_BLOCKED)

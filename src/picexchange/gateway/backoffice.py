@@ -173,10 +173,14 @@ class CaseSummaryView(_Api):
     message_count: int
     updated_at: dt.datetime | None
     version: int
+    change: int | None = Field(
+        description="The row's place in the change feed (?changed_after=): given by the first feed read after the "
+        "row was last written, null until then."
+    )
 
 
 class CasePageView(_Api):
-    """A page of the case list; pass ``next`` as ``since`` for the following page."""
+    """A page of the case list; pass ``next`` as ``since`` (``changed_after`` in the change feed) for the next page."""
 
     cases: list[CaseSummaryView]
     next: int
@@ -221,6 +225,7 @@ def _summary_view(summary: CaseSummary) -> CaseSummaryView:
         message_count=summary.message_count,
         updated_at=summary.updated_at,
         version=summary.version,
+        change=summary.change,
     )
 
 
@@ -572,17 +577,37 @@ def create_backoffice_app(
         since: Annotated[
             int, Query(ge=0, le=MAX_SEQUENCE, description="`next` of the previous page; 0 for the start.")
         ] = 0,
+        changed_after: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=MAX_SEQUENCE,
+                description="The change feed: `next` of the previous feed page, 0 for the start. The cases written "
+                "since, in the order their writes committed, each once at its latest change; nothing is skipped "
+                "when several gateway processes share one database. Not with `since` or `updated_since`.",
+            ),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> CasePageView:
-        """Return the PIC cases of this Single Window after the cursor, in order of creation, filtered."""
-        request.state.target = f"since={since}"
+        """Return the PIC cases of this Single Window after the cursor, in order of creation or of change, filtered."""
+        request.state.target = f"since={since}" if changed_after is None else f"changed_after={changed_after}"
         readable(client)
         if updated_since is not None and updated_since.tzinfo is None:
             raise InvalidRequest("updated_since needs a time zone (2026-03-01T00:00:00Z)", path="query.updated_since")
+        if changed_after is not None and (since or updated_since is not None):
+            raise InvalidRequest(
+                "changed_after pages the change feed by itself: leave out since and updated_since",
+                path="query.changed_after",
+            )
         gateway.review_cases(gateway.clock())
-        page = gateway.store.cases(
-            since=since, limit=limit, state=state, country=country, blocked=blocked, updated_since=updated_since
-        )
+        if changed_after is not None:
+            page = gateway.store.case_changes(
+                after=changed_after, limit=limit, state=state, country=country, blocked=blocked
+            )
+        else:
+            page = gateway.store.cases(
+                since=since, limit=limit, state=state, country=country, blocked=blocked, updated_since=updated_since
+            )
         return CasePageView(cases=[_summary_view(item) for item in page.cases], next=page.next, has_more=page.has_more)
 
     @app.get(

@@ -56,6 +56,8 @@ ToDatetime = Callable[[Any], dt.datetime]
 """How a backend turns a stored timestamp back into an aware datetime."""
 
 INT64_MAX = 2**63 - 1
+NUMBER_CHANGES = 10_000
+"""The most case rows one change-feed read numbers; more are numbered by the reads that follow."""
 """The largest integer both databases store: a bigger cursor or sequence number is refused before the driver
 (SQLite raises OverflowError, PostgreSQL a data error)."""
 
@@ -184,7 +186,9 @@ CASE_VALUE_COLUMNS = (
     " review_on"
 )
 """The summary columns a write sets; ``message_count``, ``updated_at``, ``version`` are the store's."""
-CASE_COLUMNS = "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence"
+CASE_COLUMNS = (
+    "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence, change_number"
+)
 CASE_MESSAGE_COLUMNS = "direction, sender, receiver, message_id, message_type, at"
 
 
@@ -252,6 +256,7 @@ def case_from(row: Sequence[Any], to_datetime: ToDatetime) -> CaseSummary:
         updated,
         version,
         seq,
+        change,
     ) = row
     return CaseSummary(
         notification_number=number,
@@ -268,6 +273,7 @@ def case_from(row: Sequence[Any], to_datetime: ToDatetime) -> CaseSummary:
         updated_at=to_datetime(updated),
         version=version,
         sequence=seq,
+        change=change,
     )
 
 
@@ -681,7 +687,7 @@ class SqlStore(Store):
             assignments = self._case_assignments()
             written = session.execute(
                 f"UPDATE pic_case SET {assignments}, message_count = message_count + {p},"  # noqa: S608 -- constants
-                f" updated_at = {p}, version = version + 1"
+                f" updated_at = {p}, version = version + 1, change_number = NULL"
                 f" WHERE notification_number = {p} AND version = {p} RETURNING message_count - {p}",
                 (*summary, count, when, number, expected, count),
             ).fetchall()
@@ -747,17 +753,7 @@ class SqlStore(Store):
     ) -> CasePage:
         """Return a filtered page of the case list; see the protocol."""
         since, limit, p = cursor(since), positive(limit, "limit"), self._P
-        no_nul(state=state, country=country)
-        conditions, parameters = [f"sequence > {p}"], list[object]([since])
-        if state is not None:
-            conditions.append(f"state = {p}")
-            parameters.append(state)
-        if country is not None:
-            conditions.append(f"(export_country = {p} OR import_country = {p})")
-            parameters += [country, country]
-        if blocked is not None:
-            conditions.append(f"blocked = {p}")
-            parameters.append(blocked)
+        conditions, parameters = self._case_filters(f"sequence > {p}", since, state, country, blocked)
         if updated_since is not None:
             conditions.append(f"updated_at >= {p}")
             parameters.append(self._stamp(updated_since, "updated_since"))
@@ -769,6 +765,77 @@ class SqlStore(Store):
             ).fetchall()
         found = tuple(case_from(row, self._time) for row in rows[:limit])
         return CasePage(cases=found, next=found[-1].sequence if found else since, has_more=len(rows) > limit)
+
+    def _case_filters(
+        self, position: str, after: int, state: str | None, country: str | None, blocked: bool | None
+    ) -> tuple[list[str], list[object]]:
+        """Return the WHERE conditions and parameters of a case-list page: past the cursor, then each filter given."""
+        p = self._P
+        no_nul(state=state, country=country)
+        conditions, parameters = [position], list[object]([after])
+        if state is not None:
+            conditions.append(f"state = {p}")
+            parameters.append(state)
+        if country is not None:
+            conditions.append(f"(export_country = {p} OR import_country = {p})")
+            parameters += [country, country]
+        if blocked is not None:
+            conditions.append(f"blocked = {p}")
+            parameters.append(blocked)
+        return conditions, parameters
+
+    def case_changes(
+        self,
+        *,
+        after: int,
+        limit: int,
+        state: str | None = None,
+        country: str | None = None,
+        blocked: bool | None = None,
+    ) -> CasePage:
+        """Return the changes after ``after``, numbering the rows written since the last read; see the protocol."""
+        after, limit, p = cursor(after), positive(limit, "limit"), self._P
+        conditions, parameters = self._case_filters(f"change_number > {p}", after, state, country, blocked)
+        with self._transaction(write=True) as session:
+            unnumbered = self._number_case_changes(session, most=NUMBER_CHANGES)
+            rows = session.execute(
+                f"SELECT {CASE_COLUMNS} FROM pic_case WHERE {' AND '.join(conditions)}"  # noqa: S608 -- placeholders
+                f" ORDER BY change_number LIMIT {p}",
+                (*parameters, limit + 1),
+            ).fetchall()
+        found = tuple(case_from(row, self._time) for row in rows[:limit])
+        return CasePage(
+            cases=found,
+            next=int(found[-1].change or after) if found else after,
+            has_more=len(rows) > limit or unnumbered,
+        )
+
+    def _number_case_changes(self, session: Session, *, most: int) -> bool:
+        """Give change numbers to up to ``most`` committed rows that have none; return True when more are left.
+
+        The one ``case_change_log`` row is read locked, so feed readers number one at a time and each number is
+        above every number committed before (PostgreSQL ``FOR UPDATE``; SQLite's write transaction holds the
+        file's one write lock). A row that a writer's open transaction holds is left for a later read.
+        """
+        p = self._P
+        row = session.execute(f"SELECT last_change FROM case_change_log WHERE id = 1{self._LOCK_ROWS}").fetchone()  # noqa: S608
+        if row is None:
+            raise StoreError("the case change log is missing; run migrate()")
+        # A row a writer holds is passed over, not waited for (PostgreSQL SKIP LOCKED): the write clears its
+        # number again, so a read after its commit numbers it.
+        fresh = session.execute(
+            f"SELECT sequence FROM pic_case WHERE change_number IS NULL ORDER BY sequence LIMIT {p}{self._CLAIM_LOCK}",  # noqa: S608
+            (most + 1,),
+        ).fetchall()
+        numbered = fresh[:most]
+        if numbered:
+            last = int(row[0])
+            session.executemany(
+                f"UPDATE pic_case SET change_number = {p} WHERE sequence = {p}",  # noqa: S608 -- placeholders
+                [(last + n, sequence) for n, (sequence,) in enumerate(numbered, start=1)],
+            )
+            session.execute(f"UPDATE case_change_log SET last_change = {p} WHERE id = 1", (last + len(numbered),))  # noqa: S608
+        return len(fresh) > most
 
     def cases_due(self, on: dt.date, *, limit: int) -> tuple[str, ...]:
         """Return the cases whose row is due for review on ``on``; see the protocol."""
@@ -789,8 +856,8 @@ class SqlStore(Store):
         values, p = self._summary_values(summary), self._P
         assignments = self._case_assignments()
         stamp: tuple[object, ...] = ()
-        if at is not None:
-            assignments += f", updated_at = {p}"
+        if at is not None:  # something shown changed: the row goes to the end of the change feed
+            assignments += f", updated_at = {p}, change_number = NULL"
             stamp = (self._stamp(at, "at"),)
         with self._transaction(write=True) as session:
             row = session.execute(

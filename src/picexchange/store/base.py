@@ -48,6 +48,12 @@ the version it was computed from; when the stored version differs, :class:`~pice
 (retryable) is raised and nothing is written, so two gateway processes on one database never lose an update.
 A duplicate message writes no case row and queues no reply.
 
+The case change feed (schema version 5): every write of a case row clears its ``change_number``, and
+:meth:`Store.case_changes` numbers the rows committed since the last read, one reader at a time, before it
+pages by that number, as the inbox log numbers its entries. Several gateway processes on one PostgreSQL commit
+in any order, so a cursor over identity values or times given at write could pass a row that commits later;
+a change number is given only to a committed row and is always higher than every number handed out before.
+
 Errors: every failure leaves the store as :class:`~picexchange.errors.StoreError` (the driver's exception
 chained), never a foreign exception; ``retryable`` tells an outage (True) from refused arguments (False), and
 its text never names the database server, port, user or database.
@@ -563,6 +569,9 @@ class CaseSummary:
     """Increases by one with every write; 0 for a case never stored."""
     sequence: int = 0
     """The case's place in the list (order of creation); what :meth:`Store.cases` pages by."""
+    change: int | None = None
+    """The row's place in the change feed, what :meth:`Store.case_changes` pages by: given by the first feed
+    read after the row was written; None until then (every write of the row clears it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -579,12 +588,12 @@ class CaseUpdate:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CasePage:
-    """A page of the case list, in order of creation."""
+    """A page of the case list, in order of creation (:meth:`Store.cases`) or of change (:meth:`Store.case_changes`)."""
 
     cases: tuple[CaseSummary, ...]
     """The cases after the cursor that pass the filters."""
     next: int
-    """The cursor to pass as ``since`` for the following page (unchanged when the page is empty)."""
+    """The cursor to pass as ``since`` (``after``) for the following page (unchanged when the page is empty)."""
     has_more: bool
     """True when more matching cases follow ``next``."""
 
@@ -728,6 +737,33 @@ class Store(Protocol):
             country: only cases whose State of export or import is this country.
             blocked: only blocked (True) or unblocked (False) cases.
             updated_since: only cases changed at or after this time.
+
+        """
+        ...
+
+    def case_changes(
+        self,
+        *,
+        after: int,
+        limit: int,
+        state: str | None = None,
+        country: str | None = None,
+        blocked: bool | None = None,
+    ) -> CasePage:
+        """Return the case rows written since change number ``after`` (0 for the start), in the order they changed.
+
+        First numbers, in one write transaction and one reader at a time, every row committed since the last
+        such read (its ``change`` is None); then returns the rows whose ``change`` is above ``after``, lowest
+        first. A case appears once, at its latest change: a row written again is numbered again, higher. A row
+        whose transaction commits after this read is numbered by a later one, above this page's ``next``, so
+        polling with ``after = next`` never misses a write, however many gateway processes commit in any order.
+
+        Args:
+            after: ``next`` of the previous page, or 0.
+            limit: the most cases to return (at least 1).
+            state: only cases in this notification state.
+            country: only cases whose State of export or import is this country.
+            blocked: only blocked (True) or unblocked (False) cases.
 
         """
         ...

@@ -17,6 +17,8 @@ Concurrency control, per operation:
   so a cursor over them could skip a row that commits late. Sequence numbers are therefore assigned when the
   back office pulls, under a lock on the one ``inbox_log`` row, to committed rows only: every later row gets
   a greater number than any cursor already handed out.
+- Case change numbers (``case_changes``): the same way, under a lock on the one ``case_change_log`` row; every
+  write of a case row clears its number, and a reader numbering a row that a writer holds waits for its commit.
 - ``migrate``: a transaction-scoped advisory lock per schema, so gateways starting together migrate once.
 - ``enqueue`` with an idempotency key: ``INSERT ... ON CONFLICT (client, idempotency_key) DO NOTHING`` in the
   transaction that queues the message; a concurrent submission with the same key waits for it and then
@@ -211,6 +213,18 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             # them a bounded number per case list.
             "UPDATE pic_case SET review_on = DATE '0001-01-01'",
             "CREATE INDEX pic_case_review ON pic_case (review_on) WHERE review_on IS NOT NULL",
+        ),
+    ),
+    c.Migration(
+        5,
+        "PIC cases: the change feed (each row numbered in commit order by the first read after it was written)",
+        (
+            # Rows of earlier schemas have none yet: the first feed reads number them, in order of creation.
+            "ALTER TABLE pic_case ADD COLUMN change_number bigint",
+            "CREATE UNIQUE INDEX pic_case_change ON pic_case (change_number)",
+            "CREATE INDEX pic_case_unnumbered ON pic_case (sequence) WHERE change_number IS NULL",
+            "CREATE TABLE case_change_log (id int PRIMARY KEY CHECK (id = 1), last_change bigint NOT NULL)",
+            "INSERT INTO case_change_log (id, last_change) VALUES (1, 0)",
         ),
     ),
 )

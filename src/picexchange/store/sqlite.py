@@ -190,6 +190,18 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             "CREATE INDEX pic_case_review ON pic_case (review_on) WHERE review_on IS NOT NULL",
         ),
     ),
+    c.Migration(
+        5,
+        "PIC cases: the change feed (each row numbered in commit order by the first read after it was written)",
+        (
+            # Rows of earlier schemas have none yet: the first feed reads number them, in order of creation.
+            "ALTER TABLE pic_case ADD COLUMN change_number INTEGER",
+            "CREATE UNIQUE INDEX pic_case_change ON pic_case (change_number)",
+            "CREATE INDEX pic_case_unnumbered ON pic_case (sequence) WHERE change_number IS NULL",
+            "CREATE TABLE case_change_log (id INTEGER PRIMARY KEY CHECK (id = 1), last_change INTEGER NOT NULL)",
+            "INSERT INTO case_change_log (id, last_change) VALUES (1, 0)",
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
 
