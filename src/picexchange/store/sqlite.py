@@ -196,8 +196,8 @@ MIGRATIONS: tuple[c.Migration, ...] = (
         (
             # Rows of earlier schemas have none yet: the first feed reads number them, in order of creation.
             "ALTER TABLE pic_case ADD COLUMN change_number INTEGER",
+            # One index serves the feed's pages and the rows still to number (an index holds its NULLs too).
             "CREATE UNIQUE INDEX pic_case_change ON pic_case (change_number)",
-            "CREATE INDEX pic_case_unnumbered ON pic_case (sequence) WHERE change_number IS NULL",
             "CREATE TABLE case_change_log (id INTEGER PRIMARY KEY CHECK (id = 1), last_change INTEGER NOT NULL)",
             "INSERT INTO case_change_log (id, last_change) VALUES (1, 0)",
         ),
