@@ -437,6 +437,60 @@ def test_case_list_and_show_never_create_a_store_the_gateway_has_not_made(
         assert not missing.exists() and not missing.parent.exists()
 
 
+def test_backup_copies_the_running_gateways_store_and_the_copy_is_a_store(
+    windows: SingleWindows, tmp_path: Path
+) -> None:
+    """picexchange backup: a copy of the live store that case show reads like the original; never overwrites."""
+    _queued(windows[DCCEEW], NOTIFICATION, to=DOE)
+    _queued(windows[DOE], CONSENT, to=DCCEEW)
+    _queued(windows[ABF], EXPORT, to=RMCD)
+    config = _gateway_toml(windows, tmp_path, RMCD)
+    target = tmp_path / "backups" / "my.db"
+    target.parent.mkdir()
+    done = _cli("backup", target, "--config", config)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(windows.stores["MY"].removeprefix("sqlite://")) as db:
+        received, sent = (
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("inbound", "outbound")
+        )
+    assert done.stdout.startswith(f"{target}: ") and done.stdout.strip().endswith(
+        f"bytes, schema 5; received {received}, sent {sent}, PIC cases 1; integrity ok"
+    ), done.stdout
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(path.name for path in target.parent.iterdir()) == ["my.db"]  # no partial file, no journal left
+
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    copy_config = _gateway_toml(windows, restored, RMCD)
+    copy_config.write_text(
+        copy_config.read_text().replace(
+            windows.stores["MY"].removeprefix("sqlite://").lstrip("/"), str(target).lstrip("/")
+        )
+    )
+    original = json.loads(_cli("case", "show", CASE, "--config", config, "--json").stdout)
+    copied = _cli("case", "show", CASE, "--config", copy_config, "--json")
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout) == original
+
+    before = target.read_bytes()
+    again = _cli("backup", target, "--config", config)
+    assert again.returncode == 2 and "exists: a backup never replaces a file" in again.stderr
+    assert target.read_bytes() == before
+    absent = _cli("backup", tmp_path / "x.db", "--config", restored / "nowhere.toml")
+    assert absent.returncode == 2
+    copy_config.write_text(
+        copy_config.read_text().replace(str(target).lstrip("/"), str(tmp_path / "none.db").lstrip("/"))
+    )
+    missing = _cli("backup", tmp_path / "y.db", "--config", copy_config)
+    assert missing.returncode == 1 and "no store at" in missing.stderr and not (tmp_path / "none.db").exists()
+    copy_config.write_text(
+        '[gateway]\npartners = "partners.toml"\nstore = "postgresql://127.0.0.1:5432/test"\n'
+        '[backoffice]\ntokens = "tokens.toml"\n'
+    )
+    postgres = _cli("backup", tmp_path / "z.db", "--config", copy_config)
+    assert postgres.returncode == 2 and "pg_dump" in postgres.stderr and not (tmp_path / "z.db").exists()
+
+
 # -------------------------------------------------------------------------- two gateways, one PostgreSQL
 
 

@@ -25,20 +25,24 @@ not. Error texts do not repeat the database's path.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from picexchange.errors import StoreError
 from picexchange.store import _common as c
 from picexchange.store.base import BackofficeAction, InboundState, OutboundState
 
-__all__ = ["MIGRATIONS", "SqliteStore"]
+__all__ = ["MIGRATIONS", "SqliteBackup", "SqliteStore"]
 
 _INBOUND_STATES = ", ".join(f"'{state.value}'" for state in InboundState)
 _OUTBOUND_STATES = ", ".join(f"'{state.value}'" for state in OutboundState)
@@ -224,6 +228,15 @@ _last_text: tuple[dt.datetime, str] = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), "
 """The last time :func:`_text` wrote: a message's receipt time is stored in several columns and rows."""
 
 
+def _sync_folder(folder: Path) -> None:
+    """Make a file's new name in ``folder`` durable (fsync of the directory)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _text(value: dt.datetime) -> str:
     """Store a time as fixed-width UTC ISO 8601 text, so that text order is time order.
 
@@ -246,6 +259,24 @@ def _text(value: dt.datetime) -> str:
 def _time(value: str) -> dt.datetime:
     """Read a time stored by :func:`_text`."""
     return dt.datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SqliteBackup:
+    """What :meth:`SqliteStore.backup` wrote: one consistent copy of the store, checked."""
+
+    path: Path
+    """The new file."""
+    size: int
+    """Its size in bytes."""
+    schema_version: int
+    """The schema version the copy holds (a gateway of that version or later opens it)."""
+    received: int
+    """Messages received from partners in the copy."""
+    sent: int
+    """Messages we send (any state) in the copy."""
+    cases: int
+    """PIC case rows in the copy."""
 
 
 class SqliteStore(c.SqlStore):
@@ -288,6 +319,76 @@ class SqliteStore(c.SqlStore):
             raise StoreError(
                 f"cannot open the SQLite database: {exc}", retryable=not isinstance(exc, _REFUSALS)
             ) from exc
+
+    # --------------------------------------------------------------------------------------------- backup
+
+    def backup(self, target: str | os.PathLike[str]) -> SqliteBackup:
+        """Copy the store, as one consistent snapshot, into the new file ``target`` while gateways go on writing.
+
+        SQLite's online backup copies every page in one step inside one read transaction: with WAL, writers (of
+        this process or another) are not stopped, and the copy holds exactly the transactions committed before
+        it began, none half. The copy is written beside ``target`` under a temporary name (mode 0600: it holds
+        every message), set to a plain rollback journal so that it is one self-contained file, checked with
+        ``PRAGMA integrity_check``, synced, and only then linked as ``target``: an existing file is never
+        replaced, and a failure leaves no ``target``.
+
+        Raises:
+            StoreError: ``target`` exists (not retryable), the copy failed its check, or a file could not be
+                written (``retryable`` as for the store's own errors).
+
+        """
+        destination = Path(target)
+        taken = f"{destination} exists: a backup never replaces a file, name a new one"
+        if destination.exists():
+            raise StoreError(taken, retryable=False)
+        try:
+            descriptor, temporary = tempfile.mkstemp(
+                prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
+            )
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write the backup in {destination.parent}: {exc.strerror or exc}", retryable=False
+            ) from exc
+        os.close(descriptor)
+        try:
+            copy = sqlite3.connect(temporary, isolation_level=None)
+            try:
+                with self._lock:
+                    if self._closed:
+                        raise StoreError("the store is closed")
+                    self._db.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")
+                (verdict,) = copy.execute("PRAGMA integrity_check").fetchone()
+                if verdict != "ok":
+                    raise StoreError(f"the copy failed SQLite's integrity check: {verdict}", retryable=False)
+                found = copy.execute(
+                    "SELECT (SELECT max(version) FROM schema_version), (SELECT count(*) FROM inbound),"
+                    " (SELECT count(*) FROM outbound), (SELECT count(*) FROM pic_case)"
+                ).fetchone()
+            finally:
+                copy.close()
+            with open(temporary, "rb") as written:
+                os.fsync(written.fileno())
+            os.link(temporary, destination)  # fails, and replaces nothing, if the target appeared meanwhile
+            _sync_folder(destination.parent)
+        except FileExistsError as exc:
+            raise StoreError(taken, retryable=False) from exc
+        except sqlite3.Error as exc:
+            raise _error(exc) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot write the backup: {exc.strerror or exc}", retryable=True) from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        version, received, sent, cases = found
+        return SqliteBackup(
+            path=destination,
+            size=destination.stat().st_size,
+            schema_version=int(version or 0),
+            received=int(received),
+            sent=int(sent),
+            cases=int(cases),
+        )
 
     # ------------------------------------------------------------------------------------------- plumbing
 
