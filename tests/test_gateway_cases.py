@@ -400,6 +400,8 @@ def test_case_list_and_show_read_the_gateways_store(windows: SingleWindows, tmp_
     assert _cli("case", "list", "--config", config, "--country", "JP").stdout == ""
     rows = json.loads(_cli("case", "list", "--config", config, "--state", "notified", "--json").stdout)
     assert [row["notification_number"] for row in rows] == [CASE] and rows[0]["version"] == 3
+    api_keys = set(windows[RMCD].http.get("/api/v1/cases").json()["cases"][0])
+    assert set(rows[0]) == api_keys  # the CLI's rows have the back office's keys
     assert _cli("case", "list", "--config", config, "--state", "sleeping").returncode == 2
 
     shown = _cli("case", "show", CASE, "--config", config, "--at", "2026-03-05")

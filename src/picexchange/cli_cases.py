@@ -518,6 +518,7 @@ def _summary_json(summary: Any) -> dict[str, Any]:
         "message_count": summary.message_count,
         "updated_at": summary.updated_at.isoformat() if summary.updated_at else None,
         "version": summary.version,
+        "change": summary.change,
     }
 
 
