@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from picexchange.store import CaseDirection, CaseMessage, CaseSummary, CaseUpdate, InboundMessage, Store, open_store
+from picexchange.store import CaseUpdate, InboundMessage, Store, open_store
 
-# The tests' PostgreSQL helpers (a scratch schema per run, PICEXCHANGE_TEST_POSTGRES): not in the wheel.
+# The tests' helpers (case rows; a scratch PostgreSQL schema per run, PICEXCHANGE_TEST_POSTGRES): not in the wheel.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from case_rows import listed_in, summary  # noqa: E402
 from postgres_server import PG_SERVER, postgres_schema  # noqa: E402
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -47,26 +48,8 @@ def write_new_case(store: Store, number: str) -> None:
         received_at=T0,
         data=b"<Envelope/>",
     )
-    listed = CaseMessage(
-        direction=CaseDirection.INBOUND,
-        sender=message.sender,
-        receiver=message.receiver,
-        message_id=message.message_id,
-        message_type=message.message_type,
-        at=T0,
-    )
-    summary = CaseSummary(
-        notification_number=number,
-        state="notified",
-        export_country="AU",
-        import_country="MY",
-        blocked=True,
-        violations=0,
-        warnings=0,
-        shipments_used=0,
-        shipments_notified=4,
-    )
-    store.record_inbound(message, b"receipt", case=CaseUpdate(summary=summary, messages=(listed,), expected_version=0))
+    update = CaseUpdate(summary=summary(case=number, blocked=True), messages=(listed_in(message),), expected_version=0)
+    store.record_inbound(message, b"receipt", case=update)
 
 
 def measure(store: Store, cases: int) -> str:

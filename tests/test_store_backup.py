@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from case_rows import listed_in, summary
 from picexchange.errors import StoreError
-from picexchange.store import CaseDirection, CaseMessage, CaseSummary, CaseUpdate, InboundMessage, open_store
+from picexchange.store import CaseUpdate, InboundMessage, open_store
 from picexchange.store.sqlite import MIGRATIONS, SqliteStore
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -37,26 +38,8 @@ def _write(store: SqliteStore, n: int, versions: dict[str, int]) -> None:
         received_at=T0 + dt.timedelta(seconds=n),
         data=b"<Envelope>" + bytes(2000) + b"</Envelope>",
     )
-    listed = CaseMessage(
-        direction=CaseDirection.INBOUND,
-        sender=message.sender,
-        receiver=message.receiver,
-        message_id=message.message_id,
-        message_type=message.message_type,
-        at=message.received_at,
-    )
-    summary = CaseSummary(
-        notification_number=number,
-        state="notified",
-        export_country="AU",
-        import_country="MY",
-        blocked=False,
-        violations=0,
-        warnings=0,
-        shipments_used=versions.get(number, 0),
-        shipments_notified=10_000,
-    )
-    update = CaseUpdate(summary=summary, messages=(listed,), expected_version=versions.get(number, 0))
+    row = summary(case=number, used=versions.get(number, 0), shipments_notified=10_000)
+    update = CaseUpdate(summary=row, messages=(listed_in(message),), expected_version=versions.get(number, 0))
     store.record_inbound(message, b"receipt", case=update)
     versions[number] = versions.get(number, 0) + 1
 

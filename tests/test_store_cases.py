@@ -18,11 +18,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from case_rows import CASE, listed_in, summary
 from picexchange.errors import CaseConflict, StoreError
 from picexchange.store import (
     CaseDirection,
     CaseMessage,
-    CaseSummary,
     CaseUpdate,
     Idempotency,
     InboundMessage,
@@ -34,7 +34,6 @@ from picexchange.store import (
 from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-CASE = "AU2026-0042"
 US, THEM = "MY:RMCD", "AU:ABF"
 
 
@@ -101,17 +100,6 @@ def reply(n: int, *, case: str = CASE) -> OutboundMessage:
     )
 
 
-def listed_in(message: InboundMessage) -> CaseMessage:
-    return CaseMessage(
-        direction=CaseDirection.INBOUND,
-        sender=message.sender,
-        receiver=message.receiver,
-        message_id=message.message_id,
-        message_type=message.message_type,
-        at=message.received_at,
-    )
-
-
 def listed_out(message: OutboundMessage) -> CaseMessage:
     return CaseMessage(
         direction=CaseDirection.OUTBOUND,
@@ -121,22 +109,6 @@ def listed_out(message: OutboundMessage) -> CaseMessage:
         message_type=message.message_type,
         at=T0,
     )
-
-
-def summary(*, case: str = CASE, used: int = 0, blocked: bool = False, **fields: Any) -> CaseSummary:
-    values: dict[str, Any] = {
-        "notification_number": case,
-        "state": "notified",
-        "export_country": "AU",
-        "import_country": "MY",
-        "blocked": blocked,
-        "violations": 1 if blocked else 0,
-        "warnings": 0,
-        "shipments_used": used,
-        "shipments_notified": 4,
-    }
-    values.update(fields)
-    return CaseSummary(**values)
 
 
 def update(version: int, *messages: CaseMessage, **fields: Any) -> CaseUpdate:
