@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +85,7 @@ class Site:
 
     running: Running
     tokens: dict[str, str]
+    credentials: Credentials
     received: dict[str, tuple[str, str]]  # receiver -> (sender, message id)
     failed: dict[str, str]  # sender -> message id of a failed outbound message
     queued: dict[str, str]  # sender -> message id of a queued outbound message
@@ -155,7 +158,9 @@ def site(pki: TestPki, tmp_path: Path) -> Iterator[Site]:
             else:
                 store.mark_retry(message.message_id, worker="w", error="connect timeout", next_attempt_at=NOW, at=NOW)
     try:
-        yield Site(running=running, tokens=tokens, received=received, failed=failed, queued=queued)
+        yield Site(
+            running=running, tokens=tokens, credentials=credentials, received=received, failed=failed, queued=queued
+        )
     finally:
         running.client.close()
         store.close()
@@ -283,6 +288,60 @@ def test_sign_out_ends_the_session(site: Site) -> None:
     again = site.client()
     again.cookies.set("pxc_session", str(cookie), path="/console")
     assert again.get("/console").status_code == 303
+
+
+def _another_process(site: Site, pki: TestPki, credentials: Credentials) -> Running:
+    """Build a second gateway on the site's store (a restart, or another process on the same database)."""
+    trust = TrustStore.of(
+        [item.partner for item in pki.participants], me=Hosted((pki[DOE].identity, pki[RMCD].identity))
+    )
+    return build(site.running.config, trust=trust, credentials=credentials, clock=lambda: NOW)
+
+
+def test_a_session_outlives_a_restart_and_every_process_on_the_store_knows_it(site: Site, pki: TestPki) -> None:
+    """Sessions live in the store, by the cookie's digest: another gateway process on it opens the same pages."""
+    client = site.client()
+    _sign_in(client, site.tokens["doe"])
+    cookie = str(client.cookies.get("pxc_session"))
+    csrf = _csrf(client)
+    other = _another_process(site, pki, site.credentials)
+    try:
+        browser = TestClient(other.backoffice_app, follow_redirects=False)
+        browser.cookies.set("pxc_session", cookie, path="/console")
+        page = browser.get("/console/outbox")
+        assert page.status_code == 200 and _hidden(page.text, "csrf") == csrf  # the same session, its CSRF token
+        with sqlite3.connect(site.running.config.store.removeprefix("sqlite:///")) as db:
+            kept = db.execute("SELECT digest, client FROM console_session").fetchall()
+        assert kept == [(hashlib.sha256(cookie.encode()).hexdigest(), "doe-desk")]  # never the cookie itself
+    finally:
+        other.client.close()
+        other.store.close()
+
+
+def test_a_credential_no_longer_accepted_ends_its_sessions(site: Site, pki: TestPki) -> None:
+    """A token removed from the credentials file, bound to other participants or expired opens nothing after a
+    restart with that file; with the file unchanged the same session opens pages there."""
+    grants = {grant.client: grant for grant in site.credentials.tokens}
+    changed = {
+        "removed": Credentials(tokens=tuple(grant for name, grant in grants.items() if name != "doe-desk")),
+        "rebound": Credentials(tokens=(dataclasses.replace(grants["doe-desk"], participants=frozenset({DOE, RMCD})),)),
+        "expired": Credentials(tokens=(dataclasses.replace(grants["doe-desk"], expires=NOW),)),
+    }
+    for what, credentials in changed.items():
+        client = site.client()
+        _sign_in(client, site.tokens["doe"])
+        cookie = str(client.cookies.get("pxc_session"))
+        for accepted, restarted_with in ((True, site.credentials), (False, credentials)):
+            other = _another_process(site, pki, restarted_with)
+            try:
+                browser = TestClient(other.backoffice_app, follow_redirects=False)
+                browser.cookies.set("pxc_session", cookie, path="/console")
+                assert browser.get("/console").status_code == (200 if accepted else 303), what
+            finally:
+                other.client.close()
+                other.store.close()
+        # The session was forgotten: even the gateway that opened it no longer knows it.
+        assert client.get("/console").status_code == 303, what
 
 
 def test_a_bearer_token_does_not_open_console_pages(site: Site) -> None:

@@ -32,6 +32,7 @@ from picexchange.models.envelope import Envelope, Error
 from picexchange.models.export import ClearanceResult, ClearanceStatus, ExportData
 from picexchange.models.pic import Acknowledgement, ConsentDecision, Notification
 from picexchange.store import OutboundState, open_store
+from picexchange.store.sqlite import MIGRATIONS
 from picexchange.testing import GatewayNode, backoffice_credentials, free_port, serve_in_thread
 from picexchange.testpki import TestPki, certificate_pem, make_test_pki, partners_toml, private_key_pem
 from picexchange.trust import TrustStore
@@ -456,7 +457,7 @@ def test_backup_copies_the_running_gateways_store_and_the_copy_is_a_store(
             db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("inbound", "outbound")
         )
     assert done.stdout.startswith(f"{target}: ") and done.stdout.strip().endswith(
-        f"bytes, schema 5; received {received}, sent {sent}, PIC cases 1; integrity ok"
+        f"bytes, schema {len(MIGRATIONS)}; received {received}, sent {sent}, PIC cases 1; integrity ok"
     ), done.stdout
     assert target.stat().st_mode & 0o777 == 0o600
     assert sorted(path.name for path in target.parent.iterdir()) == ["my.db"]  # no partial file, no journal left

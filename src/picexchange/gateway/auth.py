@@ -66,12 +66,15 @@ class BackofficeClient:
         name: the client's name, as the audit log records it.
         participants: the participant ids it may act for.
         expires: when its credential stops working (aware), or None (a console session ends then too).
+        credential: hex SHA-256 of the grant it authenticated with (the token's hash, or the client
+            certificate's fingerprint); a console session keeps it to check that the grant is still accepted.
 
     """
 
     name: str
     participants: frozenset[str]
     expires: dt.datetime | None = None
+    credential: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,7 +125,23 @@ class Credentials:
             raise Unauthorized("the credential is not known to this gateway")
         if grant.expires is not None and now >= grant.expires:
             raise Unauthorized(f"the credential of {grant.client} expired at {grant.expires.isoformat()}")
-        return BackofficeClient(name=grant.client, participants=grant.participants, expires=grant.expires)
+        return BackofficeClient(
+            name=grant.client, participants=grant.participants, expires=grant.expires, credential=grant.sha256
+        )
+
+    def still_accepts(self, client: BackofficeClient, *, now: dt.datetime) -> bool:
+        """Return whether the grant ``client`` authenticated with is still here, unchanged and unexpired.
+
+        A console session is checked with this on every use: a token removed from the credentials file (or given
+        other participants) ends the sessions it opened once the gateway runs with the new file.
+        """
+        grant = _match((*self.tokens, *self.certificates), client.credential) if client.credential else None
+        return (
+            grant is not None
+            and grant.client == client.name
+            and grant.participants == client.participants
+            and (grant.expires is None or now < grant.expires)
+        )
 
     @classmethod
     def from_toml_text(cls, text: str, *, source: str) -> Credentials:

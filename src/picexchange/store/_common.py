@@ -8,6 +8,7 @@ in what a row means or in how a page, an acknowledgement or a claim is decided, 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from picexchange.store.base import (
     CasePage,
     CaseSummary,
     CaseUpdate,
+    ConsoleSessionRecord,
     Enqueued,
     Idempotency,
     InboundEvent,
@@ -190,6 +192,14 @@ CASE_COLUMNS = (
     "notification_number, " + CASE_VALUE_COLUMNS + ", message_count, updated_at, version, sequence, change_number"
 )
 CASE_MESSAGE_COLUMNS = "direction, sender, receiver, message_id, message_type, at"
+CONSOLE_SESSION_COLUMNS = "digest, client, participants, credential, csrf, opened_at, expires"
+
+
+def _hex_digest(value: str, name: str) -> str:
+    """Return ``value`` if it is a hex SHA-256 (64 lower-case hex digits); refuse it otherwise."""
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise refused(f"{name} must be 64 lower-case hex digits")
+    return value
 
 
 def case_values(summary: CaseSummary) -> tuple[Any, ...]:
@@ -1322,6 +1332,61 @@ class SqlStore(Store):
             )
 
     # -------------------------------------------------------------------------------------- back office
+
+    def open_console_session(self, session: ConsoleSessionRecord, *, most: int) -> None:
+        """Keep a new console session, dropping the expired and, past ``most``, the oldest; see the protocol."""
+        p, most = self._P, positive(most, "most")
+        values = (
+            _hex_digest(session.digest, "session digest"),
+            bounded(session.client, "session client", most=200),
+            json.dumps(sorted(session.participants)),
+            _hex_digest(session.credential, "session credential"),
+            bounded(session.csrf, "session csrf token", most=200),
+            self._stamp(session.opened_at, "opened_at"),
+            self._stamp(session.expires, "expires"),
+        )
+        if not session.participants:
+            raise refused("a console session acts for at least one participant")
+        with self._transaction(write=True) as db:
+            db.execute(f"DELETE FROM console_session WHERE expires <= {p}", (values[5],))  # noqa: S608
+            (kept,) = db.execute("SELECT count(*) FROM console_session").fetchone()
+            if kept >= most:
+                db.execute(
+                    f"DELETE FROM console_session WHERE digest IN (SELECT digest FROM console_session"  # noqa: S608
+                    f" ORDER BY opened_at, digest LIMIT {p})",
+                    (kept - most + 1,),
+                )
+            db.execute(
+                f"INSERT INTO console_session ({CONSOLE_SESSION_COLUMNS}) VALUES ({self._marks(7)})",  # noqa: S608
+                values,
+            )
+
+    def console_session(self, digest: str) -> ConsoleSessionRecord | None:
+        """Return the console session of a cookie's digest, or None; see the protocol."""
+        rows = self._select(
+            f"SELECT {CONSOLE_SESSION_COLUMNS} FROM console_session WHERE digest = {self._P}",  # noqa: S608
+            (_hex_digest(digest, "session digest"),),
+        )
+        if not rows:
+            return None
+        found, client, participants, credential, csrf, opened, expires = rows[0]
+        return ConsoleSessionRecord(
+            digest=found,
+            client=client,
+            participants=frozenset(json.loads(participants)),
+            credential=credential,
+            csrf=csrf,
+            opened_at=self._time(opened),
+            expires=self._time(expires),
+        )
+
+    def close_console_session(self, digest: str) -> None:
+        """Forget a console session; see the protocol."""
+        with self._transaction(write=True) as db:
+            db.execute(
+                f"DELETE FROM console_session WHERE digest = {self._P}",  # noqa: S608 -- placeholder
+                (_hex_digest(digest, "session digest"),),
+            )
 
     def actions(self, *, since: int, limit: int) -> ActionPage:
         """Return the audit log after ``since``; see the protocol."""

@@ -474,6 +474,27 @@ class BackofficeAction:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleSessionRecord:
+    """One signed-in console browser, as the store keeps it (schema version 6): shared by every gateway process."""
+
+    digest: str
+    """Hex SHA-256 of the session cookie's value: the store never holds a cookie a reader could use."""
+    client: str
+    """The back-office client that signed in (at most 200 characters)."""
+    participants: frozenset[str]
+    """The participant ids its credential lets it act for."""
+    credential: str
+    """Hex SHA-256 of the credential that signed in (the grant's hash in the tokens file): each use of the
+    session checks that the gateway still accepts it."""
+    csrf: str
+    """The token every state-changing form of the session carries."""
+    opened_at: dt.datetime
+    """When it signed in (aware)."""
+    expires: dt.datetime
+    """When it ends (aware): the session's hours, or the credential's expiry if sooner."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionEntry:
     """One entry of the back-office audit log."""
 
@@ -954,6 +975,26 @@ class Store(Protocol):
             limit: the most entries to return (at least 1).
 
         """
+        ...
+
+    def open_console_session(self, session: ConsoleSessionRecord, *, most: int) -> None:
+        """Keep a new console session; drop the sessions that expired by its ``opened_at``.
+
+        When ``most`` sessions would still be kept, the oldest are dropped first (their browsers sign in again).
+
+        Raises:
+            StoreError: a field is empty or too long, the digest is taken (``retryable=False``), or the store
+                cannot write now.
+
+        """
+        ...
+
+    def console_session(self, digest: str) -> ConsoleSessionRecord | None:
+        """Return the console session of a cookie's digest, or None (never kept, closed, or dropped)."""
+        ...
+
+    def close_console_session(self, digest: str) -> None:
+        """Forget a console session (sign-out, expiry, a credential no longer accepted); idempotent."""
         ...
 
     def check_writable(self, *, at: dt.datetime) -> None:

@@ -227,6 +227,25 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             "INSERT INTO case_change_log (id, last_change) VALUES (1, 0)",
         ),
     ),
+    c.Migration(
+        6,
+        "Console sessions: kept in the store, so that a restart keeps them and every gateway process knows them",
+        (
+            # digest: SHA-256 of the cookie's value, never the value; credential: the grant's hash, checked on use.
+            """
+            CREATE TABLE console_session (
+                digest text PRIMARY KEY,
+                client text NOT NULL,
+                participants text NOT NULL,
+                credential text NOT NULL,
+                csrf text NOT NULL,
+                opened_at timestamptz NOT NULL,
+                expires timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX console_session_opened ON console_session (opened_at)",
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
 

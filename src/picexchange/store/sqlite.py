@@ -206,6 +206,25 @@ MIGRATIONS: tuple[c.Migration, ...] = (
             "INSERT INTO case_change_log (id, last_change) VALUES (1, 0)",
         ),
     ),
+    c.Migration(
+        6,
+        "Console sessions: kept in the store, so that a restart keeps them and every gateway process knows them",
+        (
+            # digest: SHA-256 of the cookie's value, never the value; credential: the grant's hash, checked on use.
+            """
+            CREATE TABLE console_session (
+                digest TEXT PRIMARY KEY,
+                client TEXT NOT NULL,
+                participants TEXT NOT NULL,
+                credential TEXT NOT NULL,
+                csrf TEXT NOT NULL,
+                opened_at TEXT NOT NULL,
+                expires TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX console_session_opened ON console_session (opened_at)",
+        ),
+    ),
 )
 c.check_migrations(MIGRATIONS)
 

@@ -6,8 +6,10 @@ gateway itself.
 
 Sign-in takes a back-office credential (a token, or the TLS client certificate the connection presented) and
 opens a session: a random id in a cookie that is ``HttpOnly``, ``SameSite=Strict``, limited to ``/console``,
-and ``Secure`` whenever the back office is served over TLS. Sessions are kept in memory (a restart signs
-everyone out) and end at sign-out, after :data:`SESSION_HOURS`, or when the credential expires. Every form
+and ``Secure`` whenever the back office is served over TLS. Sessions are kept in the gateway's store by the
+cookie's digest (a restart keeps them, and every gateway process on one database knows them) and end at
+sign-out, after :data:`SESSION_HOURS`, when the credential expires, or once the gateway no longer accepts the
+credential (removed from the credentials file, or bound to other participants). Every form
 that changes something carries the session's CSRF token (a synchronizer token, compared in constant time on
 the server); the sign-in form a double-submit token. A POST without it is 403.
 
@@ -26,7 +28,6 @@ import importlib.resources
 import re
 import secrets
 import ssl
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ from picexchange.gateway.oversight import (
     sender_of,
 )
 from picexchange.models.envelope import Envelope
-from picexchange.store import OutboundState, OutboxEntry, ReceivedEntry, digest_of
+from picexchange.store import ConsoleSessionRecord, OutboundState, OutboxEntry, ReceivedEntry, Store, digest_of
 from picexchange.trust import describe_certificate
 
 __all__ = ["PREFIX", "SESSION_HOURS", "create_console_app"]
@@ -84,7 +85,9 @@ SCAN_CASES = 500
 MAX_FORM_BYTES = 16 * 1024
 """The largest form body read."""
 MAX_SESSIONS = 1000
-"""Sessions kept at once; the oldest goes first."""
+"""Sessions kept at most; past it, the oldest are dropped (their browsers sign in again)."""
+MAX_COOKIE = 200
+"""A session cookie longer than this is no cookie of ours: not looked up."""
 
 _COOKIE = "pxc_session"
 _PRE_COOKIE = "pxc_signin"
@@ -121,40 +124,58 @@ class ConsoleSession:
 
 
 class _Sessions:
-    """Sessions by the SHA-256 of their cookie value (a leaked memory dump names no usable cookie)."""
+    """Sessions kept in the gateway's store by the SHA-256 of their cookie, so every process knows them.
 
-    def __init__(self) -> None:
-        self._by_digest: dict[str, ConsoleSession] = {}
-        self._lock = threading.Lock()
+    A restart keeps them; a store dump names no usable cookie. Each use checks the session's expiry and that
+    the gateway still accepts the credential that opened it.
+    """
+
+    def __init__(self, store: Store, credentials: Credentials) -> None:
+        self._store = store
+        self._credentials = credentials
 
     @staticmethod
     def _key(cookie: str) -> str:
         return hashlib.sha256(cookie.encode("utf-8")).hexdigest()
 
-    def open(self, client: BackofficeClient, expires: dt.datetime) -> tuple[str, ConsoleSession]:
+    def open(self, client: BackofficeClient, now: dt.datetime, expires: dt.datetime) -> tuple[str, ConsoleSession]:
         cookie = secrets.token_urlsafe(32)
         session = ConsoleSession(client=client, csrf=secrets.token_urlsafe(32), expires=expires)
-        with self._lock:
-            while len(self._by_digest) >= MAX_SESSIONS:
-                self._by_digest.pop(next(iter(self._by_digest)))
-            self._by_digest[self._key(cookie)] = session
+        self._store.open_console_session(
+            ConsoleSessionRecord(
+                digest=self._key(cookie),
+                client=client.name,
+                participants=client.participants,
+                credential=client.credential,
+                csrf=session.csrf,
+                opened_at=now,
+                expires=expires,
+            ),
+            most=MAX_SESSIONS,
+        )
         return cookie, session
 
     def find(self, cookie: str | None, now: dt.datetime) -> ConsoleSession | None:
-        if not cookie:
+        if not cookie or len(cookie) > MAX_COOKIE:
             return None
         key = self._key(cookie)
-        with self._lock:
-            session = self._by_digest.get(key)
-            if session is not None and now >= session.expires:
-                del self._by_digest[key]
-                return None
-        return session
+        kept = self._store.console_session(key)
+        if kept is None:
+            return None
+        client = BackofficeClient(
+            name=kept.client,
+            participants=kept.participants,
+            expires=kept.expires,
+            credential=kept.credential,
+        )
+        if now >= kept.expires or not self._credentials.still_accepts(client, now=now):
+            self._store.close_console_session(key)
+            return None
+        return ConsoleSession(client=client, csrf=kept.csrf, expires=kept.expires)
 
     def close(self, cookie: str | None) -> None:
-        if cookie:
-            with self._lock:
-                self._by_digest.pop(self._key(cookie), None)
+        if cookie and len(cookie) <= MAX_COOKIE:
+            self._store.close_console_session(self._key(cookie))
 
 
 # ------------------------------------------------------------------------------------------------ formatting
@@ -373,7 +394,7 @@ class _Console:
     def __init__(self, gateway: Gateway, credentials: Credentials) -> None:
         self.gateway = gateway
         self.credentials = credentials
-        self.sessions = _Sessions()
+        self.sessions = _Sessions(gateway.store, credentials)
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("picexchange.gateway.console", "templates"),
             autoescape=True,
@@ -549,7 +570,7 @@ class _Console:
         expires = now + dt.timedelta(hours=SESSION_HOURS)
         if client.expires is not None:
             expires = min(expires, client.expires)
-        cookie, _ = self.sessions.open(client, expires)
+        cookie, _ = self.sessions.open(client, now, expires)
         response: Response = self.redirect(_local(fields.get("next")) or PREFIX)
         self._cookie(request, response, _COOKIE, cookie, int((expires - now).total_seconds()))
         response.delete_cookie(_PRE_COOKIE, path=PREFIX)
