@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -75,6 +76,10 @@ def test_a_backup_taken_while_another_store_writes_is_one_consistent_snapshot(tm
         with _open(path) as store:
             copy = store.backup(target)
             taken_after = written[0]
+        # The writer was never stopped by the copy: it goes on writing after it (within a bounded wait).
+        deadline = time.monotonic() + 30
+        while written[0] <= taken_after and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         stop.set()
         writer.join(30)
