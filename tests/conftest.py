@@ -49,3 +49,14 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
     yield
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of an empty database of each backend, private to the test (the store suites' fixture)."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'gateway.db'}"
+        return
+    postgres_server.require_postgres()
+    with postgres_server.postgres_schema(postgres_server.PG_SERVER) as url:
+        yield url

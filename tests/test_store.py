@@ -66,17 +66,6 @@ LEASE = dt.timedelta(seconds=30)
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Yield the URL of an empty database of each backend, private to the test."""
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'gateway.db'}"
-        return
-    require_postgres()
-    with postgres_schema(PG_SERVER) as url:
-        yield url
-
-
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
     """Yield a migrated store on the test's database."""

@@ -12,7 +12,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,21 +30,9 @@ from picexchange.store import (
     Store,
     open_store,
 )
-from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 US, THEM = "MY:RMCD", "AU:ABF"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Yield the URL of an empty database of each backend, private to the test."""
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'gateway.db'}"
-        return
-    require_postgres()
-    with postgres_schema(PG_SERVER) as url:
-        yield url
 
 
 @pytest.fixture

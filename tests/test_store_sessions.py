@@ -10,28 +10,14 @@ import dataclasses
 import datetime as dt
 import hashlib
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from picexchange.errors import StoreError
 from picexchange.store import ConsoleSessionRecord, Store, open_store
-from postgres_server import PG_SERVER, postgres_schema, require_postgres
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Yield the URL of an empty database of each backend, private to the test."""
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'gateway.db'}"
-        return
-    require_postgres()
-    with postgres_schema(PG_SERVER) as url:
-        yield url
 
 
 def _digest(text: str) -> str:
