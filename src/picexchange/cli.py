@@ -279,10 +279,7 @@ def backup_command(
         raise _usage(f'the store of {config} is PostgreSQL: back it up with pg_dump (docs/gateway.md, "Stores")')
     if target.exists():
         raise _usage(f"{target} exists: a backup never replaces a file, name a new one")
-    path = settings.store.removeprefix("sqlite://")
-    if path == ":memory:" or not Path(path).is_file():
-        _err.print(f"error: no store at {path} (gateway.store of {config})", markup=False)
-        raise typer.Exit(EXIT_INVALID)
+    cli_cases.require_existing_store(settings.store, config)
     try:
         with open_store(settings.store) as store:
             if not isinstance(store, SqliteStore):  # pragma: no cover - a sqlite:// URL opens a SqliteStore

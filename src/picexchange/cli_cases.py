@@ -421,6 +421,22 @@ def case_check_command(
 # ------------------------------------------------------------------------------------- a gateway's store
 
 
+def require_existing_store(store: str, config: Path) -> None:
+    """Exit 1 naming the file when ``store`` is a SQLite file the gateway has not made yet.
+
+    Opening a missing SQLite file would create it: a command that reads a gateway's store must not write, so it
+    says what is missing instead. A PostgreSQL store is the server's to report.
+    """
+    path = store.removeprefix("sqlite://") if store.startswith("sqlite://") else None
+    if path is not None and path != ":memory:" and not Path(path).is_file():
+        _err.print(
+            f"error: no store at {path} (gateway.store of {display_name(config)}): the gateway creates it "
+            "when it first starts",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BLOCKED)
+
+
 def _open(config: Path) -> tuple[Any, TrustStore]:
     """Return the gateway's store (not migrated: read only) and its partner registry."""
     from picexchange.gateway import load_gateway_config
@@ -431,15 +447,7 @@ def _open(config: Path) -> tuple[Any, TrustStore]:
         trust = load_trust(settings.partners)
     except ConfigurationError as exc:
         raise _usage(str(exc)) from exc
-    sqlite_path = settings.store.removeprefix("sqlite://") if settings.store.startswith("sqlite://") else None
-    if sqlite_path is not None and sqlite_path != ":memory:" and not Path(sqlite_path).is_file():
-        # Opening a missing SQLite file would create it: reading must not write, so say what is missing instead.
-        _err.print(
-            f"error: no store at {sqlite_path} (gateway.store of {display_name(config)}): the gateway creates it "
-            "when it first starts",
-            markup=False,
-        )
-        raise typer.Exit(EXIT_BLOCKED)
+    require_existing_store(settings.store, config)
     try:
         return open_store(settings.store), trust
     except ConfigurationError as exc:
